@@ -1,0 +1,56 @@
+"""Brand Workbench — Home: what is in the workspace, what to do next, and what this machine can do.
+
+Run: streamlit run Home.py
+"""
+import streamlit as st
+
+from workbench.ui.common import capability_report, model_table, startup, workspace_counts
+from workbench.ui.state import init_session_state
+
+st.set_page_config(page_title="Brand Workbench", page_icon="🧵", layout="wide")
+init_session_state()
+settings = startup()
+ws = str(settings.workspace_dir)
+
+st.title("Brand Workbench")
+st.caption("From product photos to a fine-tuned SDXL model and approved catalog images — every image traceable.")
+
+# -- workspace overview ---------------------------------------------------------------------------------------------
+counts = workspace_counts(ws)
+cols = st.columns(len(counts))
+for col, (label, value) in zip(cols, counts.items()):
+    col.metric(label.capitalize(), "—" if value is None else value,
+               help=None if value is not None else "This part of the workbench is not set up in this workspace yet.")
+
+if not any(counts.values()):
+    st.info(
+        "**This workspace is empty.** Start by importing your product photos with their captions on the "
+        "**Datasets** page, then train a LoRA, build prompts and generate. "
+        f"Everything you create is stored in `{ws}`."
+    )
+else:
+    steps = [("datasets", "import product photos"), ("training runs", "train a LoRA on a dataset"),
+             ("generated images", "generate catalog shots"), ("pending reviews", "review what was generated")]
+    todo = next((hint for key, hint in steps if not counts.get(key)), None)
+    if todo:
+        st.info(f"Next step: {todo}.")
+
+# -- what this machine can do ---------------------------------------------------------------------------------------
+st.subheader("This machine")
+report = capability_report(ws)
+left, right = st.columns(2)
+left.markdown(f"**PyTorch** {report.torch_version}  \n**Device** {report.device}")
+left.markdown(f"**Workspace** `{report.workspace}`  \n**Database** {report.database}")
+right.markdown("**OCR backends**  \n" + "  \n".join(f"{name}: {state}" for name, state in report.ocr_backends.items()))
+
+models = model_table(ws)
+missing = [m for m in models if m["status"] != "available"]
+if missing:
+    st.warning(
+        f"{len(missing)} of {len(models)} default models are not available on this machine: the capabilities that "
+        "need them are shown as unavailable. Run `workbench models pull` where the Hugging Face hub is reachable, "
+        "or point the setting at a local copy."
+    )
+st.dataframe(models, hide_index=True, width="stretch")
+with st.expander("Installed packages"):
+    st.table({"package": list(report.packages), "version": list(report.packages.values())})

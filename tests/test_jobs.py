@@ -1,0 +1,136 @@
+"""Job lifecycle against a real Huey consumer and real job processes."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workbench import jobs
+
+
+@pytest.fixture
+def worker(workspace):
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while not jobs.worker_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jobs.worker_alive(), "the worker did not start"
+    yield proc
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def test_enqueue_runs_to_done_with_progress_and_log(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 4, "delay": 0.05}, title="smoke", created_by="ada")
+    assert jobs.get_job(job_id).status in ("queued", "running")
+    job = jobs.wait_for(job_id, timeout=30)
+    assert job.status == "done"
+    assert (job.progress_step, job.progress_total) == (4, 4)
+    assert job.metrics["loss"] == pytest.approx(0.25)
+    assert job.result == {"steps": 4}
+    assert job.created_by == "ada" and job.started_at and job.finished_at
+    assert "step 4/4" in jobs.log_tail(job)
+
+
+def test_progress_is_visible_while_running(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 40, "delay": 0.1})
+    jobs.wait_for(job_id, ("running",), timeout=30)
+    deadline = time.monotonic() + 15
+    while jobs.get_job(job_id).progress_step < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job = jobs.get_job(job_id)
+    assert job.status == "running" and 3 <= job.progress_step < 40 and job.pid
+    jobs.request_stop(job_id)
+    assert jobs.wait_for(job_id, timeout=30).status == "stopped"
+
+
+def test_failing_job_is_failed_with_its_log_tail(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 5, "delay": 0.01, "fail_at": 3})
+    job = jobs.wait_for(job_id, timeout=30)
+    assert job.status == "failed"
+    assert "failing on purpose at step 3" in job.message
+    assert "Traceback" in job.error and "step 2/5" in job.error
+
+
+def test_stop_flag_is_honoured_by_a_cooperative_job(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 200, "delay": 0.05})
+    jobs.wait_for(job_id, ("running",), timeout=30)
+    jobs.request_stop(job_id)
+    job = jobs.wait_for(job_id, timeout=30)
+    assert job.status == "stopped" and job.progress_step < 200
+    assert "SIGTERM" not in jobs.log_tail(job)
+
+
+def test_stop_escalates_to_sigterm_then_sigkill(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 1000, "delay": 0.05, "ignore_stop": True})
+    jobs.wait_for(job_id, ("running",), timeout=30)
+    jobs.request_stop(job_id)
+    job = jobs.wait_for(job_id, timeout=30)  # grace is 1 s in tests: flag -> SIGTERM -> SIGKILL
+    assert job.status == "stopped"
+    log = jobs.log_tail(job, 200)
+    assert "sending SIGTERM" in log and "sending SIGKILL" in log
+    assert not jobs.pid_alive(job.pid)
+
+
+def test_stop_reaches_a_child_process(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 1000, "delay": 0.05, "child": True})
+    deadline = time.monotonic() + 30
+    while "child step 3/" not in jobs.log_tail(job_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "child step" in jobs.log_tail(job_id), "the child's output is streamed into the job log"
+    jobs.request_stop(job_id)
+    assert jobs.wait_for(job_id, timeout=30).status == "stopped"
+
+
+def test_queued_job_stops_without_running(workspace):
+    job_id = jobs.enqueue("selftest", {"steps": 3})  # no worker: it stays queued
+    assert jobs.request_stop(job_id).status == "stopped"
+    assert jobs.get_job(job_id).started_at is None
+
+
+def test_unknown_kind_is_refused_with_the_known_kinds(workspace):
+    with pytest.raises(jobs.JobError, match="unknown job kind 'trian'.*selftest"):
+        jobs.enqueue("trian", {})
+
+
+def test_reconcile_after_sigkill_marks_the_job_failed_with_its_log(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 1000, "delay": 0.05})
+    deadline = time.monotonic() + 30
+    while jobs.get_job(job_id).progress_step < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job = jobs.get_job(job_id)
+    # The machine "crashes": consumer and job process die at once, nobody writes an outcome.
+    os.killpg(worker.pid, signal.SIGKILL)
+    os.killpg(job.pid, signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 10
+    while jobs.pid_alive(job.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jobs.get_job(job_id).status == "running"  # stale until someone reconciles
+    assert jobs.reconcile() == [job_id]
+    job = jobs.get_job(job_id)
+    assert job.status == "failed" and "is gone" in job.message
+    assert "step 1/1000" in job.error
+    assert jobs.reconcile() == []
+
+
+def test_ensure_worker_starts_one_only_when_none_is_alive(workspace):
+    assert not jobs.worker_alive()
+    assert jobs.ensure_worker() is True
+    try:
+        deadline = time.monotonic() + 20
+        while not jobs.worker_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert jobs.worker_alive()
+        assert jobs.ensure_worker() is False
+        job_id = jobs.enqueue("selftest", {"steps": 2, "delay": 0.01})
+        assert jobs.wait_for(job_id, timeout=30).status == "done"
+    finally:
+        pid = int((workspace / "worker.lock").read_text().split()[-1])
+        os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,55 @@
+"""The `workbench` command: one subcommand per capability, calling the same library functions as the pages.
+
+    workbench --help
+    workbench info
+    workbench models list
+    workbench jobs list
+"""
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(help="Brand Workbench: from product photos to approved catalog images.", no_args_is_help=True)
+
+# Each capability ships its own Typer sub-app in workbench/<capability>/cli.py (module path, command name).
+# Importing them must stay cheap: heavy imports (torch, diffusers) happen inside the commands.
+SUBAPPS: list[tuple[str, str]] = [
+    ("workbench.models.cli", "models"),
+    ("workbench.jobs_cli", "jobs"),
+]
+
+for _module, _name in SUBAPPS:
+    _sub = importlib.import_module(_module)
+    app.add_typer(_sub.app, name=_name)
+
+
+@app.command()
+def info() -> None:
+    """Show the workspace, database, device and installed versions."""
+    from workbench.overview import capability_report, workspace_counts
+
+    report = capability_report()
+    typer.echo(f"workspace: {report.workspace}")
+    typer.echo(f"database:  {report.database}")
+    typer.echo(f"torch:     {report.torch_version}")
+    typer.echo(f"device:    {report.device}")
+    for name, version in report.packages.items():
+        typer.echo(f"{name + ':':<11}{version}")
+    counts = workspace_counts()
+    typer.echo("counts:    " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command()
+def worker(
+    workers: int = typer.Option(1, help="Jobs run at once (each in its own process)."),
+) -> None:
+    """Run a job consumer in the foreground (the app starts one itself when none is alive)."""
+    from workbench.jobs import run_worker
+
+    run_worker(workers=workers)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,327 @@
+"""Background jobs on Huey: training, batch generation, captioning, evaluation.
+
+The UI (or CLI) calls ``enqueue(kind, config)``: a row in the ``jobs`` table and a Huey task. A consumer
+(``workbench worker``; the app starts one when none is alive) picks the task and *supervises* it: the job itself runs
+in its own process (``python -m workbench.jobs_runner JOB_ID``) with its output streamed into the job's log file, so a
+crash or a kill never takes the consumer down, and a stop can be escalated:
+
+    stop requested (flag in the DB, checked by the job)  ->  SIGTERM after the grace period  ->  SIGKILL after another.
+
+The queue is SqliteHuey in the workspace by default and RedisHuey when ``WORKBENCH_REDIS_URL`` is set, so several GPU
+machines can share one queue; progress and stop flags live in the database, which every machine sees.
+
+A job kind maps to a handler ``def handler(ctx: JobContext) -> dict | None``; register one with ``register_kind``.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from workbench.db import Job, session_scope, utcnow
+from workbench.settings import Settings, get_settings
+
+# kind -> "module:function". Capabilities add theirs at import of their module or here.
+KINDS: dict[str, str] = {
+    "selftest": "workbench.jobs_builtin:selftest",
+}
+
+HOST = socket.gethostname()
+LOG_TAIL_LINES = 40
+
+
+class JobError(RuntimeError):
+    """A job could not be enqueued, found or stopped; the message says which and why."""
+
+
+class JobStopped(Exception):
+    """Raised inside a handler (by ``ctx.check_stop()``) when a stop was requested; the job ends as 'stopped'."""
+
+
+def register_kind(kind: str, target: str) -> None:
+    """Make ``kind`` runnable: ``target`` is "package.module:function" taking a JobContext."""
+    if ":" not in target:
+        raise ValueError(f"job kind {kind!r}: target {target!r} must look like 'package.module:function'")
+    KINDS[kind] = target
+
+
+# -- queue --------------------------------------------------------------------------------------------------------
+
+_hueys: dict[str, tuple[Any, Any]] = {}
+
+
+def get_huey(settings: Settings | None = None):
+    """The Huey instance for this workspace (created on first use, with the supervising task registered)."""
+    return _queue(settings)[0]
+
+
+def _queue(settings: Settings | None = None) -> tuple[Any, Any]:
+    settings = settings or get_settings()
+    key = settings.redis_url or str(settings.workspace_dir)
+    if key not in _hueys:
+        if settings.redis_url:
+            from huey import RedisHuey
+
+            huey = RedisHuey("workbench", url=settings.redis_url)
+        else:
+            from huey import SqliteHuey
+
+            settings.workspace_dir.mkdir(parents=True, exist_ok=True)
+            huey = SqliteHuey("workbench", filename=str(settings.path("queue.db")))
+        task = huey.task(name="workbench.execute_job")(_execute_job)
+        _hueys[key] = (huey, task)
+    return _hueys[key]
+
+
+def log_path_for(job_id: int, settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.path("logs", "jobs", f"{job_id}.log")
+
+
+def enqueue(
+    kind: str,
+    config: dict[str, Any] | None = None,
+    *,
+    title: str = "",
+    created_by: str = "",
+    resumed_from: int | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Create a queued job and hand it to the queue. Returns the job id."""
+    settings = settings or get_settings()
+    if kind not in KINDS:
+        raise JobError(f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+    config = dict(config or {})
+    json.dumps(config)  # fail here, not in the worker, when the config cannot be stored
+    with session_scope(settings) as s:
+        job = Job(kind=kind, title=title or kind, config=config, created_by=created_by, resumed_from=resumed_from,
+                  metrics={}, result={})
+        s.add(job)
+        s.flush()
+        job.log_path = str(log_path_for(job.id, settings))
+        job_id = job.id
+    path = log_path_for(job_id, settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    _queue(settings)[1](job_id)
+    return job_id
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+
+def get_job(job_id: int, settings: Settings | None = None) -> Job:
+    with session_scope(settings) as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise JobError(f"no job with id {job_id}")
+        return job
+
+
+def list_jobs(kind: str | None = None, status: str | None = None, limit: int = 100,
+              settings: Settings | None = None) -> list[Job]:
+    with session_scope(settings) as s:
+        q = select(Job).order_by(Job.id.desc()).limit(limit)
+        if kind:
+            q = q.where(Job.kind == kind)
+        if status:
+            q = q.where(Job.status == status)
+        return list(s.scalars(q))
+
+
+def log_tail(job: Job | int, lines: int = LOG_TAIL_LINES, settings: Settings | None = None) -> str:
+    path = Path(job.log_path) if isinstance(job, Job) else log_path_for(job, settings)
+    if not path.exists():
+        return ""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 64_000))
+        text = f.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# -- stopping and reconciling -------------------------------------------------------------------------------------
+
+def request_stop(job_id: int, settings: Settings | None = None) -> Job:
+    """Ask a job to stop. A queued job stops at once; a running one sees the flag, then gets SIGTERM/SIGKILL from its
+    supervisor after the grace period (settings.stop_grace_seconds)."""
+    with session_scope(settings) as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise JobError(f"no job with id {job_id}")
+        if job.status == "queued":
+            job.status, job.finished_at, job.message = "stopped", utcnow(), "stopped before it started"
+        elif job.status == "running":
+            job.stop_requested = True
+            job.message = "stop requested"
+        return job
+
+
+def wait_for(job_id: int, statuses: Sequence[str] = ("done", "failed", "stopped"), timeout: float = 60.0,
+             settings: Settings | None = None) -> Job:
+    """Poll until the job reaches one of ``statuses``; raises JobError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = get_job(job_id, settings)
+        if job.status in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise JobError(f"job {job_id} still {job.status!r} after {timeout:.0f} s (waited for {'/'.join(statuses)})")
+        time.sleep(0.1)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def reconcile(settings: Settings | None = None) -> list[int]:
+    """Mark 'running' jobs of this host whose process is gone as failed, with the tail of their log.
+    Called at app and worker start-up. Returns the ids it changed."""
+    changed = []
+    with session_scope(settings) as s:
+        for job in s.scalars(select(Job).where(Job.status == "running", Job.host == HOST)):
+            if pid_alive(job.pid):
+                continue
+            tail = log_tail(job)
+            job.status = "failed"
+            job.finished_at = utcnow()
+            job.message = f"process {job.pid} is gone (crash, kill or reboot); it can be resumed"
+            job.error = tail or "(the log is empty)"
+            changed.append(job.id)
+    return changed
+
+
+# -- supervising (runs inside the consumer) -----------------------------------------------------------------------
+
+def _finish_if_unfinished(job_id: int, returncode: int) -> None:
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.status not in ("queued", "running"):
+            return  # the job process wrote its own outcome
+        job.finished_at = utcnow()
+        if job.stop_requested:
+            job.status, job.message = "stopped", f"stopped (exit code {returncode})"
+        else:
+            job.status = "failed"
+            job.message = f"the job process exited with code {returncode} without finishing"
+            job.error = log_tail(job) or "(the log is empty)"
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the job runs in its own session: this reaches its children (accelerate, trainers) too
+    except ProcessLookupError:
+        pass
+
+
+def _execute_job(job_id: int) -> None:
+    """Huey task: run the job in a child process, watch for a stop request, escalate, record the outcome."""
+    settings = get_settings()
+    job = get_job(job_id, settings)
+    if job.status != "queued":
+        return  # stopped while queued, or already taken
+    log = open(job.log_path or log_path_for(job_id, settings), "ab", buffering=0)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", WORKBENCH_WORKSPACE=str(settings.workspace_dir))
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.jobs_runner", str(job_id)], stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    with session_scope(settings) as s:
+        row = s.get(Job, job_id)
+        row.pid, row.host = proc.pid, HOST
+        if row.status == "queued":
+            row.status, row.started_at = "running", utcnow()
+    grace = settings.stop_grace_seconds
+    stop_seen_at: float | None = None
+    term_sent_at: float | None = None
+    while proc.poll() is None:
+        time.sleep(0.25)
+        now = time.monotonic()
+        if stop_seen_at is None:
+            if get_job(job_id, settings).stop_requested:
+                stop_seen_at = now
+        elif term_sent_at is None and now - stop_seen_at > grace:
+            log.write(b"\n[workbench] the job did not stop by itself: sending SIGTERM\n")
+            _signal_group(proc.pid, signal.SIGTERM)
+            term_sent_at = now
+        elif term_sent_at is not None and now - term_sent_at > grace:
+            log.write(b"\n[workbench] still running after SIGTERM: sending SIGKILL\n")
+            _signal_group(proc.pid, signal.SIGKILL)
+            term_sent_at = float("inf")
+    log.close()
+    _finish_if_unfinished(job_id, proc.returncode)
+
+
+# -- the consumer -------------------------------------------------------------------------------------------------
+
+def _lock_path(settings: Settings) -> Path:
+    return settings.path("worker.lock")
+
+
+def worker_alive(settings: Settings | None = None) -> bool:
+    """True when a consumer holds this workspace's worker lock (only meaningful on the same machine)."""
+    settings = settings or get_settings()
+    path = _lock_path(settings)
+    if not path.exists():
+        return False
+    with path.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def ensure_worker(settings: Settings | None = None) -> bool:
+    """Start a background consumer when none is alive. Returns True when one was started."""
+    settings = settings or get_settings()
+    if worker_alive(settings):
+        return False
+    log = settings.path("logs", "worker.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, WORKBENCH_WORKSPACE=str(settings.workspace_dir))
+    with log.open("ab") as out:
+        subprocess.Popen([sys.executable, "-m", "workbench.worker"], stdout=out, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    return True
+
+
+def run_worker(workers: int = 1, settings: Settings | None = None) -> None:
+    """Run a Huey consumer in the foreground until interrupted."""
+    settings = settings or get_settings()
+    settings.workspace_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_path(settings).open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JobError(f"a worker is already running for workspace {settings.workspace_dir}") from None
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    fixed = reconcile(settings)
+    if fixed:
+        print(f"[workbench] marked jobs {fixed} as failed: their process was gone", flush=True)
+    consumer = get_huey(settings).create_consumer(workers=workers, worker_type="thread", periodic=False, max_delay=1.0,
+                                                  check_worker_health=True)
+    print(f"[workbench] worker for {settings.workspace_dir} (pid {os.getpid()}, {workers} at once)", flush=True)
+    consumer.run()

@@ -1,0 +1,157 @@
+"""The process one job runs in: ``python -m workbench.jobs_runner JOB_ID`` (started by the supervising consumer).
+
+It loads the job row, imports the handler of its kind, and calls it with a JobContext. Whatever the handler prints
+goes to the job's log file. The outcome (done / failed with the log tail / stopped) is written here; if this process
+dies without writing one, the supervisor or the start-up reconcile does.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.db import Job, session_scope, utcnow
+from workbench.jobs import KINDS, JobStopped, get_job, log_tail
+from workbench.settings import get_settings
+
+
+class JobContext:
+    """What a handler gets: its config, a log, progress reporting and the stop flag."""
+
+    def __init__(self, job: Job, progress_every: float = 0.5, stop_check_every: float = 0.5):
+        self.job_id = job.id
+        self.kind = job.kind
+        self.config: dict[str, Any] = dict(job.config or {})
+        self.created_by = job.created_by
+        self.settings = get_settings()
+        self.dir = self.settings.path("jobs", str(job.id))
+        self._progress_every = progress_every
+        self._stop_check_every = stop_check_every
+        self._last_progress = 0.0
+        self._last_stop_check = 0.0
+        self._stop = threading.Event()
+        self._children: list[subprocess.Popen] = []
+
+    # -- log ---------------------------------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    # -- progress ----------------------------------------------------------------------------------------------
+    def progress(self, step: int, total: int | None = None, message: str | None = None, force: bool = False,
+                 **metrics: float) -> None:
+        """Record progress. Written at most every ``progress_every`` seconds unless forced or at the last step."""
+        now = time.monotonic()
+        final = total is not None and step >= total
+        if not (force or final or now - self._last_progress >= self._progress_every):
+            return
+        self._last_progress = now
+        with session_scope() as s:
+            row = s.get(Job, self.job_id)
+            row.progress_step = step
+            if total is not None:
+                row.progress_total = total
+            if message is not None:
+                row.message = message
+            if metrics:
+                row.metrics = {**(row.metrics or {}), **metrics}
+            row.updated_at = utcnow()
+            if row.stop_requested:
+                self._stop.set()
+
+    # -- stopping ----------------------------------------------------------------------------------------------
+    def should_stop(self) -> bool:
+        """True once a stop was requested (DB flag) or SIGTERM arrived. Cheap to call every step."""
+        if self._stop.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_stop_check >= self._stop_check_every:
+            self._last_stop_check = now
+            if get_job(self.job_id).stop_requested:
+                self._stop.set()
+        return self._stop.is_set()
+
+    def check_stop(self) -> None:
+        """Raise JobStopped when a stop was requested; call it where stopping is safe (after a checkpoint)."""
+        if self.should_stop():
+            raise JobStopped()
+
+    # -- child processes ---------------------------------------------------------------------------------------
+    def run_child(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None) -> int:
+        """Run a command (e.g. ``accelerate launch -m workbench.train``), streaming its output into this job's log.
+        A stop request is passed on as SIGTERM. Returns the exit code."""
+        self.log("$ " + " ".join(map(str, cmd)))
+        proc = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                                cwd=cwd, bufsize=1, text=True, errors="replace")
+        self._children.append(proc)
+        watcher = threading.Thread(target=self._forward_stop, args=(proc,), daemon=True)
+        watcher.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        return proc.wait()
+
+    def _forward_stop(self, proc: subprocess.Popen) -> None:
+        while proc.poll() is None:
+            if self.should_stop():
+                proc.send_signal(signal.SIGTERM)
+                return
+            time.sleep(0.25)
+
+    def _on_sigterm(self, *_: Any) -> None:
+        self._stop.set()
+        for proc in self._children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+
+def _set_outcome(job_id: int, **fields: Any) -> None:
+    with session_scope() as s:
+        row = s.get(Job, job_id)
+        for key, value in fields.items():
+            setattr(row, key, value)
+        row.finished_at = utcnow()
+
+
+def run(job_id: int) -> int:
+    job = get_job(job_id)
+    with session_scope() as s:
+        row = s.get(Job, job_id)
+        row.status, row.pid = "running", os.getpid()
+        row.started_at = row.started_at or utcnow()
+    ctx = JobContext(job)
+    signal.signal(signal.SIGTERM, ctx._on_sigterm)
+    ctx.log(f"job {job_id} ({job.kind}) started, pid {os.getpid()}, config {json.dumps(job.config, default=str)}")
+    try:
+        module_name, func_name = KINDS[job.kind].split(":")
+        handler = getattr(importlib.import_module(module_name), func_name)
+        result = handler(ctx) or {}
+    except JobStopped:
+        ctx.log("stopped on request")
+        _set_outcome(job_id, status="stopped", message="stopped on request")
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - every failure must end as a failed job with its log
+        traceback.print_exc()
+        sys.stdout.flush()
+        _set_outcome(job_id, status="failed", message=f"{type(exc).__name__}: {exc}"[:2000],
+                     error=log_tail(get_job(job_id)))
+        return 1
+    stopped = ctx.should_stop()
+    ctx.log("stopped on request" if stopped else "done")
+    _set_outcome(job_id, status="stopped" if stopped else "done", result=result,
+                 message="stopped on request" if stopped else "done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(int(sys.argv[1])))

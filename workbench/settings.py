@@ -1,0 +1,105 @@
+"""One Settings object for the whole workbench.
+
+Sources, highest priority first: keyword arguments, environment variables (prefix ``WORKBENCH_``, nested fields with
+``__``, e.g. ``WORKBENCH_MODELS__SDXL_BASE``), a TOML file (``workbench.toml`` in the working directory, or the path in
+``WORKBENCH_CONFIG``), then the defaults below. Unknown keys in the TOML file are an error, not ignored.
+
+    from workbench.settings import get_settings
+    s = get_settings()
+    s.workspace, s.database_url, s.models.sdxl_base
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class ModelRefs(BaseModel):
+    """Which model each capability uses. A reference is a hub id (``org/name`` or ``org/name@revision``), a local
+    diffusers/transformers folder, a single ``.safetensors`` file, or one of the ``scheme:name`` forms for assets that
+    do not live on the hub (``torchvision:alexnet``, ``torch-fidelity:inception-v3-compat``, ``rapidocr``, ``easyocr:en``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Generation and training
+    sdxl_base: str = "stabilityai/stable-diffusion-xl-base-1.0"
+    vae: str = "madebyollin/sdxl-vae-fp16-fix"  # the fp16-safe VAE: the stock SDXL VAE overflows to NaN in fp16
+    # Scoring and captioning
+    clip_scorer: str = "laion/CLIP-ViT-L-14-laion2B-s32B-b82K"  # open_clip hub model (open_clip_config.json)
+    blip_itm: str = "Salesforce/blip-itm-large-coco"  # BlipForImageTextRetrieval: image-text matching probability
+    blip_captioner: str = "Salesforce/blip-image-captioning-large"
+    # Metrics
+    fid_inception: str = "torch-fidelity:inception-v3-compat"  # the weights FID was defined with
+    lpips_backbone: str = "torchvision:alexnet"
+    # Logo legibility
+    ocr_backend: str = "rapidocr"  # ships its ONNX models, works offline; "easyocr:en" needs `workbench models pull`
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WORKBENCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    # Where a team's work lives: database, datasets, runs, generations, exports.
+    workspace: Path = Path("workspace")
+    # Any SQLAlchemy URL; empty means a SQLite file inside the workspace (WAL mode).
+    database_url: str | None = None
+    # When set, jobs go through Redis (several GPU machines can share one queue); otherwise SQLite in the workspace.
+    redis_url: str | None = None
+    # "auto" picks cuda when present, else cpu.
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # Processes `accelerate launch` starts for training (one per GPU).
+    num_processes: int = Field(default=1, ge=1)
+    # Seconds a stopping job gets between SIGTERM and SIGKILL.
+    stop_grace_seconds: float = Field(default=20.0, gt=0)
+    models: ModelRefs = Field(default_factory=ModelRefs)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("WORKBENCH_CONFIG", "workbench.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    # -- derived paths -------------------------------------------------------------------------------------------
+    @property
+    def workspace_dir(self) -> Path:
+        return self.workspace.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.workspace_dir / 'workbench.db'}"
+
+    def path(self, *parts: str) -> Path:
+        """A folder or file inside the workspace, e.g. ``settings.path("runs", "12")``."""
+        return self.workspace_dir.joinpath(*parts)
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch  # deferred: torch is slow to import and pages must stay light
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Forget the cached settings (after the environment or workbench.toml changed) and read them again."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,1 @@
+"""The only streamlit-aware code: cached loaders, shared widgets, session-state keys."""

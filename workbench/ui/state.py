@@ -1,0 +1,13 @@
+"""One home for session-state keys. Widget keys are prefixed by page (``home_…``, ``datasets_…``) so a widget never
+overwrites a state key."""
+from __future__ import annotations
+
+import streamlit as st
+
+
+class StateKeys:
+    USER = "user"  # the signed-in user's name (Review adds real sign-in)
+
+
+def init_session_state() -> None:
+    st.session_state.setdefault(StateKeys.USER, "")
