@@ -1,0 +1,51 @@
+"""AppTest for pages/1_Datasets.py: empty workspace, a populated dataset, caption edit persisted, the other views."""
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from workbench.data import store
+from workbench.data.demo import import_demo_catalog
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Datasets.py")
+
+
+def test_empty_workspace_offers_demo_and_import():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("No datasets yet" in i.value for i in at.info)
+    assert any(b.key == "datasets_demo_btn" for b in at.button)
+    at.button(key="datasets_demo_btn").click().run()
+    assert not at.exception
+    assert [d.name for d in store.list_datasets()] == ["demo-aurelo"]
+
+
+def test_populated_dataset_grid_filters_and_caption_edit_persisted():
+    report = import_demo_catalog(size=64, colours=2)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("15 items match" in c.value for c in at.caption)
+    assert len([b for b in at.button if b.key.startswith("datasets_open_")]) == 15
+    at.selectbox(key="datasets_f_flag").select("near_duplicate").run()
+    assert any("2 items match" in c.value for c in at.caption)
+    item = store.query_items(report.dataset_id).items[2]
+    at.session_state["datasets_selected_item"] = item.id
+    at.run()
+    at.text_area(key=f"datasets_caption_edit_{item.id}").input("a hand-written caption").run()
+    at.button(key="datasets_caption_save").click().run()
+    assert not at.exception
+    assert store.get_item(item.id).caption == "a hand-written caption"
+    assert store.get_item(item.id).caption_source == "edited"
+
+
+def test_other_views_render():
+    import_demo_catalog(size=64, colours=2)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    for view in ("Stats", "Duplicates", "Captions", "Import", "Preprocess & split"):
+        at.session_state["datasets_view"] = view
+        at.run()
+        assert not at.exception, (view, at.exception)
+    at.session_state["datasets_view"] = "Duplicates"
+    at.run()
+    at.button(key="datasets_resolve_1").click().run()
+    assert not at.exception
+    assert store.list_datasets()[0].excluded == 1

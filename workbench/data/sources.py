@@ -1,0 +1,614 @@
+"""Readers for every kind of source a brand team brings, behind ``open_source(source)`` (used by ``importer``).
+
+Each reader yields ``Candidate`` records (an image file or its bytes, with caption and attributes) and collects a
+``Skip`` (where + reason) for every line, row or file it cannot use. Nothing is decoded here: image checks happen in
+``images.ingest_one``.
+
+Kinds (``detect_kind``):
+
+* ``imagefolder``: a folder with ``metadata.jsonl`` (or ``metadata.csv``) holding ``file_name`` and a caption column
+  (``text``, ``caption`` or ``prompt``, or the one named); other columns become attributes. Images of the folder that
+  no metadata line names are imported without a caption (flagged ``no_caption``), not dropped.
+* ``kohya``: images with a ``<stem>.txt`` (or ``.caption``) caption beside each; a plain folder of images is the same
+  reader with no captions.
+* ``csv``: an attribute table such as Kaggle's ``styles.csv``; the image of row ``id`` is ``images/<id>.<ext>`` (or
+  ``<id>.<ext>``) beside the CSV, or the file in an ``image``/``file_name`` column. Captions come from a template
+  (``captions.render_template``). A row with more fields than the header gets the extras joined into the last
+  column (Kaggle's unquoted commas in ``productDisplayName``); a row with fewer is skipped.
+* ``hf``: a Hugging Face dataset saved with ``save_to_disk`` or as parquet file(s); ``hub`` the same by name
+  (``org/name`` or ``hf://org/name``), which needs the hub or its cache and otherwise fails with one clear error.
+  KREAM-style text ("category, product name, caption") is split when ``kream`` is on (auto: the name says kream).
+* ``zip``: extracted safely (no absolute paths, no ``..``, no symlinks, size limits) into a temporary folder, then
+  read as one of the kinds above.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.data.captions import (DEFAULT_TEMPLATE, check_template, is_missing, parse_kream,
+                                     render_template)
+from workbench.data.images import IMAGE_EXTENSIONS, is_image_name
+
+CAPTION_COLUMNS = ("text", "caption", "prompt", "captions", "description")
+CATEGORY_KEYS = ("category", "articleType", "subCategory", "masterCategory")
+COLOUR_KEYS = ("baseColour", "colour", "color", "baseColor")
+ZIP_MAX_ENTRIES = 200_000
+ZIP_MAX_TOTAL = 20 * 2**30  # uncompressed bytes
+ZIP_MAX_RATIO = 200  # uncompressed/compressed per entry above this (and > 10 MiB) is a zip bomb
+
+
+class SourceError(ValueError):
+    """The source as a whole cannot be read (missing, unknown layout, hub unreachable); the message says what to do."""
+
+
+@dataclass
+class Skip:
+    where: str  # the file, or "metadata.jsonl line 7"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class Candidate:
+    key: str
+    path: Path | None = None
+    data: bytes | None = None
+    caption: str = ""
+    caption_source: str = ""  # source | template | ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    missing_fields: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Source:
+    """An opened source: what it is, how many candidates (when known up front), and what was skipped so far."""
+
+    kind: str
+    location: str
+    candidates: Iterator[Candidate]
+    total: int | None = None
+    skips: list[Skip] = field(default_factory=list)
+    cleanup: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        for path in self.cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def derive_columns(attributes: dict[str, Any]) -> tuple[str, str, str]:
+    """(category, brand, colour) from attributes, for filters and stratified splits."""
+    def first(keys):
+        for k in keys:
+            if k in attributes and not is_missing(attributes[k]):
+                return " ".join(str(attributes[k]).split())[:200]
+        return ""
+    return first(CATEGORY_KEYS), first(("brand", "Brand")), first(COLOUR_KEYS)
+
+
+# -- text decoding -------------------------------------------------------------------------------------------------
+
+def decode_text(data: bytes, where: str) -> tuple[list[str | None], list[Skip]]:
+    """Lines of a text file. UTF-8 (with or without BOM) or UTF-16 with BOM; a line that is not valid UTF-8 comes
+    back as None with a Skip naming its line number, instead of being guessed at."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16").splitlines(), []
+        except UnicodeDecodeError as exc:
+            return [], [Skip(where, f"not valid UTF-16 ({exc.reason} at byte {exc.start})")]
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8").splitlines(), []
+    except UnicodeDecodeError:
+        pass
+    lines: list[str | None] = []
+    skips = []
+    for n, raw in enumerate(data.splitlines(), 1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            lines.append(None)
+            skips.append(Skip(f"{where} line {n}", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                                                   f"{exc.start + 1}); save the file as UTF-8"))
+    return lines, skips
+
+
+def safe_relpath(name: str) -> str | None:
+    """A relative POSIX path that stays inside its folder, or None (absolute, '..', backslashes, drive letters)."""
+    if not name or "\x00" in name or "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [x for x in name.split("/") if x not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def _walk_images(root: Path, skips: list[Skip], with_text: bool = False) -> list[Path]:
+    """Image files under root, sorted, without following symlinks (each symlink is a Skip)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        d = Path(dirpath)
+        for name in list(dirnames):
+            if (d / name).is_symlink():
+                skips.append(Skip(str((d / name).relative_to(root)), "symlink (not followed)"))
+                dirnames.remove(name)
+            elif name.startswith(".") or name == "__MACOSX":
+                dirnames.remove(name)
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = d / name
+            if is_image_name(name):
+                if p.is_symlink():
+                    skips.append(Skip(str(p.relative_to(root)), "symlink (not followed)"))
+                else:
+                    found.append(p)
+    return found
+
+
+# -- imagefolder -----------------------------------------------------------------------------------------------------
+
+def _caption_column(columns: list[str], wanted: str | None, where: str) -> str | None:
+    if wanted:
+        if wanted not in columns:
+            raise SourceError(f"{where}: caption column {wanted!r} not found (columns: {', '.join(columns)})")
+        return wanted
+    return next((c for c in CAPTION_COLUMNS if c in columns), None)
+
+
+def _kream_fields(caption: str, attrs: dict[str, Any]) -> str:
+    parsed = parse_kream(caption)
+    if parsed is None:
+        return caption
+    attrs.update(category=parsed.category, product_name=parsed.product_name, text=caption)
+    return parsed.caption
+
+
+def read_imagefolder(root: Path, caption_column: str | None = None, kream: bool = False) -> Source:
+    skips: list[Skip] = []
+    metas = sorted(p for p in root.rglob("metadata.jsonl") if not p.is_symlink()) + \
+        sorted(p for p in root.rglob("metadata.csv") if not p.is_symlink())
+    rows: dict[Path, tuple[str, dict[str, Any]]] = {}
+    for meta in metas:
+        rel_meta = str(meta.relative_to(root))
+        lines, bad = decode_text(meta.read_bytes(), rel_meta)
+        skips.extend(bad)
+        records: list[tuple[int, Any]] = []
+        if meta.suffix == ".jsonl":
+            for n, line in enumerate(lines, 1):
+                if line is None or not line.strip():
+                    continue
+                try:
+                    records.append((n, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    skips.append(Skip(f"{rel_meta} line {n}", f"not valid JSON ({exc.msg} at column {exc.colno})"))
+        else:
+            reader = csv.DictReader(io.StringIO("\n".join(x if x is not None else "" for x in lines)))
+            for rec in reader:
+                if None in rec or any(v is None for v in rec.values()):
+                    skips.append(Skip(f"{rel_meta} line {reader.line_num}", "wrong number of fields"))
+                    continue
+                records.append((reader.line_num, rec))
+        columns = sorted({k for _, r in records if isinstance(r, dict) for k in r})
+        cap_col = _caption_column(columns, caption_column, rel_meta) if records else None
+        for n, rec in records:
+            where = f"{rel_meta} line {n}"
+            if not isinstance(rec, dict):
+                skips.append(Skip(where, f"expected a JSON object, got {type(rec).__name__}"))
+                continue
+            name = rec.get("file_name")
+            if not isinstance(name, str) or not name:
+                skips.append(Skip(where, "no file_name"))
+                continue
+            rel = safe_relpath(name)
+            if rel is None:
+                skips.append(Skip(where, f"file_name {name!r} is not a relative path inside the folder"))
+                continue
+            path = meta.parent / rel
+            if path.is_symlink():
+                skips.append(Skip(where, f"{name!r} is a symlink (not followed)"))
+                continue
+            if not path.is_file():
+                skips.append(Skip(where, f"file {name!r} not found"))
+                continue
+            if path in rows:
+                skips.append(Skip(where, f"file {name!r} is already described by an earlier line"))
+                continue
+            attrs = {k: v for k, v in rec.items() if k not in ("file_name", cap_col)}
+            caption = rec.get(cap_col, "") if cap_col else ""
+            caption = "" if caption is None else str(caption)
+            if kream:
+                caption = _kream_fields(caption, attrs)
+            rows[path] = (caption, attrs)
+    images = _walk_images(root, skips)
+
+    def gen() -> Iterator[Candidate]:
+        for p in images:
+            caption, attrs = rows.get(p, ("", {}))
+            yield Candidate(key=str(p.relative_to(root)), path=p, caption=" ".join(caption.split()),
+                            caption_source="source" if caption.strip() else "", attributes=attrs)
+
+    src = Source("imagefolder", str(root), gen(), total=len(images), skips=skips)
+    unlisted = sum(1 for p in images if p not in rows)
+    if unlisted:
+        src.notes.append(f"{unlisted} image(s) not named in the metadata were imported without a caption")
+    return src
+
+
+# -- kohya ---------------------------------------------------------------------------------------------------------
+
+def read_kohya(root: Path) -> Source:
+    skips: list[Skip] = []
+    images = _walk_images(root, skips)
+    kind = "kohya" if any(p.with_suffix(".txt").exists() or p.with_suffix(".caption").exists() for p in images) \
+        else "folder"
+
+    def gen() -> Iterator[Candidate]:
+        for p in images:
+            rel = str(p.relative_to(root))
+            caption = ""
+            for suffix in (".txt", ".caption"):
+                cap = p.with_suffix(suffix)
+                if cap.exists():
+                    if cap.is_symlink():
+                        skips.append(Skip(rel, f"caption file {cap.name} is a symlink (not followed)"))
+                        caption = None
+                        break
+                    lines, bad = decode_text(cap.read_bytes(), str(cap.relative_to(root)))
+                    if bad:
+                        skips.append(Skip(rel, f"caption file {cap.name} is not UTF-8 text ({bad[0].reason})"))
+                        caption = None
+                    else:
+                        caption = " ".join(" ".join(x for x in lines if x).split())
+                    break
+            if caption is None:
+                continue
+            attrs = {"folder": str(p.parent.relative_to(root))} if p.parent != root else {}
+            yield Candidate(key=rel, path=p, caption=caption, caption_source="source" if caption else "",
+                            attributes=attrs)
+
+    return Source(kind, str(root), gen(), total=len(images), skips=skips)
+
+
+# -- attribute CSV -----------------------------------------------------------------------------------------------
+
+def read_csv(csv_path: Path, template: str = DEFAULT_TEMPLATE, images_dir: Path | None = None) -> Source:
+    skips: list[Skip] = []
+    name = csv_path.name
+    lines, bad = decode_text(csv_path.read_bytes(), name)
+    skips.extend(bad)
+    bad_lines = {int(s.where.rsplit(" ", 1)[1]) for s in bad if " line " in s.where}
+    text_lines = [x if x is not None else "" for x in lines]
+    reader = csv.reader(text_lines)  # one physical line per record: styles.csv has no multi-line fields
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    except StopIteration:
+        raise SourceError(f"{name} is empty") from None
+    if len(set(header)) != len(header):
+        raise SourceError(f"{name}: duplicate column names in the header: {header}")
+    check_template(template, header)
+    file_col = next((c for c in ("file_name", "image", "filename", "path") if c in header), None)
+    if file_col is None and "id" not in header:
+        raise SourceError(f"{name} needs an 'id' column (images/<id>.jpg) or a file_name/image column; "
+                          f"columns: {', '.join(header)}")
+    dirs = [images_dir] if images_dir else [csv_path.parent / "images", csv_path.parent]
+    index: dict[str, Path] = {}
+    for d in dirs:
+        if d and d.is_dir():
+            for p in sorted(d.iterdir()):
+                if is_image_name(p.name):
+                    index.setdefault(p.stem, p)
+                    index.setdefault(p.name, p)
+    rows: list[Candidate] = []
+    seen: dict[Path, int] = {}
+    for n, fields in enumerate(reader, 2):
+        where = f"{name} line {n}"
+        if n in bad_lines or not any(f.strip() for f in fields):
+            continue
+        if len(fields) > len(header):  # unquoted commas in the last column (Kaggle's productDisplayName)
+            fields = fields[: len(header) - 1] + [",".join(fields[len(header) - 1:])]
+        if len(fields) < len(header):
+            skips.append(Skip(where, f"{len(fields)} fields, the header has {len(header)} (missing columns)"))
+            continue
+        rec = {h: v.strip() for h, v in zip(header, fields)}
+        if file_col:
+            rel = safe_relpath(rec[file_col])
+            if rel is None:
+                skips.append(Skip(where, f"{file_col} {rec[file_col]!r} is not a relative path inside the folder"))
+                continue
+            path = (images_dir or csv_path.parent) / rel
+        else:
+            key = rec["id"]
+            if not key or "/" in key or "\\" in key or key in (".", ".."):
+                skips.append(Skip(where, f"id {key!r} cannot name an image file"))
+                continue
+            path = index.get(key)
+            if path is None:
+                looked = " or ".join(f"{d.name}/{key}.*" for d in dirs if d)
+                skips.append(Skip(where, f"no image for id {key} (looked for {looked})"))
+                continue
+        if path.is_symlink():
+            skips.append(Skip(where, f"{path.name} is a symlink (not followed)"))
+            continue
+        if not path.is_file():
+            skips.append(Skip(where, f"image {path.name} not found"))
+            continue
+        if path in seen:
+            skips.append(Skip(where, f"image {path.name} is already used by line {seen[path]}"))
+            continue
+        seen[path] = n
+        rendered = render_template(template, rec)
+        rows.append(Candidate(key=str(path.relative_to(csv_path.parent)) if path.is_relative_to(csv_path.parent)
+                              else path.name, path=path, caption=rendered.text, caption_source="template",
+                              attributes={k: v for k, v in rec.items() if k != file_col},
+                              missing_fields=rendered.missing))
+    return Source("csv", str(csv_path), iter(rows), total=len(rows), skips=skips)
+
+
+# -- Hugging Face datasets -------------------------------------------------------------------------------------------
+
+def _pick_columns(columns: list[str], image_column: str | None, caption_column: str | None,
+                  where: str) -> tuple[str, str | None]:
+    img = image_column or next((c for c in ("image", "img", "picture") if c in columns), None)
+    if img is None or img not in columns:
+        raise SourceError(f"{where}: no image column (looked for {image_column or 'image'}; columns: "
+                          f"{', '.join(columns)})")
+    return img, _caption_column(columns, caption_column, where)
+
+
+def _row_candidate(i: int, prefix: str, row: dict[str, Any], img_col: str, cap_col: str | None, kream: bool,
+                   skips: list[Skip]) -> Candidate | None:
+    where = f"{prefix}row {i}"
+    value = row.get(img_col)
+    data = None
+    if isinstance(value, dict):
+        data = value.get("bytes")
+    elif isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+    if not data:
+        skips.append(Skip(where, "the image column holds no embedded image bytes"))
+        return None
+    caption = row.get(cap_col) if cap_col else ""
+    caption = "" if caption is None else " ".join(str(caption).split())
+    attrs = {k: v for k, v in row.items() if k not in (img_col, cap_col) and isinstance(v, (str, int, float, bool))}
+    if kream:
+        caption = _kream_fields(caption, attrs)
+    name = value.get("path") if isinstance(value, dict) else None
+    key = f"{prefix}{i:06d}" + (f" {name}" if name else "")
+    return Candidate(key=key, data=bytes(data), caption=caption, caption_source="source" if caption else "",
+                     attributes=attrs)
+
+
+def _from_hf_dataset(ds: Any, location: str, kind: str, image_column: str | None, caption_column: str | None,
+                     kream: bool) -> Source:
+    from datasets import DatasetDict, Image as HFImage
+
+    splits = dict(ds) if isinstance(ds, DatasetDict) else {"": ds}
+    skips: list[Skip] = []
+    prepared = []
+    total = 0
+    for split, d in splits.items():
+        img, cap = _pick_columns(list(d.column_names), image_column, caption_column, location)
+        if isinstance(d.features.get(img), HFImage):
+            d = d.cast_column(img, HFImage(decode=False))
+        prepared.append((f"{split}/" if split else "", d, img, cap))
+        total += len(d)
+
+    def gen() -> Iterator[Candidate]:
+        for prefix, d, img, cap in prepared:
+            for i, row in enumerate(d):
+                c = _row_candidate(i, prefix, row, img, cap, kream, skips)
+                if c is not None:
+                    yield c
+
+    return Source(kind, location, gen(), total=total, skips=skips)
+
+
+def read_hf_saved(path: Path, image_column: str | None = None, caption_column: str | None = None,
+                  kream: bool = False) -> Source:
+    from datasets import load_from_disk
+
+    try:
+        ds = load_from_disk(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise SourceError(f"{path}: not a readable save_to_disk dataset ({type(exc).__name__}: {exc})") from None
+    return _from_hf_dataset(ds, str(path), "hf", image_column, caption_column, kream)
+
+
+def read_parquet(path: Path, image_column: str | None = None, caption_column: str | None = None,
+                 kream: bool = False) -> Source:
+    import pyarrow.parquet as pq
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*.parquet") if not p.is_symlink())
+    if not files:
+        raise SourceError(f"{path}: no .parquet files")
+    skips: list[Skip] = []
+    opened = []
+    total = 0
+    for f in files:
+        try:
+            pf = pq.ParquetFile(f)
+        except Exception as exc:  # noqa: BLE001
+            skips.append(Skip(f.name, f"not a readable parquet file ({exc})"))
+            continue
+        cols = pf.schema_arrow.names
+        img, cap = _pick_columns(cols, image_column, caption_column, f.name)
+        opened.append((f, pf, img, cap))
+        total += pf.metadata.num_rows
+
+    def gen() -> Iterator[Candidate]:
+        for f, pf, img, cap in opened:
+            prefix = f"{f.relative_to(path) if path.is_dir() else f.name}:"
+            i = 0
+            for batch in pf.iter_batches(batch_size=256):
+                for row in batch.to_pylist():
+                    c = _row_candidate(i, prefix, row, img, cap, kream, skips)
+                    i += 1
+                    if c is not None:
+                        yield c
+
+    return Source("hf", str(path), gen(), total=total, skips=skips)
+
+
+def read_hub(name: str, split: str | None = None, image_column: str | None = None,
+             caption_column: str | None = None, kream: bool = False) -> Source:
+    """A dataset on the Hugging Face hub by name: from the hub or its local cache, else one clear error."""
+    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE",
+                                                                                 "HF_DATASETS_OFFLINE"))
+    try:
+        from datasets import load_dataset
+
+        ds = load_dataset(name, split=split)
+    except Exception as exc:  # noqa: BLE001 - any failure to get it is the same advice
+        why = "offline mode is on (HF_HUB_OFFLINE)" if offline else f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise SourceError(
+            f"Hugging Face dataset {name!r} is not available here ({why}) and is not in the local cache. "
+            f"Where the hub is reachable run: python -c \"import datasets; datasets.load_dataset('{name}')"
+            f".save_to_disk('{name.split('/')[-1]}')\", copy that folder here and import the folder."
+        ) from None
+    return _from_hf_dataset(ds, f"hf://{name}", "hub", image_column, caption_column, kream)
+
+
+# -- zip ----------------------------------------------------------------------------------------------------------
+
+def extract_zip(zip_path: Path, target: Path) -> list[Skip]:
+    """Extract safely: entries that would land outside ``target`` (zip-slip), symlinks, encrypted entries and
+    suspected zip bombs are skipped with a reason; everything else is written under ``target``."""
+    skips: list[Skip] = []
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError(f"{zip_path.name}: not a readable zip file ({exc})") from None
+    target = target.resolve()
+    total = 0
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > ZIP_MAX_ENTRIES:
+            raise SourceError(f"{zip_path.name}: {len(infos)} entries, more than the limit {ZIP_MAX_ENTRIES}")
+        for info in infos:
+            name = info.filename
+            if info.is_dir():
+                continue
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                skips.append(Skip(name, "symlink inside the zip (not extracted)"))
+                continue
+            rel = safe_relpath(name)
+            dest = (target / rel).resolve() if rel else None
+            if rel is None or dest is None or not dest.is_relative_to(target):
+                skips.append(Skip(name, "entry path leaves the target folder (zip-slip); not extracted"))
+                continue
+            if info.flag_bits & 0x1:
+                skips.append(Skip(name, "encrypted entry (not extracted)"))
+                continue
+            if info.file_size > 10 * 2**20 and info.compress_size and info.file_size / info.compress_size > \
+                    ZIP_MAX_RATIO:
+                skips.append(Skip(name, f"compression ratio {info.file_size / info.compress_size:.0f}:1 "
+                                        "looks like a zip bomb; not extracted"))
+                continue
+            total += info.file_size
+            if total > ZIP_MAX_TOTAL:
+                raise SourceError(f"{zip_path.name}: more than {ZIP_MAX_TOTAL / 2**30:.0f} GiB uncompressed")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(info) as src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                skips.append(Skip(name, f"cannot extract ({exc})"))
+                dest.unlink(missing_ok=True)
+    return skips
+
+
+def read_zip(zip_path: Path, staging: Path, **options: Any) -> Source:
+    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=staging))
+    skips = extract_zip(zip_path, folder)
+    # A zip of one top folder: read that folder.
+    entries = [p for p in folder.iterdir() if p.name != "__MACOSX"]
+    root = entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
+    src = open_source(root, staging=staging, **options)
+    src.location = f"{zip_path} ({src.kind})"
+    src.kind = "zip"
+    src.skips[:0] = skips
+    src.cleanup.append(folder)
+    return src
+
+
+# -- detection and the one entry point -------------------------------------------------------------------------------
+
+HUB_NAME = re.compile(r"^(hf://)?[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def detect_kind(source: str | Path) -> str:
+    text = str(source)
+    path = Path(text).expanduser()
+    if not path.exists():
+        if text.startswith("hf://") or (HUB_NAME.match(text) and not text.startswith((".", "/"))):
+            return "hub"
+        raise SourceError(f"{text}: no such file or folder")
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".zip":
+            return "zip"
+        if suffix == ".csv":
+            return "csv"
+        if suffix == ".parquet":
+            return "parquet"
+        raise SourceError(f"{path.name}: not a folder, .zip, .csv or .parquet file")
+    names = {p.name for p in path.iterdir()}
+    if "dataset_dict.json" in names or ("state.json" in names and "dataset_info.json" in names):
+        return "hf"
+    if any(path.rglob("metadata.jsonl")) or any(path.rglob("metadata.csv")):
+        return "imagefolder"
+    csvs = [p for p in path.iterdir() if p.suffix.lower() == ".csv"]
+    if len(csvs) == 1:
+        return "csv"
+    if any(p.suffix == ".parquet" for p in path.rglob("*.parquet")) and not any(
+            p.suffix.lower() in IMAGE_EXTENSIONS for p in path.rglob("*")):
+        return "parquet"
+    return "kohya"
+
+
+def open_source(source: str | Path, *, template: str = DEFAULT_TEMPLATE, caption_column: str | None = None,
+                image_column: str | None = None, kream: bool | None = None, images_dir: str | Path | None = None,
+                staging: Path | None = None) -> Source:
+    """Open any supported source (see the module docstring). ``kream=None`` turns KREAM parsing on when the source
+    name contains "kream"."""
+    kind = detect_kind(source)
+    if kream is None:
+        kream = "kream" in str(source).lower()
+    path = Path(str(source)).expanduser()
+    if kind == "hub":
+        return read_hub(str(source).removeprefix("hf://"), image_column=image_column, caption_column=caption_column,
+                        kream=kream)
+    if kind == "zip":
+        if staging is None:
+            raise SourceError("zip import needs a staging folder")
+        return read_zip(path, staging, template=template, caption_column=caption_column, image_column=image_column,
+                        kream=kream, images_dir=None)
+    if kind == "csv":
+        csv_path = path if path.is_file() else next(p for p in path.iterdir() if p.suffix.lower() == ".csv")
+        return read_csv(csv_path, template, Path(images_dir) if images_dir else None)
+    if kind == "hf":
+        return read_hf_saved(path, image_column, caption_column, kream)
+    if kind == "parquet":
+        return read_parquet(path, image_column, caption_column, kream)
+    if kind == "imagefolder":
+        return read_imagefolder(path, caption_column, kream)
+    return read_kohya(path)
