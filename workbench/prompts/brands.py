@@ -1,0 +1,137 @@
+"""Brand profiles: who the prompts are for and the rules every prompt must keep.
+
+A profile (``prompt_templates/brands/northwind.yaml``)::
+
+    title: Northwind Outfitters
+    trigger: nwo_style                 # the token the brand's LoRA was trained on
+    loras: [{name: northwind-apparel-v1, scale: 0.8}]
+    logo_text: NORTHWIND               # what OCR must read on generated images
+    palette: {navy: "#1F2A44", sand: "#D8C3A5"}
+    required_phrases: [photograph]
+    forbidden_terms: [nike, knockoff]
+    negative: "watermark, blurry, lowres"
+
+Problems are reported as ``file:line: field: message``; unknown keys are an error.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from workbench.prompts.templates import NAME
+from workbench.prompts.yamlio import Problem, PromptError, read_yaml
+
+BRAND_KEYS = {"name", "title", "trigger", "loras", "logo_text", "palette", "required_phrases", "forbidden_terms",
+              "negative"}
+HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}\Z")
+
+
+@dataclass(frozen=True)
+class LoraRef:
+    name: str  # a trained LoRA's name (or a path to its folder / .safetensors file)
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class BrandProfile:
+    name: str
+    title: str
+    path: str
+    trigger: str = ""
+    loras: tuple[LoraRef, ...] = ()
+    logo_text: str = ""
+    palette: dict[str, str] = field(default_factory=dict)  # colour name -> "#RRGGBB"
+    required_phrases: tuple[str, ...] = ()
+    forbidden_terms: tuple[str, ...] = ()
+    negative: str = ""
+
+    @property
+    def palette_names(self) -> tuple[str, ...]:
+        return tuple(self.palette)
+
+
+def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
+    """Validate a brand profile written as YAML; raise PromptError listing every problem with its line."""
+    doc = read_yaml(text, file)
+    data = doc.data
+    if not isinstance(data, dict):
+        raise PromptError(Problem(file, doc.line(), "", "a brand profile must be a mapping (title, trigger, …)"))
+    problems: list[Problem] = []
+    for key in data:
+        if key not in BRAND_KEYS:
+            problems.append(doc.problem((key,), f"unknown key (allowed: {', '.join(sorted(BRAND_KEYS))})"))
+
+    def text_field(key: str, default: str = "") -> str:
+        value = data.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            problems.append(doc.problem((key,), f"must be text, not {value!r}"))
+            return default
+        return value.strip()
+
+    def text_list(key: str) -> tuple[str, ...]:
+        value = data.get(key) or []
+        if not isinstance(value, list):
+            problems.append(doc.problem((key,), "must be a list of phrases"))
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                problems.append(doc.problem((key, i), f"must be non-empty text, not {item!r}"))
+            else:
+                out.append(item.strip())
+        return tuple(out)
+
+    name = text_field("name", default_name)
+    if not NAME.match(name):
+        why = f"{name!r} is not a valid name" if name else "required: a name"
+        problems.append(doc.problem(("name",), f"{why}: lowercase letters, digits, '-' or '_'"))
+    trigger = text_field("trigger")
+    if re.search(r"\s|[{}]", trigger):
+        problems.append(doc.problem(("trigger",), f"the trigger token {trigger!r} must be one word without braces"))
+
+    palette: dict[str, str] = {}
+    raw_palette = data.get("palette") or {}
+    if not isinstance(raw_palette, dict):
+        problems.append(doc.problem(("palette",), "must map colour names to hex codes, e.g. navy: \"#1F2A44\""))
+    else:
+        for colour, code in raw_palette.items():
+            if not isinstance(code, str) or not HEX_COLOUR.match(code):
+                problems.append(doc.problem(("palette", colour), f"{code!r} is not a hex colour like \"#1F2A44\""))
+            else:
+                palette[str(colour)] = code.upper()
+
+    loras: list[LoraRef] = []
+    raw_loras = data.get("loras") or []
+    if not isinstance(raw_loras, list):
+        problems.append(doc.problem(("loras",), "must be a list of {name, scale}"))
+        raw_loras = []
+    for i, item in enumerate(raw_loras):
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            problems.append(doc.problem(("loras", i), "must have a name, e.g. {name: northwind-v1, scale: 0.8}"))
+            continue
+        extra = set(item) - {"name", "scale"}
+        if extra:
+            problems.append(doc.problem(("loras", i, sorted(extra)[0]), "unknown key (allowed: name, scale)"))
+        scale = item.get("scale", 1.0)
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not 0 <= scale <= 2:
+            problems.append(doc.problem(("loras", i, "scale"), f"must be a number between 0 and 2, not {scale!r}"))
+            continue
+        loras.append(LoraRef(item["name"].strip(), float(scale)))
+
+    required = text_list("required_phrases")
+    forbidden = text_list("forbidden_terms")
+    for phrase in required:
+        if phrase.casefold() in {f.casefold() for f in forbidden}:
+            problems.append(doc.problem(("required_phrases",), f"{phrase!r} is both required and forbidden"))
+    profile = BrandProfile(
+        name=name, title=text_field("title", name) or name, path=file, trigger=trigger, loras=tuple(loras),
+        logo_text=text_field("logo_text"), palette=palette, required_phrases=required, forbidden_terms=forbidden,
+        negative=text_field("negative"),
+    )
+    if problems:
+        raise PromptError(problems)
+    return profile

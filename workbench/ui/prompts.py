@@ -1,0 +1,251 @@
+"""The Prompts page's cached loaders, widgets and state keys. Widget keys start with ``prompts_``.
+
+Each ``*_tab`` function draws one tab of ``pages/3_Prompts.py`` and calls only ``workbench.prompts``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.prompts import Batch, BatchSpec, Library, PromptError, expand_batch, load_library, save_batch, store
+from workbench.prompts.library import source_text, template_roots
+from workbench.settings import Settings
+from workbench.ui.state import StateKeys
+
+NO_BRAND = "(no brand)"
+GENERATE_PAGE = Path(__file__).resolve().parents[2] / "pages" / "4_Generate.py"
+
+
+class PromptsKeys:
+    """Session-state keys of this page that are not widgets."""
+
+    SAVED_BATCH = "prompts_saved_batch"  # (batch id, spec) the Build tab saved last
+
+
+# -- cached loaders -----------------------------------------------------------------------------------------------
+
+
+def _stamp(settings: Settings) -> tuple:
+    """Names and modification times of every template file: the library reloads when an editor saves one."""
+    return tuple((str(p), p.stat().st_mtime_ns) for root in template_roots(settings) if root.is_dir()
+                 for p in sorted(root.rglob("*.y*ml")))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _library(workspace: str, stamp: tuple) -> Library:
+    return load_library()
+
+
+def library(settings: Settings) -> Library:
+    return _library(str(settings.workspace_dir), _stamp(settings))
+
+
+@st.cache_resource(show_spinner="Loading the CLIP tokenizer…")
+def warm_tokenizer() -> None:
+    from workbench.prompts.tokens import clip_tokenizer
+
+    clip_tokenizer()
+
+
+@st.cache_data(show_spinner="Expanding the batch…", max_entries=8)
+def _expand(workspace: str, stamp: tuple, spec: dict) -> Batch:
+    return expand_batch(load_library(), BatchSpec(**spec))
+
+
+def user() -> str:
+    return st.session_state.get(StateKeys.USER) or "anonymous"
+
+
+def show_problems(problems: list, title: str) -> None:
+    st.error(title + "\n\n" + "\n".join(f"- `{p}`" for p in problems))
+
+
+# -- Build: template, slots, preview, batch -----------------------------------------------------------------------
+
+
+def build_tab(lib: Library, settings: Settings) -> None:
+    left, right = st.columns([1, 2])
+    names = list(lib.templates)
+    name = left.selectbox("Template", names, format_func=lambda n: lib.templates[n].title, key="prompts_template")
+    template = lib.template(name)
+    brands = [NO_BRAND, *lib.brands]
+    brand_name = left.selectbox("Brand profile", brands, index=1 if lib.brands else 0, key="prompts_brand",
+                                format_func=lambda b: b if b == NO_BRAND else lib.brands[b].title)
+    brand = None if brand_name == NO_BRAND else lib.brand(brand_name)
+    scenes: list[str] = []
+    if template.uses_scene:
+        default = [template.default_scene] if template.default_scene else []
+        scenes = left.multiselect("Scenes", list(lib.scenes), default=default, key=f"prompts_scenes_{name}",
+                                  format_func=lambda s: lib.scenes[s].title)
+    if template.description:
+        left.caption(template.description)
+
+    slots: dict[str, list[str]] = {}
+    for slot in template.slots.values():
+        options = slot.allowed(brand.palette_names if brand else ())
+        chosen = left.multiselect(slot.name.replace("_", " ").capitalize(), options, default=[slot.default],
+                                  key=f"prompts_slot_{name}_{slot.name}", help=slot.help or None)
+        if slot.allow_custom:
+            custom = left.text_input(f"Other {slot.name}", key=f"prompts_custom_{name}_{slot.name}",
+                                     placeholder="type a value of your own").strip()
+            chosen = chosen + [custom] if custom else chosen
+        slots[slot.name] = chosen
+
+    warm_tokenizer()
+    stamp = _stamp(settings)
+    preview_spec = BatchSpec(name, slots={k: v[:1] for k, v in slots.items() if v}, scenes=scenes[:1],
+                             brand=brand.name if brand else None)
+    with right:
+        st.subheader("Preview")
+        try:
+            variants = _expand(str(settings.workspace_dir), stamp, preview_spec.to_dict()).prompts
+        except PromptError as exc:
+            show_problems(exc.problems, "This combination cannot be rendered:")
+            return
+        preview = variants[0]
+        st.code(preview.text, language=None, wrap_lines=True)
+        if len(variants) > 1:
+            st.caption(f"First of {len(variants)} variants from inline alternatives ({{a|b}}).")
+        st.caption(f"Negative: {preview.negative}")
+        st.metric("Tokens", f"{preview.tokens.total} / 77")
+        for issue in preview.check.issues:
+            st.warning(issue)
+        batch_builder(settings, stamp, BatchSpec(name, slots=slots, scenes=scenes,
+                                                 brand=brand.name if brand else None))
+
+
+def batch_builder(settings: Settings, stamp: tuple, spec: BatchSpec) -> None:
+    st.subheader("Batch")
+    c1, c2, c3 = st.columns(3)
+    mode = c1.radio("Prompts", ["Every combination", "Random sample"], key="prompts_mode")
+    if mode == "Random sample":
+        spec.mode = "sample"
+        spec.sample_size = int(c2.number_input("How many", 1, spec.cap, 20, key="prompts_sample_size"))
+        spec.seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key="prompts_seed"))
+    try:
+        batch = _expand(str(settings.workspace_dir), stamp, spec.to_dict())
+    except PromptError as exc:
+        show_problems(exc.problems, "The batch cannot be built:")
+        return
+    n = len(batch.prompts)
+    st.write(f"**{n:,} prompt{'' if n == 1 else 's'}** from {batch.combinations:,} combinations · "
+             f"{batch.duplicates_removed} duplicates removed · {batch.with_violations} break brand rules · "
+             f"{batch.truncated} over 77 tokens")
+    only_issues = st.toggle("Show only prompts with issues", key="prompts_only_issues")
+    rows = [{"": "⚠️" if r["issues"] else "✓", **r} for r in batch.rows() if r["issues"] or not only_issues]
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 420),
+                 column_config={"prompt": st.column_config.TextColumn(width="large")})
+
+    c1, c2 = st.columns([3, 1])
+    batch_name = c1.text_input("Batch name", key="prompts_batch_name", placeholder="e.g. SS26 tees, studio")
+    if c2.button("Save to prompt library", key="prompts_save", type="primary", disabled=not batch.prompts):
+        try:
+            saved = save_batch(batch, batch_name, user=user())
+        except PromptError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[PromptsKeys.SAVED_BATCH] = (saved.id, spec.to_dict())
+    saved_id, saved_spec = st.session_state.get(PromptsKeys.SAVED_BATCH, (None, None))
+    if saved_id and saved_spec == spec.to_dict():  # only while the batch on screen is the one saved
+        st.success(f"Saved as batch {saved_id}.")
+        send_to_generate(saved_id, key="prompts_send_built")
+
+
+def send_to_generate(batch_id: int, key: str) -> None:
+    """A button that hands a saved batch to the Generate page through session state."""
+    if st.button("Send to Generate", key=key):
+        st.session_state[StateKeys.PROMPT_BATCH] = batch_id
+    if st.session_state.get(StateKeys.PROMPT_BATCH) == batch_id:
+        if GENERATE_PAGE.exists():
+            st.page_link("pages/4_Generate.py", label=f"Open Generate with batch {batch_id}", icon="🎨")
+        else:
+            st.info(f"Batch {batch_id} is saved and ready for Generate (the Generate page is not installed yet).")
+
+
+# -- Library: saved batches, versions ----------------------------------------------------------------------------
+
+
+def library_tab() -> None:
+    batches = store.list_batches()
+    if not batches:
+        st.info("No saved batches yet: build one on the **Build** tab and save it.")
+        return
+    st.dataframe([{"id": b.id, "name": b.name, "template": b.template, "brand": b.brand, "prompts": b.size,
+                   "by": b.created_by, "created": f"{b.created_at:%Y-%m-%d %H:%M}"} for b in batches],
+                 hide_index=True, width="stretch")
+    by_id = {b.id: b for b in batches}
+    batch_id = st.selectbox("Batch", list(by_id), format_func=lambda i: f"{i} · {by_id[i].name}",
+                            key="prompts_lib_batch")
+    send_to_generate(batch_id, key="prompts_send_library")
+    prompts = store.batch_prompts(batch_id)
+    st.dataframe([{"id": p.id, "version": p.version, "status": p.status, "prompt": p.text,
+                   "tokens": p.token_count + 2, "issues": "; ".join(p.issues)} for p in prompts],
+                 hide_index=True, width="stretch", height=300)
+
+    st.subheader("Refine a prompt")
+    pid = st.selectbox("Prompt", [p.id for p in prompts], key="prompts_refine_id")
+    history = store.prompt_history(pid)
+    latest = history[-1]
+    new_text = st.text_area("New text", value=latest.text, key=f"prompts_refine_text_{pid}")
+    reason = st.text_input("Why", key="prompts_refine_reason", placeholder="e.g. logo came out blurry")
+    if st.button("Save new version", key="prompts_refine_save"):
+        try:
+            store.refine(latest.id, new_text, user=user(), reason=reason)
+        except PromptError as exc:
+            st.error(str(exc))
+        else:
+            history = store.prompt_history(pid)
+    st.dataframe([{"version": p.version, "id": p.id, "parent": p.parent_id, "status": p.status, "text": p.text,
+                   "by": p.created_by, "why": p.reason, "issues": "; ".join(p.issues)} for p in history],
+                 hide_index=True, width="stretch")
+
+
+# -- editors: validate before saving -------------------------------------------------------------------------------
+
+NEW = "(new)"
+TEMPLATE_SKELETON = """kind: product
+name: my-template
+title: My template
+text: "{trigger} {color} polo shirt, {scene}"
+default_scene: studio-white
+slots:
+  color:
+    values: [navy, white, "{olive|sand}"]
+    default: navy
+    palette: true
+negative: "wrinkled fabric, distorted logo"
+recommended: {width: 1024, height: 1024, steps: 30, guidance: 6.5}
+"""
+BRAND_SKELETON = """name: my-brand
+title: My brand
+trigger: mybrand_style
+loras: [{name: my-brand-v1, scale: 0.8}]
+logo_text: MYBRAND
+palette: {navy: "#1F2A44"}
+required_phrases: [photograph]
+forbidden_terms: [knockoff]
+negative: "watermark, blurry, lowres"
+"""
+
+
+def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Settings) -> None:
+    """A YAML editor for templates (``kind="template"``) or brand profiles: Validate, then Save to the workspace."""
+    choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
+    text = skeleton if choice == NEW else source_text(items[choice].path)
+    st.caption(f"Saved files go to `{settings.path('prompt_templates')}` and replace a shipped one of the same name.")
+    yaml_text = st.text_area("YAML", value=text, height=360, key=f"prompts_yaml_{kind}_{choice}")
+    c1, c2 = st.columns(2)
+    validate = c1.button("Validate", key=f"prompts_validate_{kind}")
+    save_clicked = c2.button("Save", key=f"prompts_save_{kind}", type="primary")
+    if not (validate or save_clicked):
+        return
+    try:
+        parse(yaml_text, "editor")
+        if save_clicked:
+            path = save(yaml_text, settings)
+    except PromptError as exc:
+        show_problems(exc.problems, f"Not saved: the {kind} has problems." if save_clicked else "Problems:")
+        return
+    st.success(f"Saved to `{path}`." if save_clicked else f"The {kind} is valid.")
+
