@@ -4,7 +4,7 @@ Run: streamlit run Home.py
 """
 import streamlit as st
 
-from workbench.ui.common import capability_report, model_table, startup, workspace_counts
+from workbench.ui.common import capability_report, model_table, recent_jobs, startup, workspace_counts
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Brand Workbench", page_icon="🧵", layout="wide")
@@ -52,5 +52,10 @@ if missing:
         "or point the setting at a local copy."
     )
 st.dataframe(models, hide_index=True, width="stretch")
+recent = recent_jobs(ws)
+if recent:
+    st.subheader("Recent jobs")
+    st.dataframe(recent, hide_index=True, width="stretch")
+
 with st.expander("Installed packages"):
     st.table({"package": list(report.packages), "version": list(report.packages.values())})

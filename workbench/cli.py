@@ -18,6 +18,8 @@ app = typer.Typer(help="Brand Workbench: from product photos to approved catalog
 SUBAPPS: list[tuple[str, str]] = [
     ("workbench.models.cli", "models"),
     ("workbench.jobs_cli", "jobs"),
+    ("workbench.data.cli", "data"),
+    ("workbench.prompts.cli", "prompts"),
 ]
 
 for _module, _name in SUBAPPS:
@@ -49,6 +51,17 @@ def worker(
     from workbench.jobs import run_worker
 
     run_worker(workers=workers)
+
+
+@app.command("demo-data")
+def demo_data(
+    seed: int = typer.Option(0, help="Random seed (same seed, same bytes)."),
+    size: int = typer.Option(512, help="Image side in pixels."),
+) -> None:
+    """Draw the synthetic demo catalog of an invented brand (offline) and import it as a dataset."""
+    from workbench.data.demo import import_demo_catalog
+
+    typer.echo(import_demo_catalog(seed=seed, size=size, created_by="cli").summary())
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from workbench.settings import Settings, get_settings
 # kind -> "module:function". Capabilities add theirs at import of their module or here.
 KINDS: dict[str, str] = {
     "selftest": "workbench.jobs_builtin:selftest",
+    "caption": "workbench.data.captioning:caption_job",
 }
 
 HOST = socket.gethostname()

@@ -46,6 +46,18 @@ def model_table(workspace: str) -> list[dict[str, str]]:
     ]
 
 
+@st.cache_data(ttl=2, show_spinner=False)
+def recent_jobs(workspace: str, limit: int = 8) -> list[dict]:
+    from workbench.jobs import list_jobs
+
+    return [
+        {"id": j.id, "kind": j.kind, "title": j.title, "status": j.status,
+         "progress": f"{j.progress_step}/{j.progress_total}" if j.progress_total else "", "message": j.message,
+         "created": j.created_at.strftime("%Y-%m-%d %H:%M")}
+        for j in list_jobs(limit=limit)
+    ]
+
+
 def demo_badge(ref: str) -> str:
     """A label to show next to a model name: tiny demo models are always marked as such."""
     from workbench.models.sources import is_demo_model

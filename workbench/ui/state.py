@@ -7,6 +7,7 @@ import streamlit as st
 
 class StateKeys:
     USER = "user"  # the signed-in user's name (Review adds real sign-in)
+    PROMPT_BATCH = "prompt_batch_id"  # id of the saved prompt batch sent to Generate (set by the Prompts page)
 
 
 def init_session_state() -> None:

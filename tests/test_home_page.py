@@ -1,0 +1,50 @@
+"""Home page: empty workspace, populated workspace, capability panel."""
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from workbench import db
+
+HOME = str(Path(__file__).resolve().parents[1] / "Home.py")
+
+
+def _text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.info] + [m.value for m in at.warning]
+    return "\n".join(parts)
+
+
+def test_empty_workspace_says_what_to_do_first(workspace):
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Training runs"] == "0"
+    assert "This workspace is empty" in at.info[0].value
+    assert "Datasets" in at.info[0].value
+    assert str(workspace.resolve()) in _text(at)
+
+
+def test_capability_panel_lists_every_default_model_as_missing_with_remedy(workspace):
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    table = at.dataframe[0].value
+    assert set(table["model"]) >= {"sdxl_base", "vae", "clip_scorer", "blip_itm", "blip_captioner", "fid_inception",
+                                   "lpips_backbone"}
+    hub_rows = table[table["model"].isin(["sdxl_base", "vae", "clip_scorer", "blip_itm"])]
+    assert set(hub_rows["status"]) == {"missing"}
+    assert hub_rows["what to do"].str.contains("workbench models pull").all()
+    assert "not available on this machine" in at.warning[0].value
+    text = _text(at)
+    assert "PyTorch" in text and ("CPU only" in text or "GiB" in text)
+    assert "rapidocr" in text
+
+
+def test_populated_workspace_shows_counts_and_next_step(workspace):
+    db.init_db()
+    with db.session_scope() as s:
+        for i in range(3):
+            s.add(db.Job(kind="train_lora", title=f"run {i}", config={}, metrics={}, result={}, status="done"))
+        s.add(db.Job(kind="selftest", title="not a run", config={}, metrics={}, result={}, status="done"))
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Training runs"] == "3"
+    assert all("This workspace is empty" not in i.value for i in at.info)

@@ -1,0 +1,1 @@
+"""Model references, availability without network, loaders, `workbench models list|pull`, and the tiny offline kit."""

@@ -1,0 +1,49 @@
+"""Job widgets every page shares: submit (starting a worker when none is alive) and a live status panel."""
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import jobs
+
+STATUS_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}
+
+
+def submit_job(kind: str, config: dict, title: str = "", user: str = "") -> int:
+    """Enqueue a job; the app starts a background worker when none is alive, so the job does not sit in the queue."""
+    jobs.ensure_worker()
+    return jobs.enqueue(kind, config, title=title, created_by=user)
+
+
+def _render(job_id: int, key: str) -> None:
+    job = jobs.get_job(job_id)
+    st.markdown(f"{STATUS_ICON.get(job.status, '')} **{job.title}** — job {job.id}, {job.status}")
+    if job.fraction is not None:
+        st.progress(job.fraction, text=f"{job.progress_step}/{job.progress_total} {job.message}")
+    elif job.message:
+        st.caption(job.message)
+    if job.metrics:
+        cols = st.columns(min(len(job.metrics), 6))
+        for col, (name, value) in zip(cols, job.metrics.items()):
+            col.metric(name, f"{value:.4g}" if isinstance(value, float) else value)
+    if job.status == "failed":
+        st.error(job.message)
+        st.code(job.error or jobs.log_tail(job), language="text")
+    if job.is_active:
+        if job.stop_requested:
+            st.caption("Stopping… (the job saves what it has, then exits)")
+        elif st.button("Stop", key=f"{key}_stop_{job.id}"):
+            jobs.request_stop(job.id)
+            st.rerun()
+    with st.expander("Log"):
+        st.code(jobs.log_tail(job, 60) or "(empty)", language="text")
+
+
+def job_panel(job_id: int, key: str = "job", every: float = 1.0) -> None:
+    """A panel that refreshes itself while the job is queued or running."""
+    active = jobs.get_job(job_id).is_active
+
+    @st.fragment(run_every=every if active else None)
+    def panel() -> None:
+        _render(job_id, key)
+
+    panel()
