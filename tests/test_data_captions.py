@@ -137,15 +137,54 @@ def test_caption_fn_adapter_accepts_callables_and_objects():
         _as_caption_fn(42)
 
 
-def test_tiny_blip_captioner_end_to_end(tmp_path):
-    tiny = pytest.importorskip("workbench.models.tiny")
-    if not hasattr(tiny, "build_tiny_blip_captioner"):
-        pytest.skip("the tiny BLIP captioner is not built yet")
+def test_caption_job_with_the_tiny_blip_captioner_through_a_worker(tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from workbench import jobs
+    from workbench.data.captioning import enqueue_caption
+    from workbench.models.tiny import save_tiny_blip_captioner
+    from workbench.settings import reload_settings
+
+    folder = save_tiny_blip_captioner(tmp_path / "tiny-blip")
+    monkeypatch.setenv("WORKBENCH_MODELS__BLIP_CAPTIONER", str(folder))
+    reload_settings()
     ds = _dataset(tmp_path, n=2, captions=False)
-    fn = _as_caption_fn(tiny.build_tiny_blip_captioner(), "cpu", max_new_tokens=5)
-    res = caption_items(ds, fn, mode="uncaptioned", batch_size=2)
-    assert res.captioned == 2
-    assert all(src == "blip" for _, src, _ in _captions(ds))
+    worker = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True)
+    try:
+        job_id = enqueue_caption(ds, mode="uncaptioned", prefix="a photo of TOK")
+        job = jobs.wait_for(job_id, timeout=120)
+        assert job.status == "done", job.error
+        assert job.result["captioned"] == 2 and job.result["model"] == str(folder)
+        caps = _captions(ds)
+        assert all(src == "blip" and cap.startswith("a photo of TOK") for cap, src, _ in caps)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def test_caption_job_with_a_missing_model_fails_naming_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from workbench import jobs
+    from workbench.data.captioning import enqueue_caption
+
+    ds = _dataset(tmp_path, n=1, captions=False)
+    worker = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True)
+    try:
+        job = jobs.wait_for(enqueue_caption(ds), timeout=120)
+        assert job.status == "failed"
+        assert "Salesforce/blip-image-captioning-large" in job.message and "models pull" in job.message
+        assert _captions(ds)[0][0] in ("", None)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
 
 
 def test_caption_job_kind_is_registered():
