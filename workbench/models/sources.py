@@ -124,8 +124,13 @@ def _setting_name(ref: str, settings: Settings) -> str | None:
 
 
 def _remedy(ref: str, name: str | None) -> str:
-    target = f"workbench models pull {name}" if name else f"workbench models pull (or huggingface-cli download {ref})"
     setting = f"WORKBENCH_MODELS__{name.upper()}" if name else "the model setting"
+    if ref.startswith("easyocr:"):
+        return (f"Run `workbench models pull {name}`" if name else
+                "Set WORKBENCH_MODELS__OCR_BACKEND to it and run `workbench models pull ocr_backend`") + (
+                " where the internet is reachable, or copy craft_mlt_25k.pth and english_g2.pth into "
+                f"{easyocr_dir()}.")
+    target = f"workbench models pull {name}" if name else f"huggingface-cli download {ref}"
     return (f"Run `{target}` on a machine that reaches the Hugging Face hub (the cache can be copied to this one), "
             f"or point {setting} at a local folder or .safetensors file.")
 
