@@ -37,6 +37,7 @@ from workbench.data.images import ingest_one, init_worker
 from workbench.data.sources import Candidate, Skip, SourceError, derive_columns, open_source
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope, utcnow
+from workbench.jobs import pid_alive
 from workbench.settings import Settings, get_settings
 
 Progress = Callable[[int, "int | None", str], None]
@@ -87,16 +88,6 @@ class ImportReport:
         return d
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clean_stale_staging(root: Path) -> None:
     if not root.is_dir():
         return
@@ -105,7 +96,7 @@ def _clean_stale_staging(root: Path) -> None:
             pid = int(p.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if pid != os.getpid() and not _pid_alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             shutil.rmtree(p, ignore_errors=True)
 
 

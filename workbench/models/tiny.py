@@ -32,21 +32,10 @@ def _mark(folder: Path, what: str) -> None:
 
 # -- SDXL ----------------------------------------------------------------------------------------------------------
 
-def _bytes_to_unicode() -> list[str]:
-    """CLIP's (GPT-2's) reversible byte -> printable character table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def _byte_vocab() -> dict[str, int]:
-    chars = _bytes_to_unicode()
+    from workbench.prompts.tokens import bytes_to_unicode  # CLIP's byte alphabet, the one place it is written
+
+    chars = list(bytes_to_unicode().values())
     vocab = {c: i for i, c in enumerate(chars)}
     for c in chars:
         vocab[c + "</w>"] = len(vocab)
