@@ -11,9 +11,10 @@ from workbench import jobs
 
 
 @pytest.fixture
-def worker(workspace):
+def worker(workspace, tmp_path):
+    log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while not jobs.worker_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -24,6 +25,17 @@ def worker(workspace):
     except ProcessLookupError:
         pass
     proc.wait()
+    log.close()
+
+
+def test_migrations_are_safe_when_app_and_worker_start_together(workspace):
+    """Several processes initialising one new workspace at once must all succeed (one migrates, the rest wait)."""
+    code = "from workbench.db import init_db, current_revisions; init_db(); print(sorted(current_revisions()))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-500:] for _, err in outs]
+    assert len({out for out, _ in outs}) == 1
 
 
 def test_enqueue_runs_to_done_with_progress_and_log(worker):

@@ -180,11 +180,31 @@ def init_db(settings: Settings | None = None) -> Engine:
     if key in _migrated:
         return engine
     cfg = _alembic_config(engine)
-    with engine.begin() as conn:
+    # The app, a worker and the CLI may start together on a new workspace: migrate one at a time.
+    with _migration_lock(settings), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212001)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
     _migrated.add(key)
     return engine
+
+
+@contextlib.contextmanager
+def _migration_lock(settings: Settings) -> Iterator[None]:
+    """An exclusive file lock in the workspace (SQLite); other databases lock inside the transaction."""
+    if not settings.db_url.startswith("sqlite"):
+        yield
+        return
+    import fcntl
+
+    settings.workspace_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.path(".migrate.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def current_revisions(settings: Settings | None = None) -> set[str]:
