@@ -22,8 +22,8 @@ def startup() -> Settings:
     return settings
 
 
-@st.cache_data(ttl=5, show_spinner=False)
 def workspace_counts(workspace: str) -> dict[str, int | None]:
+    """Not cached: a handful of COUNT(*) queries, and a user coming back from an import expects the new numbers."""
     from workbench.overview import workspace_counts as counts
 
     return counts()
