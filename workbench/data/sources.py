@@ -91,6 +91,15 @@ class Source:
             shutil.rmtree(path, ignore_errors=True)
 
 
+
+def _unusable_file(path: Path, label: str) -> str | None:
+    """Why a listed file cannot be imported (symlinks are never followed), or None when it can."""
+    if path.is_symlink():
+        return f"{label} is a symlink (not followed)"
+    if not path.is_file():
+        return f"{label} not found"
+    return None
+
 def derive_columns(attributes: dict[str, Any]) -> tuple[str, str, str]:
     """(category, brand, colour) from attributes, for filters and stratified splits."""
     def first(keys):
@@ -222,11 +231,9 @@ def read_imagefolder(root: Path, caption_column: str | None = None, kream: bool 
                 skips.append(Skip(where, f"file_name {name!r} is not a relative path inside the folder"))
                 continue
             path = meta.parent / rel
-            if path.is_symlink():
-                skips.append(Skip(where, f"{name!r} is a symlink (not followed)"))
-                continue
-            if not path.is_file():
-                skips.append(Skip(where, f"file {name!r} not found"))
+            problem = _unusable_file(path, f"file {name!r}")
+            if problem:
+                skips.append(Skip(where, problem))
                 continue
             if path in rows:
                 skips.append(Skip(where, f"file {name!r} is already described by an earlier line"))
@@ -344,11 +351,9 @@ def read_csv(csv_path: Path, template: str = DEFAULT_TEMPLATE, images_dir: Path 
                 looked = " or ".join(f"{d.name}/{key}.*" for d in dirs if d)
                 skips.append(Skip(where, f"no image for id {key} (looked for {looked})"))
                 continue
-        if path.is_symlink():
-            skips.append(Skip(where, f"{path.name} is a symlink (not followed)"))
-            continue
-        if not path.is_file():
-            skips.append(Skip(where, f"image {path.name} not found"))
+        problem = _unusable_file(path, f"image {path.name}")
+        if problem:
+            skips.append(Skip(where, problem))
             continue
         if path in seen:
             skips.append(Skip(where, f"image {path.name} is already used by line {seen[path]}"))
