@@ -20,6 +20,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("workbench.jobs_cli", "jobs"),
     ("workbench.data.cli", "data"),
     ("workbench.prompts.cli", "prompts"),
+    ("workbench.generate.cli", "generate"),
 ]
 
 for _module, _name in SUBAPPS:

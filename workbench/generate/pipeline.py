@@ -1,0 +1,227 @@
+"""Assemble an SDXL pipeline: model + VAE + LoRAs with scales + scheduler + dtype + quantization.
+
+    spec = PipelineSpec(model="stabilityai/stable-diffusion-xl-base-1.0", loras=(LoraSpec("runs/3/lora", 0.8),),
+                        scheduler="dpmpp_2m_karras", dtype="fp16", quantization="int8", device="cuda")
+    assembled = build_pipeline(spec)        # assembled.pipe is a StableDiffusionXLPipeline
+
+Quantization calls optimum-quanto directly (diffusers' QuantoConfig is deprecated and only covers nn.Linear): qint8
+weights on the UNet (Linear and Conv2d) and both text encoders; the VAE stays in its dtype. ``fp8`` (qfloat8) and
+``bnb8`` (bitsandbytes 8-bit) need CUDA and are refused elsewhere. LoRAs are fused *before* quantizing: fusing into an
+already quantized model silently does nothing (see NOTES.md). The quantized weights for one (model, VAE, LoRAs, scales,
+mode) are saved under ``workspace/quantized/<key>/`` and reloaded with ``requantize``, so the second load skips the
+fuse and the quantization.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.models.sources import is_demo_model, require
+from workbench.settings import Settings, get_settings
+
+# name -> (diffusers class, extra config), and the A1111 sampler name written into PNG info.
+SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "euler": ("EulerDiscreteScheduler", {}, "Euler"),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}, "DPM++ 2M"),
+    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler",
+                        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+                        "DPM++ 2M Karras"),
+    "unipc": ("UniPCMultistepScheduler", {}, "UniPC"),
+}
+QUANTIZATION_MODES = ("none", "int8", "fp8", "bnb8")
+DTYPES = ("fp32", "fp16", "bf16")
+QUANTIZED_PARTS = ("unet", "text_encoder", "text_encoder_2")
+
+
+class GenerationError(ValueError):
+    """A generation setting that cannot work; the message names the setting, its value and what to do."""
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    path: str  # a folder with pytorch_lora_weights.safetensors, or that file
+    scale: float = 1.0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    model: str
+    vae: str | None = None
+    loras: tuple[LoraSpec, ...] = ()
+    scheduler: str = "euler"
+    dtype: str = "fp32"
+    quantization: str = "none"
+    device: str = "cpu"
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+
+    def quant_key(self) -> str:
+        """Identifies the quantized weights: model, VAE, LoRAs (with file fingerprints) and scales, mode, dtype."""
+        loras = [(l.path, _fingerprint(l.path), l.scale) for l in self.loras]
+        blob = json.dumps([self.model, self.vae, loras, self.quantization, self.dtype], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["loras"] = [asdict(l) for l in self.loras]
+        return d
+
+
+@dataclass
+class AssembledPipeline:
+    pipe: Any  # StableDiffusionXLPipeline
+    spec: PipelineSpec
+    quantized_from_cache: bool = False
+    quantized_dir: str = ""
+    demo_model: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sampler_name(self) -> str:
+        return SCHEDULERS[self.spec.scheduler][2]
+
+
+def _fingerprint(path: str) -> str:
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(p.glob("*.safetensors")) if p.is_dir() else []
+    return ",".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files)
+
+
+def check_spec(spec: PipelineSpec) -> None:
+    """Every problem with the settings, before anything heavy loads."""
+    if spec.scheduler not in SCHEDULERS:
+        raise GenerationError(f"scheduler {spec.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+    if spec.quantization not in QUANTIZATION_MODES:
+        raise GenerationError(f"quantization {spec.quantization!r} is not one of {', '.join(QUANTIZATION_MODES)}")
+    if spec.dtype not in DTYPES:
+        raise GenerationError(f"dtype {spec.dtype!r} is not one of {', '.join(DTYPES)}")
+    if spec.quantization in ("fp8", "bnb8") and not spec.device.startswith("cuda"):
+        raise GenerationError(f"quantization {spec.quantization!r} needs a CUDA GPU (device is {spec.device!r}); "
+                              "use 'int8' (optimum-quanto, works on CPU) or 'none'")
+    if spec.dtype == "fp16" and spec.device == "cpu":
+        raise GenerationError("dtype 'fp16' is not supported on the CPU (several kernels are missing); use 'fp32' "
+                              "or 'bf16' on the CPU, fp16 on a GPU")
+    for lora in spec.loras:
+        p = Path(lora.path)
+        if not (p.is_file() and p.suffix == ".safetensors") and not (p.is_dir() and any(p.glob("*.safetensors"))):
+            raise GenerationError(f"LoRA {lora.path!r}: no .safetensors weights there (pickle formats are refused)")
+        if not -4.0 <= lora.scale <= 4.0:
+            raise GenerationError(f"LoRA {lora.path!r}: scale {lora.scale} is outside [-4, 4]")
+
+
+def _load_loras(pipe, loras: tuple[LoraSpec, ...]) -> list[str]:
+    names = []
+    for i, lora in enumerate(loras):
+        name = lora.name or f"lora_{i}"
+        p = Path(lora.path)
+        if p.is_file():
+            pipe.load_lora_weights(str(p.parent), weight_name=p.name, adapter_name=name)
+        else:
+            pipe.load_lora_weights(str(p), adapter_name=name)
+        names.append(name)
+    pipe.set_adapters(names, adapter_weights=[l.scale for l in loras])
+    return names
+
+
+def _quantize_parts(pipe, mode: str) -> None:
+    from optimum.quanto import freeze, qfloat8, qint8, quantize
+
+    weights = qint8 if mode == "int8" else qfloat8
+    for part in QUANTIZED_PARTS:
+        module = getattr(pipe, part)
+        quantize(module, weights=weights)
+        freeze(module)
+
+
+def _save_quantized(pipe, folder: Path) -> None:
+    from optimum.quanto import quantization_map
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for part in QUANTIZED_PARTS:
+        module = getattr(pipe, part)
+        state = {k: v.contiguous() for k, v in module.state_dict().items()}
+        save_file(state, str(tmp / f"{part}.safetensors"))
+        (tmp / f"{part}.quantization_map.json").write_text(json.dumps(quantization_map(module)))
+    os.replace(tmp, folder)  # all parts appear at once, or none
+
+
+def _load_quantized(pipe, folder: Path, device: str) -> None:
+    from optimum.quanto import requantize
+    from safetensors.torch import load_file
+
+    for part in QUANTIZED_PARTS:
+        module = getattr(pipe, part)
+        qmap = json.loads((folder / f"{part}.quantization_map.json").read_text())
+        requantize(module, load_file(str(folder / f"{part}.safetensors")), qmap, device=device)
+        module.eval()
+
+
+def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> AssembledPipeline:
+    """Load and assemble; raises ModelUnavailable (model id + remedy) when weights are missing."""
+    import torch
+    from diffusers import schedulers as diffusers_schedulers
+
+    from workbench.models.sources import load_sdxl_pipeline
+
+    settings = settings or get_settings()
+    check_spec(spec)
+    require(spec.model)
+    pipe = load_sdxl_pipeline(spec.model, vae_ref=spec.vae, dtype=spec.dtype)
+
+    # 1. scheduler
+    cls_name, extra, _ = SCHEDULERS[spec.scheduler]
+    pipe.scheduler = getattr(diffusers_schedulers, cls_name).from_config(pipe.scheduler.config, **extra)
+    out = AssembledPipeline(pipe=pipe, spec=spec, demo_model=is_demo_model(spec.model))
+
+    # 2. LoRAs and quantization (fuse first, then quantize; cached per key)
+    if spec.quantization in ("int8", "fp8"):
+        folder = settings.path("quantized", spec.quant_key())
+        out.quantized_dir = str(folder)
+        if folder.is_dir():
+            _load_quantized(pipe, folder, "cpu")
+            out.quantized_from_cache = True
+        else:
+            if spec.loras:
+                names = _load_loras(pipe, spec.loras)
+                pipe.fuse_lora(adapter_names=names, lora_scale=1.0)
+                pipe.unload_lora_weights()
+                out.notes.append(f"fused {len(names)} LoRA(s) before quantizing")
+            _quantize_parts(pipe, spec.quantization)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            _save_quantized(pipe, folder)
+    elif spec.quantization == "bnb8":
+        raise GenerationError("quantization 'bnb8' (bitsandbytes 8-bit) is not built yet; use 'int8'")
+    elif spec.loras:
+        _load_loras(pipe, spec.loras)  # unfused: scales can change without reloading
+
+    # 3. placement and memory options
+    if spec.cpu_offload and spec.device.startswith("cuda"):
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(spec.device)
+    if spec.vae_tiling:
+        pipe.vae.enable_tiling()
+        pipe.vae.enable_slicing()
+    pipe.set_progress_bar_config(disable=True)
+    torch.set_grad_enabled(False)
+    return out
+
+
+def estimate_memory_gib(spec: PipelineSpec) -> dict[str, float]:
+    """Weights-only memory estimate for full-size SDXL (parameter counts from the real configs, NOTES.md):
+    UNet 2.567 B, text encoders 123 M + 695 M, VAE 84 M parameters. Activations come on top (~2-4 GiB at 1024²)."""
+    bytes_per = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}[spec.dtype]
+    weight_bytes = 1.0 if spec.quantization in ("int8", "fp8", "bnb8") else bytes_per
+    params = {"unet": 2.567e9, "text_encoders": 0.818e9}
+    gib = {name: n * weight_bytes / 2**30 for name, n in params.items()}
+    gib["vae"] = 0.084e9 * bytes_per / 2**30
+    gib["total_weights"] = sum(gib.values())
+    return gib
