@@ -157,3 +157,16 @@ def test_editor_save_validates_before_writing(workspace):
     path = save_template_text(TEMPLATE.replace("{colour} ", "").replace("title: Polo", "name: polo"))
     assert path == workspace / "prompt_templates" / "products" / "polo.yaml"
     assert load_library().template("polo").slots["color"].values == ("navy", "white")
+
+
+def test_brand_gate_settings_are_read_and_validated():
+    from workbench.prompts import parse_brand
+    from workbench.prompts.yamlio import PromptError
+
+    brand = parse_brand("title: A\ngate:\n  clip_threshold: 0.3\n  max_attempts: 5\n", "a.yaml", "a")
+    assert (brand.clip_threshold, brand.max_attempts) == (0.3, 5)
+    assert parse_brand("title: B\n", "b.yaml", "b").max_attempts == 3
+    with pytest.raises(PromptError) as err:
+        parse_brand("title: C\ngate:\n  max_attempts: 0\n  tries: 2\n", "c.yaml", "c")
+    text = str(err.value)
+    assert "c.yaml" in text and "max_attempts" in text and "tries" in text

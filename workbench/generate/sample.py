@@ -69,6 +69,7 @@ class GeneratedImage:
     generation_id: int | None = None
     attempt: int = 1
     clip_score: float | None = None
+    kept: bool = True
 
 
 @dataclass
@@ -162,7 +163,8 @@ def read_png_metadata(path: Path) -> PngMetadata:
     return PngMetadata(text.get("parameters", ""), json.loads(text[PROVENANCE_KEY]) if PROVENANCE_KEY in text else {})
 
 
-def _record(img: GeneratedImage, batch: str, user: str) -> int:
+def record_generation(img: GeneratedImage, batch: str, user: str) -> int:
+    """Insert one generations row (pending review) for a saved image; returns its id."""
     from workbench.generate.tables import Generation
 
     p = img.provenance
@@ -172,6 +174,7 @@ def _record(img: GeneratedImage, batch: str, user: str) -> int:
                          quantization=p["quantization"], scheduler=p["scheduler"], dtype=p["dtype"], seed=p["seed"],
                          steps=p["steps"], guidance=p["guidance"], width=p["width"], height=p["height"], params=p,
                          image_path=str(img.path), clip_score=img.clip_score, attempt=img.attempt,
+                         kept=img.kept, review_status="pending" if img.kept else "not_kept",
                          demo_model=p["demo_model"], created_by=user)
         s.add(row)
         s.flush()
@@ -205,7 +208,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             path = write_png(out_dir / name, image, a1111_parameters(prov, assembled.sampler_name), prov)
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
-                img.generation_id = _record(img, batch, user)
+                img.generation_id = record_generation(img, batch, user)
             results.append(img)
     return results
 

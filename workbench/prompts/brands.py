@@ -22,7 +22,8 @@ from workbench.prompts.templates import NAME
 from workbench.prompts.yamlio import Problem, PromptError, read_yaml
 
 BRAND_KEYS = {"name", "title", "trigger", "loras", "logo_text", "palette", "required_phrases", "forbidden_terms",
-              "negative"}
+              "negative", "gate"}
+GATE_KEYS = {"clip_threshold": (-1.0, 1.0), "max_attempts": (1, 10)}
 HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}\Z")
 
 
@@ -44,6 +45,10 @@ class BrandProfile:
     required_phrases: tuple[str, ...] = ()
     forbidden_terms: tuple[str, ...] = ()
     negative: str = ""
+    # The generation gate: an image whose CLIP cosine to its prompt is below clip_threshold is regenerated, up to
+    # max_attempts in all (see workbench.generate.guard).
+    clip_threshold: float = 0.25
+    max_attempts: int = 3
 
     @property
     def palette_names(self) -> tuple[str, ...]:
@@ -122,6 +127,22 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
             continue
         loras.append(LoraRef(item["name"].strip(), float(scale)))
 
+    gate = {"clip_threshold": 0.25, "max_attempts": 3}
+    raw_gate = data.get("gate") or {}
+    if not isinstance(raw_gate, dict):
+        problems.append(doc.problem(("gate",), "must be a mapping, e.g. {clip_threshold: 0.25, max_attempts: 3}"))
+        raw_gate = {}
+    for key, value in raw_gate.items():
+        if key not in GATE_KEYS:
+            problems.append(doc.problem(("gate", key), f"unknown key (allowed: {', '.join(GATE_KEYS)})"))
+            continue
+        lo, hi = GATE_KEYS[key]
+        ok_type = isinstance(value, int) if key == "max_attempts" else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type or not lo <= value <= hi:
+            problems.append(doc.problem(("gate", key), f"must be a number from {lo} to {hi}, not {value!r}"))
+        else:
+            gate[key] = value
+
     required = text_list("required_phrases")
     forbidden = text_list("forbidden_terms")
     for phrase in required:
@@ -130,7 +151,8 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
     profile = BrandProfile(
         name=name, title=text_field("title", name) or name, path=file, trigger=trigger, loras=tuple(loras),
         logo_text=text_field("logo_text"), palette=palette, required_phrases=required, forbidden_terms=forbidden,
-        negative=text_field("negative"),
+        negative=text_field("negative"), clip_threshold=float(gate["clip_threshold"]),
+        max_attempts=int(gate["max_attempts"]),
     )
     if problems:
         raise PromptError(problems)

@@ -1,0 +1,132 @@
+"""The CLIP gate: regenerate images that match their prompt poorly.
+
+Each image is scored against the prompt it was asked for with CLIP (open_clip, the scorer from settings): the cosine
+between the image and text embeddings. Below the brand's ``clip_threshold`` the image is regenerated with a new seed;
+from the second retry on, the prompt is also refined: its comma-separated attributes are scored one by one against the
+last image and the weakest ones are moved forward (CLIP and SDXL weigh early tokens more), the trigger token staying
+first. At most ``max_attempts`` attempts are made. Every attempt is saved and recorded with its score; the best one
+is marked kept and goes to review, the others stay visible as ``not_kept``.
+
+    scorer = ClipScorer.from_ref(settings.models.clip_scorer)
+    results = generate_guarded(assembled, params, scorer, GatePolicy(threshold=0.25, max_attempts=3), batch="ss26")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from workbench.generate.pipeline import AssembledPipeline, GenerationError
+from workbench.generate.sample import (GeneratedImage, GenerationParams, a1111_parameters, generate,
+                                       record_generation, write_png)
+
+RETRY_SEED_STRIDE = 100_003  # attempt k of image i uses seed + k * stride: reproducible, far from the other images
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    threshold: float = 0.25  # CLIP cosine; typical real image-caption pairs score ~0.25-0.35 with ViT-L/14
+    max_attempts: int = 3
+    refine_from_attempt: int = 3  # attempts from this one on use a refined prompt (2 = refine at the first retry)
+
+    def __post_init__(self):
+        if not -1.0 <= self.threshold <= 1.0:
+            raise GenerationError(f"clip threshold {self.threshold} must be a cosine between -1 and 1")
+        if not 1 <= self.max_attempts <= 10:
+            raise GenerationError(f"max_attempts {self.max_attempts} must be between 1 and 10")
+
+    @classmethod
+    def for_brand(cls, brand) -> "GatePolicy":
+        return cls(threshold=brand.clip_threshold, max_attempts=brand.max_attempts)
+
+
+class ClipScorer:
+    """Cosine similarity between images and texts with an open_clip model (model passed in, or loaded by ref)."""
+
+    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, device: str = "cpu", ref: str = ""):
+        self.model, self.preprocess, self.tokenizer, self.device, self.ref = model, preprocess, tokenizer, device, ref
+
+    @classmethod
+    def from_ref(cls, ref: str, device: str = "cpu") -> "ClipScorer":
+        from workbench.models.sources import load_open_clip
+
+        return cls(*load_open_clip(ref, device=device), device=device, ref=ref)
+
+    def cosines(self, image, texts: list[str]) -> list[float]:
+        import torch
+
+        with torch.no_grad():
+            img = self.model.encode_image(self.preprocess(image).unsqueeze(0).to(self.device))
+            txt = self.model.encode_text(self.tokenizer(texts).to(self.device))
+            img = img / img.norm(dim=-1, keepdim=True)
+            txt = txt / txt.norm(dim=-1, keepdim=True)
+            return (txt @ img.T).squeeze(-1).float().tolist()
+
+    def score(self, image, text: str) -> float:
+        return self.cosines(image, [text])[0]
+
+
+def split_attributes(prompt: str) -> list[str]:
+    return [part.strip() for part in prompt.split(",") if part.strip()]
+
+
+def refine_prompt(prompt: str, image, scorer: ClipScorer, trigger: str = "") -> str:
+    """Move the attributes the image shows least to the front (the trigger token, if first, stays first)."""
+    parts = split_attributes(prompt)
+    head: list[str] = []
+    if parts and trigger and parts[0].split()[0] == trigger:
+        head, parts = parts[:1], parts[1:]
+    if len(parts) < 2:
+        return prompt
+    scores = scorer.cosines(image, parts)
+    order = sorted(range(len(parts)), key=lambda i: (scores[i], i))
+    return ", ".join(head + [parts[i] for i in order])
+
+
+@dataclass
+class GuardedImage:
+    """One requested image: every attempt with its score, and which one was kept."""
+
+    attempts: list[GeneratedImage] = field(default_factory=list)
+
+    @property
+    def kept(self) -> GeneratedImage:
+        return next(a for a in self.attempts if a.kept)
+
+    @property
+    def passed(self) -> bool:
+        return self.kept.provenance.get("gate_passed", False)
+
+
+def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, scorer: ClipScorer, policy: GatePolicy,
+                     batch: str = "adhoc", user: str = "", trigger: str = "", record: bool = True) -> list[GuardedImage]:
+    """Generate ``params.num_images`` images through the gate. All attempts are saved; each is scored against the
+    prompt as asked (not the refined one), so scores compare across attempts."""
+    params.check()
+    results = []
+    for i in range(params.num_images):
+        base_seed = params.seed + i
+        prompt = params.prompt
+        guarded = GuardedImage()
+        for attempt in range(1, policy.max_attempts + 1):
+            if attempt >= policy.refine_from_attempt and guarded.attempts:
+                prompt = refine_prompt(params.prompt, guarded.attempts[-1].image, scorer, trigger)
+            seed = (base_seed + (attempt - 1) * RETRY_SEED_STRIDE) % 2**32
+            img = generate(assembled, replace(params, prompt=prompt, seed=seed, num_images=1, batch_size=1),
+                           batch=batch, user=user, attempt=attempt, record=False)[0]
+            img.clip_score = scorer.score(img.image, params.prompt)
+            img.provenance.update(clip_score=img.clip_score, clip_scorer=scorer.ref, gate_threshold=policy.threshold,
+                                  asked_prompt=params.prompt)
+            guarded.attempts.append(img)
+            if img.clip_score >= policy.threshold:
+                break
+        best = max(guarded.attempts, key=lambda a: (a.clip_score, -a.attempt))
+        for a in guarded.attempts:
+            a.kept = a is best
+            a.provenance["kept"] = a.kept
+            a.provenance["gate_passed"] = best.clip_score >= policy.threshold
+            # the PNG carries the gate's verdict too
+            write_png(a.path, a.image, a1111_parameters(a.provenance, assembled.sampler_name), a.provenance)
+            if record:
+                a.generation_id = record_generation(a, batch, user)
+        results.append(guarded)
+    return results
