@@ -35,6 +35,7 @@ from workbench.settings import Settings, get_settings
 KINDS: dict[str, str] = {
     "selftest": "workbench.jobs_builtin:selftest",
     "caption": "workbench.data.captioning:caption_job",
+    "generate": "workbench.generate.batch:generate_job",
 }
 
 HOST = socket.gethostname()

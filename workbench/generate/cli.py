@@ -79,3 +79,41 @@ def quantize(
         raise typer.Exit(2) from None
     state = "already built" if assembled.quantized_from_cache else "built"
     typer.echo(f"{mode} weights {state}: {assembled.quantized_dir}")
+
+
+@app.command()
+def batch(
+    prompt_batch: int = typer.Option(..., help="Id of a prompt batch saved on the Prompts page (`workbench prompts`)."),
+    name: str = typer.Option(None, help="Output batch name (default: prompts-<id>); rerun with it to resume."),
+    model: str = typer.Option(None, help="Model reference (default: settings.models.sdxl_base)."),
+    lora: list[str] = typer.Option(None, help="LoRA PATH or PATH:SCALE; repeat for several."),
+    scheduler: str = typer.Option("euler"),
+    quantization: str = typer.Option("none", help="none, int8, fp8 (GPU)."),
+    device: str = typer.Option(None),
+    n: int = typer.Option(1, help="Images per prompt."),
+    seed: int = typer.Option(0),
+    steps: int = typer.Option(30),
+    size: int = typer.Option(1024),
+    gate: bool = typer.Option(False, help="Run every image through the CLIP gate (threshold and attempts below)."),
+    threshold: float = typer.Option(0.25, help="CLIP cosine below which an image is regenerated."),
+    attempts: int = typer.Option(3, help="Attempts per image with the gate."),
+) -> None:
+    """Queue a batch job for a saved prompt batch (a background worker is started when none is alive)."""
+    from dataclasses import asdict
+
+    from workbench.generate.pipeline import GenerationError
+    from workbench.jobs import enqueue, ensure_worker
+
+    try:
+        spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
+    except GenerationError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    config = {"spec": {**spec.to_dict(), "loras": [asdict(l) for l in spec.loras]}, "prompt_batch_id": prompt_batch,
+              "batch": name or f"prompts-{prompt_batch}",
+              "params": {"width": size, "height": size, "steps": steps, "seed": seed, "num_images": n}}
+    if gate:
+        config["gate"] = {"threshold": threshold, "max_attempts": attempts}
+    ensure_worker()
+    job_id = enqueue("generate", config, title=f"generate {config['batch']}", created_by="cli")
+    typer.echo(f"queued job {job_id}: watch it with `workbench jobs show {job_id}`")

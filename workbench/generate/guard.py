@@ -112,7 +112,7 @@ def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, sco
                 prompt = refine_prompt(params.prompt, guarded.attempts[-1].image, scorer, trigger)
             seed = (base_seed + (attempt - 1) * RETRY_SEED_STRIDE) % 2**32
             img = generate(assembled, replace(params, prompt=prompt, seed=seed, num_images=1, batch_size=1),
-                           batch=batch, user=user, attempt=attempt, record=False)[0]
+                           batch=batch, user=user, attempt=attempt, record=False, base_seed=base_seed)[0]
             img.clip_score = scorer.score(img.image, params.prompt)
             img.provenance.update(clip_score=img.clip_score, clip_scorer=scorer.ref, gate_threshold=policy.threshold,
                                   asked_prompt=params.prompt)

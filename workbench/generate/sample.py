@@ -89,7 +89,10 @@ def model_revision(ref: str) -> str:
     return m.group(1) if m else ""
 
 
-def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int, attempt: int = 1) -> dict[str, Any]:
+def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int, attempt: int = 1,
+               base_seed: int | None = None) -> dict[str, Any]:
+    """Everything that made one image. ``base_seed`` is the seed the image was asked with (a gate retry uses another
+    seed for the same requested image); batches resume by (prompt, base_seed)."""
     spec = assembled.spec
     return {
         "workbench_version": workbench.__version__,
@@ -107,6 +110,7 @@ def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int
         "template": params.template,
         "brand": params.brand,
         "seed": seed,
+        "base_seed": seed if base_seed is None else base_seed,
         "steps": params.steps,
         "guidance": params.guidance,
         "width": params.width,
@@ -182,7 +186,8 @@ def record_generation(img: GeneratedImage, batch: str, user: str) -> int:
 
 
 def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str = "adhoc", user: str = "",
-             attempt: int = 1, record: bool = True, settings: Settings | None = None) -> list[GeneratedImage]:
+             attempt: int = 1, record: bool = True, settings: Settings | None = None,
+             base_seed: int | None = None) -> list[GeneratedImage]:
     """Generate ``params.num_images`` images (seeds seed, seed+1, ...), save and record each."""
     import torch
 
@@ -202,7 +207,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             width=params.width, height=params.height, num_inference_steps=params.steps,
             guidance_scale=params.guidance, generator=generators).images
         for seed, image in zip(chunk, images):
-            prov = provenance(assembled, params, seed, attempt)
+            prov = provenance(assembled, params, seed, attempt, base_seed)
             digest = hashlib.sha256(f"{params.prompt}\0{params.negative_prompt}".encode()).hexdigest()[:10]
             name = f"{digest}-s{seed}-a{attempt}.png"
             path = write_png(out_dir / name, image, a1111_parameters(prov, assembled.sampler_name), prov)

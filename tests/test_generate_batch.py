@@ -1,0 +1,93 @@
+"""Batch generation as a job through a real worker: progress, resume without regenerating, the CLIP gate."""
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from workbench import jobs
+from workbench.db import session_scope
+from workbench.generate.tables import Generation
+from workbench.models import tiny
+
+PROMPTS = [{"text": "a red t-shirt on white"}, {"text": "a navy cap on white", "negative": "blurry"}]
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    return tiny.make_tiny_kit(tmp_path_factory.mktemp("kit"))
+
+
+@pytest.fixture
+def worker(workspace, tmp_path):
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True, stdout=log,
+                            stderr=subprocess.STDOUT)
+    yield proc
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.close()
+
+
+def _config(kit, num_images, **extra):
+    return {"spec": {"model": str(kit["sdxl"]), "device": "cpu"}, "prompts": PROMPTS, "batch": "cat-1",
+            "params": {"width": 64, "height": 64, "steps": 2, "seed": 10, "num_images": num_images}, **extra}
+
+
+def test_batch_job_generates_then_resumes_without_regenerating(kit, worker):
+    first = jobs.wait_for(jobs.enqueue("generate", _config(kit, 1)), timeout=180)
+    assert first.status == "done", first.error
+    assert first.result == {"batch": "cat-1", "generated": 2, "skipped": 0, "total": 2}
+    assert (first.progress_step, first.progress_total) == (2, 2)
+
+    second = jobs.wait_for(jobs.enqueue("generate", _config(kit, 2)), timeout=180)
+    assert second.status == "done", second.error
+    assert second.result == {"batch": "cat-1", "generated": 2, "skipped": 2, "total": 4}
+    with session_scope() as s:
+        rows = s.query(Generation).filter_by(batch="cat-1").all()
+    keys = Counter((r.prompt, r.params["base_seed"]) for r in rows)
+    assert set(keys) == {(p["text"], seed) for p in PROMPTS for seed in (10, 11)}
+    assert set(keys.values()) == {1}  # nothing generated twice
+    assert {r.review_status for r in rows} == {"pending"}
+
+
+def test_batch_job_with_the_clip_gate_keeps_every_attempt(kit, worker):
+    config = _config(kit, 1, gate={"threshold": 1.0, "max_attempts": 2, "scorer": str(kit["open_clip"])},
+                     batch="gated")
+    job = jobs.wait_for(jobs.enqueue("generate", config), timeout=180)
+    assert job.status == "done", job.error
+    with session_scope() as s:
+        rows = s.query(Generation).filter_by(batch="gated").all()
+    assert len(rows) == 4 and sum(r.kept for r in rows) == 2  # 2 prompts x 2 attempts, one kept each
+    assert all(r.clip_score is not None for r in rows)
+
+
+def test_batch_job_with_a_missing_model_fails_naming_it(worker):
+    config = {"spec": {"model": "stabilityai/stable-diffusion-xl-base-1.0"}, "prompts": PROMPTS, "batch": "x",
+              "params": {"width": 64, "height": 64, "steps": 2}}
+    job = jobs.wait_for(jobs.enqueue("generate", config), timeout=120)
+    assert job.status == "failed" and "workbench models pull" in job.message
+
+
+def test_cli_queues_a_saved_prompt_batch(kit, worker):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+    from workbench.prompts import load_library
+    from workbench.prompts.expand import BatchSpec, expand_batch
+    from workbench.prompts.store import save_batch
+
+    lib = load_library()
+    saved = save_batch(expand_batch(lib, BatchSpec(template=sorted(lib.templates)[0], slots={}, scenes=[],
+                                                   brand="northwind")), "cli batch", user="mia")
+    result = CliRunner().invoke(app, ["generate", "batch", "--prompt-batch", str(saved.id), "--model", str(kit["sdxl"]),
+                                      "--device", "cpu", "--steps", "2", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    job_id = int(result.output.split("queued job ")[1].split(":")[0])
+    job = jobs.wait_for(job_id, timeout=180)
+    assert job.status == "done", job.error
+    with session_scope() as s:
+        rows = s.query(Generation).filter_by(batch=f"prompts-{saved.id}").all()
+    assert len(rows) == saved.size and {r.prompt_id for r in rows} == set(saved.prompt_ids)

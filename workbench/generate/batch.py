@@ -1,0 +1,104 @@
+"""Batch generation as a job (kind ``generate``): a saved prompt batch (or a list of prompts) -> images, resumable.
+
+Config:
+    spec:   PipelineSpec fields (model, vae, loras [{path, scale, name}], scheduler, dtype, quantization, device)
+    prompt_batch_id: a batch saved on the Prompts page   — or —   prompts: [{"text", "negative", "prompt_id"}]
+    params: GenerationParams fields shared by every prompt (width, height, steps, guidance, seed, num_images)
+    batch:  the output batch name (folder under workspace/generations, and the generations.batch column)
+    gate:   optional {"threshold", "max_attempts"}: run each image through the CLIP gate (workbench.generate.guard)
+
+Image ``i`` of a prompt is asked with seed ``params.seed + i``. A stopped or crashed batch resumes by running the same
+config again: every (prompt, asked seed) that already has a kept image in the batch is skipped, so nothing finished is
+generated twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+
+from workbench.db import session_scope
+from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec, build_pipeline
+from workbench.generate.sample import GenerationParams, generate, params_from_dict
+
+
+@dataclass(frozen=True)
+class BatchPrompt:
+    text: str
+    negative: str = ""
+    prompt_id: int | None = None
+    brand: str = ""
+
+
+def spec_from_dict(d: dict[str, Any]) -> PipelineSpec:
+    d = dict(d)
+    d["loras"] = tuple(LoraSpec(**l) for l in d.get("loras", []))
+    unknown = set(d) - set(PipelineSpec.__dataclass_fields__)
+    if unknown:
+        raise GenerationError(f"unknown pipeline setting(s): {', '.join(sorted(unknown))}")
+    return PipelineSpec(**d)
+
+
+def batch_prompts(config: dict[str, Any]) -> list[BatchPrompt]:
+    if config.get("prompt_batch_id") is not None:
+        from workbench.prompts.store import batch_prompts as stored
+
+        return [BatchPrompt(p.text, p.negative, p.id, p.brand) for p in stored(int(config["prompt_batch_id"]))]
+    prompts = config.get("prompts") or []
+    if not prompts:
+        raise GenerationError("the batch has no prompts: give prompt_batch_id or a prompts list")
+    return [BatchPrompt(p["text"], p.get("negative", ""), p.get("prompt_id"), p.get("brand", "")) for p in prompts]
+
+
+def finished_keys(batch: str) -> set[tuple[str, int]]:
+    """(prompt text, asked seed) of every kept image already in the batch."""
+    from workbench.generate.tables import Generation
+
+    with session_scope() as s:
+        rows = s.execute(select(Generation.prompt, Generation.params).where(Generation.batch == batch,
+                                                                           Generation.kept.is_(True)))
+        return {(prompt, int(params.get("base_seed", params.get("seed")))) for prompt, params in rows}
+
+
+def generate_job(ctx) -> dict[str, Any]:
+    cfg = ctx.config
+    name = cfg.get("batch") or f"job-{ctx.job_id}"
+    base = params_from_dict({"prompt": "-", **cfg.get("params", {})})
+    prompts = batch_prompts(cfg)
+    todo = [(p, base.seed + i) for p in prompts for i in range(base.num_images)]
+    done = finished_keys(name)
+    total = len(todo)
+    skipped = sum((p.text, seed) in done for p, seed in todo)
+    ctx.log(f"batch {name!r}: {len(prompts)} prompts x {base.num_images} images = {total}; {skipped} already done")
+    ctx.progress(skipped, total, message=f"{skipped} of {total} already done" if skipped else "loading the model",
+                 force=True)
+    spec = spec_from_dict(cfg["spec"])
+    assembled = build_pipeline(spec)
+    if assembled.demo_model:
+        ctx.log("note: demo model (tiny kit): images are for trying the workbench only")
+    scorer = policy = None
+    if cfg.get("gate"):
+        from workbench.generate.guard import ClipScorer, GatePolicy
+
+        scorer = ClipScorer.from_ref(cfg["gate"].get("scorer") or ctx.settings.models.clip_scorer, spec.device)
+        policy = GatePolicy(threshold=float(cfg["gate"].get("threshold", 0.25)),
+                            max_attempts=int(cfg["gate"].get("max_attempts", 3)))
+    made = 0
+    step = skipped
+    for prompt, seed in todo:
+        if (prompt.text, seed) in done:
+            continue
+        ctx.check_stop()  # between images: everything saved so far stays, a rerun resumes here
+        params = replace(base, prompt=prompt.text, negative_prompt=prompt.negative, seed=seed, num_images=1,
+                         batch_size=1, prompt_id=prompt.prompt_id, brand=prompt.brand)
+        if scorer is not None:
+            from workbench.generate.guard import generate_guarded
+
+            generate_guarded(assembled, params, scorer, policy, batch=name, user=ctx.created_by)
+        else:
+            generate(assembled, params, batch=name, user=ctx.created_by)
+        made += 1
+        step += 1
+        ctx.progress(step, total, message=f"{step}/{total} images")
+    return {"batch": name, "generated": made, "skipped": skipped, "total": total}
