@@ -1,0 +1,40 @@
+"""Generate: SDXL + LoRAs (optionally INT8) from a typed prompt or a saved prompt batch; every PNG carries its
+provenance, every image goes to review.
+
+Run: streamlit run Home.py (then the Generate page). Widgets live in workbench/ui/generate.py.
+"""
+import streamlit as st
+
+from workbench.models.sources import availability
+from workbench.ui import generate as ui
+from workbench.ui.common import startup
+from workbench.ui.jobs import job_panel, submit_job
+from workbench.ui.state import StateKeys, init_session_state
+
+st.set_page_config(page_title="Generate · Brand Workbench", page_icon="🎨", layout="wide")
+init_session_state()
+settings = startup()
+st.title("Generate")
+
+spec = ui.controls(settings)
+model = availability(spec.model)
+if not model.ok:
+    st.info(f"**The model `{spec.model}` is not available here**: {model.reason}. {model.remedy}")
+    st.stop()
+if ui.is_demo(spec.model):
+    st.warning("🧪 This is a demo model (tiny kit): its images are for trying the workbench, not for the catalog.")
+
+batch_id = st.session_state.get(StateKeys.PROMPT_BATCH)
+single, batch_tab = st.tabs(["One prompt", f"Prompt batch {batch_id}" if batch_id else "Prompt batch"])
+with single:
+    ui.single_prompt_form(spec)
+with batch_tab:
+    if not batch_id:
+        st.info("Save a batch on the **Prompts** page and press *Send to Generate*; it appears here.")
+    elif st.button("Queue the batch", key="generate_queue_batch", type="primary"):
+        st.session_state["generate_job"] = submit_job("generate", ui.batch_config(spec, batch_id),
+                                                      title=f"generate prompts-{batch_id}",
+                                                      user=st.session_state.get(StateKeys.USER, ""))
+    if st.session_state.get("generate_job"):
+        job_panel(st.session_state["generate_job"], key="generate")
+        ui.gallery(f"prompts-{batch_id}")

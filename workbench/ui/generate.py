@@ -1,0 +1,127 @@
+"""Generate page widgets: pipeline controls with a memory estimate, a cached pipeline, one-prompt generation, batch
+jobs from a saved prompt batch, and the gallery."""
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.generate.pipeline import QUANTIZATION_MODES, SCHEDULERS, LoraSpec, PipelineSpec, estimate_memory_gib
+from workbench.settings import Settings
+
+K_LAST = "generate_last_paths"
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=2)
+def assembled_pipeline(spec: PipelineSpec):
+    """One pipeline per spec (model, VAE, LoRAs and scales, scheduler, dtype, quantization, device)."""
+    from workbench.generate.pipeline import build_pipeline
+
+    return build_pipeline(spec)
+
+
+def _loras(text: str) -> tuple[LoraSpec, ...]:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        path, sep, scale = line.rpartition(":")
+        out.append(LoraSpec(path, float(scale)) if sep and scale.replace(".", "", 1).isdigit() else LoraSpec(line))
+    return tuple(out)
+
+
+def controls(settings: Settings) -> PipelineSpec:
+    """Model, LoRAs, scheduler, precision and quantization, with the weights-memory estimate for full-size SDXL."""
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+    model = c1.text_input("Model", settings.models.sdxl_base, key="generate_model",
+                          help="Hub id (cached), local diffusers folder or single .safetensors file.")
+    scheduler = c2.selectbox("Scheduler", list(SCHEDULERS), format_func=lambda k: SCHEDULERS[k][2],
+                             key="generate_scheduler")
+    device = settings.resolved_device()
+    dtype = c3.selectbox("Precision", ["fp16", "bf16", "fp32"] if device == "cuda" else ["fp32", "bf16"],
+                         key="generate_dtype")
+    quant = c4.selectbox("Weights", [m for m in QUANTIZATION_MODES if device == "cuda" or m in ("none", "int8")],
+                         key="generate_quant", help="int8: optimum-quanto, about half the memory of fp16.")
+    loras = st.text_area("LoRAs (one per line, PATH or PATH:SCALE)", key="generate_loras", height=68)
+    spec = PipelineSpec(model=model.strip(), loras=_loras(loras), scheduler=scheduler, dtype=dtype,
+                        quantization=quant, device=device)
+    est = estimate_memory_gib(spec)
+    st.caption(f"Weights for full-size SDXL in this mode: ~{est['total_weights']:.1f} GiB "
+               f"(UNet {est['unet']:.1f}, text encoders {est['text_encoders']:.1f}, VAE {est['vae']:.2f}); "
+               "activations add ~2–4 GiB at 1024².")
+    return spec
+
+
+def gallery(batch: str, limit: int = 24) -> None:
+    from workbench.db import session_scope
+    from workbench.generate.tables import Generation
+
+    with session_scope() as s:
+        rows = (s.query(Generation).filter(Generation.batch == batch).order_by(Generation.id.desc()).limit(limit)
+                .all())
+    if not rows:
+        st.caption("No images in this batch yet.")
+        return
+    cols = st.columns(4)
+    for i, row in enumerate(rows):
+        with cols[i % 4]:
+            st.image(row.image_path, width="stretch")
+            score = f" · CLIP {row.clip_score:.3f}" if row.clip_score is not None else ""
+            kept = "" if row.kept else " · not kept"
+            st.caption(f"seed {row.seed} · attempt {row.attempt}{score}{kept}" + (" · 🧪 demo" if row.demo_model else ""))
+            with open(row.image_path, "rb") as f:
+                st.download_button("Download", f.read(), file_name=row.image_path.rsplit("/", 1)[-1],
+                                   mime="image/png", key=f"generate_dl_{row.id}")
+
+
+def is_demo(ref: str) -> bool:
+    from workbench.models.sources import is_demo_model
+
+    return is_demo_model(ref)
+
+
+def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = None, steps: int | None = None) -> dict:
+    from dataclasses import asdict
+
+    size = size or st.session_state.get("generate_size", 1024)
+    steps = steps or st.session_state.get("generate_steps", 30)
+    return {"spec": {**spec.to_dict(), "loras": [asdict(l) for l in spec.loras]}, "prompt_batch_id": prompt_batch_id,
+            "batch": f"prompts-{prompt_batch_id}", "params": {"width": size, "height": size, "steps": steps}}
+
+
+def single_prompt_form(spec: PipelineSpec) -> None:
+    """Typed prompt -> N images in the page, with progress; the gallery shows them with seeds."""
+    from workbench.generate.pipeline import GenerationError
+    from workbench.generate.sample import GenerationParams, generate
+    from workbench.models.sources import ModelUnavailable
+
+    with st.form("generate_form"):
+        prompt = st.text_area("Prompt", key="generate_prompt")
+        negative = st.text_input("Negative prompt", key="generate_negative")
+        c1, c2, c3, c4, c5 = st.columns(5)
+        n = c1.number_input("Images", 1, 16, 1, key="generate_n")
+        seed = c2.number_input("Seed", 0, 2**32 - 1, 0, key="generate_seed")
+        steps = c3.number_input("Steps", 1, 100, 30, key="generate_steps")
+        guidance = c4.number_input("Guidance", 0.0, 20.0, 5.0, key="generate_guidance")
+        size = c5.selectbox("Size", [1024, 768, 512, 256, 64], key="generate_size")
+        go = st.form_submit_button("Generate", type="primary")
+    if go:
+        try:
+            params = GenerationParams(prompt=prompt, negative_prompt=negative, width=size, height=size,
+                                      steps=int(steps), guidance=float(guidance), seed=int(seed), num_images=int(n))
+            params.check()
+            assembled = assembled_pipeline(spec)
+            bar = st.progress(0.0, text="Generating…")
+            paths = []
+            for i in range(params.num_images):
+                from dataclasses import replace
+
+                img = generate(assembled, replace(params, seed=params.seed + i, num_images=1), batch="page",
+                               user=st.session_state.get("user", ""))[0]
+                paths.append(str(img.path))
+                bar.progress((i + 1) / params.num_images, text=f"{i + 1}/{params.num_images} images")
+            st.session_state[K_LAST] = paths
+        except (GenerationError, ModelUnavailable) as exc:
+            st.error(str(exc))
+    if st.session_state.get(K_LAST):
+        st.success(f"{len(st.session_state[K_LAST])} image(s) saved with their provenance and sent to review.")
+    gallery("page")
