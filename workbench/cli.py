@@ -21,6 +21,8 @@ SUBAPPS: list[tuple[str, str]] = [
     ("workbench.data.cli", "data"),
     ("workbench.prompts.cli", "prompts"),
     ("workbench.generate.cli", "generate"),
+    ("workbench.review.users_cli", "users"),
+    ("workbench.review.cli", "review"),
 ]
 
 for _module, _name in SUBAPPS:

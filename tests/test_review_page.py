@@ -1,0 +1,191 @@
+"""Review page (AppTest): first run creates the admin, password sign-in, OIDC sign-in mapped to a role, what each role
+sees, an approver deciding (and losing a race with a clear message), bulk mode, export, a marketer's submissions."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from workbench.review import auth, decide, get_item, get_user, history, record_check
+from workbench.review.testing import PASSWORD, make_generation, make_users
+from workbench.ui.state import StateKeys
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "6_Review.py")
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch):
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+def _page(user: str = "", run: bool = True) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state[StateKeys.USER] = user
+    return at.run() if run else at
+
+
+def _texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
+                     + [e.value for e in at.error] + [e.value for e in at.success] + [c.value for c in at.caption])
+
+
+def _keys(at: AppTest, kind: str) -> set[str]:
+    return {w.key for w in getattr(at, kind) if w.key}
+
+
+def test_first_run_asks_for_an_admin_then_signs_them_in(workspace):
+    at = _page()
+    assert not at.exception and "Create the first admin" in [s.value for s in at.subheader]
+    at.text_input(key="auth_setup_username").input("boss")
+    at.text_input(key="auth_setup_password").input("first admin pw")
+    at.text_input(key="auth_setup_password2").input("first admin pw!")
+    at.button(key="auth_setup_create").click().run()
+    assert "The two passwords differ." in _texts(at)
+    at.text_input(key="auth_setup_password2").input("first admin pw")
+    at.button(key="auth_setup_create").click().run()
+    assert not at.exception and at.session_state[StateKeys.USER] == "boss"
+    assert get_user("boss").role == "admin"
+    assert [t.label for t in at.tabs] == ["Queue", "Bulk", "Audit", "Users"]
+
+
+def test_password_sign_in_and_sign_out(workspace):
+    make_users()
+    at = _page()
+    assert "Sign in" in [s.value for s in at.subheader] and "auth_oidc_login" not in _keys(at, "button")
+    at.text_input(key="auth_username").input("ana")
+    at.text_input(key="auth_password").input("wrong password")
+    at.button(key="auth_login").click().run()
+    assert "wrong username or password" in _texts(at) and not at.session_state[StateKeys.USER]
+    at.text_input(key="auth_password").input(PASSWORD)
+    at.button(key="auth_login").click().run()
+    assert at.session_state[StateKeys.USER] == "ana" and "Signed in as **Ana (approver)**" in _texts(at)
+    at.button(key="auth_logout").click().run()
+    assert not at.session_state[StateKeys.USER] and "Sign in" in [s.value for s in at.subheader]
+
+
+def test_oidc_identity_is_mapped_to_a_role(workspace):
+    make_users()
+    make_generation()
+    at = _page(run=False)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "id", "client_secret": "secret",
+                          "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    at.secrets["workbench_roles"] = {"@northwind.example": "approver"}
+    at.user = {"is_logged_in": True, "email": "Zoe@Northwind.example", "name": "Zoe"}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state[StateKeys.USER] == "zoe@northwind.example"
+    assert get_user("zoe@northwind.example").role == "approver" and "review_approve" in _keys(at, "button")
+
+    stranger = _page(run=False)
+    stranger.secrets["auth"] = dict(at.secrets["auth"])
+    stranger.user = {"is_logged_in": True, "email": "eve@elsewhere.example"}
+    stranger.run()
+    assert "no role in this workspace" in _texts(stranger) and "review_approve" not in _keys(stranger, "button")
+
+
+# The role x page matrix: which controls each role gets (the library refuses the rest anyway: test_review_auth).
+EXPECTED = {
+    "marketer": {"tabs": [], "decide": False, "submissions": True},
+    "analyst": {"tabs": ["Queue", "Bulk", "Audit"], "decide": False, "submissions": False},
+    "approver": {"tabs": ["Queue", "Bulk", "Export", "Audit"], "decide": True, "submissions": False},
+    "admin": {"tabs": ["Queue", "Bulk", "Audit", "Users"], "decide": False, "submissions": False},
+}
+
+
+def test_each_role_sees_exactly_its_controls(workspace):
+    users = make_users()
+    make_generation(created_by="mia")
+    for role, name in users.items():
+        at = _page(name)
+        assert not at.exception, (role, at.exception)
+        want = EXPECTED[role]
+        assert [t.label for t in at.tabs] == want["tabs"], role
+        assert ("review_approve" in _keys(at, "button")) is want["decide"], role
+        assert ("My submissions" in [s.value for s in at.subheader]) is want["submissions"], role
+
+
+def test_approver_decides_with_tags_and_moves_on(workspace):
+    make_users()
+    first = make_generation(prompt="nwo_style navy tee, studio")
+    second = make_generation(prompt="nwo_style olive tee, street")
+    at = _page("ana")
+    assert "Image 1 of 2" in _texts(at) and "nwo_style navy tee, studio" in [c.value for c in at.code]
+    at.text_input(key=f"review_tags_{first}").input("hero, homepage")
+    at.button(key="review_approve").click().run()
+    assert not at.exception and f"Image {first} approved." in _texts(at)
+    (d,) = history("ana", first)
+    assert (d.decision, d.tags, d.reviewer) == ("approved", ("hero", "homepage"), "ana")
+    assert "Image 1 of 1" in _texts(at) and "nwo_style olive tee, street" in [c.value for c in at.code]
+    at.button(key="review_request_changes").click().run()  # no comment
+    assert "comment: say what should change" in _texts(at) and get_item("ana", second).review_status == "pending"
+
+
+def test_a_second_approver_is_told_the_current_decision(workspace):
+    make_users()
+    gen = make_generation()
+    at = _page("ana")
+    auth.add_user(auth.system_actor("t"), "bea", "approver")
+    decide("bea", gen, "reject", comment="colour is off")  # while ana looks at it
+    at.button(key="review_approve").click().run()
+    assert f"image {gen} changed while you looked at it: it is now rejected by bea" in _texts(at)
+    assert [d.decision for d in history("ana", gen)] == ["rejected"]
+
+
+def test_request_changes_with_a_new_prompt_from_the_page(workspace):
+    make_users()
+    gen = make_generation(prompt="nwo_style navy tee, studio")
+    at = _page("ana")
+    at.text_area(key=f"review_comment_{gen}").input("logo too small")
+    at.text_area(key=f"review_new_prompt_{gen}").input("nwo_style navy tee, large logo, studio")
+    at.button(key="review_request_changes").click().run()
+    assert not at.exception and "Prompt version 2 saved." in _texts(at)
+    (d,) = history("ana", gen)
+    assert d.decision == "changes_requested" and d.prompt_version_id is not None
+
+
+def test_held_images_and_bulk_mode(workspace):
+    make_users()
+    a, b, c = (make_generation() for _ in range(3))
+    record_check("ari", c, "ocr", False, {"expected": "NORTHWIND", "read": "NORTH"})
+    at = _page("ana")
+    assert "Image 1 of 2" in _texts(at)  # c is held back
+    at.selectbox(key="review_f_gate").set_value("held").run()
+    assert "OCR read 'NORTH', expected 'NORTHWIND'" in _texts(at)
+    at.button(key="review_approve").click().run()
+    assert "held back by its gates" in _texts(at)
+    at.checkbox(key=f"review_override_{c}").check().run()
+    at.button(key="review_approve").click().run()
+    assert get_item("ana", c).review_status == "approved"
+
+    at.selectbox(key="review_f_gate").set_value(None).run()
+    at.checkbox(key=f"review_bulk_pick_{a}").check()
+    at.checkbox(key=f"review_bulk_pick_{b}").check()
+    at.selectbox(key="review_bulk_decision").set_value("reject")
+    at.text_input(key="review_bulk_comment").input("off-brand")
+    decide("ana", b, "approve")  # someone decides b between the page showing it and the click
+    at.button(key="review_bulk_apply").click().run()
+    assert "1 decided, 1 changed by someone else meanwhile, 0 refused" in _texts(at)
+    assert get_item("ana", a).review_status == "rejected" and get_item("ana", b).review_status == "approved"
+
+
+def test_export_from_the_page(workspace):
+    make_users()
+    decide("ana", make_generation(), "approve")
+    at = _page("ana")
+    at.tabs[2].selectbox(key="review_export_brand").set_value("northwind")
+    at.button(key="review_export_go").click().run()
+    assert not at.exception and "1 images exported to" in _texts(at)
+
+
+def test_marketer_sees_their_submissions_and_feedback(workspace):
+    make_users()
+    auth.add_user(auth.system_actor("t"), "max", "marketer")
+    mine = make_generation(created_by="mia")
+    make_generation(created_by="max")
+    decide("ana", mine, "request_changes", comment="needs a bigger logo")
+    at = _page("mia")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["image"]) == [mine] and list(table["feedback"]) == ["needs a bigger logo"]
+    assert list(table["status"]) == ["changes requested"]
+    assert "review_approve" not in _keys(at, "button") and not at.tabs

@@ -1,0 +1,143 @@
+"""Export approved images of a brand and/or batch (campaign) as one zip for a DAM or an e-commerce upload.
+
+The zip holds ``images/<id>_<file>.png`` and ``metadata.csv`` + ``metadata.json`` with one record per image: prompt,
+negative prompt, prompt version, seed, model, VAE, LoRAs and scales, quantization, sampler settings, CLIP score and
+gate, OCR result, approver and approval time, comment and tags, and the image's sha256. It is written to a temporary
+name and renamed into ``<workspace>/exports/``, and the export is audited (who, which images, the zip's sha256).
+
+    result = export_approved("ana", brand="northwind", batch="ss26")
+    result.path, result.count
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from workbench.db import audit, session_scope, utcnow
+from workbench.review.auth import Actor, require
+from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items
+from workbench.settings import get_settings
+
+CSV_FIELDS = [
+    "generation_id", "file", "sha256", "brand", "batch", "prompt", "negative_prompt", "prompt_id", "seed", "model",
+    "vae", "loras", "lora_scales", "quantization", "scheduler", "steps", "guidance", "width", "height", "clip_score",
+    "clip_threshold", "gate", "ocr_passed", "ocr_detail", "approver", "approved_at", "comment", "tags", "demo_model",
+    "replaces_id",
+]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    count: int
+    generation_ids: list[int]
+    sha256: str
+    records: list[dict[str, Any]]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def record_for(item: QueueItem, file: str, sha256: str) -> dict[str, Any]:
+    d = item.last_decision
+    return {
+        "generation_id": item.generation_id, "file": file, "sha256": sha256, "brand": item.brand, "batch": item.batch,
+        "prompt": item.prompt, "negative_prompt": item.negative_prompt, "prompt_id": item.prompt_id,
+        "seed": item.seed, "model": item.model, "vae": item.vae,
+        "loras": [{"name": l.get("name", ""), "path": l.get("path", ""), "scale": l.get("scale")} for l in item.loras],
+        "lora_scales": {(l.get("name") or l.get("path", "")): l.get("scale") for l in item.loras},
+        "quantization": item.quantization, "scheduler": item.scheduler, "steps": item.steps,
+        "guidance": item.guidance, "width": item.width, "height": item.height, "clip_score": item.clip_score,
+        "clip_threshold": item.gate.clip_threshold, "gate": item.gate.state, "ocr_passed": item.gate.ocr_passed,
+        "ocr_detail": item.gate.ocr_detail, "approver": d.reviewer if d else "",
+        "approved_at": d.created_at.isoformat(timespec="seconds") if d else "", "comment": d.comment if d else "",
+        "tags": list(d.tags) if d else [], "demo_model": item.demo_model, "replaces_id": item.replaces_id,
+    }
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return "" if value is None else value
+
+
+def export_approved(actor: Actor, brand: str | None = None, batch: str | None = None,
+                    out_dir: Path | None = None) -> ExportResult:
+    """Zip every approved image of the brand / batch. Raises ReviewError when none is approved or a file is gone."""
+    if not brand and not batch:
+        raise ReviewError("brand / batch: name at least one, so an export is one campaign, not the whole workspace")
+    Generation = _generation_table()
+    with session_scope() as s:
+        who = require(actor, "export", s)
+        q = select(Generation).where(Generation.kept.is_(True), Generation.review_status == "approved")
+        if brand:
+            q = q.where(Generation.brand == brand)
+        if batch:
+            q = q.where(Generation.batch == batch)
+        items = _items(s, list(s.scalars(q.order_by(Generation.id))))
+    what = " / ".join(f"{k} {v!r}" for k, v in (("brand", brand), ("batch", batch)) if v)
+    if not items:
+        raise ReviewError(f"no approved images for {what}")
+    missing = [f"{i.generation_id}: {i.image_path}" for i in items if not Path(i.image_path).is_file()]
+    if missing:
+        raise ReviewError(f"image files are missing for {len(missing)} approved image(s): {'; '.join(missing[:5])}")
+
+    out_dir = Path(out_dir) if out_dir else get_settings().path("exports")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(v for v in (brand, batch) if v)).strip("-") or "export"
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    final = out_dir / f"{slug}_{stamp}.zip"
+    n = 1
+    while final.exists():
+        n += 1
+        final = out_dir / f"{slug}_{stamp}_{n}.zip"
+
+    records = []
+    fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip.tmp", dir=out_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for item in items:
+                src = Path(item.image_path)
+                file = f"images/{item.generation_id}_{src.name}"
+                zf.write(src, file, compress_type=zipfile.ZIP_STORED)  # PNGs are compressed already
+                records.append(record_for(item, file, _sha256(src)))
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            for r in records:
+                writer.writerow({k: _csv_value(r[k]) for k in CSV_FIELDS})
+            zf.writestr("metadata.csv", buf.getvalue())
+            zf.writestr("metadata.json", json.dumps(
+                {"exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                 "exported_by": who.username, "brand": brand, "batch": batch, "images": records},
+                indent=2, sort_keys=True))
+        digest = _sha256(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    ids = [i.generation_id for i in items]
+    with session_scope() as s:
+        audit(s, who.username, "review.export", "export", final.name,
+              after={"path": str(final), "brand": brand, "batch": batch, "count": len(ids), "generation_ids": ids,
+                     "sha256": digest})
+    return ExportResult(final, len(ids), ids, digest, records)

@@ -1,0 +1,59 @@
+"""Fixture builders for review tests and demos: users of each role and generated-image rows with real PNG files,
+made without running a model (the rows look like what ``workbench.generate`` records).
+
+    users = make_users()                          # {"marketer": "mia", "analyst": "ari", "approver": "ana", ...}
+    gen_id = make_generation(brand="northwind", batch="ss26", clip_score=0.31, created_by="mia")
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from workbench.db import session_scope
+from workbench.review import auth
+from workbench.settings import get_settings
+
+USERNAMES = {"marketer": "mia", "analyst": "ari", "approver": "ana", "admin": "adam"}
+PASSWORD = "correct horse battery"
+
+
+def make_users(rounds: int = 4) -> dict[str, str]:
+    """One user per role (password ``PASSWORD``), hashed with few bcrypt rounds so tests stay fast."""
+    old, auth.BCRYPT_ROUNDS = auth.BCRYPT_ROUNDS, rounds
+    try:
+        ops = auth.system_actor("test")
+        for role, name in USERNAMES.items():
+            auth.add_user(ops, name, role, password=PASSWORD, display_name=name.title())
+    finally:
+        auth.BCRYPT_ROUNDS = old
+    return dict(USERNAMES)
+
+
+def make_generation(*, batch: str = "ss26", brand: str = "northwind", prompt: str = "nwo_style navy tee, studio",
+                    seed: int = 7, clip_score: float | None = 0.31, gate_threshold: float | None = 0.25,
+                    created_by: str = "mia", prompt_id: int | None = None, kept: bool = True,
+                    color: tuple[int, int, int] = (31, 42, 68), **overrides: Any) -> int:
+    """Insert one generations row (pending review) and write its 32x32 PNG under the workspace; returns the id."""
+    from workbench.generate.tables import Generation
+
+    folder = get_settings().path("generations", batch)
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {"seed": seed, "base_seed": seed, "prompt": prompt, "brand": brand}
+    if gate_threshold is not None:
+        params["gate_threshold"] = gate_threshold
+    values: dict[str, Any] = dict(
+        batch=batch, prompt_id=prompt_id, prompt=prompt, negative_prompt="blurry", brand=brand, model="tiny-sdxl",
+        vae="", loras=[{"name": "northwind-apparel-v1", "path": "/loras/nw", "scale": 0.8}], quantization="int8",
+        scheduler="euler", dtype="fp32", seed=seed, steps=4, guidance=5.0, width=32, height=32, params=params,
+        image_path="", clip_score=clip_score, attempt=1, kept=kept, demo_model=True,
+        review_status="pending" if kept else "not_kept", created_by=created_by)
+    values.update(overrides)
+    with session_scope() as s:
+        row = Generation(**values)
+        s.add(row)
+        s.flush()
+        path = folder / f"{row.id:05d}_{seed}.png"
+        Image.new("RGB", (32, 32), color).save(path)
+        row.image_path = str(path)
+        return row.id

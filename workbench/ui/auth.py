@@ -1,0 +1,136 @@
+"""Sign-in for every page: ``user = require_login("decide")`` returns the signed-in user or draws the way in
+(create the first admin / password form / the OIDC button) and stops the page.
+
+The signed-in username lives in ``st.session_state[StateKeys.USER]``; the role is read from the database on every
+run (``workbench.review.get_user``), and every mutating library call checks it again (``require``), so what this
+module shows or hides is convenience, never the check.
+
+OpenID Connect: when ``.streamlit/secrets.toml`` has Streamlit's ``[auth]`` section, a "Sign in with …" button calls
+``st.login()``; the identity (``st.user``) is mapped to a role by the ``[workbench_roles]`` table (see
+``workbench.review.auth.OidcRoleMap``)::
+
+    [auth]
+    redirect_uri = "http://localhost:8501/oauth2callback"
+    cookie_secret = "a long random string"
+    client_id = "…"
+    client_secret = "…"
+    server_metadata_url = "https://accounts.google.com/.well-known/openid-configuration"
+
+    [workbench_roles]
+    "ana@northwind.example" = "approver"
+    "@northwind.example" = "marketer"
+
+Local password accounts keep working beside it (``workbench users add``).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.review.auth import (AuthError, OidcRoleMap, UserInfo, authenticate, create_first_admin, get_user,
+                                   needs_first_admin, oidc_sign_in, roles_with)
+from workbench.ui.state import StateKeys
+
+
+def oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets.toml at all
+        return False
+
+
+def _role_map() -> OidcRoleMap:
+    try:
+        config = st.secrets.get("workbench_roles", {})
+    except Exception:  # noqa: BLE001
+        config = {}
+    return OidcRoleMap.from_config(dict(config))
+
+
+def current_user() -> UserInfo | None:
+    """The signed-in user as stored now; a deleted or deactivated account is signed out."""
+    name = st.session_state.get(StateKeys.USER) or ""
+    if not name and oidc_configured() and st.user.get("is_logged_in"):
+        try:
+            name = oidc_sign_in(st.user.to_dict(), _role_map()).username
+        except AuthError as exc:
+            st.error(f"Signed in with your identity provider, but: {exc}")
+            if st.button("Sign out", key="auth_oidc_logout"):
+                st.logout()
+            st.stop()
+        st.session_state[StateKeys.USER] = name
+    if not name:
+        return None
+    try:
+        return get_user(name)
+    except AuthError:
+        st.session_state[StateKeys.USER] = ""
+        return None
+
+
+def sign_out() -> None:
+    st.session_state[StateKeys.USER] = ""
+    if oidc_configured() and st.user.get("is_logged_in"):
+        st.logout()
+
+
+def _first_admin_form() -> None:
+    st.subheader("Create the first admin")
+    st.info("This workspace has no admin yet. The account you create here manages users and settings; "
+            "approvers, marketers and analysts are added afterwards (Review page or `workbench users add`).")
+    name = st.text_input("Username", key="auth_setup_username")
+    display = st.text_input("Display name", key="auth_setup_display")
+    pw = st.text_input("Password", type="password", key="auth_setup_password")
+    pw2 = st.text_input("Repeat the password", type="password", key="auth_setup_password2")
+    if st.button("Create admin", key="auth_setup_create", type="primary"):
+        if pw != pw2:
+            st.error("The two passwords differ.")
+            return
+        try:
+            user = create_first_admin(name, pw, display)
+        except AuthError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[StateKeys.USER] = user.username
+        st.rerun()
+
+
+def _login_form() -> None:
+    st.subheader("Sign in")
+    if oidc_configured():
+        if st.button("Sign in with your company account", key="auth_oidc_login", type="primary"):
+            st.login()
+        st.caption("or with a local account:")
+    name = st.text_input("Username", key="auth_username")
+    pw = st.text_input("Password", type="password", key="auth_password")
+    if st.button("Sign in", key="auth_login"):
+        try:
+            user = authenticate(name, pw)
+        except AuthError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[StateKeys.USER] = user.username
+        st.rerun()
+
+
+def require_login(permission: str | None = None, *, any_of: tuple[str, ...] = ()) -> UserInfo:
+    """The page guard: the signed-in user (allowed ``permission``, or one of ``any_of``), or st.stop()."""
+    user = current_user()
+    if user is None:
+        _first_admin_form() if needs_first_admin() else _login_form()
+        st.stop()
+    wanted = ((permission,) if permission else ()) + tuple(any_of)
+    if wanted and not any(user.can(p) for p in wanted):
+        roles = sorted({r for p in wanted for r in roles_with(p)})
+        st.warning(f"You are signed in as {user.label}. This page is for: {', '.join(roles)}.")
+        user_box(user)
+        st.stop()
+    user_box(user)
+    return user
+
+
+def user_box(user: UserInfo) -> None:
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.label}**")
+        if st.button("Sign out", key="auth_logout"):
+            sign_out()
+            st.rerun()
