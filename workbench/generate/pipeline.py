@@ -197,8 +197,16 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
             _quantize_parts(pipe, spec.quantization)
             folder.parent.mkdir(parents=True, exist_ok=True)
             _save_quantized(pipe, folder)
-    elif spec.quantization == "bnb8":
-        raise GenerationError("quantization 'bnb8' (bitsandbytes 8-bit) is not built yet; use 'int8'")
+    elif spec.quantization == "bnb8":  # CUDA only (checked above); quantized when moved to the GPU below
+        from workbench.generate.bnb8 import swap_linear_to_bnb8
+
+        if spec.loras:
+            names = _load_loras(pipe, spec.loras)
+            pipe.fuse_lora(adapter_names=names, lora_scale=1.0)
+            pipe.unload_lora_weights()
+            out.notes.append(f"fused {len(names)} LoRA(s) before quantizing")
+        swapped = sum(swap_linear_to_bnb8(getattr(pipe, name)) for name in ("unet", "text_encoder", "text_encoder_2"))
+        out.notes.append(f"bitsandbytes 8-bit: {swapped} Linear layers (Conv2d stays 16-bit)")
     elif spec.loras:
         _load_loras(pipe, spec.loras)  # unfused: scales can change without reloading
 

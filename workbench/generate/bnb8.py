@@ -1,0 +1,33 @@
+"""8-bit weights with bitsandbytes (LLM.int8 ``Linear8bitLt``): the second quantization backend, CUDA only.
+
+Every ``nn.Linear`` of a module is swapped for ``bnb.nn.Linear8bitLt`` holding the same weights; the int8
+quantization happens when the module moves to the GPU. Convolutions stay in 16-bit (bitsandbytes has no 8-bit
+Conv2d), so this saves less than quanto's INT8, which covers Conv2d too. LoRAs must be fused before the swap.
+
+    swap_linear_to_bnb8(pipe.unet); pipe.to("cuda")
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def swap_linear_to_bnb8(module: nn.Module, threshold: float = 6.0) -> int:
+    """Replace every nn.Linear under ``module`` (in place) with an 8-bit bitsandbytes layer. Returns how many.
+    The module should be on the CPU; ``.to("cuda")`` afterwards quantizes the weights."""
+    import bitsandbytes as bnb
+
+    count = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Linear) and not isinstance(child, bnb.nn.Linear8bitLt):
+            new = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=child.bias is not None,
+                                      has_fp16_weights=False, threshold=threshold, device="meta")
+            new.weight = bnb.nn.Int8Params(child.weight.data.detach().to("cpu", torch.float16), requires_grad=False,
+                                           has_fp16_weights=False)
+            if child.bias is not None:
+                new.bias = nn.Parameter(child.bias.data.detach().to("cpu", torch.float16), requires_grad=False)
+            setattr(module, name, new)
+            count += 1
+        else:
+            count += swap_linear_to_bnb8(child, threshold)
+    return count
