@@ -15,6 +15,11 @@ for var in list(os.environ):
     if var.startswith("WORKBENCH_"):
         del os.environ[var]
 
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
 import pytest  # noqa: E402
 
 from workbench import db  # noqa: E402
@@ -33,3 +38,24 @@ def workspace(tmp_path, monkeypatch):
     yield ws
     db.reset_for_tests()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def worker(workspace, tmp_path):
+    """A real Huey consumer (``python -m workbench.worker``) for this test's workspace; its output in worker.log."""
+    from workbench import jobs
+
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True,
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while not jobs.worker_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jobs.worker_alive(), "the worker did not start"
+    yield proc
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    log.close()

@@ -1,8 +1,4 @@
 """Batch generation as a job through a real worker: progress, resume without regenerating, the CLIP gate."""
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
@@ -18,17 +14,6 @@ PROMPTS = [{"text": "a red t-shirt on white"}, {"text": "a navy cap on white", "
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
     return tiny.make_tiny_kit(tmp_path_factory.mktemp("kit"))
-
-
-@pytest.fixture
-def worker(workspace, tmp_path):
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True, stdout=log,
-                            stderr=subprocess.STDOUT)
-    yield proc
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    log.close()
 
 
 def _config(kit, num_images, **extra):

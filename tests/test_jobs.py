@@ -10,24 +10,6 @@ import pytest
 from workbench import jobs
 
 
-@pytest.fixture
-def worker(workspace, tmp_path):
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True,
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while not jobs.worker_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert jobs.worker_alive(), "the worker did not start"
-    yield proc
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-    log.close()
-
-
 def test_migrations_are_safe_when_app_and_worker_start_together(workspace):
     """Several processes initialising one new workspace at once must all succeed (one migrates, the rest wait)."""
     code = "from workbench.db import init_db, current_revisions; init_db(); print(sorted(current_revisions()))"

@@ -15,6 +15,7 @@ app = typer.Typer(help="Brand Workbench: from product photos to approved catalog
 
 # Each capability ships its own Typer sub-app in workbench/<capability>/cli.py (module path, command name).
 # Importing them must stay cheap: heavy imports (torch, diffusers) happen inside the commands.
+# An entry "module:attribute" names a Typer app other than ``app`` in that module.
 SUBAPPS: list[tuple[str, str]] = [
     ("workbench.models.cli", "models"),
     ("workbench.jobs_cli", "jobs"),
@@ -23,11 +24,16 @@ SUBAPPS: list[tuple[str, str]] = [
     ("workbench.generate.cli", "generate"),
     ("workbench.review.users_cli", "users"),
     ("workbench.review.cli", "review"),
+    ("workbench.train.cli:runs_app", "runs"),
+    ("workbench.train.cli:sweep_app", "sweep"),
 ]
 
 for _module, _name in SUBAPPS:
-    _sub = importlib.import_module(_module)
-    app.add_typer(_sub.app, name=_name)
+    _path, _, _attr = _module.partition(":")
+    app.add_typer(getattr(importlib.import_module(_path), _attr or "app"), name=_name)
+
+# `workbench train --diffusers-flags...`: a plain command that passes every flag on to the training config parser.
+app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(importlib.import_module("workbench.train.cli").train)
 
 
 @app.command()

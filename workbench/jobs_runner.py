@@ -85,16 +85,19 @@ class JobContext:
             raise JobStopped()
 
     # -- child processes ---------------------------------------------------------------------------------------
-    def run_child(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None) -> int:
+    def run_child(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None,
+                  forward_stop: bool = True) -> int:
         """Run a command (e.g. ``accelerate launch -m workbench.train``), streaming its output into this job's log.
-        A stop request is passed on as SIGTERM. Returns the exit code."""
+        A stop request is passed on as SIGTERM, unless ``forward_stop`` is False: then the child polls the job's stop
+        flag itself (the training script checkpoints first) and the supervisor escalates only if it hangs.
+        Returns the exit code."""
         self.log("$ " + " ".join(map(str, cmd)))
         proc = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                                 cwd=cwd, bufsize=1, text=True, errors="replace")
         self._children.append(proc)
-        watcher = threading.Thread(target=self._forward_stop, args=(proc,), daemon=True)
-        watcher.start()
+        if forward_stop:
+            threading.Thread(target=self._forward_stop, args=(proc,), daemon=True).start()
         assert proc.stdout is not None
         for line in proc.stdout:
             sys.stdout.write(line)

@@ -1,0 +1,131 @@
+"""Training runs as jobs through a real worker and the real launcher (`accelerate launch -m workbench.train`):
+progress, checkpoints, validation images, TensorBoard, the LoRA registry; stop -> resume; SIGKILL -> failed -> resume;
+two CPU processes."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from workbench import jobs
+from workbench.db import session_scope
+from workbench.models import tiny
+from workbench.train import runs
+from workbench.train.config import build_config
+from workbench.train.tables import Lora
+from workbench.train.testing import demo_imagefolder
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    return tiny.make_tiny_kit(tmp_path_factory.mktemp("kit"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return demo_imagefolder(tmp_path_factory.mktemp("catalog") / "train", size=64, limit=12)
+
+
+@pytest.fixture(autouse=True)
+def cpu(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
+    monkeypatch.setenv("WORKBENCH_STOP_GRACE_SECONDS", "60")  # the script stops itself; no SIGTERM race in tests
+
+
+def _cfg(kit, data, **extra):
+    values = dict(pretrained_model_name_or_path=str(kit["sdxl"]), dataset=str(data), resolution=64, center_crop=True,
+                  train_batch_size=2, learning_rate=1e-3, rank=4, seed=1)
+    values.update(extra)
+    return build_config(values)
+
+
+def _wait_step(job_id, at_least, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = jobs.get_job(job_id)
+        if job.progress_step >= at_least or not job.is_active:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach step {at_least}")
+
+
+def _steps(run_id):
+    return [row["step"] for row in runs.read_metrics(run_id)]
+
+
+def test_a_run_through_accelerate_launch_reports_checkpoints_validates_and_registers_its_lora(kit, data, worker):
+    run_id = runs.start(_cfg(kit, data, max_train_steps=4, checkpointing_steps=2, report_to="tensorboard",
+                             validation_prompts=["a red shirt on white"], num_validation_images=2,
+                             validation_num_inference_steps=2), created_by="ana")
+    job = jobs.wait_for(run_id, timeout=240)
+    assert job.status == "done", jobs.log_tail(run_id, 60)
+    log = jobs.log_tail(run_id, 400)
+    assert "accelerate.commands.launch" in log and "-m workbench.train" in log
+    assert (job.progress_step, job.progress_total) == (4, 4)
+    assert {"loss", "lr", "s_per_step", "eta_s", "epoch"} <= set(job.metrics)
+    rows = runs.read_metrics(run_id)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and all(r["loss"] > 0 for r in rows)
+    # checkpoints with validation images from the same prompts and seeds, so steps compare like for like
+    ckpts = runs.checkpoints(run_id)
+    assert [c["step"] for c in ckpts] == [2, 4]
+    grid = runs.validation_grid(run_id)
+    assert sorted(grid) == [2, 4]
+    assert [p.name for p in grid[2]] == [p.name for p in grid[4]] == ["p0-s1.png", "p0-s2.png"]
+    assert all(os.path.exists(p) for c in ckpts for p in c["samples"])
+    assert list((runs.run_dir(run_id) / "logs").rglob("events.out.tfevents*")), "no TensorBoard event file"
+    info = runs.get_run(run_id)
+    assert info.status == "done" and info.loss == pytest.approx(rows[-1]["loss"])
+    lora = runs.lora_of(run_id)
+    assert lora is not None and lora.created_by == "ana" and lora.step == 4 and lora.is_demo
+    assert os.path.isfile(os.path.join(lora.path, "pytorch_lora_weights.safetensors"))
+    with session_scope() as s:
+        assert s.query(Lora).count() == 1
+
+
+def test_sigkill_fails_the_run_with_its_log_then_resume_and_stop_continue_from_checkpoints(kit, data, worker):
+    run_id = runs.start(_cfg(kit, data, max_train_steps=400, checkpointing_steps=5))
+    job = _wait_step(run_id, 12)
+    assert job.status == "running", jobs.log_tail(run_id, 40)
+    os.killpg(job.pid, signal.SIGKILL)  # the job runner's process group: runner, launcher and trainer
+    failed = jobs.wait_for(run_id, timeout=60)
+    assert failed.status == "failed"
+    assert "[train] step" in failed.error  # the log tail travels with the failure
+    assert runs.get_run(run_id).status == "failed"
+    last_ckpt = max(int(p.name.split("-")[1]) for p in (runs.run_dir(run_id) / "checkpoints").glob("checkpoint-*"))
+    assert last_ckpt >= 10
+
+    second = runs.resume(run_id)
+    job = _wait_step(second, last_ckpt + 3)
+    assert job.status == "running", jobs.log_tail(second, 40)
+    assert "resumed from" in jobs.log_tail(second, 400) and f"at step {last_ckpt}" in jobs.log_tail(second, 400)
+    runs.stop(run_id)  # from the UI or `workbench runs stop`: a checkpoint first, then the job ends
+    stopped = jobs.wait_for(second, timeout=120)
+    assert stopped.status == "stopped", jobs.log_tail(second, 40)
+    stop_step = stopped.progress_step
+    assert last_ckpt < stop_step < 400
+    assert (runs.run_dir(run_id) / "checkpoints" / f"checkpoint-{stop_step}").is_dir()
+    assert _steps(run_id) == list(range(1, stop_step + 1))  # every step once: none lost, none counted twice
+    assert runs.get_run(run_id).jobs == [run_id, second]
+    with pytest.raises(runs.RunError, match="not running"):
+        runs.stop(run_id)
+
+
+def test_two_cpu_processes_really_run_two_ranks_with_identical_weights(kit, data, worker):
+    run_id = runs.start(_cfg(kit, data, max_train_steps=3, checkpointing_steps=10), num_processes=2)
+    job = jobs.wait_for(run_id, timeout=240)
+    assert job.status == "done", jobs.log_tail(run_id, 60)
+    assert job.result["extra"]["processes"] == 2
+    ranks = [json.loads(p.read_text()) for p in sorted((runs.run_dir(run_id) / "ranks").glob("rank-*.json"))]
+    assert [r["rank"] for r in ranks] == [0, 1] and {r["world"] for r in ranks} == {2}
+    assert ranks[0]["pid"] != ranks[1]["pid"]
+    assert ranks[0]["lora_sha256"] == ranks[1]["lora_sha256"]
+    assert "x 2 processes" in jobs.log_tail(run_id, 400)
+
+
+def test_a_missing_model_or_dataset_is_refused_before_anything_is_queued(kit, data, tmp_path):
+    with pytest.raises(runs.RunError, match="pretrained_model_name_or_path .*nope.*does not exist"):
+        runs.start(_cfg(kit, data, pretrained_model_name_or_path=str(tmp_path / "nope")))
+    with pytest.raises(runs.RunError, match="dataset 999: there is no workspace dataset"):
+        runs.start(_cfg(kit, None, dataset="999"))
+    assert jobs.list_jobs(kind=runs.KIND) == []

@@ -1,0 +1,232 @@
+"""`workbench train`, `workbench runs list|show|stop|resume|log`, `workbench sweep run|show|list`.
+
+``workbench train`` takes the diffusers scripts' flags, so an existing command line works with only the program changed::
+
+    accelerate launch train_dreambooth_lora_sdxl.py --instance_prompt "a photo of TOK bag" --rank 8 ...
+    workbench train                                 --instance_prompt "a photo of TOK bag" --rank 8 ...
+
+It queues the run as a background job (a worker starts when none is alive) and follows its progress; Ctrl-C stops
+following, not the run. Our own switches: --detach (queue and return), --estimate (print the estimate only),
+--help-options (every option with its default), --processes N.
+"""
+from __future__ import annotations
+
+import time
+
+import typer
+
+runs_app = typer.Typer(help="Training runs: list, show, stop, resume.", no_args_is_help=True)
+sweep_app = typer.Typer(help="Sweeps: a grid of training runs sharing a sweep id, and their comparison.",
+                        no_args_is_help=True)
+
+OWN_SWITCHES = ("--detach", "--estimate", "--help-options")
+
+
+def _fail(exc: Exception, code: int = 2) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code)
+
+
+def _split_own(args: list[str]) -> tuple[dict, list[str]]:
+    own: dict = {"detach": False, "estimate": False, "help_options": False, "processes": None, "user": "cli"}
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in OWN_SWITCHES:
+            own[a[2:].replace("-", "_")] = True
+        elif a.split("=")[0] in ("--processes", "--user"):
+            name, eq, value = a.partition("=")
+            if not eq:
+                i += 1
+                value = args[i] if i < len(args) else ""
+            own[name[2:]] = value
+        else:
+            rest.append(a)
+        i += 1
+    return own, rest
+
+
+def follow(run_id: int, job_id: int, timeout: float | None = None) -> str:
+    """Print the run's progress until its job ends; returns the final status."""
+    from workbench.jobs import get_job
+
+    last = ""
+    started = time.monotonic()
+    try:
+        while True:
+            job = get_job(job_id)
+            line = f"[{job.status}] {job.message}"
+            if line != last:
+                typer.echo(line)
+                last = line
+            if not job.is_active:
+                if job.status == "failed":
+                    typer.echo(job.error[-2000:] if job.error else "", err=True)
+                return job.status
+            if timeout and time.monotonic() - started > timeout:
+                return job.status
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped following; run {run_id} goes on (`workbench runs show {run_id}`, "
+                   f"`workbench runs stop {run_id}`)")
+        return "running"
+
+
+def train(ctx: typer.Context) -> None:
+    """Train a LoRA or DreamBooth-LoRA (diffusers flags; --config run.yaml; --help-options lists them)."""
+    from workbench.jobs import ensure_worker
+    from workbench.train.config import ConfigError, options_help, parse_args
+    from workbench.train.estimate import describe, estimate
+    from workbench.train.runs import RunError, start
+
+    own, flags = _split_own(list(ctx.args))
+    if own["help_options"]:
+        typer.echo(options_help())
+        return
+    try:
+        cfg = parse_args(flags)
+    except ConfigError as exc:
+        _fail(exc)
+    est = estimate(cfg)
+    typer.echo(describe(est))
+    if own["estimate"]:
+        return
+    try:
+        run_id = start(cfg, created_by=own["user"], num_processes=int(own["processes"]) if own["processes"] else None)
+    except (RunError, ConfigError) as exc:
+        _fail(exc)
+    ensure_worker()
+    typer.echo(f"queued run {run_id} (folder {cfg.output_dir or f'workspace/runs/{run_id}'})")
+    if own["detach"]:
+        typer.echo(f"watch it with `workbench runs show {run_id}`")
+        return
+    status = follow(run_id, run_id)
+    if status == "failed":
+        raise typer.Exit(1)
+
+
+def _fmt_loss(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+@runs_app.command("list")
+def list_cmd(sweep: str = typer.Option(None, help="Only the runs of this sweep.")) -> None:
+    """Runs, newest first: status, step, loss."""
+    from workbench.train.runs import list_runs
+
+    runs = list_runs(sweep_id=sweep)
+    if not runs:
+        typer.echo("no training runs yet: start one with `workbench train --config configs/tiny_cpu_demo.yaml`")
+        return
+    typer.echo(f"{'run':>5}  {'status':<8} {'step':>11}  {'loss':>8}  title")
+    for r in runs:
+        step = f"{r.step}/{r.total or '?'}"
+        typer.echo(f"{r.run_id:>5}  {r.status:<8} {step:>11}  {_fmt_loss(r.loss):>8}  {r.title}")
+
+
+@runs_app.command()
+def show(run_id: int, lines: int = typer.Option(15, help="Lines of the log to show.")) -> None:
+    """A run: status, config, checkpoints, LoRA, log tail."""
+    from workbench.train.runs import RunError, checkpoints, get_run, lora_of, read_metrics, run_log
+
+    try:
+        r = get_run(run_id)
+    except RunError as exc:
+        _fail(exc)
+    typer.echo(f"run {r.run_id}: {r.title}\nstatus: {r.status} ({r.message})\nstep: {r.step}/{r.total or '?'}  "
+               f"loss: {_fmt_loss(r.loss)}\nfolder: {r.folder}\njobs: {', '.join(map(str, r.jobs))}")
+    if r.sweep_id:
+        typer.echo(f"sweep: {r.sweep_id}")
+    typer.echo("options: " + " ".join(f"{k}={v}" for k, v in sorted(r.config.items())))
+    metrics = read_metrics(run_id)
+    if metrics:
+        typer.echo(f"metrics: {len(metrics)} steps, first loss {metrics[0]['loss']:.4f}, last {metrics[-1]['loss']:.4f}")
+    for c in checkpoints(run_id):
+        typer.echo(f"checkpoint step {c['step']}: loss {_fmt_loss(c['loss'])}, {len(c['samples'])} validation images")
+    lora = lora_of(run_id)
+    if lora:
+        typer.echo(f"LoRA {lora.id}: {lora.path}")
+    typer.echo("--- log ---\n" + run_log(run_id, lines=lines))
+
+
+@runs_app.command()
+def stop(run_id: int) -> None:
+    """Stop a run: it saves a checkpoint first, so it can be resumed."""
+    from workbench.train.runs import RunError, stop as stop_run
+
+    try:
+        stop_run(run_id)
+    except RunError as exc:
+        _fail(exc)
+    typer.echo(f"stop requested for run {run_id}: it saves a checkpoint, then ends")
+
+
+@runs_app.command()
+def resume(run_id: int, detach: bool = typer.Option(True, help="Return at once (--no-detach follows progress).")) -> None:
+    """Continue a stopped or failed run from its latest checkpoint."""
+    from workbench.jobs import ensure_worker
+    from workbench.train.runs import RunError, resume as resume_run
+
+    try:
+        job_id = resume_run(run_id, created_by="cli")
+    except RunError as exc:
+        _fail(exc)
+    ensure_worker()
+    typer.echo(f"run {run_id} resumes as job {job_id}")
+    if not detach and follow(run_id, job_id) == "failed":
+        raise typer.Exit(1)
+
+
+@sweep_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sweep_run(ctx: typer.Context,
+              grid: list[str] = typer.Option(..., help="option=v1,v2 (repeat for each swept option)."),
+              name: str = typer.Option("", help="Sweep id (default: sweep-<random>)."),
+              dry_run: bool = typer.Option(False, help="Only list the runs the grid makes.")) -> None:
+    """Queue one run per grid point over a base config given as training flags (e.g. --config base.yaml)."""
+    from workbench.jobs import ensure_worker
+    from workbench.train.config import ConfigError, parse_flags
+    from workbench.train.runs import RunError, parse_grid, start_sweep, sweep_configs
+
+    try:
+        base = parse_flags(list(ctx.args))
+        axes = parse_grid(grid)
+        points = sweep_configs(base, axes)
+    except ConfigError as exc:
+        _fail(exc)
+    if dry_run:
+        for params, _ in points:
+            typer.echo(" ".join(f"{k}={v}" for k, v in params.items()))
+        typer.echo(f"{len(points)} runs")
+        return
+    try:
+        sweep_id, run_ids = start_sweep(base, axes, created_by="cli", name=name)
+    except (RunError, ConfigError) as exc:
+        _fail(exc)
+    ensure_worker()
+    typer.echo(f"sweep {sweep_id}: queued runs {', '.join(map(str, run_ids))}; compare with "
+               f"`workbench sweep show {sweep_id}`")
+
+
+@sweep_app.command("show")
+def sweep_show(sweep_id: str) -> None:
+    """Compare the runs of a sweep: swept options, status, final loss, time, evaluation scores."""
+    from workbench.train.runs import RunError, sweep_table
+
+    try:
+        rows = sweep_table(sweep_id)
+    except RunError as exc:
+        _fail(exc)
+    cols = list(rows[0])
+    typer.echo("  ".join(f"{c:>12}" for c in cols))
+    for row in rows:
+        typer.echo("  ".join(f"{(_fmt_loss(v) if isinstance(v, float) else str(v)):>12}" for v in row.values()))
+
+
+@sweep_app.command("list")
+def sweep_list() -> None:
+    """Sweep ids, newest first."""
+    from workbench.train.runs import sweep_ids
+
+    for s in sweep_ids():
+        typer.echo(s)

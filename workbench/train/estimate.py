@@ -1,0 +1,192 @@
+"""Before launch: peak GPU memory and time per step of a training config, from the measured table, checked against
+the GPU.
+
+The table (``workbench/train/measured.json``) is written from ``bench/train_sdxl_lora.py`` runs on a GPU: full-size
+SDXL-architecture UNet with random weights, 1024x1024, rank 16. A config that matches a measured row gets that row's
+numbers ("measured"). Otherwise the nearest row is used and the difference is stated: more samples per step
+(batch x pixels) add activation memory at the rate measured between batch 1 and batch 2 and time in proportion (an upper
+bound: batch 2 measured no slower than batch 1 on an H100, the GPU is not saturated at batch 1). Some rows hold only an
+upper bound on memory ("at most"); the estimate says so.
+
+    est = estimate(cfg)                  # detects the GPU (none on a CPU machine)
+    est = estimate(cfg, gpu_gib=24)      # plan for a 24 GiB card
+    est.fits, est.peak_gib, est.s_per_step, est.suggestions
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.train.config import TrainConfig
+
+MEASURED = Path(__file__).with_name("measured.json")
+HEADROOM = 0.92  # the CUDA context, allocator fragmentation and the desktop take the rest of the card
+# Candidate changes, cheapest in quality first; the warning names those that make the run fit.
+REMEDIES: list[tuple[str, Any, str]] = [
+    ("gradient_checkpointing", True, "gradient_checkpointing: true (about 2x slower steps, far less activation memory)"),
+    ("use_8bit_adam", True, "use_8bit_adam: true (optimizer state in 8 bits)"),
+    ("mixed_precision", "bf16", "mixed_precision: bf16 (half the weight memory of fp32)"),
+    ("train_batch_size", 1, "train_batch_size: 1 with gradient_accumulation_steps for the same effective batch"),
+    ("random_flip", False, "random_flip: false (lets latents be cached: the VAE leaves the GPU)"),
+    ("resolution", 768, "resolution: 768"),
+]
+
+
+@functools.lru_cache(maxsize=1)
+def measured() -> dict[str, Any]:
+    return json.loads(MEASURED.read_text())
+
+
+@dataclass
+class Gpu:
+    name: str
+    total_gib: float
+
+
+def detect_gpu() -> Gpu | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    return Gpu(props.name, props.total_memory / 2**30)
+
+
+@dataclass
+class Estimate:
+    s_per_step: float | None
+    peak_gib: float | None
+    peak_is_bound: bool  # peak_gib is an upper bound ("at most")
+    basis: str  # "measured: <row>" or "scaled from <row>: ..." or the CPU demo line
+    device: str  # where the table was measured
+    gpu: Gpu | None = None
+    fits: bool | None = None  # None: no GPU to check against (or no memory figure)
+    total_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = []
+        if self.peak_gib is not None:
+            parts.append(f"peak GPU memory {'at most ' if self.peak_is_bound else '~'}{self.peak_gib:.1f} GiB")
+        if self.s_per_step is not None:
+            parts.append(f"{self.s_per_step:.2f} s/step")
+        if self.total_s is not None:
+            parts.append(f"~{self.total_s / 60:.1f} min for the run")
+        return ", ".join(parts) + f" ({self.basis})"
+
+
+def _key(cfg: TrainConfig) -> dict[str, Any]:
+    cached = cfg.cache_latents and not cfg.random_flip and not cfg.train_text_encoder
+    return {"mixed_precision": cfg.mixed_precision, "gradient_checkpointing": cfg.gradient_checkpointing,
+            "optimizer": "adamw8" if cfg.use_8bit_adam else "adamw", "cached": cached,
+            "batch": cfg.train_batch_size * (2 if cfg.with_prior_preservation else 1), "resolution": cfg.resolution}
+
+
+_WEIGHTS = {"gradient_checkpointing": 8, "mixed_precision": 4, "cached": 2, "optimizer": 2, "batch": 1,
+            "resolution": 1}
+
+
+def _distance(key: dict[str, Any], row: dict[str, Any]) -> float:
+    return sum(w for k, w in _WEIGHTS.items() if key[k] != row[k])
+
+
+def _activation_per_sample_gib(rows: dict[str, dict]) -> float:
+    """Activation memory of one 1024x1024 sample without checkpointing: batch 2 measured minus the batch-1 bound."""
+    b2, b1 = rows.get("bf16-adamw-b2", {}), rows.get("bf16-adamw", {})
+    hi = b2.get("peak_GiB")
+    lo = b1.get("peak_GiB", b1.get("peak_GiB_max"))
+    return max(0.0, hi - lo) if hi and lo else 7.0
+
+
+def _is_demo(cfg: TrainConfig) -> bool:
+    from workbench.models.sources import is_demo_model
+    from workbench.settings import get_settings
+
+    return is_demo_model(cfg.pretrained_model_name_or_path or get_settings().models.sdxl_base)
+
+
+def estimate(cfg: TrainConfig, gpu_gib: float | None = None, gpu: Gpu | None = None, steps: int | None = None,
+             suggest: bool = True) -> Estimate:
+    table = measured()
+    if gpu is None:
+        gpu = Gpu(f"planned {gpu_gib:g} GiB GPU", gpu_gib) if gpu_gib else detect_gpu()
+    steps = steps or cfg.max_train_steps
+    if _is_demo(cfg):
+        demo = table.get("cpu_demo", {})
+        s = demo.get("s_per_step")
+        return Estimate(s_per_step=s, peak_gib=None, peak_is_bound=False, device=demo.get("device", "CPU"),
+                        basis="tiny demo model: runs on CPU, no GPU needed", gpu=gpu, fits=True,
+                        total_s=s * steps if s and steps else None)
+    key = _key(cfg)
+    rows = table["rows"]
+    name, row = min(rows.items(), key=lambda kv: (_distance(key, kv[1]), kv[0]))
+    notes: list[str] = []
+    diffs = [k for k in _WEIGHTS if key[k] != row[k]]
+    s = row["s_per_step"]
+    peak = row.get("peak_GiB", row.get("peak_GiB_max"))
+    bound = "peak_GiB" not in row
+    work = (key["batch"] * key["resolution"] ** 2) / (row["batch"] * row["resolution"] ** 2)
+    if work > 1:
+        s *= work
+        peak += _activation_per_sample_gib(rows) * row["batch"] * (work - 1)
+        notes.append(f"{work:.2f}x the samples x pixels of the measured row: time scaled in proportion (an upper "
+                     "bound), activation memory added at the measured per-sample rate")
+    if key["mixed_precision"] == "no":
+        peak *= 2
+        s *= 2
+        notes.append("full precision (fp32) was not measured: memory and time doubled from the bf16 row")
+    if cfg.train_text_encoder:
+        peak += 1.6  # the two text encoders (818 M parameters) in 16 bit stay resident, plus their LoRA grads
+        notes.append("train_text_encoder: both text encoders stay on the GPU (+~1.6 GiB)")
+    basis = (f"measured: {name}" if not diffs and not notes else
+             f"nearest measured row {name} (differs in {', '.join(diffs) or 'precision'})")
+    est = Estimate(s_per_step=round(s, 3), peak_gib=round(peak, 2), peak_is_bound=bound, basis=basis,
+                   device=table.get("device", ""), gpu=gpu, notes=notes,
+                   total_s=s * steps if steps else None)
+    if gpu is not None:
+        budget = gpu.total_gib * HEADROOM
+        est.fits = peak <= budget
+        if not est.fits and suggest:
+            est.suggestions = _remedies(cfg, gpu, budget)
+        if bound and est.fits:
+            est.notes.append("the memory figure is an upper bound, so the run fits")
+    return est
+
+
+def _remedies(cfg: TrainConfig, gpu: Gpu, budget: float) -> list[str]:
+    """Single changes that make the config fit, then pairs; described with the option names."""
+    singles = [(n, v, text) for n, v, text in REMEDIES if getattr(cfg, n) != v]
+    found = []
+    for n, v, text in singles:
+        est = estimate(cfg.model_copy(update={n: v}), gpu=gpu, suggest=False)
+        if est.peak_gib is not None and est.peak_gib <= budget:
+            found.append(f"{text}: ~{est.peak_gib:.1f} GiB")
+    if found:
+        return found
+    for i, (n1, v1, t1) in enumerate(singles):
+        for n2, v2, t2 in singles[i + 1:]:
+            est = estimate(cfg.model_copy(update={n1: v1, n2: v2}), gpu=gpu, suggest=False)
+            if est.peak_gib is not None and est.peak_gib <= budget:
+                found.append(f"{t1} and {t2}: ~{est.peak_gib:.1f} GiB")
+    return found or [f"no measured combination fits {gpu.total_gib:.0f} GiB: use a larger GPU"]
+
+
+def describe(est: Estimate) -> str:
+    """Multi-line text for the CLI."""
+    lines = [f"estimate: {est.summary()}", f"table measured on: {est.device}"]
+    if est.gpu is None:
+        lines.append("GPU: none detected (full-size SDXL training needs a CUDA GPU; the demo model trains on CPU)")
+    else:
+        verdict = {True: "fits", False: "does NOT fit", None: "unknown"}[est.fits]
+        lines.append(f"GPU: {est.gpu.name}, {est.gpu.total_gib:.0f} GiB: {verdict}")
+    lines += [f"note: {n}" for n in est.notes]
+    if est.suggestions:
+        lines.append("to fit, change:")
+        lines += [f"  - {s}" for s in est.suggestions]
+    return "\n".join(lines)

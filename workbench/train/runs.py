@@ -1,0 +1,373 @@
+"""Training runs as background jobs: start, watch, stop, resume, sweep.
+
+A *run* is a chain of ``train_lora`` jobs writing into one folder, ``workspace/runs/<run id>``; the run id is the id of
+the chain's first job. Resuming adds a job (``jobs.resumed_from`` = the previous job) that continues from the run's
+latest checkpoint with the same config, so the run keeps one folder, one metrics.jsonl and one set of checkpoints.
+
+The job handler launches the training script through accelerate, as a user would by hand::
+
+    accelerate launch --num_processes N [--multi_gpu] -m workbench.train --flags...
+
+Stopping: the script polls the job's stop flag every step, saves a checkpoint and exits; only if it does not do so within
+the grace period does the supervisor signal the process group (SIGTERM, then SIGKILL). A run whose process was killed
+ends as a failed job with its log tail, and resumes from its last checkpoint.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from workbench.db import Job, session_scope
+from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, request_stop
+from workbench.settings import get_settings
+from workbench.train.config import ConfigError, TrainConfig, build_config
+
+KIND = "train_lora"
+
+
+class RunError(RuntimeError):
+    """A run could not be started, found, stopped or resumed; the message says which and what to do."""
+
+
+# -- the job ------------------------------------------------------------------------------------------------------
+
+def launch_command(cfg: TrainConfig, num_processes: int, cpu: bool) -> list[str]:
+    """``accelerate launch`` for the training module. Several CPU processes need --multi_gpu (with the script's
+    Accelerator(cpu=True)): ``--cpu --num_processes 2`` silently runs one process."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--num_processes",
+           str(num_processes), "--mixed_precision", cfg.mixed_precision, "--dynamo_backend", "no"]
+    if num_processes > 1:
+        cmd += ["--multi_gpu", "--main_process_port", str(29500 + os.getpid() % 1000)]
+    elif cpu:
+        cmd += ["--cpu"]
+    return cmd + ["-m", "workbench.train"] + cfg.to_flags()
+
+
+def _error_lines(text: str) -> str:
+    found = [line.split("error:", 1)[1].strip() for line in text.splitlines() if line.startswith("error:")]
+    return found[-1] if found else ""
+
+
+def train_job(ctx) -> dict[str, Any]:
+    """Job handler (kind ``train_lora``). Config: ``config`` (TrainConfig fields), ``run_id``, optional ``sweep_id``."""
+    run_id = int(ctx.config.get("run_id") or ctx.job_id)
+    cfg = build_config(dict(ctx.config["config"]), f"in job {ctx.job_id}")
+    out = run_dir(run_id)
+    cfg = cfg.model_copy(update={"output_dir": str(out)})
+    settings = ctx.settings
+    num_processes = int(ctx.config.get("num_processes") or settings.num_processes)
+    cpu = settings.resolved_device() == "cpu"
+    ctx.progress(0, cfg.max_train_steps, message="starting (loading models)", force=True)
+    env = {"WORKBENCH_JOB_ID": str(ctx.job_id), "WORKBENCH_RUN_ID": str(run_id),
+           "WORKBENCH_USER": ctx.created_by or "", "WORKBENCH_WORKSPACE": str(settings.workspace_dir)}
+    (out / "result.json").unlink(missing_ok=True)  # a previous job's outcome must not be read as this one's
+    # The script stops itself (it polls the stop flag and checkpoints first); the supervisor escalates if it hangs.
+    code = ctx.run_child(launch_command(cfg, num_processes, cpu), env=env, forward_stop=False)
+    result_path = out / "result.json"
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    if result.get("status") == "stopped":  # also when the launcher itself was signalled on the way out
+        raise JobStopped()
+    if code != 0:
+        reason = _error_lines(log_tail(ctx.job_id, lines=200))
+        if code == 2:
+            raise RunError(f"bad training options: {reason}")
+        if code == 3:
+            raise RunError(reason or "the loss diverged (NaN/inf)")
+        raise RunError(f"training exited with code {code}" + (f": {reason}" if reason else "; see the log tail") +
+                       ". Resume the run to continue from its last checkpoint.")
+    return result
+
+
+# -- starting, stopping, resuming ---------------------------------------------------------------------------------
+
+def run_dir(run_id: int) -> Path:
+    return get_settings().path("runs", str(run_id))
+
+
+def preflight(cfg: TrainConfig) -> list[str]:
+    """Problems found before launch, as messages naming the option (an empty list when the run can start)."""
+    from workbench.models.sources import availability
+
+    problems = []
+    base = cfg.pretrained_model_name_or_path or get_settings().models.sdxl_base
+    for option, ref in (("pretrained_model_name_or_path", base),
+                        ("pretrained_vae_model_name_or_path", cfg.pretrained_vae_model_name_or_path)):
+        found = availability(ref) if ref else None
+        if found is not None and not found.ok:
+            problems.append(f"{option} {ref!r}: {found.reason}. {found.remedy}")
+    source = cfg.data_source
+    if cfg.dataset_name:
+        return problems
+    if not source:
+        return problems + ["no training data: pick a dataset (a workspace dataset id or a folder)"]
+    if source.isdigit():
+        from workbench.data.tables import Dataset
+
+        with session_scope() as s:
+            ds = s.get(Dataset, int(source))
+            if ds is None:
+                problems.append(f"dataset {source}: there is no workspace dataset with this id (see `workbench data "
+                                "list`)")
+    elif not Path(source).is_dir():
+        problems.append(f"dataset {source!r}: the folder does not exist")
+    if cfg.resume_from_checkpoint not in (None, "latest") and not Path(cfg.resume_from_checkpoint).is_dir():
+        problems.append(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: no such checkpoint folder")
+    return problems
+
+
+def start(cfg: TrainConfig, created_by: str = "", sweep_id: str | None = None, title: str | None = None,
+          num_processes: int | None = None) -> int:
+    """Queue a run; returns the run id (= its first job's id)."""
+    problems = preflight(cfg)
+    if problems:
+        raise RunError("; ".join(problems))
+    config: dict[str, Any] = {"config": cfg.model_dump(mode="json", exclude_defaults=True)}
+    if sweep_id:
+        config["sweep_id"] = sweep_id
+    if num_processes:
+        config["num_processes"] = num_processes
+    name = title or cfg.run_name or f"{cfg.method.replace('_', ' ')} rank {cfg.rank}"
+    return enqueue(KIND, config, title=name, created_by=created_by)
+
+
+def _jobs_of(run_id: int) -> list[Job]:
+    with session_scope() as s:
+        jobs = [j for j in s.scalars(select(Job).where(Job.kind == KIND).order_by(Job.id))
+                if int((j.config or {}).get("run_id") or j.id) == run_id]
+    if not jobs:
+        raise RunError(f"no training run with id {run_id} (see `workbench runs list`)")
+    return jobs
+
+
+def stop(run_id: int) -> Job:
+    """Ask the run's active job to stop: it saves a checkpoint first, so the run can be resumed."""
+    active = [j for j in _jobs_of(run_id) if j.is_active]
+    if not active:
+        raise RunError(f"run {run_id} is not running (status {_jobs_of(run_id)[-1].status})")
+    return request_stop(active[-1].id)
+
+
+def resume(run_id: int, created_by: str = "") -> int:
+    """Continue a stopped or failed run from its latest checkpoint: a new job in the same folder. Returns its job id."""
+    from workbench.train.script import list_checkpoints
+
+    jobs = _jobs_of(run_id)
+    last = jobs[-1]
+    if last.is_active:
+        raise RunError(f"run {run_id} is {last.status}: stop it before resuming")
+    if last.status == "done":
+        raise RunError(f"run {run_id} finished; start a new run (or a longer one) instead of resuming")
+    checkpoints = list_checkpoints(run_dir(run_id))
+    if not checkpoints:
+        raise RunError(f"run {run_id} has no checkpoint yet (it stopped before checkpointing_steps); start it again")
+    config = dict(last.config)
+    config["config"] = {**config["config"], "resume_from_checkpoint": "latest"}
+    config["run_id"] = run_id
+    return enqueue(KIND, config, title=f"{jobs[0].title} (resumed at step {checkpoints[-1].name.split('-')[1]})",
+                   created_by=created_by or last.created_by, resumed_from=last.id)
+
+
+# -- reading runs -------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunInfo:
+    run_id: int
+    title: str
+    status: str  # of the latest job
+    step: int
+    total: int | None
+    loss: float | None
+    config: dict[str, Any]
+    sweep_id: str | None
+    jobs: list[int]
+    created_by: str
+    created_at: Any
+    message: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None
+
+    @property
+    def folder(self) -> Path:
+        return run_dir(self.run_id)
+
+
+def _info(jobs: list[Job]) -> RunInfo:
+    first, last = jobs[0], jobs[-1]
+    metrics = last.metrics or {}
+    result = dict(last.result or {})
+    seconds = sum(((j.finished_at or j.updated_at) - j.started_at).total_seconds() for j in jobs
+                  if j.started_at and (j.finished_at or j.updated_at))
+    return RunInfo(run_id=first.id, title=first.title, status=last.status, step=last.progress_step,
+                   total=last.progress_total, loss=result.get("final_loss", metrics.get("loss")),
+                   config=dict(first.config.get("config") or {}), sweep_id=first.config.get("sweep_id"),
+                   jobs=[j.id for j in jobs], created_by=first.created_by, created_at=first.created_at,
+                   message=last.message, result=result, seconds=seconds or None)
+
+
+def list_runs(limit: int = 200, sweep_id: str | None = None) -> list[RunInfo]:
+    """Runs, newest first."""
+    chains: dict[int, list[Job]] = {}
+    with session_scope() as s:
+        for j in s.scalars(select(Job).where(Job.kind == KIND).order_by(Job.id)):
+            chains.setdefault(int((j.config or {}).get("run_id") or j.id), []).append(j)
+    runs = [_info(jobs) for _, jobs in sorted(chains.items(), reverse=True)]
+    if sweep_id:
+        runs = [r for r in runs if r.sweep_id == sweep_id]
+    return runs[:limit]
+
+
+def get_run(run_id: int) -> RunInfo:
+    return _info(_jobs_of(run_id))
+
+
+def read_metrics(run_id: int) -> list[dict[str, Any]]:
+    """Every step's row of metrics.jsonl (step, epoch, loss, lr, s_per_step, eta_s, gpu_mem_gb)."""
+    path = run_dir(run_id) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line being written right now
+    return rows
+
+
+def checkpoints(run_id: int) -> list[dict[str, Any]]:
+    """Checkpoints of a run (step, loss, folder, validation images), oldest first."""
+    from workbench.train.tables import Checkpoint
+
+    with session_scope() as s:
+        rows = list(s.scalars(select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step)))
+    out = run_dir(run_id)
+    return [{"step": r.step, "loss": r.loss, "path": r.path, "samples": [str(out / p) for p in r.samples or []]}
+            for r in rows]
+
+
+def validation_grid(run_id: int) -> dict[int, list[Path]]:
+    """Validation images per step (samples/step-*/), same prompts and seeds at every step."""
+    folder = run_dir(run_id) / "samples"
+    grid: dict[int, list[Path]] = {}
+    for step_dir in sorted(folder.glob("step-*")) if folder.is_dir() else []:
+        grid[int(step_dir.name.split("-")[1])] = sorted(step_dir.glob("*.png"))
+    return grid
+
+
+def lora_of(run_id: int):
+    """The registered LoRA of a finished run, or None."""
+    from workbench.train.tables import Lora
+
+    with session_scope() as s:
+        return s.scalars(select(Lora).where(Lora.run_id == run_id).order_by(Lora.id.desc())).first()
+
+
+def run_log(run_id: int, lines: int = 60) -> str:
+    return log_tail(_jobs_of(run_id)[-1].id, lines=lines)
+
+
+# -- sweeps -------------------------------------------------------------------------------------------------------
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``["rank=4,8", "learning_rate=1e-4,3e-4"]`` -> {"rank": ["4", "8"], ...} (validated later by TrainConfig)."""
+    from workbench.train.config import FIELDS, _unknown
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        name, eq, values = item.partition("=")
+        name = name.strip().lstrip("-").replace("-", "_")
+        if not eq or not values.strip():
+            raise ConfigError(f"sweep axis {item!r}: write it as option=value1,value2")
+        if name not in FIELDS:
+            raise _unknown(name, "in the sweep grid")
+        grid[name] = [v.strip() for v in values.split(",") if v.strip()]
+    return grid
+
+
+def sweep_configs(base: dict[str, Any], grid: dict[str, list[Any]]) -> list[tuple[dict[str, Any], TrainConfig]]:
+    """Every combination of the grid over the base config, validated (one bad value fails the whole sweep)."""
+    if not grid:
+        raise ConfigError("a sweep needs at least one option with several values, e.g. rank=4,8")
+    names = list(grid)
+    out = []
+    for combo in itertools.product(*(grid[n] for n in names)):
+        params = dict(zip(names, combo))
+        label = " ".join(f"{k}={v}" for k, v in params.items())
+        cfg = build_config({**base, **params}, f"in sweep point {label}")
+        out.append((params, cfg))
+    return out
+
+
+def start_sweep(base: dict[str, Any], grid: dict[str, list[Any]], created_by: str = "",
+                name: str = "") -> tuple[str, list[int]]:
+    """Queue one run per grid point, sharing a sweep id. Returns (sweep id, run ids)."""
+    points = sweep_configs(base, grid)
+    for _, cfg in points:
+        problems = preflight(cfg)
+        if problems:
+            raise RunError("; ".join(problems))
+    sweep_id = name or f"sweep-{uuid.uuid4().hex[:8]}"
+    run_ids = []
+    for params, cfg in points:
+        label = ", ".join(f"{k}={v}" for k, v in params.items())
+        cfg = cfg.model_copy(update={"run_name": f"{sweep_id}: {label}"})
+        run_ids.append(start(cfg, created_by=created_by, sweep_id=sweep_id, title=f"{sweep_id}: {label}"))
+    return sweep_id, run_ids
+
+
+def sweep_ids() -> list[str]:
+    return sorted({r.sweep_id for r in list_runs(limit=10_000) if r.sweep_id}, reverse=True)
+
+
+def sweep_table(sweep_id: str) -> list[dict[str, Any]]:
+    """One row per run of a sweep: the swept options, status, final loss, training time, evaluation scores (when an
+    evaluation of the run's LoRA exists)."""
+    runs = list_runs(limit=10_000, sweep_id=sweep_id)
+    if not runs:
+        raise RunError(f"no sweep {sweep_id!r}")
+    defaults = TrainConfig().model_dump(mode="json")
+    varying = sorted({k for r in runs for k, v in r.config.items()
+                      if k != "run_name" and len({json.dumps(x.config.get(k, defaults.get(k))) for x in runs}) > 1})
+    rows = []
+    for r in sorted(runs, key=lambda r: r.run_id):
+        row: dict[str, Any] = {"run": r.run_id}
+        for k in varying:
+            row[k] = r.config.get(k, defaults.get(k))
+        row.update(status=r.status, step=r.step, final_loss=r.loss,
+                   minutes=round(r.seconds / 60, 2) if r.seconds else None)
+        row.update(evaluation_scores(r.run_id))
+        rows.append(row)
+    return rows
+
+
+def evaluation_scores(run_id: int) -> dict[str, float]:
+    """Mean scores of the latest evaluation of this run's images, when the evaluation capability has one."""
+    try:
+        from workbench.evaluate import runs as eval_runs
+    except ImportError:
+        return {}
+    scores = getattr(eval_runs, "scores_for_training_run", None)
+    if scores is None:
+        return {}
+    try:
+        return dict(scores(run_id) or {})
+    except Exception:  # noqa: BLE001 - a comparison table never fails because of a missing evaluation
+        return {}
+
+
+def active_job(run_id: int) -> Job | None:
+    jobs = [j for j in _jobs_of(run_id) if j.is_active]
+    return jobs[-1] if jobs else None
+
+
+__all__ = ["KIND", "RunError", "RunInfo", "active_job", "checkpoints", "get_job", "get_run", "launch_command",
+           "list_runs", "lora_of", "parse_grid", "preflight", "read_metrics", "resume", "run_dir", "run_log", "start",
+           "start_sweep", "stop", "sweep_configs", "sweep_ids", "sweep_table", "train_job", "validation_grid", "JobError"]
