@@ -34,10 +34,10 @@ ROLES = ("marketer", "analyst", "approver", "admin")
 
 # The one permission table. Pages, the CLI and the library all ask it through require().
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "marketer": frozenset({"generate", "submit", "view_own"}),
-    "analyst": frozenset({"evaluate", "view_queue", "view_audit"}),
+    "marketer": frozenset({"generate", "submit", "view_own", "train"}),
+    "analyst": frozenset({"evaluate", "view_queue", "view_audit", "train"}),
     "approver": frozenset({"decide", "export", "view_queue", "view_audit"}),
-    "admin": frozenset({"manage_users", "settings", "view_queue", "view_audit"}),
+    "admin": frozenset({"manage_users", "settings", "view_queue", "view_audit", "train"}),
 }
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 

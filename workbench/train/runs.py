@@ -129,7 +129,7 @@ def start(cfg: TrainConfig, created_by: str = "", sweep_id: str | None = None, t
     problems = preflight(cfg)
     if problems:
         raise RunError("; ".join(problems))
-    config: dict[str, Any] = {"config": cfg.model_dump(mode="json", exclude_defaults=True)}
+    config: dict[str, Any] = {"config": cfg.model_dump(mode="json")}  # every option: defaults may change later
     if sweep_id:
         config["sweep_id"] = sweep_id
     if num_processes:

@@ -1,0 +1,184 @@
+"""Training options: diffusers command lines, YAML configs, unknown flags, the shipped configs, the estimate, sweeps,
+and the `workbench train` / `runs` / `sweep` commands (no training here: see test_train_script / test_train_jobs)."""
+import shlex
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from workbench.cli import app
+from workbench.train import estimate as est_mod
+from workbench.train import runs
+from workbench.train.config import ConfigError, build_config, load_config, parse_args
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+# An existing diffusers DreamBooth-LoRA command line (flags from the diffusers README), program swapped.
+DREAMBOOTH = """--pretrained_model_name_or_path=stabilityai/stable-diffusion-xl-base-1.0
+  --pretrained_vae_model_name_or_path=madebyollin/sdxl-vae-fp16-fix --instance_data_dir=dog
+  --output_dir=lora-trained-xl --mixed_precision=fp16 --instance_prompt="a photo of sks dog" --resolution=1024
+  --train_batch_size=1 --gradient_accumulation_steps=4 --learning_rate=1e-4 --report_to=tensorboard
+  --lr_scheduler=constant --lr_warmup_steps=0 --max_train_steps=500 --validation_prompt="A photo of sks dog in a bucket"
+  --validation_epochs=25 --seed=0 --use_8bit_adam --gradient_checkpointing --rank 8 --snr_gamma 5.0
+  --with_prior_preservation --class_prompt "a photo of dog" --num_class_images 50 --checkpointing_steps 100
+  --checkpoints_total_limit 2 --resume_from_checkpoint latest --train_text_encoder --noise_offset 0.05"""
+
+
+def test_a_diffusers_dreambooth_command_line_parses_with_the_same_meaning():
+    cfg = parse_args(shlex.split(DREAMBOOTH))
+    assert cfg.method == "dreambooth_lora" and cfg.instance_prompt == "a photo of sks dog"
+    assert cfg.instance_data_dir == "dog" and cfg.mixed_precision == "fp16" and cfg.use_8bit_adam
+    assert cfg.gradient_checkpointing and cfg.train_text_encoder and cfg.with_prior_preservation
+    assert (cfg.rank, cfg.alpha, cfg.max_train_steps, cfg.gradient_accumulation_steps) == (8, 8.0, 500, 4)
+    assert cfg.validation_prompt == "A photo of sks dog in a bucket" and cfg.validation_epochs == 25
+    assert cfg.snr_gamma == 5.0 and cfg.noise_offset == 0.05 and cfg.resume_from_checkpoint == "latest"
+    assert cfg.checkpoints_total_limit == 2 and cfg.report_to == "tensorboard"
+    # and the flags the job passes on round-trip to the same config
+    assert parse_args(cfg.to_flags()) == cfg
+
+
+@pytest.mark.parametrize("flag, expected", [
+    ("--enable_xformers_memory_efficient_attention", "not supported: PyTorch's scaled-dot-product"),
+    ("--learning_rat=1e-4", "unknown training option 'learning_rat'.*did you mean 'learning_rate'"),
+    ("--push_to_hub", "not supported: runs stay in the workspace"),
+    ("--rank=-1", "option rank=.*greater than or equal to 1"),
+    ("--mixed_precision=fp8", "option mixed_precision="),
+    ("--center_crop=maybe", "switch"),
+    ("--resolution=1020", "multiple of 8"),
+])
+def test_unsupported_unknown_and_bad_flags_are_errors_naming_the_flag(flag, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_args(["--dataset", "x", flag])
+
+
+def test_prior_preservation_without_a_class_prompt_is_explained():
+    with pytest.raises(ConfigError, match="with_prior_preservation needs class_prompt"):
+        parse_args(["--instance_prompt", "a photo of TOK bag", "--with_prior_preservation"])
+
+
+def test_config_file_then_flags_override(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("rank: 8\nlearning_rate: 3.0e-4\nvalidation_prompts: [a, b]\n")
+    cfg = parse_args(["--config", str(path), "--rank", "16", "--dataset", "7"])
+    assert (cfg.rank, cfg.learning_rate, cfg.validation_prompts, cfg.dataset) == (16, 3e-4, ["a", "b"], "7")
+    path.write_text("rank: 8\nlerning_rate: 1\n")
+    with pytest.raises(ConfigError, match=r"'lerning_rate' in .*run.yaml.*did you mean 'learning_rate'"):
+        parse_args(["--config", str(path)])
+
+
+@pytest.mark.parametrize("name", ["sdxl_lora_24gb.yaml", "sdxl_lora_12gb.yaml", "sdxl_dreambooth_lora_24gb.yaml",
+                                  "tiny_cpu_demo.yaml"])
+def test_every_shipped_config_is_valid(name):
+    values = load_config(CONFIGS / name)
+    source = "instance_data_dir" if "dreambooth" in name else "dataset"
+    cfg = build_config({**values, source: "photos"})
+    assert cfg.data_source == "photos"
+
+
+def _gpu(gib):
+    return est_mod.Gpu(f"test {gib} GiB", gib)
+
+
+def test_the_estimate_uses_the_measured_row_and_names_what_would_make_it_fit():
+    table = est_mod.measured()["rows"]
+    base = "stabilityai/stable-diffusion-xl-base-1.0"
+    cfg = build_config({**load_config(CONFIGS / "sdxl_lora_24gb.yaml"), "dataset": "1", "gradient_accumulation_steps": 1,
+                        "pretrained_model_name_or_path": base})
+    est = est_mod.estimate(cfg, gpu=_gpu(80))
+    assert est.basis == "measured: bf16-adamw" and est.s_per_step == table["bf16-adamw"]["s_per_step"]
+    assert est.fits and est.peak_is_bound and est.total_s == pytest.approx(2000 * est.s_per_step)
+    # batch 2 at 1024 px is a measured row: 19.8 GiB does not fit a 16 GiB card; checkpointing or batch 1 would
+    big = cfg.model_copy(update={"train_batch_size": 2})
+    est = est_mod.estimate(big, gpu=_gpu(16))
+    assert est.basis == "measured: bf16-adamw-b2" and est.peak_gib == table["bf16-adamw-b2"]["peak_GiB"]
+    assert est.fits is False
+    assert any(s.startswith("gradient_checkpointing: true") for s in est.suggestions)
+    assert any(s.startswith("train_batch_size: 1") for s in est.suggestions)
+    assert "does NOT fit" in est_mod.describe(est) and "gradient_checkpointing" in est_mod.describe(est)
+    # an unmeasured combination says which row it came from and how it was scaled
+    odd = cfg.model_copy(update={"train_batch_size": 4, "mixed_precision": "no"})
+    est = est_mod.estimate(odd, gpu=_gpu(24))
+    assert est.basis.startswith("nearest measured row") and len(est.notes) == 2 and est.fits is False
+
+
+def test_the_estimate_for_the_demo_model_says_cpu(tmp_path):
+    from workbench.models import tiny
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    cfg = build_config({**load_config(CONFIGS / "tiny_cpu_demo.yaml"), "dataset": "1",
+                        "pretrained_model_name_or_path": str(kit["sdxl"])})
+    est = est_mod.estimate(cfg)
+    assert est.fits and "CPU" in est.basis and est.total_s == pytest.approx(40 * est.s_per_step)
+
+
+def test_a_sweep_grid_makes_every_combination_and_one_bad_value_fails_the_whole_sweep():
+    grid = runs.parse_grid(["rank=4,8", "learning_rate=1e-4,3e-4", "train_batch_size=1,2"])
+    points = runs.sweep_configs({"dataset": "1"}, grid)
+    assert len(points) == 8
+    assert {(c.rank, c.learning_rate, c.train_batch_size) for _, c in points} == {
+        (r, lr, b) for r in (4, 8) for lr in (1e-4, 3e-4) for b in (1, 2)}
+    with pytest.raises(ConfigError, match="sweep point rank=0"):
+        runs.sweep_configs({"dataset": "1"}, runs.parse_grid(["rank=4,0"]))
+    with pytest.raises(ConfigError, match="'rnak'.*did you mean 'rank'"):
+        runs.parse_grid(["rnak=4,8"])
+
+
+def test_sweep_queues_runs_sharing_an_id_and_compares_them(tmp_path, monkeypatch):
+    from workbench.models import tiny
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    (tmp_path / "photos").mkdir()
+    monkeypatch.setattr(runs, "enqueue", _fake_enqueue())  # queue rows only: no worker runs them here
+    sweep_id, run_ids = runs.start_sweep({"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path":
+                                          str(kit["sdxl"])}, {"rank": ["4", "8"], "learning_rate": ["1e-4", "1e-3"]},
+                                         name="s1")
+    assert sweep_id == "s1" and len(run_ids) == 4
+    rows = runs.sweep_table("s1")
+    assert [set(r) >= {"run", "rank", "learning_rate", "status", "final_loss", "minutes"} for r in rows] == [True] * 4
+    assert sorted((r["rank"], r["learning_rate"]) for r in rows) == [(4, 1e-4), (4, 1e-3), (8, 1e-4), (8, 1e-3)]
+    assert runs.sweep_ids() == ["s1"] and {r.run_id for r in runs.list_runs(sweep_id="s1")} == set(run_ids)
+
+
+def _fake_enqueue():
+    """jobs.enqueue without handing the job to the queue (the rows are what the sweep table reads)."""
+    from workbench.db import Job, session_scope
+
+    def enqueue(kind, config, title="", created_by="", resumed_from=None):
+        with session_scope() as s:
+            job = Job(kind=kind, title=title, config=config, created_by=created_by, metrics={}, result={})
+            s.add(job)
+            s.flush()
+            return job.id
+    return enqueue
+
+
+def test_cli_train_rejects_an_unknown_flag_and_lists_options():
+    result = CliRunner().invoke(app, ["train", "--dataset", "1", "--learning_rat", "1e-4"])
+    assert result.exit_code == 2 and "unknown training option 'learning_rat'" in result.output
+    result = CliRunner().invoke(app, ["train", "--help-options"])
+    assert result.exit_code == 0 and "--snr_gamma" in result.output and "--instance_prompt" in result.output
+
+
+def test_cli_train_estimate_only_queues_nothing(tmp_path):
+    from workbench import jobs
+    from workbench.models import tiny
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    result = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "tiny_cpu_demo.yaml"), "--dataset", "3",
+                                      "--pretrained_model_name_or_path", str(kit["sdxl"]), "--estimate"])
+    assert result.exit_code == 0, result.output
+    assert "estimate:" in result.output and "CPU" in result.output
+    assert jobs.list_jobs(kind="train_lora") == []
+    result = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "tiny_cpu_demo.yaml"), "--dataset", "3",
+                                      "--pretrained_model_name_or_path", str(kit["sdxl"]), "--detach"])
+    assert result.exit_code == 2 and "dataset 3: there is no workspace dataset" in result.output
+
+
+def test_cli_runs_commands_name_a_missing_run():
+    for args in (["runs", "show", "42"], ["runs", "stop", "42"], ["runs", "resume", "42"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "no training run with id 42" in result.output
+    result = CliRunner().invoke(app, ["runs", "list"])
+    assert result.exit_code == 0 and "no training runs yet" in result.output
+    result = CliRunner().invoke(app, ["sweep", "run", "--grid", "rank=4,8", "--dry-run", "--dataset", "1"])
+    assert result.exit_code == 0 and "rank=4" in result.output and "2 runs" in result.output

@@ -1,0 +1,306 @@
+"""Training page widgets: the run form with presets and the estimate, the runs table, a run's view (curves,
+validation grid, log, stop/resume), the sweep launcher and comparison. Logic lives in workbench.train."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from workbench.train import estimate as est_mod
+from workbench.train import runs
+from workbench.train.config import ConfigError, build_config, load_config
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+K_RUN = "training_selected_run"
+K_FLASH = "training_flash"
+
+
+def presets() -> dict[str, dict[str, Any]]:
+    """The shipped example configs (configs/*.yaml) by name."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        try:
+            out[path.stem] = load_config(path)
+        except ConfigError as exc:  # a broken preset is shown, never fatal
+            st.warning(str(exc))
+    return out
+
+
+def flash(kind: str, message: str) -> None:
+    st.session_state[K_FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    if K_FLASH in st.session_state:
+        kind, message = st.session_state.pop(K_FLASH)
+        getattr(st, kind)(message)
+
+
+def _datasets() -> list[tuple[str, str]]:
+    from workbench.data.store import list_datasets
+
+    return [(str(d.id), f"{d.name} ({d.items} images, {d.captioned} captioned)") for d in list_datasets()]
+
+
+def run_form(settings, user: str) -> None:
+    """Preset, data, method and the main options; the estimate; launch."""
+    names = list(presets())
+    default = names.index("tiny_cpu_demo") if "tiny_cpu_demo" in names and settings.resolved_device() == "cpu" else 0
+    preset_name = st.selectbox("Preset", names, index=default, key="training_preset",
+                               help="Example configs from configs/, named by GPU memory budget.")
+    preset = dict(presets()[preset_name])
+    datasets = _datasets()
+    c1, c2 = st.columns([2, 1])
+    with c1:
+        choices = [d[0] for d in datasets] + ["folder"]
+        labels = dict(datasets) | {"folder": "A folder on this machine…"}
+        picked = st.selectbox("Dataset", choices, format_func=labels.get, key="training_dataset",
+                              help="A workspace dataset (preprocessed for the run) or an imagefolder / kohya folder.")
+        source = st.text_input("Folder", key="training_folder") if picked == "folder" else picked
+    with c2:
+        method = st.radio("Method", ["Text-to-image LoRA (captions)", "DreamBooth-LoRA (instance prompt)"],
+                          index=1 if preset.get("instance_prompt") else 0, key="training_method")
+    values: dict[str, Any] = {k: v for k, v in preset.items()
+                              if k not in ("dataset", "instance_data_dir", "train_data_dir")}
+    values["dataset"] = source or None
+    if method.startswith("DreamBooth"):
+        d1, d2 = st.columns(2)
+        values["instance_prompt"] = d1.text_input("Instance prompt", preset.get("instance_prompt")
+                                                  or "a photo of TOK garment", key="training_instance")
+        values["class_prompt"] = d2.text_input("Class prompt (prior preservation)", preset.get("class_prompt") or "",
+                                               key="training_class") or None
+        values["with_prior_preservation"] = bool(values["class_prompt"])
+    else:
+        for k in ("instance_prompt", "class_prompt", "with_prior_preservation"):
+            values.pop(k, None)
+    with st.expander("Main options", expanded=True):
+        o = st.columns(4)
+        values["max_train_steps"] = o[0].number_input("Steps", 1, 100_000, int(preset.get("max_train_steps") or 500),
+                                                      key="training_steps")
+        values["learning_rate"] = o[1].number_input("Learning rate", 1e-7, 1.0, float(preset.get("learning_rate", 1e-4)),
+                                                    format="%.1e", key="training_lr")
+        values["rank"] = o[2].number_input("Rank", 1, 256, int(preset.get("rank", 4)), key="training_rank")
+        values["train_batch_size"] = o[3].number_input("Batch size", 1, 64, int(preset.get("train_batch_size", 1)),
+                                                       key="training_batch")
+        p = st.columns(4)
+        values["resolution"] = p[0].number_input("Resolution", 64, 2048, int(preset.get("resolution", 1024)), step=64,
+                                                 key="training_res")
+        precisions = ["no", "fp16", "bf16"]
+        values["mixed_precision"] = p[1].selectbox("Mixed precision", precisions,
+                                                   index=precisions.index(preset.get("mixed_precision", "no")),
+                                                   key="training_mp")
+        values["checkpointing_steps"] = p[2].number_input("Checkpoint every", 1, 100_000,
+                                                          int(preset.get("checkpointing_steps", 500)),
+                                                          key="training_ckpt")
+        values["gradient_checkpointing"] = p[3].checkbox("Gradient checkpointing",
+                                                         bool(preset.get("gradient_checkpointing")), key="training_gc")
+        q = st.columns(4)
+        values["use_8bit_adam"] = q[0].checkbox("8-bit Adam", bool(preset.get("use_8bit_adam")), key="training_8bit")
+        values["train_text_encoder"] = q[1].checkbox("Train text encoders", bool(preset.get("train_text_encoder")),
+                                                     key="training_te")
+        values["export_kohya"] = q[2].checkbox("Also export for A1111/ComfyUI", True, key="training_kohya")
+        values["run_name"] = q[3].text_input("Run name", "", key="training_name")
+        prompts = st.text_area("Validation prompts (one per line; same seeds at every checkpoint)",
+                               "\n".join(preset.get("validation_prompts") or [preset.get("validation_prompt") or ""]),
+                               key="training_val", height=68)
+        values["validation_prompts"] = [p.strip() for p in prompts.splitlines() if p.strip()]
+        values.pop("validation_prompt", None)
+    try:
+        cfg = build_config(values, "in the form")
+    except ConfigError as exc:
+        st.error(str(exc))
+        return
+    problems = runs.preflight(cfg)
+    estimate_panel(cfg)
+    for p in problems:
+        st.error(p)
+    if st.button("Launch training", type="primary", key="training_launch", disabled=bool(problems)):
+        try:
+            from workbench.jobs import ensure_worker
+
+            ensure_worker()
+            run_id = runs.start(cfg, created_by=user)
+        except (runs.RunError, ConfigError) as exc:
+            st.error(str(exc))
+            return
+        st.session_state[K_RUN] = run_id
+        flash("success", f"Run {run_id} queued. It runs in the background: closing the browser does not stop it.")
+        st.rerun()
+
+
+def estimate_panel(cfg) -> None:
+    gpu = est_mod.detect_gpu()
+    plan = None
+    if gpu is None and not est_mod._is_demo(cfg):
+        plan = st.number_input("No GPU here: plan for a GPU with (GiB)", 8, 192, 24, key="training_plan_gib")
+    est = est_mod.estimate(cfg, gpu_gib=plan)
+    with st.container(border=True):
+        st.markdown(f"**Estimate** — {est.summary()}")
+        if est.gpu is not None and est.fits is not None:
+            (st.success if est.fits else st.warning)(
+                f"{est.gpu.name} ({est.gpu.total_gib:.0f} GiB): {'fits' if est.fits else 'does not fit'}")
+        for note in est.notes:
+            st.caption(note)
+        if est.suggestions:
+            st.markdown("To make it fit, change:\n" + "\n".join(f"- {s}" for s in est.suggestions))
+        st.caption(f"From the table measured on {est.device} (docs/PERFORMANCE.md); other GPUs are slower or faster.")
+
+
+def runs_table() -> int | None:
+    all_runs = runs.list_runs()
+    if not all_runs:
+        st.info("No runs yet. Launch one in **New run** (the tiny_cpu_demo preset trains on a laptop in a minute).")
+        return None
+    df = pd.DataFrame([{"run": r.run_id, "title": r.title, "status": r.status,
+                        "progress": (r.step / r.total) if r.total else 0.0, "step": f"{r.step}/{r.total or '?'}",
+                        "loss": r.loss, "sweep": r.sweep_id or "", "by": r.created_by,
+                        "started": r.created_at} for r in all_runs])
+    st.dataframe(df, hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+    ids = [r.run_id for r in all_runs]
+    current = st.session_state.get(K_RUN)
+    index = ids.index(current) if current in ids else 0
+    return st.selectbox("Open run", ids, index=index, key="training_open",
+                        format_func=lambda i: f"run {i}: {next(r.title for r in all_runs if r.run_id == i)}")
+
+
+def run_view(run_id: int, user: str) -> None:
+    info = runs.get_run(run_id)
+
+    @st.fragment(run_every=2.0 if info.status in ("queued", "running") else None)
+    def live() -> None:
+        r = runs.get_run(run_id)
+        status_row(r, user)
+        curves(run_id)
+        with st.expander("Log (last 60 lines)", expanded=r.status == "failed"):
+            st.code(runs.run_log(run_id) or "(empty)", language="text")
+
+    live()
+    grid(run_id)
+    lora = runs.lora_of(run_id)
+    if lora is not None:
+        st.success(f"LoRA registered (id {lora.id}): `{lora.path}` — pick it on the Generate page."
+                   + (" Trained on the demo model." if lora.is_demo else ""))
+        card = Path(lora.path) / "run_card.json"
+        if card.exists():
+            st.download_button("Download the run card", card.read_bytes(), file_name=f"run-{run_id}-card.json",
+                               key=f"training_card_{run_id}")
+
+
+def status_row(r: runs.RunInfo, user: str) -> None:
+    icon = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}.get(r.status, "")
+    st.markdown(f"{icon} **run {r.run_id}** — {r.title} — {r.status}")
+    if r.total:
+        st.progress(min(1.0, r.step / r.total), text=f"step {r.step}/{r.total} · {r.message}")
+    else:
+        st.caption(r.message)
+    c1, c2, _ = st.columns([1, 1, 4])
+    if r.status in ("queued", "running"):
+        if c1.button("Stop (saves a checkpoint)", key=f"training_stop_{r.run_id}"):
+            runs.stop(r.run_id)
+            st.rerun()
+    elif r.status in ("stopped", "failed"):
+        if c2.button("Resume from the last checkpoint", key=f"training_resume_{r.run_id}", type="primary"):
+            try:
+                from workbench.jobs import ensure_worker
+
+                ensure_worker()
+                runs.resume(r.run_id, created_by=user)
+            except runs.RunError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
+    if r.status == "failed":
+        st.error(r.message)
+
+
+def curves(run_id: int) -> None:
+    rows = runs.read_metrics(run_id)
+    if not rows:
+        st.caption("No steps yet (loading models and caching latents).")
+        return
+    df = pd.DataFrame(rows).set_index("step")
+    last = rows[-1]
+    m = st.columns(5)
+    m[0].metric("loss", f"{last['loss']:.4f}")
+    m[1].metric("lr", f"{last['lr']:.2e}")
+    m[2].metric("s/step", f"{last['s_per_step']:.2f}")
+    m[3].metric("ETA", f"{last['eta_s'] / 60:.1f} min")
+    m[4].metric("GPU memory", f"{last['gpu_mem_gb']:.1f} GiB" if last.get("gpu_mem_gb") else "CPU")
+    c1, c2 = st.columns(2)
+    df["loss (avg of 10)"] = df["loss"].rolling(10, min_periods=1).mean()
+    c1.line_chart(df[["loss", "loss (avg of 10)"]], height=220)
+    c2.line_chart(df[["lr"]], height=220)
+
+
+def grid(run_id: int) -> None:
+    samples = runs.validation_grid(run_id)
+    if not samples:
+        return
+    st.subheader("Validation images per checkpoint")
+    st.caption("Same prompts and seeds at every checkpoint, so rows compare like for like.")
+    for step, paths in sorted(samples.items(), reverse=True)[:6]:
+        cols = st.columns(max(1, len(paths)) + 1)
+        cols[0].markdown(f"**step {step}**")
+        for col, path in zip(cols[1:], paths):
+            col.image(str(path), caption=path.stem, width="stretch")
+
+
+def sweep_form(settings, user: str) -> None:
+    names = list(presets())
+    preset_name = st.selectbox("Base preset", names, key="training_sweep_preset")
+    datasets = _datasets()
+    choices = [d[0] for d in datasets]
+    if not choices:
+        st.info("Import a dataset first (Datasets page).")
+        return
+    dataset = st.selectbox("Dataset", choices, format_func=dict(datasets).get, key="training_sweep_dataset")
+    c = st.columns(3)
+    ranks = c[0].text_input("rank", "4,8", key="training_sweep_rank")
+    lrs = c[1].text_input("learning_rate", "1e-4,3e-4", key="training_sweep_lr")
+    batches = c[2].text_input("train_batch_size", "1", key="training_sweep_batch")
+    extra = st.text_area("More axes (option=v1,v2 per line)", "", key="training_sweep_extra", height=68)
+    axes = [f"rank={ranks}", f"learning_rate={lrs}", f"train_batch_size={batches}"] + \
+        [line for line in extra.splitlines() if line.strip()]
+    base = {k: v for k, v in presets()[preset_name].items() if k not in ("instance_data_dir", "train_data_dir")}
+    base["dataset"] = dataset
+    try:
+        grid_ = runs.parse_grid(axes)
+        points = runs.sweep_configs(base, grid_)
+    except ConfigError as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"{len(points)} runs will be queued (they run one after another on one GPU).")
+    if st.button(f"Queue {len(points)} runs", key="training_sweep_go", type="primary"):
+        from workbench.jobs import ensure_worker
+
+        try:
+            ensure_worker()
+            sweep_id, ids = runs.start_sweep(base, grid_, created_by=user)
+        except (runs.RunError, ConfigError) as exc:
+            st.error(str(exc))
+            return
+        flash("success", f"Sweep {sweep_id}: runs {', '.join(map(str, ids))} queued.")
+        st.session_state["training_sweep_show"] = sweep_id
+        st.rerun()
+
+
+def sweep_compare() -> None:
+    ids = runs.sweep_ids()
+    if not ids:
+        st.info("No sweeps yet.")
+        return
+    current = st.session_state.get("training_sweep_show")
+    sweep_id = st.selectbox("Sweep", ids, index=ids.index(current) if current in ids else 0,
+                            key="training_sweep_pick")
+    df = pd.DataFrame(runs.sweep_table(sweep_id))
+    st.dataframe(df, hide_index=True, width="stretch")
+    done = df.dropna(subset=["final_loss"]) if "final_loss" in df else df.iloc[0:0]
+    if not done.empty:
+        params = [c for c in df.columns if c not in ("run", "status", "step", "final_loss", "minutes")]
+        done = done.assign(point=done[params].astype(str).agg(" ".join, axis=1) if params else done["run"].astype(str))
+        st.bar_chart(done.set_index("point")[["final_loss"]], height=240)
+    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{sweep_id}.csv",
+                       key="training_sweep_csv")
