@@ -76,3 +76,24 @@ def test_cli_queues_a_saved_prompt_batch(kit, worker):
     with session_scope() as s:
         rows = s.query(Generation).filter_by(batch=f"prompts-{saved.id}").all()
     assert len(rows) == saved.size and {r.prompt_id for r in rows} == set(saved.prompt_ids)
+
+
+def test_two_cpu_processes_split_the_batch_and_cover_every_image_exactly_once(kit, worker):
+    import json
+
+    prompts = [{"text": f"a {c} t-shirt on white"} for c in ("red", "navy", "olive", "black", "pink")]
+    config = {"spec": {"model": str(kit["sdxl"]), "device": "cpu"}, "prompts": prompts, "batch": "split",
+              "params": {"width": 64, "height": 64, "steps": 2, "seed": 3, "num_images": 1}, "num_processes": 2}
+    job = jobs.wait_for(jobs.enqueue("generate", config), timeout=300)
+    assert job.status == "done", jobs.log_tail(job.id, 60)
+    assert (job.progress_step, job.progress_total) == (5, 5)
+    with session_scope() as s:
+        made = Counter((g.prompt, g.seed) for g in s.query(Generation).filter(Generation.batch == "split"))
+    assert made == Counter({(p["text"], 3): 1 for p in prompts})  # every prompt once, in one result set
+    from workbench.settings import get_settings
+
+    ranks = [json.loads(p.read_text()) for p in sorted(get_settings().path("jobs", str(job.id)).glob("rank-*.json"))]
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["made"] for r in ranks)  # both processes really worked
+    mine = [tuple(x) for x in ranks[0]["made"]]
+    theirs = [tuple(x) for x in ranks[1]["made"]]
+    assert not set(mine) & set(theirs) and len(mine) + len(theirs) == 5

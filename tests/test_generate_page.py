@@ -39,3 +39,61 @@ def test_generate_from_a_typed_prompt(kit, workspace, monkeypatch):
     assert len(pngs) == 2
     captions = [c.value for c in at.caption]
     assert any("seed 0 · attempt 1" in c and "demo" in c for c in captions), captions
+
+
+def test_a_trained_lora_is_picked_by_name_and_use_this_seed_fills_the_form(kit, workspace, monkeypatch, tmp_path):
+
+    from workbench.db import session_scope
+    from workbench.train.tables import Lora
+
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
+    reload_settings()
+    # a LoRA folder as the Training page registers it (diffusers file with adapter metadata)
+    lora_dir = tmp_path / "lora"
+    _save_tiny_lora(kit, lora_dir)
+    with session_scope() as s:
+        s.add(Lora(name="aurelo v1", path=str(lora_dir), method="text_to_image_lora", base_model=str(kit["sdxl"]),
+                   rank=4, lora_alpha=4.0, step=40, is_demo=True, card={}))
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    [pick] = [m for m in at.multiselect if m.key == "generate_lora_pick"]
+    assert pick.options[0].startswith("aurelo v1 · rank 4 · step 40")
+    pick.set_value([1]).run()
+    at.slider(key=f"generate_lora_scale_{1}").set_value(0.5).run()
+    at.text_area(key="generate_prompt").set_value("a red t-shirt on white")
+    at.number_input(key="generate_steps").set_value(2)
+    at.number_input(key="generate_seed").set_value(5)
+    at.selectbox(key="generate_size").set_value(64)
+    [submit] = [b for b in at.button if b.label == "Generate"]
+    submit.click().run()
+    assert not at.exception, at.exception
+    from workbench.generate.tables import Generation
+
+    with session_scope() as s:
+        [row] = s.query(Generation).all()
+        assert [(l["name"], l["scale"]) for l in row.loras] == [("aurelo v1", 0.5)]
+        gen_id, seed = row.id, row.seed
+    assert seed == 5
+    at.number_input(key="generate_seed").set_value(0).run()
+    at.button(key=f"generate_seed_{gen_id}").click().run()
+    assert not at.exception
+    assert at.number_input(key="generate_seed").value == 5 and at.number_input(key="generate_n").value == 1
+
+
+def _save_tiny_lora(kit, folder):
+    """A rank-4 LoRA on the tiny UNet, saved the way the training script saves one."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from diffusers.utils import convert_state_dict_to_diffusers
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(str(kit["sdxl"]))
+    torch.manual_seed(0)
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian",
+                                     target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    for name, p in pipe.unet.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.1)
+    StableDiffusionXLPipeline.save_lora_weights(
+        folder, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)))

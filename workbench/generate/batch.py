@@ -61,44 +61,88 @@ def finished_keys(batch: str) -> set[tuple[str, int]]:
         return {(prompt, int(params.get("base_seed", params.get("seed")))) for prompt, params in rows}
 
 
-def generate_job(ctx) -> dict[str, Any]:
-    cfg = ctx.config
-    name = cfg.get("batch") or f"job-{ctx.job_id}"
+def plan(cfg: dict[str, Any]) -> tuple[str, GenerationParams, list[tuple[BatchPrompt, int]], set]:
+    """(batch name, shared params, every (prompt, asked seed) in a fixed order, the ones already done)."""
+    name = cfg.get("batch") or "batch"
     base = params_from_dict({"prompt": "-", **cfg.get("params", {})})
-    prompts = batch_prompts(cfg)
-    todo = [(p, base.seed + i) for p in prompts for i in range(base.num_images)]
-    done = finished_keys(name)
-    total = len(todo)
-    skipped = sum((p.text, seed) in done for p, seed in todo)
-    ctx.log(f"batch {name!r}: {len(prompts)} prompts x {base.num_images} images = {total}; {skipped} already done")
-    ctx.progress(skipped, total, message=f"{skipped} of {total} already done" if skipped else "loading the model",
-                 force=True)
+    todo = [(p, base.seed + i) for p in batch_prompts(cfg) for i in range(base.num_images)]
+    return name, base, todo, finished_keys(name)
+
+
+def load_for_batch(cfg: dict[str, Any], device: str | None = None):
+    """The pipeline and, with a gate, the CLIP scorer and policy."""
     spec = spec_from_dict(cfg["spec"])
+    if device:
+        spec = replace(spec, device=device)
     assembled = build_pipeline(spec)
-    if assembled.demo_model:
-        ctx.log("note: demo model (tiny kit): images are for trying the workbench only")
     scorer = policy = None
     if cfg.get("gate"):
         from workbench.generate.guard import ClipScorer, GatePolicy
+        from workbench.settings import get_settings
 
-        scorer = ClipScorer.from_ref(cfg["gate"].get("scorer") or ctx.settings.models.clip_scorer, spec.device)
+        scorer = ClipScorer.from_ref(cfg["gate"].get("scorer") or get_settings().models.clip_scorer, spec.device)
         policy = GatePolicy(threshold=float(cfg["gate"].get("threshold", 0.25)),
                             max_attempts=int(cfg["gate"].get("max_attempts", 3)))
+    return assembled, scorer, policy
+
+
+def make_one(assembled, scorer, policy, base: GenerationParams, prompt: BatchPrompt, seed: int, name: str,
+             user: str) -> None:
+    params = replace(base, prompt=prompt.text, negative_prompt=prompt.negative, seed=seed, num_images=1,
+                     batch_size=1, prompt_id=prompt.prompt_id, brand=prompt.brand)
+    if scorer is not None:
+        from workbench.generate.guard import generate_guarded
+
+        generate_guarded(assembled, params, scorer, policy, batch=name, user=user)
+    else:
+        generate(assembled, params, batch=name, user=user)
+
+
+def generate_job(ctx) -> dict[str, Any]:
+    cfg = dict(ctx.config)
+    cfg.setdefault("batch", f"job-{ctx.job_id}")
+    processes = int(cfg.get("num_processes") or 1)
+    if processes > 1:
+        return _launch_processes(ctx, cfg, processes)
+    name, base, todo, done = plan(cfg)
+    total = len(todo)
+    skipped = sum((p.text, seed) in done for p, seed in todo)
+    ctx.log(f"batch {name!r}: {total} images ({base.num_images} per prompt); {skipped} already done")
+    ctx.progress(skipped, total, message=f"{skipped} of {total} already done" if skipped else "loading the model",
+                 force=True)
+    assembled, scorer, policy = load_for_batch(cfg)
+    if assembled.demo_model:
+        ctx.log("note: demo model (tiny kit): images are for trying the workbench only")
     made = 0
     step = skipped
     for prompt, seed in todo:
         if (prompt.text, seed) in done:
             continue
         ctx.check_stop()  # between images: everything saved so far stays, a rerun resumes here
-        params = replace(base, prompt=prompt.text, negative_prompt=prompt.negative, seed=seed, num_images=1,
-                         batch_size=1, prompt_id=prompt.prompt_id, brand=prompt.brand)
-        if scorer is not None:
-            from workbench.generate.guard import generate_guarded
-
-            generate_guarded(assembled, params, scorer, policy, batch=name, user=ctx.created_by)
-        else:
-            generate(assembled, params, batch=name, user=ctx.created_by)
+        make_one(assembled, scorer, policy, base, prompt, seed, name, ctx.created_by)
         made += 1
         step += 1
         ctx.progress(step, total, message=f"{step}/{total} images")
     return {"batch": name, "generated": made, "skipped": skipped, "total": total}
+
+
+def _launch_processes(ctx, cfg: dict[str, Any], processes: int) -> dict[str, Any]:
+    """The same batch under ``accelerate launch``: each process takes its share of the unfinished images
+    (workbench.generate.distributed) and writes into the same batch, so the result is one set."""
+    import os
+    import sys
+
+    from workbench.jobs import JobStopped
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--num_processes",
+           str(processes), "--multi_gpu", "--main_process_port", str(29500 + os.getpid() % 1000), "--dynamo_backend",
+           "no", "-m", "workbench.generate.distributed", str(ctx.job_id)]
+    code = ctx.run_child(cmd, forward_stop=False)  # the processes poll the stop flag between images
+    name, _, todo, done = plan(cfg)
+    finished = sum((p.text, seed) in done for p, seed in todo)
+    if ctx.should_stop():
+        raise JobStopped()
+    if code != 0:
+        raise GenerationError(f"{processes} generation processes exited with code {code} after {finished}/"
+                              f"{len(todo)} images; run the job again to finish (finished images are kept)")
+    return {"batch": name, "total": len(todo), "finished": finished, "processes": processes}

@@ -41,14 +41,48 @@ def controls(settings: Settings) -> PipelineSpec:
                          key="generate_dtype")
     quant = c4.selectbox("Weights", [m for m in QUANTIZATION_MODES if device == "cuda" or m in ("none", "int8")],
                          key="generate_quant", help="int8: optimum-quanto, about half the memory of fp16.")
-    loras = st.text_area("LoRAs (one per line, PATH or PATH:SCALE)", key="generate_loras", height=68)
-    spec = PipelineSpec(model=model.strip(), loras=_loras(loras), scheduler=scheduler, dtype=dtype,
+    picked = registered_loras_picker()
+    loras = st.text_area("More LoRAs (one per line, PATH or PATH:SCALE)", key="generate_loras", height=68)
+    spec = PipelineSpec(model=model.strip(), loras=picked + _loras(loras), scheduler=scheduler, dtype=dtype,
                         quantization=quant, device=device)
     est = estimate_memory_gib(spec)
     st.caption(f"Weights for full-size SDXL in this mode: ~{est['total_weights']:.1f} GiB "
                f"(UNet {est['unet']:.1f}, text encoders {est['text_encoders']:.1f}, VAE {est['vae']:.2f}); "
                "activations add ~2–4 GiB at 1024².")
     return spec
+
+
+def registered_loras() -> list:
+    """LoRAs trained here (the Training page registers them), newest first."""
+    from workbench.db import session_scope
+    from workbench.train.tables import Lora
+
+    with session_scope() as s:
+        return list(s.query(Lora).order_by(Lora.id.desc()).limit(200))
+
+
+def registered_loras_picker() -> tuple[LoraSpec, ...]:
+    """Pick trained LoRAs by name, each with its scale."""
+    rows = registered_loras()
+    if not rows:
+        return ()
+    by_id = {r.id: r for r in rows}
+    chosen = st.multiselect(
+        "Trained LoRAs", list(by_id), key="generate_lora_pick",
+        format_func=lambda i: f"{by_id[i].name} · rank {by_id[i].rank} · step {by_id[i].step}"
+                              + (f" · trigger “{by_id[i].trigger}”" if by_id[i].trigger else "")
+                              + (" · 🧪 demo" if by_id[i].is_demo else ""))
+    specs = []
+    for i in chosen:
+        scale = st.slider(f"Scale of {by_id[i].name}", 0.0, 2.0, 1.0, 0.05, key=f"generate_lora_scale_{i}")
+        specs.append(LoraSpec(by_id[i].path, float(scale), by_id[i].name))
+    return tuple(specs)
+
+
+def use_seed(seed: int) -> None:
+    """Button callback: put an image's seed into the form (runs before the form's widgets are created)."""
+    st.session_state["generate_seed"] = int(seed)
+    st.session_state["generate_n"] = 1
 
 
 def gallery(batch: str, limit: int = 24) -> None:
@@ -68,9 +102,12 @@ def gallery(batch: str, limit: int = 24) -> None:
             score = f" · CLIP {row.clip_score:.3f}" if row.clip_score is not None else ""
             kept = "" if row.kept else " · not kept"
             st.caption(f"seed {row.seed} · attempt {row.attempt}{score}{kept}" + (" · 🧪 demo" if row.demo_model else ""))
+            left, right = st.columns(2)
             with open(row.image_path, "rb") as f:
-                st.download_button("Download", f.read(), file_name=row.image_path.rsplit("/", 1)[-1],
-                                   mime="image/png", key=f"generate_dl_{row.id}")
+                left.download_button("Download", f.read(), file_name=row.image_path.rsplit("/", 1)[-1],
+                                     mime="image/png", key=f"generate_dl_{row.id}")
+            right.button("Use this seed", key=f"generate_seed_{row.id}", on_click=use_seed, args=(row.seed,),
+                         help="Put this seed in the form to vary the prompt on the same composition.")
 
 
 def is_demo(ref: str) -> bool:
@@ -98,8 +135,9 @@ def single_prompt_form(spec: PipelineSpec) -> None:
         prompt = st.text_area("Prompt", key="generate_prompt")
         negative = st.text_input("Negative prompt", key="generate_negative")
         c1, c2, c3, c4, c5 = st.columns(5)
-        n = c1.number_input("Images", 1, 16, 1, key="generate_n")
-        seed = c2.number_input("Seed", 0, 2**32 - 1, 0, key="generate_seed")
+        # no value= here: "Use this seed" sets these two through session state (defaults are the minimums)
+        n = c1.number_input("Images", 1, 16, key="generate_n")
+        seed = c2.number_input("Seed", 0, 2**32 - 1, key="generate_seed")
         steps = c3.number_input("Steps", 1, 100, 30, key="generate_steps")
         guidance = c4.number_input("Guidance", 0.0, 20.0, 5.0, key="generate_guidance")
         size = c5.selectbox("Size", [1024, 768, 512, 256, 64], key="generate_size")
