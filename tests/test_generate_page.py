@@ -42,7 +42,6 @@ def test_generate_from_a_typed_prompt(kit, workspace, monkeypatch):
 
 
 def test_a_trained_lora_is_picked_by_name_and_use_this_seed_fills_the_form(kit, workspace, monkeypatch, tmp_path):
-
     from workbench.db import session_scope
     from workbench.train.tables import Lora
 
