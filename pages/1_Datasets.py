@@ -5,6 +5,7 @@ Run: streamlit run Home.py (then the Datasets page). Widgets live in workbench/u
 import streamlit as st
 
 from workbench.ui import datasets as ui
+from workbench.ui.auth import require_login
 from workbench.ui.common import startup
 from workbench.ui.state import init_session_state
 
@@ -13,6 +14,7 @@ init_session_state()
 ui.init_state()
 settings = startup()
 st.title("Datasets")
+user = require_login("datasets")
 
 summaries = ui.dataset_summaries(str(settings.workspace_dir))
 if not summaries:

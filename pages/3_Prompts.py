@@ -7,6 +7,7 @@ import streamlit as st
 
 from workbench.prompts import parse_brand, parse_template, save_brand_text, save_template_text
 from workbench.ui import prompts as ui
+from workbench.ui.auth import require_login
 from workbench.ui.common import startup
 from workbench.ui.state import init_session_state
 
@@ -15,6 +16,7 @@ init_session_state()
 settings = startup()
 
 st.title("Prompts")
+user = require_login(any_of=("generate", "settings"))
 st.caption("Templates with slots and brand rules turn a product line into a reviewed, consistent batch of prompts.")
 
 lib = ui.library(settings)

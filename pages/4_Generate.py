@@ -7,6 +7,7 @@ import streamlit as st
 
 from workbench.models.sources import availability
 from workbench.ui import generate as ui
+from workbench.ui.auth import require_login
 from workbench.ui.common import startup
 from workbench.ui.jobs import job_panel, submit_job
 from workbench.ui.state import StateKeys, init_session_state
@@ -15,6 +16,7 @@ st.set_page_config(page_title="Generate · Brand Workbench", page_icon="🎨", l
 init_session_state()
 settings = startup()
 st.title("Generate")
+user = require_login("generate")
 
 spec = ui.controls(settings)
 model = availability(spec.model)

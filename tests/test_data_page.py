@@ -1,16 +1,36 @@
 """AppTest for pages/1_Datasets.py: empty workspace, a populated dataset, caption edit persisted, the other views."""
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
+import pytest
 
 from workbench.data import store
 from workbench.data.demo import import_demo_catalog
+from workbench.review import auth
+from workbench.review.testing import make_users, page_as
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Datasets.py")
 
 
+@pytest.fixture(autouse=True)
+def users(workspace, monkeypatch):
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    make_users()
+
+
+def test_an_approver_is_turned_away():
+    at = page_as(PAGE, user="ana").run()
+    assert not at.exception and "This page is for: admin, analyst, marketer" in at.warning[0].value
+    assert not any(b.key == "datasets_demo_btn" for b in at.button)
+
+
+def test_signed_out_visitors_get_the_sign_in_form():
+    at = page_as(PAGE, user="").run()
+    assert not at.exception and "Sign in" in [s.value for s in at.subheader]
+    assert not any(b.key == "datasets_demo_btn" for b in at.button)
+
+
 def test_empty_workspace_offers_demo_and_import():
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = page_as(PAGE, timeout=60).run()
     assert not at.exception
     assert any("No datasets yet" in i.value for i in at.info)
     assert any(b.key == "datasets_demo_btn" for b in at.button)
@@ -21,7 +41,7 @@ def test_empty_workspace_offers_demo_and_import():
 
 def test_populated_dataset_grid_filters_and_caption_edit_persisted():
     report = import_demo_catalog(size=64, colours=2)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = page_as(PAGE, timeout=60).run()
     assert not at.exception
     assert any("15 items match" in c.value for c in at.caption)
     assert len([b for b in at.button if b.key.startswith("datasets_open_")]) == 15
@@ -39,7 +59,7 @@ def test_populated_dataset_grid_filters_and_caption_edit_persisted():
 
 def test_other_views_render():
     import_demo_catalog(size=64, colours=2)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = page_as(PAGE, timeout=60).run()
     for view in ("Stats", "Duplicates", "Captions", "Import", "Preprocess & split"):
         at.session_state["datasets_view"] = view
         at.run()

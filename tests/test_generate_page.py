@@ -2,12 +2,20 @@
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from workbench.models import tiny
+from workbench.review.testing import make_users, page_as
 from workbench.settings import reload_settings
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py")
+
+
+@pytest.fixture(autouse=True)
+def users(workspace, monkeypatch):
+    from workbench.review import auth
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    make_users()
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +24,7 @@ def kit(tmp_path_factory):
 
 
 def test_missing_model_says_what_to_do(workspace):
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = page_as(PAGE, timeout=60).run()
     assert not at.exception
     assert "is not available here" in at.info[0].value and "workbench models pull" in at.info[0].value
 
@@ -24,7 +32,7 @@ def test_missing_model_says_what_to_do(workspace):
 def test_generate_from_a_typed_prompt(kit, workspace, monkeypatch):
     monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
     reload_settings()
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = page_as(PAGE, timeout=120).run()
     assert not at.exception
     assert "demo model" in at.warning[0].value
     at.text_area(key="generate_prompt").set_value("a red t-shirt on white")
@@ -53,7 +61,7 @@ def test_a_trained_lora_is_picked_by_name_and_use_this_seed_fills_the_form(kit, 
     with session_scope() as s:
         s.add(Lora(name="aurelo v1", path=str(lora_dir), method="text_to_image_lora", base_model=str(kit["sdxl"]),
                    rank=4, lora_alpha=4.0, step=40, is_demo=True, card={}))
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = page_as(PAGE, timeout=120).run()
     [pick] = [m for m in at.multiselect if m.key == "generate_lora_pick"]
     assert pick.options[0].startswith("aurelo v1 · rank 4 · step 40")
     pick.set_value([1]).run()

@@ -2,16 +2,25 @@
 prompt, and the editors validate before saving."""
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from workbench.prompts import batch_prompts, get_batch, list_batches, load_library, prompt_history
+from workbench.review import auth
+from workbench.review.testing import make_users
 from workbench.ui.prompts import GENERATE_PAGE
 from workbench.ui.state import StateKeys
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Prompts.py")
 
 
-def _page(user: str = "") -> AppTest:
+@pytest.fixture(autouse=True)
+def users(workspace, monkeypatch):
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    make_users()
+
+
+def _page(user: str = "mia") -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state[StateKeys.USER] = user
     return at.run()
@@ -36,7 +45,7 @@ def test_renders_on_an_empty_workspace_with_a_live_preview(workspace):
 
 
 def test_build_save_and_send_a_batch_to_generate(workspace):
-    at = _page(user="ana")
+    at = _page(user="mia")
     at.selectbox(key="prompts_template").set_value("t-shirt").run()
     at.multiselect(key="prompts_slot_t-shirt_color").set_value(["navy", "olive"]).run()
     at.multiselect(key="prompts_scenes_t-shirt").set_value(["studio-white", "urban-street"]).run()
@@ -48,7 +57,7 @@ def test_build_save_and_send_a_batch_to_generate(workspace):
     at.button(key="prompts_save").click().run()
     assert not at.exception
     (saved,) = list_batches()
-    assert (saved.name, saved.size, saved.created_by) == ("SS26 tees", 6, "ana")
+    assert (saved.name, saved.size, saved.created_by) == ("SS26 tees", 6, "mia")
     assert [p.text for p in batch_prompts(saved.id)] == list(table["prompt"])
     assert f"Saved as batch {saved.id}." in _texts(at)
 
@@ -75,7 +84,7 @@ def test_rule_violations_are_flagged_in_the_preview_table(workspace):
 
 
 def test_refine_a_saved_prompt_from_the_library(workspace):
-    at = _page(user="ben")
+    at = _page(user="adam")
     at.text_input(key="prompts_batch_name").input("one").run()
     at.button(key="prompts_save").click().run()
     (saved,) = list_batches()
@@ -86,7 +95,7 @@ def test_refine_a_saved_prompt_from_the_library(workspace):
     assert not at.exception and not at.error
     history = prompt_history(pid)
     assert [(p.version, p.parent_id, p.created_by, p.reason) for p in history] == [
-        (1, None, "ben", "batch one"), (2, pid, "ben", "simpler")]
+        (1, None, "adam", "batch one"), (2, pid, "adam", "simpler")]
 
 
 def test_template_editor_validates_before_saving(workspace):

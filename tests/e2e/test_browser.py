@@ -13,6 +13,17 @@ def _settle(page, timeout=60_000):
     page.wait_for_timeout(300)
 
 
+def _login(page, username="mia"):
+    """Each page load is a new Streamlit session: sign in on the page's own form."""
+    from workbench.review.testing import PASSWORD
+
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    _settle(page)
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+
+
 @pytest.fixture
 def page(browser, artifacts, request):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -23,6 +34,9 @@ def page(browser, artifacts, request):
 
 
 def test_journey_home_datasets_prompts(page, app_server, artifacts):
+    from workbench.review.testing import make_users
+
+    make_users()  # one account per role, in the served workspace
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
@@ -35,6 +49,7 @@ def test_journey_home_datasets_prompts(page, app_server, artifacts):
 
     page.goto(f"{app_server}/Datasets")
     _settle(page)
+    _login(page)
     page.get_by_role("button", name="Create the demo catalog").click(timeout=60_000)
     _settle(page, timeout=120_000)
     page.get_by_text("items match").wait_for(timeout=120_000)
@@ -43,6 +58,7 @@ def test_journey_home_datasets_prompts(page, app_server, artifacts):
 
     page.goto(f"{app_server}/Prompts")
     _settle(page)
+    _login(page)
     page.get_by_text("Tokens").first.wait_for(timeout=60_000)
     page.get_by_label("Batch name").fill("e2e batch")
     page.get_by_label("Batch name").press("Enter")

@@ -34,10 +34,10 @@ ROLES = ("marketer", "analyst", "approver", "admin")
 
 # The one permission table. Pages, the CLI and the library all ask it through require().
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "marketer": frozenset({"generate", "submit", "view_own", "train"}),
-    "analyst": frozenset({"evaluate", "view_queue", "view_audit", "train"}),
+    "marketer": frozenset({"generate", "submit", "view_own", "train", "datasets"}),
+    "analyst": frozenset({"evaluate", "view_queue", "view_audit", "train", "datasets"}),
     "approver": frozenset({"decide", "export", "view_queue", "view_audit"}),
-    "admin": frozenset({"manage_users", "settings", "view_queue", "view_audit", "train"}),
+    "admin": frozenset({"manage_users", "settings", "view_queue", "view_audit", "train", "datasets"}),
 }
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 

@@ -57,3 +57,14 @@ def make_generation(*, batch: str = "ss26", brand: str = "northwind", prompt: st
         Image.new("RGB", (32, 32), color).save(path)
         row.image_path = str(path)
         return row.id
+
+
+def page_as(path: str, user: str = "mia", timeout: float = 60):
+    """An AppTest of a page with ``user`` signed in (not run yet). Call ``make_users()`` first."""
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.ui.state import StateKeys
+
+    at = AppTest.from_file(path, default_timeout=timeout)
+    at.session_state[StateKeys.USER] = user
+    return at
