@@ -219,7 +219,9 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
         pipe.vae.enable_tiling()
         pipe.vae.enable_slicing()
     pipe.set_progress_bar_config(disable=True)
-    torch.set_grad_enabled(False)
+    for part in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
+        if part is not None:  # inference only (the pipeline's __call__ runs under no_grad); never a global switch
+            part.requires_grad_(False)
     return out
 
 

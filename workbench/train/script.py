@@ -211,6 +211,7 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
     from peft.utils import set_peft_model_state_dict
 
     started = time.monotonic()
+    torch.set_grad_enabled(True)  # an in-process caller may have switched autograd off
 
     # 1. Accelerator, output folder, stop signal. ------------------------------------------------------------------
     out = resolve_output_dir(cfg)
