@@ -166,7 +166,6 @@ def _load_quantized(pipe, folder: Path, device: str) -> None:
 
 def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> AssembledPipeline:
     """Load and assemble; raises ModelUnavailable (model id + remedy) when weights are missing."""
-    import torch
     from diffusers import schedulers as diffusers_schedulers
 
     from workbench.models.sources import load_sdxl_pipeline
