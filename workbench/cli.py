@@ -24,6 +24,8 @@ SUBAPPS: list[tuple[str, str]] = [
     ("workbench.generate.cli", "generate"),
     ("workbench.review.users_cli", "users"),
     ("workbench.review.cli", "review"),
+    ("workbench.evaluate.cli", "evaluate"),
+    ("workbench.evaluate.cli:eval_app", "eval"),
     ("workbench.train.cli:runs_app", "runs"),
     ("workbench.train.cli:sweep_app", "sweep"),
 ]

@@ -36,6 +36,7 @@ class ModelRefs(BaseModel):
     # Metrics
     fid_inception: str = "torch-fidelity:inception-v3-compat"  # the weights FID was defined with
     lpips_backbone: str = "torchvision:alexnet"
+    preference: str = "yuvalkirstain/PickScore_v1"  # optional PickScore (CLIPModel + processor)
     # Logo legibility
     ocr_backend: str = "rapidocr"  # ships its ONNX models, works offline; "easyocr:en" needs `workbench models pull`
 

@@ -46,7 +46,9 @@ DEFAULT_MODEL_INFO: dict[str, tuple[str, str]] = {
     "fid_inception": ("FID / KID features", "~92 MB"),
     "lpips_backbone": ("LPIPS backbone", "~233 MB"),
     "ocr_backend": ("logo legibility (OCR)", "ships with the package"),
+    "preference": ("optional preference score (PickScore)", "~4 GB; pulled only when named"),
 }
+OPTIONAL_MODELS = {"preference"}  # `models pull` without names leaves these out
 
 # Which files to fetch per kind of hub repo: safetensors only, fp16 variants for SDXL.
 SDXL_PATTERNS = ["*.json", "*.txt", "tokenizer*/*", "unet/diffusion_pytorch_model.fp16.safetensors",
@@ -301,7 +303,7 @@ def pull(names: list[str] | None = None, settings: Settings | None = None,
     if unknown:
         raise ValueError(f"unknown model name(s) {', '.join(unknown)}; known: {', '.join(refs)}")
     results = []
-    for name in names or list(refs):
+    for name in names or [n for n in refs if n not in OPTIONAL_MODELS]:
         ref = refs[name]
         progress(f"{name}: {ref} …")
         try:

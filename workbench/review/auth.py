@@ -82,9 +82,12 @@ class UserInfo:
 Actor = str | UserInfo
 
 
-def system_actor(name: str = "system") -> UserInfo:
-    """The actor for the CLI and scripts run by whoever operates the workspace: an admin that is not a DB user."""
-    return UserInfo(username=name, role="admin", source="system")
+def system_actor(name: str = "system", role: str = "admin") -> UserInfo:
+    """The actor for the CLI and scripts run by whoever operates the workspace: an admin that is not a DB user.
+    A job acting for a role names it (an evaluation job records OCR checks as ``role="analyst"``)."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    return UserInfo(username=name, role=role, source="system")
 
 
 # -- checks --------------------------------------------------------------------------------------------------------

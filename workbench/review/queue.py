@@ -174,7 +174,7 @@ def set_policy(actor: Actor, brand: str, on_clip_fail: str | None = None, on_ocr
 def record_check(actor: Actor, generation_id: int, check: str, passed: bool,
                  detail: dict[str, Any] | None = None) -> None:
     """Store an automatic check's result for an image (the OCR logo check: ``check="ocr"``); the latest one counts.
-    Needs ``evaluate`` (an analyst, or ``system_actor`` for an evaluation job)."""
+    Needs ``evaluate``: an analyst, or ``system_actor("evaluation", role="analyst")`` for an evaluation job."""
     with session_scope() as s:
         who = require(actor, "evaluate", s)
         if s.get(_generation_table(), generation_id) is None:

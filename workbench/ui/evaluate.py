@@ -1,0 +1,205 @@
+"""Evaluate page widgets: comparison table with intervals, charts (vs training step, vs a sweep parameter, base vs
+fine-tuned), per-image drill-down, metric cards, CSV export and the new-evaluation form.
+
+A metric whose model is missing reads "unavailable: <model id> — run `workbench models pull`" everywhere: its value
+is never shown (``runs.result_rows`` blanks it). Widget keys start with ``evaluate_``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from workbench.evaluate import METRIC_CARDS, METRIC_GROUPS
+from workbench.evaluate.runs import (EvalConfig, EvaluationError, ImageSet, ReferenceSet, export_csv, image_rows,
+                                     list_evaluations, result_rows, start_evaluation, status_of)
+
+K_JOB = "evaluate_job_id"  # page-private state: the job of the evaluation started from this page
+
+
+@st.cache_data(ttl=2, show_spinner=False)
+def evaluations(workspace: str) -> list[dict]:
+    return [{"id": e.id, "name": e.name, "status": status_of(e), "created": e.created_at.strftime("%Y-%m-%d %H:%M"),
+             "sets": [s["label"] for s in (e.config or {}).get("image_sets", [])]} for e in list_evaluations(200)]
+
+
+def choose_runs(rows: list[dict]) -> list[int]:
+    labels = {r["id"]: f"#{r['id']} {r['name']} ({r['status']}, {r['created']})" for r in rows}
+    done = [r["id"] for r in rows if r["status"] == "done"]
+    return st.multiselect("Evaluations to compare", list(labels), default=done[:1] or list(labels)[:1],
+                          format_func=labels.get, key="evaluate_runs")
+
+
+def comparison(ids: list[int]) -> pd.DataFrame:
+    """One row per (evaluation, image set), one column per metric: value [interval] · reliability, or unavailable."""
+    rows = result_rows(ids)
+    if not rows:
+        st.info("These evaluations have no results yet (a queued or running job fills them in).")
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    shown = df.assign(step=df["step"].map(lambda v: "" if pd.isna(v) else str(int(v))))
+    wide = shown.pivot_table(index=["evaluation", "image_set", "step"], columns="title", values="display",
+                             aggfunc="first", sort=False).reset_index()
+    wide.columns.name = None
+    st.dataframe(wide, hide_index=True, width="stretch")
+    unreliable = df[(df["reliable"] == False) & (df["status"] == "ok")]  # noqa: E712 - pandas mask
+    if not unreliable.empty:
+        st.warning("Some set metrics are marked **unreliable: n=…** — too few images for FID "
+                   "(~2,000 needed) or KID; read them with their bootstrap interval, not as a ranking.")
+    demo = df[df["backbone_demo"]]
+    if not demo.empty:
+        st.warning("🧪 Some metrics used demo models (tiny kit): their numbers mean nothing.")
+    st.download_button("Download CSV", export_csv(ids), file_name=f"evaluations-{'-'.join(map(str, ids))}.csv",
+                       mime="text/csv", key="evaluate_csv")
+    return df
+
+
+def charts(df: pd.DataFrame) -> None:
+    """Metric per image set (base vs fine-tuned), vs training step, vs a sweep parameter; with intervals."""
+    import altair as alt
+
+    ok = df[(df["status"] == "ok") & df["value"].notna()]
+    if ok.empty:
+        return
+    options = [m for m in METRIC_CARDS if m in set(ok["metric"])]
+    metric = st.selectbox("Metric to chart", options, index=options.index("clip_cosine") if "clip_cosine" in options
+                          else 0, format_func=lambda m: METRIC_CARDS[m].title, key="evaluate_chart_metric")
+    d = ok[ok["metric"] == metric].copy()
+    d["set"] = d["evaluation"].astype(str) + " · " + d["image_set"]
+    d["model"] = d["fine_tuned"].map({True: "fine-tuned", False: "base"}).fillna("?")
+    d["low"] = d["ci_low"].fillna(d["value"])
+    d["high"] = d["ci_high"].fillna(d["value"])
+    base = alt.Chart(d)
+    bars = base.mark_bar().encode(x=alt.X("set:N", sort=None, title="image set"), y=alt.Y("value:Q", title=metric),
+                                  color=alt.Color("model:N", title=""), tooltip=["set", "value", "low", "high", "n"])
+    err = base.mark_errorbar().encode(x=alt.X("set:N", sort=None), y=alt.Y("low:Q", title=metric), y2="high:Q")
+    st.altair_chart(bars + err, width="stretch")
+    stepped = d[d["step"].notna()]
+    if stepped["step"].nunique() >= 2:
+        st.caption(f"{metric} vs training step")
+        line = alt.Chart(stepped).mark_line(point=True).encode(x=alt.X("step:Q"), y=alt.Y("value:Q", title=metric))
+        band = alt.Chart(stepped).mark_area(opacity=0.2).encode(x="step:Q", y=alt.Y("low:Q", title=metric),
+                                                                 y2="high:Q")
+        st.altair_chart(band + line, width="stretch")
+    params = sorted({k for p in d["params"] for k in (p or {})})
+    if params:
+        param = st.selectbox("Sweep parameter", params, key="evaluate_chart_param")
+        d["param"] = d["params"].map(lambda p: (p or {}).get(param))
+        pts = d[d["param"].notna()]
+        st.altair_chart(alt.Chart(pts).mark_point(filled=True, size=80).encode(
+            x=alt.X("param:O", title=param), y=alt.Y("value:Q", title=metric), tooltip=["set", "value"]) +
+            alt.Chart(pts).mark_errorbar().encode(x="param:O", y=alt.Y("low:Q", title=metric), y2="high:Q"),
+            width="stretch")
+
+
+def drilldown(evaluation_id: int, limit: int = 12) -> None:
+    """Images of one run sorted by any metric (worst first by default), with prompt, provenance and OCR overlay."""
+    rows = image_rows(evaluation_id)
+    if not rows:
+        st.caption("No per-image results for this evaluation.")
+        return
+    df = pd.DataFrame(rows)
+    metrics = [m for m in [*METRIC_CARDS, "ocr_score"] if m in df.columns and df[m].notna().any()]
+    if not metrics:
+        st.caption("No per-image scores (every per-image metric was unavailable).")
+        return
+    c1, c2, c3 = st.columns([2, 1, 1])
+    sort = c1.selectbox("Sort by", metrics, format_func=lambda m: METRIC_CARDS[m].title if m in METRIC_CARDS else m,
+                        key="evaluate_sort")
+    card = METRIC_CARDS.get(sort)
+    worst_first = c2.toggle("Worst first", value=True, key="evaluate_worst_first")
+    sets = ["(all)", *sorted(df["image_set"].unique())]
+    chosen = c3.selectbox("Image set", sets, key="evaluate_drill_set")
+    if chosen != "(all)":
+        df = df[df["image_set"] == chosen]
+    ascending = worst_first == (card.higher_is_better if card else True)
+    df = df.sort_values(sort, ascending=ascending, na_position="last")
+    table_cols = ["image_set", "generation_id", "prompt", *metrics, "ocr_read"]
+    st.dataframe(df[[c for c in table_cols if c in df.columns]], hide_index=True, width="stretch",
+                 key="evaluate_images_table")
+    for _, r in df.head(limit).iterrows():
+        with st.container(border=True):
+            a, b, c = st.columns([1, 1, 2])
+            if Path(r["image"]).is_file():
+                a.image(r["image"], caption=f"image {r['generation_id'] or ''}", width="stretch")
+            if r.get("ocr_overlay") and Path(r["ocr_overlay"]).is_file():
+                b.image(r["ocr_overlay"], caption="OCR boxes", width="stretch")
+            elif r.get("reference") and Path(r["reference"]).is_file():
+                b.image(r["reference"], caption="product photo", width="stretch")
+            value = r[sort]
+            c.markdown(f"**{card.title if card else sort}: {'—' if pd.isna(value) else f'{value:.4g}'}**")
+            c.code(r["prompt"], language=None, wrap_lines=True)
+            scores = {m: r[m] for m in metrics if not pd.isna(r[m])}
+            c.caption(" · ".join(f"{m} {v:.3g}" for m, v in scores.items()))
+            prov = r["provenance"] or {}
+            loras = ", ".join(f"{l.get('name') or l.get('path')} × {l.get('scale')}" for l in prov.get("loras") or [])
+            c.caption(f"model {prov.get('model', '?')} · LoRAs {loras or 'none'} · seed {prov.get('seed')} · "
+                      f"step {prov.get('step') if prov.get('step') is not None else '—'} · batch {prov.get('batch')}")
+
+
+def metric_cards() -> None:
+    """What each metric means, its range and direction, its caveats, and whether its model is here."""
+    from workbench.models.sources import availability
+    from workbench.settings import get_settings
+
+    refs = get_settings().models.model_dump()
+    for card in METRIC_CARDS.values():
+        with st.expander(f"{card.title} — {'higher' if card.higher_is_better else 'lower'} is better"):
+            st.markdown(f"{card.meaning}\n\n**Range:** {card.range} · **per** {card.per}\n\n"
+                        f"**Caveats:** {card.caveats}")
+            if card.backbone:
+                ref = refs[card.backbone]
+                a = availability(ref, card.backbone)
+                if a.ok:
+                    st.caption(f"model: `{ref}` ✓ available")
+                else:
+                    st.caption(f"unavailable: {ref} — run `workbench models pull`")
+            else:
+                st.caption("needs no model")
+
+
+def new_evaluation_form(user: str) -> None:
+    """Pick image sets (generation batches), a reference set and metrics; queue the evaluation job."""
+    from sqlalchemy import func, select
+
+    from workbench.data.store import list_datasets
+    from workbench.db import session_scope
+    from workbench.generate.tables import Generation
+
+    with session_scope() as s:
+        batches = [b for b, in s.execute(select(Generation.batch).group_by(Generation.batch)
+                                         .order_by(func.max(Generation.id).desc()))]
+    if not batches:
+        st.info("No generated images yet: make a batch on the **Generate** page, then evaluate it here.")
+        return
+    datasets = {d.name: d.id for d in list_datasets()}
+    with st.form("evaluate_new"):
+        name = st.text_input("Name", key="evaluate_new_name")
+        chosen = st.multiselect("Image sets (generation batches)", batches, key="evaluate_new_batches")
+        c1, c2 = st.columns(2)
+        ref = c1.selectbox("Reference set", ["(none)", *datasets], key="evaluate_new_reference",
+                           help="A dataset's photos: FID/KID, closeness to the product photo, brand consistency.")
+        split = c2.selectbox("Split", ["val", "test", "train", "all"], key="evaluate_new_split")
+        metrics = st.multiselect("Metrics", list(METRIC_GROUPS), default=list(METRIC_GROUPS),
+                                 key="evaluate_new_metrics")
+        logo = st.text_input("Logo text (default: the brand profile's)", key="evaluate_new_logo")
+        go = st.form_submit_button("Evaluate", type="primary")
+    if go:
+        try:
+            reference = ReferenceSet(ref, None if split == "all" else split) if ref != "(none)" else None
+            cfg = EvalConfig(image_sets=[ImageSet(label=b, batch=b) for b in chosen], name=name, metrics=metrics,
+                             logo_text=logo, reference=reference)
+            eval_id = start_evaluation(cfg, user=user)
+        except EvaluationError as exc:
+            st.error(str(exc))
+            return
+        from workbench.evaluate.runs import get_evaluation
+
+        st.session_state[K_JOB] = get_evaluation(eval_id).job_id
+        evaluations.clear()
+        st.success(f"Evaluation {eval_id} queued.")
+    if st.session_state.get(K_JOB):
+        from workbench.ui.jobs import job_panel
+
+        job_panel(st.session_state[K_JOB], key="evaluate")
