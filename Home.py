@@ -4,7 +4,7 @@ Run: streamlit run Home.py
 """
 import streamlit as st
 
-from workbench.ui.common import capability_report, model_table, recent_jobs, startup, workspace_counts
+from workbench.ui.common import capability_report, demo_panel, model_table, recent_jobs, startup, workspace_counts
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Brand Workbench", page_icon="🧵", layout="wide")
@@ -22,11 +22,12 @@ for col, (label, value) in zip(cols, counts.items()):
     col.metric(label.capitalize(), "—" if value is None else value,
                help=None if value is not None else "This part of the workbench is not set up in this workspace yet.")
 
+demo_panel()
 if not any(counts.values()):
     st.info(
         "**This workspace is empty.** Start by importing your product photos with their captions on the "
-        "**Datasets** page, then train a LoRA, build prompts and generate. "
-        f"Everything you create is stored in `{ws}`."
+        "**Datasets** page, then train a LoRA, build prompts and generate — or create the demo workspace below to "
+        f"walk the whole product first. Everything you create is stored in `{ws}`."
     )
 else:
     steps = [("datasets", "import product photos"), ("training runs", "train a LoRA on a dataset"),

@@ -48,3 +48,22 @@ def test_populated_workspace_shows_counts_and_next_step(workspace):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Training runs"] == "3"
     assert all("This workspace is empty" not in i.value for i in at.info)
+
+
+def test_create_demo_workspace_queues_the_demo_job_and_then_shows_the_accounts(workspace, monkeypatch):
+    from workbench import jobs
+
+    monkeypatch.setattr(jobs, "ensure_worker", lambda settings=None: False)  # the row is what the button makes
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at.button(key="home_demo_create").click().run()
+    assert not at.exception
+    [job] = jobs.list_jobs(kind="demo")
+    assert job.status == "queued" and "demo workspace" in _text(at)
+    assert not [b for b in at.button if b.key == "home_demo_create"]  # no second demo while one is on its way
+    from workbench.demo import _save_state
+
+    _save_state({"models": "x"})  # what a finished (or partly finished) demo leaves behind
+    with db.session_scope() as s:
+        s.get(db.Job, job.id).status = "done"
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert "Demo workspace" in at.success[0].value and "`ana` (approver)" in at.success[0].value

@@ -143,7 +143,7 @@ def _fake_enqueue():
     """jobs.enqueue without handing the job to the queue (the rows are what the sweep table reads)."""
     from workbench.db import Job, session_scope
 
-    def enqueue(kind, config, title="", created_by="", resumed_from=None):
+    def enqueue(kind, config, title="", created_by="", resumed_from=None, queue=True):
         with session_scope() as s:
             job = Job(kind=kind, title=title, config=config, created_by=created_by, metrics={}, result={})
             s.add(job)

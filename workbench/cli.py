@@ -64,6 +64,24 @@ def worker(
     run_worker(workers=workers)
 
 
+@app.command()
+def demo(
+    size: int = typer.Option(128, help="Side in pixels of the demo catalog's photos."),
+    train_steps: int = typer.Option(40, help="Steps of the demo LoRA run."),
+) -> None:
+    """Build the offline demo workspace: catalog, brand, users per role, a trained LoRA, prompts, generated images
+    with CLIP-gate attempts, an evaluation, and images waiting for review. Safe to run again."""
+    import time
+
+    from workbench.demo import build_demo
+
+    started = time.monotonic()
+    report = build_demo(progress=lambda step, total, message: typer.echo(f"[{step}/{total}] {message}"),
+                        size=size, train_steps=train_steps)
+    typer.echo(report.summary())
+    typer.echo(f"took {time.monotonic() - started:.0f} s; open the app with `streamlit run Home.py`")
+
+
 @app.command("demo-data")
 def demo_data(
     seed: int = typer.Option(0, help="Random seed (same seed, same bytes)."),

@@ -38,6 +38,7 @@ KINDS: dict[str, str] = {
     "generate": "workbench.generate.batch:generate_job",
     "evaluate": "workbench.evaluate.runs:evaluate_job",
     "train_lora": "workbench.train.runs:train_job",
+    "demo": "workbench.demo:demo_job",
 }
 
 HOST = socket.gethostname()
@@ -100,8 +101,11 @@ def enqueue(
     created_by: str = "",
     resumed_from: int | None = None,
     settings: Settings | None = None,
+    queue: bool = True,
 ) -> int:
-    """Create a queued job and hand it to the queue. Returns the job id."""
+    """Create a queued job and hand it to the queue. Returns the job id. With ``queue=False`` only the row is
+    created: the caller runs it in its own process with ``workbench.jobs_runner.run(job_id)`` (the demo builder does,
+    so a job that builds other jobs never waits on the queue it is part of)."""
     settings = settings or get_settings()
     if kind not in KINDS:
         raise JobError(f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
@@ -117,7 +121,8 @@ def enqueue(
     path = log_path_for(job_id, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
-    _queue(settings)[1](job_id)
+    if queue:
+        _queue(settings)[1](job_id)
     return job_id
 
 

@@ -158,3 +158,18 @@ def run(job_id: int) -> int:
 
 if __name__ == "__main__":
     sys.exit(run(int(sys.argv[1])))
+
+
+def run_inline(job_id: int) -> int:
+    """Run a job created with ``enqueue(..., queue=False)`` in this process, its output appended to the job's log
+    (what the supervisor does for queued jobs). Returns the exit code ``run`` gives."""
+    import contextlib
+
+    path = Path(get_job(job_id).log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = signal.getsignal(signal.SIGTERM)  # run() installs the job's handler; the caller keeps its own
+    try:
+        with path.open("a", buffering=1) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            return run(job_id)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

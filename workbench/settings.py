@@ -2,7 +2,8 @@
 
 Sources, highest priority first: keyword arguments, environment variables (prefix ``WORKBENCH_``, nested fields with
 ``__``, e.g. ``WORKBENCH_MODELS__SDXL_BASE``), a TOML file (``workbench.toml`` in the working directory, or the path in
-``WORKBENCH_CONFIG``), then the defaults below. Unknown keys in the TOML file are an error, not ignored.
+``WORKBENCH_CONFIG``), the workspace's own ``<workspace>/workbench.toml`` (written by ``workbench demo`` to point the
+models at the demo kit), then the defaults below. Unknown keys in the TOML files are an error, not ignored.
 
     from workbench.settings import get_settings
     s = get_settings()
@@ -72,7 +73,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_path = Path(os.environ.get("WORKBENCH_CONFIG", "workbench.toml"))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        sources = [init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path)]
+        workspace_toml = workspace_settings_file(toml_path)
+        if workspace_toml.resolve() != toml_path.resolve():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=workspace_toml))
+        return tuple(sources)
 
     # -- derived paths -------------------------------------------------------------------------------------------
     @property
@@ -93,6 +98,20 @@ class Settings(BaseSettings):
         import torch  # deferred: torch is slow to import and pages must stay light
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def workspace_settings_file(toml_path: Path | None = None) -> Path:
+    """``<workspace>/workbench.toml``; the workspace is found the way Settings finds it (env, then the TOML file)."""
+    workspace = os.environ.get("WORKBENCH_WORKSPACE")
+    if not workspace:
+        toml_path = toml_path or Path(os.environ.get("WORKBENCH_CONFIG", "workbench.toml"))
+        workspace = "workspace"
+        if toml_path.is_file():
+            import tomllib
+
+            with toml_path.open("rb") as f:
+                workspace = str(tomllib.load(f).get("workspace", workspace))
+    return Path(workspace).expanduser() / "workbench.toml"
 
 
 @lru_cache(maxsize=1)

@@ -124,8 +124,8 @@ def preflight(cfg: TrainConfig) -> list[str]:
 
 
 def start(cfg: TrainConfig, created_by: str = "", sweep_id: str | None = None, title: str | None = None,
-          num_processes: int | None = None) -> int:
-    """Queue a run; returns the run id (= its first job's id)."""
+          num_processes: int | None = None, queue: bool = True) -> int:
+    """Queue a run; returns the run id (= its first job's id). ``queue=False``: see ``jobs.enqueue``."""
     problems = preflight(cfg)
     if problems:
         raise RunError("; ".join(problems))
@@ -135,7 +135,7 @@ def start(cfg: TrainConfig, created_by: str = "", sweep_id: str | None = None, t
     if num_processes:
         config["num_processes"] = num_processes
     name = title or cfg.run_name or f"{cfg.method.replace('_', ' ')} rank {cfg.rank}"
-    return enqueue(KIND, config, title=name, created_by=created_by)
+    return enqueue(KIND, config, title=name, created_by=created_by, queue=queue)
 
 
 def _jobs_of(run_id: int) -> list[Job]:

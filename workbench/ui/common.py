@@ -63,3 +63,31 @@ def demo_badge(ref: str) -> str:
     from workbench.models.sources import is_demo_model
 
     return " 🧪 demo model" if is_demo_model(ref) else ""
+
+
+K_DEMO_JOB = "home_demo_job"
+
+
+def demo_panel() -> None:
+    """Home: "Create demo workspace" (a job with progress), or the demo's accounts once it exists."""
+    from workbench import jobs
+    from workbench.demo import DEMO_PASSWORD, DEMO_USERS, is_demo_workspace
+    from workbench.ui.jobs import job_panel, submit_job
+
+    running = [j for j in jobs.list_jobs(kind="demo", limit=5) if j.is_active]
+    if running:
+        st.session_state[K_DEMO_JOB] = running[0].id
+    if st.session_state.get(K_DEMO_JOB):
+        job_panel(st.session_state[K_DEMO_JOB], key="home_demo")
+    if is_demo_workspace():
+        st.success("🧪 **Demo workspace** (invented brand AURELO, tiny offline models: the images are for trying the "
+                   "workbench, not for a catalog). Sign in on any page as "
+                   + ", ".join(f"`{u}` ({r})" for u, r in DEMO_USERS.items()) + f" with the password `{DEMO_PASSWORD}`.")
+    elif not running:
+        with st.container(border=True):
+            st.markdown("**Try it first:** build a demo workspace offline in a few minutes — a catalog, a trained "
+                        "LoRA, prompts, generated images with CLIP-gate attempts, an evaluation, a review queue and one "
+                        "account per role.")
+            if st.button("Create demo workspace", key="home_demo_create", type="primary"):
+                st.session_state[K_DEMO_JOB] = submit_job("demo", {}, title="demo workspace", user="demo")
+                st.rerun()

@@ -1,0 +1,56 @@
+"""`workbench demo`: the offline demo workspace, built once for this module, then checked part by part."""
+import pytest
+from typer.testing import CliRunner
+
+from workbench import jobs
+from workbench.cli import app
+
+
+@pytest.fixture
+def demo(workspace, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
+    result = CliRunner().invoke(app, ["demo", "--size", "64", "--train-steps", "6"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, workspace):
+    from workbench.data.store import list_datasets
+    from workbench.demo import DEMO_BATCH, DEMO_PASSWORD, DEMO_USERS
+    from workbench.generate.tables import Generation
+    from workbench.db import session_scope
+    from workbench.prompts.library import load_library
+    from workbench.prompts.store import list_batches
+    from workbench.review import auth
+    from workbench.settings import get_settings
+    from workbench.train import runs
+
+    assert "demo accounts (password aurelo-demo)" in demo
+    # models: the workspace's own settings point at the tiny kit
+    assert (workspace / "workbench.toml").is_file()
+    assert str(workspace / "models") in get_settings().models.sdxl_base
+    [dataset] = list_datasets()
+    assert dataset.items >= 20
+    assert "aurelo" in load_library().brands
+    for name, role in DEMO_USERS.items():
+        assert auth.authenticate(name, DEMO_PASSWORD).role == role
+    [run] = runs.list_runs()
+    assert run.status == "done" and runs.lora_of(run.run_id) is not None
+    assert runs.validation_grid(run.run_id)
+    [batch] = list_batches()
+    with session_scope() as s:
+        gens = s.query(Generation).filter(Generation.batch == DEMO_BATCH).all()
+        assert len({g.prompt for g in gens}) == batch.size
+        assert {g.attempt for g in gens} == {1, 2}  # the CLIP loop regenerated (demo threshold), every attempt kept
+        assert all(g.clip_score is not None for g in gens)
+        assert all(g.loras and g.demo_model for g in gens)
+        assert {g.review_status for g in gens if g.kept} == {"pending"}  # waiting in the review queue
+    from workbench.evaluate.tables import Evaluation
+
+    with session_scope() as s:
+        [evaluation] = s.query(Evaluation).all()
+        assert evaluation.status == "done"
+    jobs_before = len(jobs.list_jobs())
+    again = CliRunner().invoke(app, ["demo"])
+    assert again.exit_code == 0 and "catalog: already there" in again.output
+    assert len(jobs.list_jobs()) == jobs_before and len(list_datasets()) == 1

@@ -1,0 +1,226 @@
+"""The offline demo workspace: everything a newcomer needs to walk the whole product, built in a couple of minutes on
+a laptop CPU with no downloads.
+
+    workbench demo                 # or "Create demo workspace" on Home (a job with progress)
+
+Steps (each skipped when already done, so running it twice is safe):
+ 1. models      the tiny SDXL-architecture kit (+ tiny CLIP, BLIP, FID extractor) in ``<workspace>/models/``, and
+                ``<workspace>/workbench.toml`` pointing the model settings at it;
+ 2. catalog     the synthetic AURELO catalog imported as a dataset, split into train/val;
+ 3. brand       the AURELO brand profile (trigger, palette, logo text, gate);
+ 4. users       one account per role (password ``DEMO_PASSWORD``);
+ 5. training    a finished short LoRA run on the catalog (through the real launcher);
+ 6. prompts     a saved prompt batch for the brand;
+ 7. generation  that batch generated with the demo LoRA and the CLIP gate (every attempt kept with its score);
+ 8. evaluation  an evaluation run of the generated batch against the catalog's val split;
+and the generated images wait in the review queue. Everything is labelled as demo (tiny-kit models).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.settings import get_settings, reload_settings, workspace_settings_file
+
+DEMO_PASSWORD = "aurelo-demo"
+DEMO_USERS = {"mia": "marketer", "ari": "analyst", "ana": "approver", "adam": "admin"}
+DEMO_BRAND = "aurelo"
+DEMO_BATCH = "demo-aurelo"
+STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation")
+
+BRAND_YAML = """# The demo brand (invented). Made by `workbench demo`.
+name: aurelo
+title: AURELO (demo brand)
+trigger: aurelo_style
+logo_text: AURELO
+palette:
+  navy blue: "#1E2A5E"
+  red: "#BE1E2D"
+  olive: "#6B7030"
+  black: "#1C1C1E"
+required_phrases: []
+forbidden_terms: [knockoff, replica]
+negative: "blurry, lowres, watermark"
+gate:
+  clip_threshold: 0.9      # the tiny demo CLIP scores low: every image gets a second attempt, so the loop shows
+  max_attempts: 2
+"""
+
+
+@dataclass
+class DemoReport:
+    workspace: str
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"demo workspace: {self.workspace}"]
+        lines += [f"  {step}: {'already there' if step in self.skipped else 'built'}"
+                  + (f" ({self.ids[step]})" if step in self.ids else "") for step in STEPS
+                  if step in self.done or step in self.skipped]
+        lines.append("demo accounts (password " + DEMO_PASSWORD + "): " +
+                     ", ".join(f"{u} ({r})" for u, r in DEMO_USERS.items()))
+        return "\n".join(lines)
+
+
+def _state_path() -> Path:
+    return get_settings().path("demo", "state.json")
+
+
+def _state() -> dict[str, Any]:
+    path = _state_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_state(state: dict[str, Any]) -> None:
+    from workbench.train.progress import write_json
+
+    _state_path().parent.mkdir(parents=True, exist_ok=True)
+    write_json(_state_path(), state)
+
+
+def is_demo_workspace() -> bool:
+    return _state_path().exists()
+
+
+def build_demo(progress: Callable[[int, int, str], None] | None = None, size: int = 128,
+               train_steps: int = 40) -> DemoReport:
+    """Build (or complete) the demo workspace; ``progress(step, total, message)`` after each step."""
+    from workbench.db import init_db
+
+    progress = progress or (lambda step, total, message: None)
+    init_db()
+    state = _state()
+    report = DemoReport(workspace=str(get_settings().workspace_dir))
+    builders = {"models": _models, "catalog": lambda s: _catalog(s, size), "brand": _brand, "users": _users,
+                "training": lambda s: _training(s, train_steps), "prompts": _prompts, "generation": _generation,
+                "evaluation": _evaluation}
+    for i, step in enumerate(STEPS):
+        progress(i, len(STEPS), f"{step}…")
+        if step in state:
+            report.skipped.append(step)
+        else:
+            state[step] = builders[step](state)
+            _save_state(state)
+            report.done.append(step)
+        report.ids[step] = state[step]
+    progress(len(STEPS), len(STEPS), "demo workspace ready")
+    return report
+
+
+# -- the steps ----------------------------------------------------------------------------------------------------
+
+def _models(state: dict) -> str:
+    from workbench.models.tiny import kit_model_settings, make_tiny_kit
+
+    kit = make_tiny_kit(get_settings().path("models"))
+    path = workspace_settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by `workbench demo`: the demo workspace uses the tiny offline kit. Delete this file (or set",
+             "# WORKBENCH_MODELS__* / your workbench.toml) to use real SDXL weights.", "[models]"]
+    lines += [f'{k} = "{v}"' for k, v in sorted(kit_model_settings(kit).items())]
+    path.write_text("\n".join(lines) + "\n")
+    reload_settings()
+    return str(path)
+
+
+def _catalog(state: dict, size: int) -> int:
+    from workbench.data.demo import import_demo_catalog
+    from workbench.data.split import split_dataset
+
+    report = import_demo_catalog(size=size, created_by="demo")
+    split_dataset(report.dataset_id, 0.25, 0.0, 0, actor="demo")
+    return report.dataset_id
+
+
+def _brand(state: dict) -> str:
+    from workbench.prompts.library import save_brand_text
+
+    return str(save_brand_text(BRAND_YAML))
+
+
+def _users(state: dict) -> list[str]:
+    from workbench.review import auth
+
+    ops = auth.system_actor("demo")
+    made = []
+    for name, role in DEMO_USERS.items():
+        try:
+            auth.get_user(name)
+        except auth.AuthError:
+            auth.add_user(ops, name, role, password=DEMO_PASSWORD, display_name=f"{name.title()} (demo)")
+            made.append(name)
+    return made
+
+
+def _training(state: dict, steps: int) -> int:
+    from workbench.jobs_runner import run_inline
+    from workbench.train import runs
+    from workbench.train.config import build_config, load_config
+
+    config = Path(__file__).resolve().parent.parent / "configs" / "tiny_cpu_demo.yaml"
+    values = load_config(config) if config.exists() else {"resolution": 64, "rank": 4, "learning_rate": 1e-3}
+    values.update(dataset=str(state["catalog"]), max_train_steps=steps, checkpointing_steps=max(1, steps // 2),
+                  run_name="aurelo demo LoRA", instance_prompt=None,
+                  validation_prompts=["a photo of a red t shirt by aurelo, on a white background",
+                                      "a photo of a navy blue hoodie by aurelo, on a white background"])
+    run_id = runs.start(build_config(values, "in the demo"), created_by="mia", queue=False, num_processes=1)
+    run_inline(run_id)
+    info = runs.get_run(run_id)
+    if info.status != "done":
+        raise RuntimeError(f"the demo training run {run_id} ended {info.status}: {info.message}")
+    return run_id
+
+
+def _prompts(state: dict) -> int:
+    from workbench.prompts.expand import BatchSpec, expand_batch
+    from workbench.prompts.library import load_library
+    from workbench.prompts.store import save_batch
+
+    library = load_library()
+    spec = BatchSpec(template="t-shirt", slots={"color": ["navy", "black", "olive", "white"]}, brand=DEMO_BRAND)
+    return save_batch(expand_batch(library, spec), "AURELO demo tees", user="mia").id
+
+
+def _generation(state: dict) -> int:
+    from workbench.jobs import enqueue
+    from workbench.jobs_runner import run_inline
+    from workbench.train.runs import lora_of
+
+    lora = lora_of(int(state["training"]))
+    config = {"spec": {"model": get_settings().models.sdxl_base, "device": "cpu",
+                       "loras": [{"path": lora.path, "scale": 1.0, "name": lora.name}] if lora else []},
+              "prompt_batch_id": int(state["prompts"]), "batch": DEMO_BATCH,
+              "params": {"width": 64, "height": 64, "steps": 4, "seed": 7, "num_images": 1},
+              "gate": {"threshold": 0.9, "max_attempts": 2}}
+    job_id = enqueue("generate", config, title=f"generate {DEMO_BATCH}", created_by="mia", queue=False)
+    run_inline(job_id)
+    from workbench.jobs import get_job
+
+    job = get_job(job_id)
+    if job.status != "done":
+        raise RuntimeError(f"the demo generation job {job_id} ended {job.status}: {job.message}")
+    return job_id
+
+
+def _evaluation(state: dict) -> int | None:
+    try:
+        from workbench.evaluate.runs import EvalConfig, ImageSet, ReferenceSet, create_evaluation, run_evaluation
+    except ImportError:  # evaluation not installed in this build
+        return None
+    cfg = EvalConfig(name="demo: AURELO tees vs the catalog", image_sets=[ImageSet("demo LoRA", batch=DEMO_BATCH)],
+                     reference=ReferenceSet(dataset=int(state["catalog"]), split="val"), brand=DEMO_BRAND)
+    eval_id = create_evaluation(cfg, "ari")
+    run_evaluation(eval_id)  # in this process (the demo may itself be a job: it never waits on the queue)
+    return eval_id
+
+
+def demo_job(ctx) -> dict[str, Any]:
+    """Job handler (kind ``demo``): the Home page's "Create demo workspace" button."""
+    report = build_demo(progress=lambda step, total, message: ctx.progress(step, total, message, force=True))
+    print(report.summary(), flush=True)
+    return {"done": report.done, "skipped": report.skipped, "ids": report.ids}
