@@ -10,7 +10,7 @@ from workbench import jobs
 from workbench.db import Job, session_scope
 from workbench.evaluate.tables import Evaluation, EvaluationImage, EvaluationResult
 from workbench.review import auth
-from workbench.review.testing import make_generation, make_users
+from workbench.review.testing import make_generation, make_users, page_text
 from workbench.ui.state import StateKeys
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Evaluate.py")
@@ -60,11 +60,6 @@ def _page(user: str) -> AppTest:
     return at.run()
 
 
-def _texts(at: AppTest) -> str:
-    return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
-                     + [c.value for c in at.caption] + [e.value for e in at.success] + [e.value for e in at.error])
-
-
 def test_comparison_shows_intervals_the_unreliable_badge_and_unavailable_metrics(stored):
     at = _page("ari")
     assert not at.exception, at.exception
@@ -75,7 +70,7 @@ def test_comparison_shows_intervals_the_unreliable_badge_and_unavailable_metrics
     fid = table["FID (Fréchet Inception Distance)"].tolist()
     assert fid == ["41.5 [30, 60] · unreliable: n=3"] * 2
     assert table["LPIPS to the product photo"].tolist() == [UNAVAILABLE] * 2
-    texts = _texts(at)
+    texts = page_text(at)
     assert "unreliable: n=…" in texts and "demo models" in texts
     csv = at.get("download_button")[0]
     assert csv.proto.label == "Download CSV"
@@ -89,7 +84,7 @@ def test_drilldown_sorts_images_worst_first_by_the_chosen_metric(stored):
     assert images["clip_cosine"].tolist() == [0.12, 0.25, 0.30]
     at.toggle(key="evaluate_worst_first").set_value(False).run()
     assert at.dataframe[1].value["clip_cosine"].tolist() == [0.30, 0.25, 0.12]
-    texts = _texts(at)
+    texts = page_text(at)
     assert "prompt of image" in "\n".join(c.value for c in at.code)
     assert "step 1000" in texts and "seed" in texts
     assert "Starting evaluations is for analysts" in texts
@@ -100,7 +95,7 @@ def test_metric_cards_say_what_each_number_means_and_which_models_are_missing(st
     titles = [e.label for e in at.expander]
     assert "FID (Fréchet Inception Distance) — lower is better" in titles
     assert "CLIP cosine (image ↔ prompt) — higher is better" in titles
-    texts = _texts(at)
+    texts = page_text(at)
     assert "unavailable: yuvalkirstain/PickScore_v1 — run `workbench models pull`" in texts
     assert "unavailable: torch-fidelity:inception-v3-compat — run `workbench models pull`" in texts
     assert "needs no model" in texts and "~2,000 images" in texts
@@ -119,7 +114,7 @@ def test_an_analyst_queues_an_evaluation_of_a_batch(stored, monkeypatch):
     at.multiselect(key="evaluate_new_metrics").set_value(["clip", "ocr"])
     at.button(key="FormSubmitter:evaluate_new-Evaluate").click().run()
     assert not at.exception, at.exception
-    assert "Evaluation 2 queued." in _texts(at)
+    assert "Evaluation 2 queued." in page_text(at)
     with session_scope() as s:
         job = s.scalars(select(Job).where(Job.kind == "evaluate")).one()
         e = s.get(Evaluation, 2)

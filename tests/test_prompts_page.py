@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from workbench.prompts import batch_prompts, get_batch, list_batches, load_library, prompt_history
 from workbench.review import auth
-from workbench.review.testing import make_users
+from workbench.review.testing import make_users, page_text
 from workbench.ui.prompts import GENERATE_PAGE
 from workbench.ui.state import StateKeys
 
@@ -26,11 +26,6 @@ def _page(user: str = "mia") -> AppTest:
     return at.run()
 
 
-def _texts(at: AppTest) -> str:
-    return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
-                     + [e.value for e in at.error] + [e.value for e in at.success])
-
-
 def test_renders_on_an_empty_workspace_with_a_live_preview(workspace):
     at = _page()
     assert not at.exception and not at.error
@@ -40,8 +35,8 @@ def test_renders_on_an_empty_workspace_with_a_live_preview(workspace):
     assert at.code[0].value.startswith("nwo_style regular fit white crew neck t-shirt")
     tokens = at.metric[0].value
     assert tokens.endswith("/ 77") and 20 < int(tokens.split()[0]) < 77
-    assert "**1 prompt** from 1 combinations" in _texts(at)
-    assert "No saved batches yet" in _texts(at)
+    assert "**1 prompt** from 1 combinations" in page_text(at)
+    assert "No saved batches yet" in page_text(at)
 
 
 def test_build_save_and_send_a_batch_to_generate(workspace):
@@ -49,7 +44,7 @@ def test_build_save_and_send_a_batch_to_generate(workspace):
     at.selectbox(key="prompts_template").set_value("t-shirt").run()
     at.multiselect(key="prompts_slot_t-shirt_color").set_value(["navy", "olive"]).run()
     at.multiselect(key="prompts_scenes_t-shirt").set_value(["studio-white", "urban-street"]).run()
-    assert "**6 prompts** from 6 combinations" in _texts(at)  # 2 colours x (1 + 2 street variants)
+    assert "**6 prompts** from 6 combinations" in page_text(at)  # 2 colours x (1 + 2 street variants)
     table = at.dataframe[0].value
     assert len(table) == 6 and table["prompt"].str.startswith("nwo_style").all()
 
@@ -59,12 +54,12 @@ def test_build_save_and_send_a_batch_to_generate(workspace):
     (saved,) = list_batches()
     assert (saved.name, saved.size, saved.created_by) == ("SS26 tees", 6, "mia")
     assert [p.text for p in batch_prompts(saved.id)] == list(table["prompt"])
-    assert f"Saved as batch {saved.id}." in _texts(at)
+    assert f"Saved as batch {saved.id}." in page_text(at)
 
     at.button(key="prompts_send_built").click().run()
     assert at.session_state[StateKeys.PROMPT_BATCH] == saved.id
     if not GENERATE_PAGE.exists():
-        assert f"Batch {saved.id} is saved and ready for Generate" in _texts(at)
+        assert f"Batch {saved.id} is saved and ready for Generate" in page_text(at)
 
 
 def test_rule_violations_are_flagged_in_the_preview_table(workspace):
@@ -80,7 +75,7 @@ def test_rule_violations_are_flagged_in_the_preview_table(workspace):
     assert table["issues"].iloc[1] == "forbidden term 'olive'"
     at.toggle(key="prompts_only_issues").set_value(True).run()
     assert list(at.dataframe[0].value["slot:color"]) == ["olive"]
-    assert "1 break brand rules" in _texts(at)
+    assert "1 break brand rules" in page_text(at)
 
 
 def test_refine_a_saved_prompt_from_the_library(workspace):

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from workbench.review import auth, decide, get_item, get_user, history, record_check
-from workbench.review.testing import PASSWORD, make_generation, make_users
+from workbench.review.testing import PASSWORD, make_generation, make_users, page_text
 from workbench.ui.state import StateKeys
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "6_Review.py")
@@ -23,11 +23,6 @@ def _page(user: str = "", run: bool = True) -> AppTest:
     return at.run() if run else at
 
 
-def _texts(at: AppTest) -> str:
-    return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
-                     + [e.value for e in at.error] + [e.value for e in at.success] + [c.value for c in at.caption])
-
-
 def _keys(at: AppTest, kind: str) -> set[str]:
     return {w.key for w in getattr(at, kind) if w.key}
 
@@ -39,7 +34,7 @@ def test_first_run_asks_for_an_admin_then_signs_them_in(workspace):
     at.text_input(key="auth_setup_password").input("first admin pw")
     at.text_input(key="auth_setup_password2").input("first admin pw!")
     at.button(key="auth_setup_create").click().run()
-    assert "The two passwords differ." in _texts(at)
+    assert "The two passwords differ." in page_text(at)
     at.text_input(key="auth_setup_password2").input("first admin pw")
     at.button(key="auth_setup_create").click().run()
     assert not at.exception and at.session_state[StateKeys.USER] == "boss"
@@ -54,10 +49,10 @@ def test_password_sign_in_and_sign_out(workspace):
     at.text_input(key="auth_username").input("ana")
     at.text_input(key="auth_password").input("wrong password")
     at.button(key="auth_login").click().run()
-    assert "wrong username or password" in _texts(at) and not at.session_state[StateKeys.USER]
+    assert "wrong username or password" in page_text(at) and not at.session_state[StateKeys.USER]
     at.text_input(key="auth_password").input(PASSWORD)
     at.button(key="auth_login").click().run()
-    assert at.session_state[StateKeys.USER] == "ana" and "Signed in as **Ana (approver)**" in _texts(at)
+    assert at.session_state[StateKeys.USER] == "ana" and "Signed in as **Ana (approver)**" in page_text(at)
     at.button(key="auth_logout").click().run()
     assert not at.session_state[StateKeys.USER] and "Sign in" in [s.value for s in at.subheader]
 
@@ -80,7 +75,7 @@ def test_oidc_identity_is_mapped_to_a_role(workspace):
     stranger.secrets["auth"] = dict(at.secrets["auth"])
     stranger.user = {"is_logged_in": True, "email": "eve@elsewhere.example"}
     stranger.run()
-    assert "no role in this workspace" in _texts(stranger) and "review_approve" not in _keys(stranger, "button")
+    assert "no role in this workspace" in page_text(stranger) and "review_approve" not in _keys(stranger, "button")
 
 
 # The role x page matrix: which controls each role gets (the library refuses the rest anyway: test_review_auth).
@@ -109,15 +104,15 @@ def test_approver_decides_with_tags_and_moves_on(workspace):
     first = make_generation(prompt="nwo_style navy tee, studio")
     second = make_generation(prompt="nwo_style olive tee, street")
     at = _page("ana")
-    assert "Image 1 of 2" in _texts(at) and "nwo_style navy tee, studio" in [c.value for c in at.code]
+    assert "Image 1 of 2" in page_text(at) and "nwo_style navy tee, studio" in [c.value for c in at.code]
     at.text_input(key=f"review_tags_{first}").input("hero, homepage")
     at.button(key="review_approve").click().run()
-    assert not at.exception and f"Image {first} approved." in _texts(at)
+    assert not at.exception and f"Image {first} approved." in page_text(at)
     (d,) = history("ana", first)
     assert (d.decision, d.tags, d.reviewer) == ("approved", ("hero", "homepage"), "ana")
-    assert "Image 1 of 1" in _texts(at) and "nwo_style olive tee, street" in [c.value for c in at.code]
+    assert "Image 1 of 1" in page_text(at) and "nwo_style olive tee, street" in [c.value for c in at.code]
     at.button(key="review_request_changes").click().run()  # no comment
-    assert "comment: say what should change" in _texts(at) and get_item("ana", second).review_status == "pending"
+    assert "comment: say what should change" in page_text(at) and get_item("ana", second).review_status == "pending"
 
 
 def test_a_second_approver_is_told_the_current_decision(workspace):
@@ -127,7 +122,7 @@ def test_a_second_approver_is_told_the_current_decision(workspace):
     auth.add_user(auth.system_actor("t"), "bea", "approver")
     decide("bea", gen, "reject", comment="colour is off")  # while ana looks at it
     at.button(key="review_approve").click().run()
-    assert f"image {gen} changed while you looked at it: it is now rejected by bea" in _texts(at)
+    assert f"image {gen} changed while you looked at it: it is now rejected by bea" in page_text(at)
     assert [d.decision for d in history("ana", gen)] == ["rejected"]
 
 
@@ -138,7 +133,7 @@ def test_request_changes_with_a_new_prompt_from_the_page(workspace):
     at.text_area(key=f"review_comment_{gen}").input("logo too small")
     at.text_area(key=f"review_new_prompt_{gen}").input("nwo_style navy tee, large logo, studio")
     at.button(key="review_request_changes").click().run()
-    assert not at.exception and "Prompt version 2 saved." in _texts(at)
+    assert not at.exception and "Prompt version 2 saved." in page_text(at)
     (d,) = history("ana", gen)
     assert d.decision == "changes_requested" and d.prompt_version_id is not None
 
@@ -148,11 +143,11 @@ def test_held_images_and_bulk_mode(workspace):
     a, b, c = (make_generation() for _ in range(3))
     record_check("ari", c, "ocr", False, {"expected": "NORTHWIND", "read": "NORTH"})
     at = _page("ana")
-    assert "Image 1 of 2" in _texts(at)  # c is held back
+    assert "Image 1 of 2" in page_text(at)  # c is held back
     at.selectbox(key="review_f_gate").set_value("held").run()
-    assert "OCR read 'NORTH', expected 'NORTHWIND'" in _texts(at)
+    assert "OCR read 'NORTH', expected 'NORTHWIND'" in page_text(at)
     at.button(key="review_approve").click().run()
-    assert "held back by its gates" in _texts(at)
+    assert "held back by its gates" in page_text(at)
     at.checkbox(key=f"review_override_{c}").check().run()
     at.button(key="review_approve").click().run()
     assert get_item("ana", c).review_status == "approved"
@@ -164,7 +159,7 @@ def test_held_images_and_bulk_mode(workspace):
     at.text_input(key="review_bulk_comment").input("off-brand")
     decide("ana", b, "approve")  # someone decides b between the page showing it and the click
     at.button(key="review_bulk_apply").click().run()
-    assert "1 decided, 1 changed by someone else meanwhile, 0 refused" in _texts(at)
+    assert "1 decided, 1 changed by someone else meanwhile, 0 refused" in page_text(at)
     assert get_item("ana", a).review_status == "rejected" and get_item("ana", b).review_status == "approved"
 
 
@@ -174,7 +169,7 @@ def test_export_from_the_page(workspace):
     at = _page("ana")
     at.tabs[2].selectbox(key="review_export_brand").set_value("northwind")
     at.button(key="review_export_go").click().run()
-    assert not at.exception and "1 images exported to" in _texts(at)
+    assert not at.exception and "1 images exported to" in page_text(at)
 
 
 def test_marketer_sees_their_submissions_and_feedback(workspace):

@@ -10,7 +10,7 @@ from workbench import jobs
 from workbench.data.demo import import_demo_catalog
 from workbench.models import tiny
 from workbench.review import auth
-from workbench.review.testing import make_users
+from workbench.review.testing import make_users, page_text
 from workbench.train import runs
 from workbench.ui.state import StateKeys
 
@@ -37,34 +37,29 @@ def _page(user: str) -> AppTest:
     return at.run()
 
 
-def _texts(at: AppTest) -> str:
-    return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
-                     + [e.value for e in at.error] + [e.value for e in at.success] + [c.value for c in at.caption])
-
-
 def test_an_approver_is_sent_away_and_a_marketer_sees_the_form_with_the_estimate():
     at = _page("ana")  # approver
-    assert not at.exception and "This page is for: admin, analyst, marketer" in _texts(at)
+    assert not at.exception and "This page is for: admin, analyst, marketer" in page_text(at)
     assert "training_launch" not in {b.key for b in at.button}
     at = _page("mia")  # marketer
     assert not at.exception
     assert [t.label for t in at.tabs] == ["New run", "Runs", "Sweeps"]
     assert at.selectbox(key="training_preset").value == "tiny_cpu_demo"
-    assert "**Estimate**" in _texts(at) and "tiny demo model: runs on CPU" in _texts(at)
-    assert "no training data" in _texts(at)  # no dataset yet: launch is disabled with the reason
+    assert "**Estimate**" in page_text(at) and "tiny demo model: runs on CPU" in page_text(at)
+    assert "no training data" in page_text(at)  # no dataset yet: launch is disabled with the reason
     assert at.button(key="training_launch").disabled
 
 
 def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path):
     import_demo_catalog(size=64)
     at = _page("mia")
-    assert at.button(key="training_launch").disabled is False, _texts(at)
+    assert at.button(key="training_launch").disabled is False, page_text(at)
     at.number_input(key="training_steps").set_value(12)
     at.button(key="training_launch").click().run()
     assert not at.exception
     [run] = runs.list_runs()
     assert run.config["max_train_steps"] == 12 and run.created_by == "mia" and run.status == "queued"
-    assert f"Run {run.run_id} queued" in _texts(at)
+    assert f"Run {run.run_id} queued" in page_text(at)
 
     # what a finished-then-stopped run looks like: metrics, a checkpoint with validation images, a stopped job
     folder = runs.run_dir(run.run_id)
@@ -85,7 +80,7 @@ def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path
         job.status, job.progress_step, job.progress_total, job.message = "stopped", 6, 12, "stopped on request"
     at = _page("mia")
     assert not at.exception
-    assert "**run 1** — " in _texts(at) and "stopped" in _texts(at)
+    assert "**run 1** — " in page_text(at) and "stopped" in page_text(at)
     assert any("step 6/12" in p.proto.text for p in at.get("progress"))
     assert len(at.get("vega_lite_chart")) == 2  # loss and learning-rate curves
     assert any(m.label == "loss" and m.value == "0.1667" for m in at.metric)
@@ -103,7 +98,7 @@ def test_sweep_launcher_queues_the_grid_and_the_comparison_lists_it():
     at.text_input(key="training_sweep_rank").input("2,4")
     at.text_input(key="training_sweep_lr").input("1e-3")
     at.run()
-    assert "2 runs will be queued" in _texts(at)
+    assert "2 runs will be queued" in page_text(at)
     at.button(key="training_sweep_go").click().run()
     assert not at.exception
     listed = runs.list_runs()

@@ -68,3 +68,9 @@ def page_as(path: str, user: str = "mia", timeout: float = 60):
     at = AppTest.from_file(path, default_timeout=timeout)
     at.session_state[StateKeys.USER] = user
     return at
+
+
+def page_text(at) -> str:
+    """Every message an AppTest run shows (markdown, info, warning, error, success, captions), one per line."""
+    return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
+                     + [e.value for e in at.error] + [e.value for e in at.success] + [c.value for c in at.caption])
