@@ -77,7 +77,8 @@ class Estimate:
         if self.s_per_step is not None:
             parts.append(f"{self.s_per_step:.2f} s/step")
         if self.total_s is not None:
-            parts.append(f"~{self.total_s / 60:.1f} min for the run")
+            parts.append(f"~{self.total_s:.0f} s for the run" if self.total_s < 120 else
+                         f"~{self.total_s / 60:.0f} min for the run")
         return ", ".join(parts) + f" ({self.basis})"
 
 

@@ -145,7 +145,11 @@ def estimate_panel(cfg) -> None:
             st.caption(note)
         if est.suggestions:
             st.markdown("To make it fit, change:\n" + "\n".join(f"- {s}" for s in est.suggestions))
-        st.caption(f"From the table measured on {est.device} (docs/PERFORMANCE.md); other GPUs are slower or faster.")
+        if est.gpu is not None or est.peak_gib is not None:
+            st.caption(f"From the table measured on {est.device} (docs/PERFORMANCE.md); other GPUs are slower or "
+                       "faster.")
+        else:
+            st.caption(f"Measured on {est.device} with the tiny demo model (docs/PERFORMANCE.md).")
 
 
 def runs_table() -> int | None:
