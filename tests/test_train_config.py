@@ -182,3 +182,30 @@ def test_cli_runs_commands_name_a_missing_run():
     assert result.exit_code == 0 and "no training runs yet" in result.output
     result = CliRunner().invoke(app, ["sweep", "run", "--grid", "rank=4,8", "--dry-run", "--dataset", "1"])
     assert result.exit_code == 0 and "rank=4" in result.output and "2 runs" in result.output
+
+
+def test_the_sweep_table_shows_each_runs_latest_evaluation_scores(tmp_path, monkeypatch):
+    from workbench.db import session_scope
+    from workbench.evaluate.tables import Evaluation, EvaluationImage
+    from workbench.models import tiny
+    from workbench.review.testing import make_generation
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    (tmp_path / "photos").mkdir()
+    monkeypatch.setattr(runs, "enqueue", _fake_enqueue())
+    _, (r4, r8) = runs.start_sweep({"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path":
+                                    str(kit["sdxl"])}, {"rank": ["4", "8"]}, name="s2")
+    lora_of_r8 = str(runs.run_dir(r8) / "lora")
+    gens = [make_generation(loras=[{"path": lora_of_r8, "scale": 1.0, "name": "r8"}]) for _ in range(2)]
+    with session_scope() as s:
+        old, new = Evaluation(name="old"), Evaluation(name="new")
+        s.add_all([old, new])
+        s.flush()
+        for evaluation, clips in ((old, (0.1, 0.1)), (new, (0.2, 0.3))):
+            for gen_id, clip in zip(gens, clips):
+                s.add(EvaluationImage(evaluation_id=evaluation.id, image_set="r8", generation_id=gen_id,
+                                      image_path="x.png", scores={"clip_cosine": clip, "lpips_ref": None}))
+    rows = {row["run"]: row for row in runs.sweep_table("s2")}
+    assert rows[r8]["eval_clip_cosine"] == pytest.approx(0.25)  # the latest evaluation, mean over its images
+    assert "eval_lpips_ref" not in rows[r8]
+    assert "eval_clip_cosine" not in rows[r4]  # never evaluated

@@ -349,18 +349,26 @@ def sweep_table(sweep_id: str) -> list[dict[str, Any]]:
 
 
 def evaluation_scores(run_id: int) -> dict[str, float]:
-    """Mean scores of the latest evaluation of this run's images, when the evaluation capability has one."""
-    try:
-        from workbench.evaluate import runs as eval_runs
-    except ImportError:
+    """Mean per-image scores (``eval_<metric>``) from the latest evaluation that scored images made with this run's
+    LoRA or one of its checkpoints (their provenance names a file under the run's folder)."""
+    from workbench.evaluate.tables import EvaluationImage
+    from workbench.generate.tables import Generation
+
+    folder = str(run_dir(run_id)) + "/"
+    with session_scope() as s:
+        rows = s.execute(select(EvaluationImage.evaluation_id, EvaluationImage.scores, Generation.loras)
+                         .join(Generation, Generation.id == EvaluationImage.generation_id)).all()
+    mine = [(e, scores) for e, scores, loras in rows
+            if any(str(lora.get("path", "")).startswith(folder) for lora in loras or [])]
+    if not mine:
         return {}
-    scores = getattr(eval_runs, "scores_for_training_run", None)
-    if scores is None:
-        return {}
-    try:
-        return dict(scores(run_id) or {})
-    except Exception:  # noqa: BLE001 - a comparison table never fails because of a missing evaluation
-        return {}
+    latest = max(e for e, _ in mine)
+    sums: dict[str, list[float]] = {}
+    for e, scores in mine:
+        for metric, value in (scores or {}).items() if e == latest else ():
+            if isinstance(value, (int, float)) and value == value:  # numbers only, NaN left out
+                sums.setdefault(metric, []).append(float(value))
+    return {f"eval_{metric}": round(sum(v) / len(v), 4) for metric, v in sorted(sums.items())}
 
 
 def active_job(run_id: int) -> Job | None:

@@ -303,7 +303,8 @@ def sweep_compare() -> None:
     st.dataframe(df, hide_index=True, width="stretch")
     done = df.dropna(subset=["final_loss"]) if "final_loss" in df else df.iloc[0:0]
     if not done.empty:
-        params = [c for c in df.columns if c not in ("run", "status", "step", "final_loss", "minutes")]
+        params = [c for c in df.columns if c not in ("run", "status", "step", "final_loss", "minutes")
+                  and not c.startswith("eval_")]
         done = done.assign(point=done[params].astype(str).agg(" ".join, axis=1) if params else done["run"].astype(str))
         st.bar_chart(done.set_index("point")[["final_loss"]], height=240)
     st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{sweep_id}.csv",
