@@ -40,6 +40,7 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     [batch] = list_batches()
     with session_scope() as s:
         gens = s.query(Generation).filter(Generation.batch == DEMO_BATCH).all()
+        s.expunge_all()
         assert len({g.prompt for g in gens}) == batch.size
         assert {g.attempt for g in gens} == {1, 2}  # the CLIP loop regenerated (demo threshold), every attempt kept
         assert all(g.clip_score is not None for g in gens)
@@ -50,6 +51,10 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     with session_scope() as s:
         [evaluation] = s.query(Evaluation).all()
         assert evaluation.status == "done"
+    from workbench.review import QueueFilter, list_queue
+
+    queue = list_queue("ana", QueueFilter())
+    assert {i.generation_id for i in queue} >= {g.id for g in gens if g.kept}  # flagged, not held back
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output
