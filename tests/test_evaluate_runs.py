@@ -281,3 +281,26 @@ def test_evaluation_job_end_to_end_through_the_worker(catalog, worker):
     assert _by(rows, "ft", "ocr_pass")["detail"]["failed"] == 1 and get_evaluation(eval_id).backbones["ocr"]["backend"]
     with session_scope() as s:
         assert len(s.scalars(select(ReviewCheckRow)).all()) == len(catalog["ids"]["ft"])
+
+
+def test_cli_suite_queues_one_generate_job_per_variant_with_the_same_prompts_and_seeds(workspace, monkeypatch):
+    from typer.testing import CliRunner
+
+    from workbench import jobs
+    from workbench.cli import app
+
+    monkeypatch.setattr(jobs, "ensure_worker", lambda settings=None: False)
+    monkeypatch.setattr(jobs, "_queue", lambda settings=None: (None, lambda job_id: None))  # rows only
+    result = CliRunner().invoke(app, ["eval", "suite", "ss26", "--prompt", "a red tee", "--prompt", "a navy cap",
+                                      "--variant", "base=base", "--variant", "ckpt10=+/runs/3/ckpt-10:0.8@10",
+                                      "--seed", "5", "--size", "64", "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "--batch suite-ss26-base --batch suite-ss26-ckpt10" in result.output
+    queued = sorted(jobs.list_jobs(kind="generate"), key=lambda j: j.id)
+    assert [j.config["batch"] for j in queued] == ["suite-ss26-base", "suite-ss26-ckpt10"]
+    assert queued[0].config["prompts"] == queued[1].config["prompts"]
+    assert {j.config["params"]["seed"] for j in queued} == {5}
+    assert queued[0].config["spec"]["loras"] == []
+    assert queued[1].config["spec"]["loras"] == [{"path": "/runs/3/ckpt-10", "scale": 0.8}]
+    bad = CliRunner().invoke(app, ["eval", "suite", "x", "--prompt", "p", "--variant", "nolabel"])
+    assert bad.exit_code == 2 and "LABEL=base" in bad.output

@@ -158,3 +158,48 @@ def export(
         _fail(str(exc))
     text = export_csv(evaluation_ids, out)
     typer.echo(f"wrote {out}" if out else text.rstrip("\n"))
+
+
+@eval_app.command("suite")
+def suite(
+    name: str = typer.Argument(..., help="Suite name: its batches are suite-<name>-<label>."),
+    prompt: list[str] = typer.Option(..., help="A prompt of the suite; repeat for each."),
+    variant: list[str] = typer.Option(..., help="LABEL=base, LABEL=MODEL, or LABEL=MODEL+LORA_PATH[:SCALE][@STEP] "
+                                               "(e.g. ckpt1000=+runs/3/checkpoints/checkpoint-1000@1000); repeat."),
+    seed: int = typer.Option(0, help="Seed of the first image of each prompt (the same for every variant)."),
+    n: int = typer.Option(1, help="Images per prompt."),
+    size: int = typer.Option(1024, help="Width and height."),
+    steps: int = typer.Option(30),
+) -> None:
+    """Queue a prompt suite: the same prompts and seeds through several models / LoRAs / checkpoints, one generate
+    job each, so the image sets compare on identical inputs. Prints the `workbench evaluate` line to run after."""
+    from workbench.evaluate.runs import EvaluationError, SuiteVariant, enqueue_prompt_suite
+    from workbench.jobs import ensure_worker
+
+    variants = []
+    for item in variant:
+        label, eq, spec = item.partition("=")
+        if not eq or not label:
+            _fail(f"--variant {item!r}: write LABEL=base, LABEL=MODEL or LABEL=MODEL+LORA[:SCALE][@STEP]")
+        spec, _, step = spec.partition("@")
+        model, plus, lora = spec.partition("+")
+        loras = []
+        if plus:
+            path, colon, scale = lora.rpartition(":") if ":" in lora else (lora, "", "1.0")
+            try:
+                loras.append({"path": path or lora, "scale": float(scale or 1.0)})
+            except ValueError:
+                _fail(f"--variant {item!r}: the LoRA scale {scale!r} is not a number")
+        if step and not step.isdigit():
+            _fail(f"--variant {item!r}: the step after @ must be a whole number")
+        variants.append(SuiteVariant(label=label, model=None if model in ("", "base") else model, loras=loras,
+                                     step=int(step) if step else None))
+    try:
+        sets = enqueue_prompt_suite(name, prompt, variants, seed=seed, images_per_prompt=n, width=size, height=size,
+                                    steps=steps, user="cli")
+    except EvaluationError as exc:
+        _fail(str(exc))
+    ensure_worker()
+    typer.echo(f"queued {len(sets)} generate jobs ({len(prompt)} prompts x {n} images each, seeds from {seed})")
+    typer.echo("when they are done: workbench evaluate " + " ".join(f"--batch {s.batch}" for s in sets)
+               + " --reference DATASET")
