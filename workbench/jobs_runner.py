@@ -118,6 +118,19 @@ class JobContext:
                 proc.send_signal(signal.SIGTERM)
 
 
+def accelerate_command(module_args: Sequence[str], num_processes: int, cpu: bool,
+                       mixed_precision: str = "no") -> list[str]:
+    """``accelerate launch`` for ``python -m <module_args>``. Several CPU processes need --multi_gpu (with
+    ``cpu=True`` in the script's Accelerator/PartialState): ``--cpu --num_processes 2`` silently runs one process."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--num_processes",
+           str(num_processes), "--mixed_precision", mixed_precision, "--dynamo_backend", "no"]
+    if num_processes > 1:
+        cmd += ["--multi_gpu", "--main_process_port", str(29500 + os.getpid() % 1000)]
+    elif cpu:
+        cmd += ["--cpu"]
+    return cmd + ["-m", *module_args]
+
+
 def _set_outcome(job_id: int, **fields: Any) -> None:
     with session_scope() as s:
         row = s.get(Job, job_id)

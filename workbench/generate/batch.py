@@ -129,14 +129,11 @@ def generate_job(ctx) -> dict[str, Any]:
 def _launch_processes(ctx, cfg: dict[str, Any], processes: int) -> dict[str, Any]:
     """The same batch under ``accelerate launch``: each process takes its share of the unfinished images
     (workbench.generate.distributed) and writes into the same batch, so the result is one set."""
-    import os
-    import sys
-
     from workbench.jobs import JobStopped
 
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--num_processes",
-           str(processes), "--multi_gpu", "--main_process_port", str(29500 + os.getpid() % 1000), "--dynamo_backend",
-           "no", "-m", "workbench.generate.distributed", str(ctx.job_id)]
+    from workbench.jobs_runner import accelerate_command
+
+    cmd = accelerate_command(["workbench.generate.distributed", str(ctx.job_id)], processes, cpu=False)
     code = ctx.run_child(cmd, forward_stop=False)  # the processes poll the stop flag between images
     name, _, todo, done = plan(cfg)
     finished = sum((p.text, seed) in done for p, seed in todo)

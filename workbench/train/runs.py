@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,15 +38,10 @@ class RunError(RuntimeError):
 # -- the job ------------------------------------------------------------------------------------------------------
 
 def launch_command(cfg: TrainConfig, num_processes: int, cpu: bool) -> list[str]:
-    """``accelerate launch`` for the training module. Several CPU processes need --multi_gpu (with the script's
-    Accelerator(cpu=True)): ``--cpu --num_processes 2`` silently runs one process."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--num_processes",
-           str(num_processes), "--mixed_precision", cfg.mixed_precision, "--dynamo_backend", "no"]
-    if num_processes > 1:
-        cmd += ["--multi_gpu", "--main_process_port", str(29500 + os.getpid() % 1000)]
-    elif cpu:
-        cmd += ["--cpu"]
-    return cmd + ["-m", "workbench.train"] + cfg.to_flags()
+    """``accelerate launch -m workbench.train --flags...`` for this config."""
+    from workbench.jobs_runner import accelerate_command
+
+    return accelerate_command(["workbench.train", *cfg.to_flags()], num_processes, cpu, cfg.mixed_precision)
 
 
 def _error_lines(text: str) -> str:

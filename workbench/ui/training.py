@@ -46,11 +46,12 @@ def _datasets() -> list[tuple[str, str]]:
 
 def run_form(settings, user: str) -> None:
     """Preset, data, method and the main options; the estimate; launch."""
-    names = list(presets())
+    shipped = presets()
+    names = list(shipped)
     default = names.index("tiny_cpu_demo") if "tiny_cpu_demo" in names and settings.resolved_device() == "cpu" else 0
     preset_name = st.selectbox("Preset", names, index=default, key="training_preset",
                                help="Example configs from configs/, named by GPU memory budget.")
-    preset = dict(presets()[preset_name])
+    preset = dict(shipped[preset_name])
     datasets = _datasets()
     c1, c2 = st.columns([2, 1])
     with c1:
@@ -253,7 +254,8 @@ def grid(run_id: int) -> None:
 
 
 def sweep_form(settings, user: str) -> None:
-    names = list(presets())
+    shipped = presets()
+    names = list(shipped)
     preset_name = st.selectbox("Base preset", names, key="training_sweep_preset")
     datasets = _datasets()
     choices = [d[0] for d in datasets]
@@ -268,7 +270,7 @@ def sweep_form(settings, user: str) -> None:
     extra = st.text_area("More axes (option=v1,v2 per line)", "", key="training_sweep_extra", height=68)
     axes = [f"rank={ranks}", f"learning_rate={lrs}", f"train_batch_size={batches}"] + \
         [line for line in extra.splitlines() if line.strip()]
-    base = {k: v for k, v in presets()[preset_name].items() if k not in ("instance_data_dir", "train_data_dir")}
+    base = {k: v for k, v in shipped[preset_name].items() if k not in ("instance_data_dir", "train_data_dir")}
     base["dataset"] = dataset
     try:
         grid_ = runs.parse_grid(axes)
