@@ -55,6 +55,9 @@ def test_failing_job_is_failed_with_its_log_tail(worker):
 def test_stop_flag_is_honoured_by_a_cooperative_job(worker):
     job_id = jobs.enqueue("selftest", {"steps": 200, "delay": 0.05})
     jobs.wait_for(job_id, ("running",), timeout=90)
+    deadline = time.monotonic() + 90  # "running" is set at spawn: wait until the job's own loop is going
+    while jobs.get_job(job_id).progress_step < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     jobs.request_stop(job_id)
     job = jobs.wait_for(job_id, timeout=90)
     assert job.status == "stopped" and job.progress_step < 200
