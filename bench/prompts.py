@@ -39,6 +39,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch
+    from workbench.review.auth import system_actor
     from workbench.prompts.tokens import clip_tokenizer
 
     clip_tokenizer()
@@ -58,7 +59,7 @@ def main() -> None:
               f"({batch.with_violations} break rules, {batch.truncated} over 77 tokens, "
               f"{batch.duplicates_removed} duplicates)")
     t = time.perf_counter()
-    save_batch(batch, "bench", user="bench")
+    save_batch(batch, "bench", user=system_actor("bench", role="marketer"))
     save_s = time.perf_counter() - t
 
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from workbench.ui import training as ui
 from workbench.ui.auth import require_login
-from workbench.ui.common import startup
+from workbench.ui.common import startup, tabs
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Training · Brand Workbench", page_icon="🏋️", layout="wide")
@@ -18,7 +18,7 @@ st.caption("Runs go on in the background: closing the browser does not stop them
 user = require_login("train")
 ui.show_flash()
 
-new, runs_tab, sweeps = st.tabs(["New run", "Runs", "Sweeps"])
+new, runs_tab, sweeps = tabs(["New run", "Runs", "Sweeps"], key=ui.K_TAB)
 with new:
     ui.run_form(settings, user.username)
 with runs_tab:

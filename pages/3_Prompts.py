@@ -16,7 +16,7 @@ init_session_state()
 settings = startup()
 
 st.title("Prompts")
-user = require_login(any_of=("generate", "settings"))
+user = require_login("prompts")
 st.caption("Templates with slots and brand rules turn a product line into a reviewed, consistent batch of prompts.")
 
 lib = ui.library(settings)
@@ -40,4 +40,6 @@ with templates:
     ui.editor_tab("template", {**lib.templates, **lib.scenes}, ui.TEMPLATE_SKELETON, parse_template,
                   save_template_text, settings)
 with brands:
-    ui.editor_tab("brand profile", lib.brands, ui.BRAND_SKELETON, parse_brand, save_brand_text, settings)
+    ui.editor_tab("brand profile", lib.brands, ui.BRAND_SKELETON, parse_brand, save_brand_text, settings,
+                  can_save=user.can("settings"), who_saves="Brand profiles (forbidden terms, the CLIP gate) are saved "
+                                                           "by an admin.")

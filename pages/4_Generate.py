@@ -5,11 +5,13 @@ Run: streamlit run Home.py (then the Generate page). Widgets live in workbench/u
 """
 import streamlit as st
 
+from workbench.generate.batch import enqueue_batch, stop_batch
+from workbench.jobs import ensure_worker
 from workbench.models.sources import availability
 from workbench.ui import generate as ui
 from workbench.ui.auth import require_login
-from workbench.ui.common import startup
-from workbench.ui.jobs import job_panel, submit_job
+from workbench.ui.common import startup, tabs
+from workbench.ui.jobs import job_panel
 from workbench.ui.state import StateKeys, init_session_state
 
 st.set_page_config(page_title="Generate · Brand Workbench", page_icon="🎨", layout="wide")
@@ -27,16 +29,17 @@ if ui.is_demo(spec.model):
     st.warning("🧪 This is a demo model (tiny kit): its images are for trying the workbench, not for the catalog.")
 
 batch_id = st.session_state.get(StateKeys.PROMPT_BATCH)
-single, batch_tab = st.tabs(["One prompt", f"Prompt batch {batch_id}" if batch_id else "Prompt batch"])
+single, batch_tab = tabs(["One prompt", f"Prompt batch {batch_id}" if batch_id else "Prompt batch"], key="generate_tab")
 with single:
-    ui.single_prompt_form(spec)
+    ui.single_prompt_form(spec, user.username)
 with batch_tab:
     if not batch_id:
         st.info("Save a batch on the **Prompts** page and press *Send to Generate*; it appears here.")
     elif st.button("Queue the batch", key="generate_queue_batch", type="primary"):
-        st.session_state["generate_job"] = submit_job("generate", ui.batch_config(spec, batch_id),
-                                                      title=f"generate prompts-{batch_id}",
-                                                      user=st.session_state.get(StateKeys.USER, ""))
+        st.session_state["generate_job"] = enqueue_batch(user.username, ui.batch_config(spec, batch_id),
+                                                         title=f"generate prompts-{batch_id}")
+        ensure_worker()
     if st.session_state.get("generate_job"):
-        job_panel(st.session_state["generate_job"], key="generate")
+        job_panel(st.session_state["generate_job"], key="generate",
+                  stop=lambda job_id: stop_batch(user.username, job_id))
         ui.gallery(f"prompts-{batch_id}")

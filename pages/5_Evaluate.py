@@ -7,7 +7,7 @@ import streamlit as st
 
 from workbench.ui import evaluate as ui
 from workbench.ui.auth import require_login
-from workbench.ui.common import startup
+from workbench.ui.common import startup, tabs
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Evaluate · Brand Workbench", page_icon="📏", layout="wide")
@@ -17,7 +17,7 @@ st.title("Evaluate")
 st.caption("Numbers you can defend: each with its interval, its sample size and what it means.")
 user = require_login(any_of=("evaluate", "view_queue"))
 
-compare, images, new, cards = st.tabs(["Compare", "Images", "New evaluation", "Metric cards"])
+compare, images, new, cards = tabs(["Compare", "Images", "New evaluation", "Metric cards"], key="evaluate_tab")
 runs = ui.evaluations(str(settings.workspace_dir))
 with compare:
     if not runs:

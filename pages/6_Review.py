@@ -9,7 +9,7 @@ import streamlit as st
 from workbench.review import list_queue
 from workbench.ui import review as ui
 from workbench.ui.auth import require_login
-from workbench.ui.common import startup
+from workbench.ui.common import startup, tabs as ui_tabs
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Review · Brand Workbench", page_icon="🧵", layout="wide")
@@ -28,7 +28,7 @@ if not user.can("view_queue"):
 
 tabs = ["Queue", "Bulk"] + (["Export"] if user.can("export") else []) + ["Audit"] + \
     (["Users"] if user.can("manage_users") else [])
-panes = dict(zip(tabs, st.tabs(tabs)))
+panes = dict(zip(tabs, ui_tabs(tabs, key="review_tab")))
 with panes["Queue"]:
     flt = ui.filters(user)
     items = list_queue(user.username, flt)

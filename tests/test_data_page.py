@@ -5,6 +5,7 @@ import pytest
 
 from workbench.data import store
 from workbench.data.demo import import_demo_catalog
+from workbench.data.testing import CURATOR
 from workbench.review import auth
 from workbench.review.testing import make_users, page_as
 
@@ -40,7 +41,7 @@ def test_empty_workspace_offers_demo_and_import():
 
 
 def test_populated_dataset_grid_filters_and_caption_edit_persisted():
-    report = import_demo_catalog(size=64, colours=2)
+    report = import_demo_catalog(size=64, colours=2, created_by=CURATOR)
     at = page_as(PAGE, timeout=60).run()
     assert not at.exception
     assert any("15 items match" in c.value for c in at.caption)
@@ -58,7 +59,7 @@ def test_populated_dataset_grid_filters_and_caption_edit_persisted():
 
 
 def test_other_views_render():
-    import_demo_catalog(size=64, colours=2)
+    import_demo_catalog(size=64, colours=2, created_by=CURATOR)
     at = page_as(PAGE, timeout=60).run()
     for view in ("Stats", "Duplicates", "Captions", "Import", "Preprocess & split"):
         at.session_state["datasets_view"] = view

@@ -7,6 +7,7 @@ from workbench import jobs
 from workbench.db import session_scope
 from workbench.generate.tables import Generation
 from workbench.models import tiny
+from workbench.review.testing import as_role
 
 PROMPTS = [{"text": "a red t-shirt on white"}, {"text": "a navy cap on white", "negative": "blurry"}]
 
@@ -66,7 +67,7 @@ def test_cli_queues_a_saved_prompt_batch(kit, worker):
 
     lib = load_library()
     saved = save_batch(expand_batch(lib, BatchSpec(template=sorted(lib.templates)[0], slots={}, scenes=[],
-                                                   brand="northwind")), "cli batch", user="mia")
+                                                   brand="northwind")), "cli batch", user=as_role("marketer"))
     result = CliRunner().invoke(app, ["generate", "batch", "--prompt-batch", str(saved.id), "--model", str(kit["sdxl"]),
                                       "--device", "cpu", "--steps", "2", "--size", "64"])
     assert result.exit_code == 0, result.output

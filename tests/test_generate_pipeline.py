@@ -6,6 +6,9 @@ import torch
 from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec, build_pipeline, check_spec
 from workbench.generate.sample import GenerationParams, generate, parse_a1111, read_png_metadata
 from workbench.models import tiny
+from workbench.review.testing import as_role
+
+MIA = as_role("marketer")  # generating needs the marketer's permission
 
 PARAMS = dict(prompt="a red t-shirt on white", negative_prompt="blurry", width=64, height=64, steps=2, guidance=5.0)
 
@@ -46,7 +49,7 @@ def _pixels(imgs):
 
 
 def _run(spec, **over):
-    return generate(build_pipeline(spec), GenerationParams(**{**PARAMS, **over}), batch="t", record=False)
+    return generate(build_pipeline(spec), GenerationParams(**{**PARAMS, **over}), batch="t", record=False, user=MIA)
 
 
 def test_same_seed_same_image_and_seeds_per_image(kit):
@@ -96,8 +99,8 @@ def test_quantized_weights_are_cached_and_reload_exactly(kit, lora_dir, workspac
     second = build_pipeline(spec)
     assert second.quantized_from_cache
     params = GenerationParams(**PARAMS, seed=3)
-    a = generate(first, params, batch="t", record=False)
-    b = generate(second, params, batch="t", record=False)
+    a = generate(first, params, batch="t", record=False, user=MIA)
+    b = generate(second, params, batch="t", record=False, user=MIA)
     assert np.array_equal(_pixels(a), _pixels(b))
     for (n1, t1), (n2, t2) in zip(first.pipe.unet.state_dict().items(), second.pipe.unet.state_dict().items()):
         assert n1 == n2 and torch.equal(t1, t2), n1
@@ -108,7 +111,7 @@ def test_quantized_weights_are_cached_and_reload_exactly(kit, lora_dir, workspac
 def test_png_carries_a1111_parameters_and_provenance(kit, lora_dir, workspace):
     spec = PipelineSpec(model=str(kit["sdxl"]), scheduler="dpmpp_2m_karras", loras=(LoraSpec(str(lora_dir), 0.8),))
     img = generate(build_pipeline(spec), GenerationParams(**PARAMS, seed=11, brand="aurelo", prompt_id=4),
-                   batch="ss26", user="mia")[0]
+                   batch="ss26", user=MIA)[0]
     assert img.path.parent == workspace / "generations" / "ss26"
     meta = read_png_metadata(img.path)
     a1111 = parse_a1111(meta.parameters)
@@ -128,7 +131,7 @@ def test_generated_images_enter_the_review_queue(kit, workspace):
     from workbench.generate.tables import Generation
 
     imgs = generate(build_pipeline(PipelineSpec(model=str(kit["sdxl"]))), GenerationParams(**PARAMS, num_images=2),
-                    batch="q", user="mia")
+                    batch="q", user=MIA)
     with session_scope() as s:
         rows = s.query(Generation).order_by(Generation.id).all()
     assert [r.id for r in rows] == [i.generation_id for i in imgs]

@@ -67,3 +67,13 @@ def test_create_demo_workspace_queues_the_demo_job_and_then_shows_the_accounts(w
         s.get(db.Job, job.id).status = "done"
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert "Demo workspace" in at.success[0].value and "`ana` (approver)" in at.success[0].value
+
+
+def test_a_workspace_with_users_is_not_offered_the_demo(workspace):
+    """The demo adds accounts with a published password; Home needs no sign-in, so a used workspace never gets it."""
+    from workbench.review.testing import make_users
+
+    make_users()
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception and not [b for b in at.button if b.key == "home_demo_create"]
+    assert any("WORKBENCH_WORKSPACE=demo-workspace workbench demo" in c.value for c in at.caption)

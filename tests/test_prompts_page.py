@@ -108,6 +108,16 @@ def test_template_editor_validates_before_saving(workspace):
     assert "polo" in at.selectbox(key="prompts_template").options
 
 
+def test_brand_profiles_are_saved_by_admins_and_the_page_is_for_marketers_and_admins(workspace):
+    marketer = _page("mia")
+    assert marketer.button(key="prompts_save_brand profile").disabled  # the library refuses them too (test_review_auth)
+    admin = _page("adam")
+    admin.button(key="prompts_save_brand profile").click().run()  # the skeleton profile, as written
+    assert "Saved to" in admin.success[0].value and "my-brand" in load_library().brands
+    for user in ("ari", "ana"):
+        assert "This page is for: admin, marketer" in _page(user).warning[0].value
+
+
 def test_without_any_template_the_page_says_where_to_add_one(workspace, tmp_path, monkeypatch):
     import workbench.prompts.library as library
 

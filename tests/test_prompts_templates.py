@@ -4,6 +4,7 @@ import pytest
 
 from workbench.prompts import PromptError, load_library, parse_brand, parse_template, render, save_template_text
 from workbench.prompts.library import SHIPPED_DIR
+from workbench.review.testing import as_role
 
 SHIPPED_PRODUCTS = {"t-shirt", "hoodie", "jacket", "bottoms", "dress", "sneakers", "accessories"}
 SHIPPED_SCENES = {"studio-white", "flat-lay", "ghost-mannequin", "on-model", "urban-street", "outdoor", "golden-hour"}
@@ -152,9 +153,10 @@ def test_workspace_templates_override_shipped_and_broken_files_are_reported(work
 
 def test_editor_save_validates_before_writing(workspace):
     with pytest.raises(PromptError):
-        save_template_text(TEMPLATE.replace("title: Polo", "name: polo"))  # unknown slot 'colour'
+        save_template_text(TEMPLATE.replace("title: Polo", "name: polo"), as_role("marketer"))  # unknown slot 'colour'
     assert not (workspace / "prompt_templates").exists()
-    path = save_template_text(TEMPLATE.replace("{colour} ", "").replace("title: Polo", "name: polo"))
+    path = save_template_text(TEMPLATE.replace("{colour} ", "").replace("title: Polo", "name: polo"),
+                              as_role("marketer"))
     assert path == workspace / "prompt_templates" / "products" / "polo.yaml"
     assert load_library().template("polo").slots["color"].values == ("navy", "white")
 

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.cli import app
+from workbench.review.testing import as_role
 from workbench.train import estimate as est_mod
 from workbench.train import runs
 from workbench.train.config import ConfigError, build_config, load_config, parse_args
@@ -131,7 +132,7 @@ def test_sweep_queues_runs_sharing_an_id_and_compares_them(tmp_path, monkeypatch
     monkeypatch.setattr(runs, "enqueue", _fake_enqueue())  # queue rows only: no worker runs them here
     sweep_id, run_ids = runs.start_sweep({"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path":
                                           str(kit["sdxl"])}, {"rank": ["4", "8"], "learning_rate": ["1e-4", "1e-3"]},
-                                         name="s1")
+                                         name="s1", created_by=as_role("analyst"))
     assert sweep_id == "s1" and len(run_ids) == 4
     rows = runs.sweep_table("s1")
     assert [set(r) >= {"run", "rank", "learning_rate", "status", "final_loss", "minutes"} for r in rows] == [True] * 4
@@ -194,7 +195,7 @@ def test_the_sweep_table_shows_each_runs_latest_evaluation_scores(tmp_path, monk
     (tmp_path / "photos").mkdir()
     monkeypatch.setattr(runs, "enqueue", _fake_enqueue())
     _, (r4, r8) = runs.start_sweep({"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path":
-                                    str(kit["sdxl"])}, {"rank": ["4", "8"]}, name="s2")
+                                    str(kit["sdxl"])}, {"rank": ["4", "8"]}, name="s2", created_by=as_role("analyst"))
     lora_of_r8 = str(runs.run_dir(r8) / "lora")
     gens = [make_generation(loras=[{"path": lora_of_r8, "scale": 1.0, "name": "r8"}]) for _ in range(2)]
     with session_scope() as s:

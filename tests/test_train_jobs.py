@@ -11,6 +11,7 @@ import pytest
 from workbench import jobs
 from workbench.db import session_scope
 from workbench.models import tiny
+from workbench.review.testing import as_role
 from workbench.train import runs
 from workbench.train.config import build_config
 from workbench.train.tables import Lora
@@ -58,7 +59,7 @@ def test_a_two_process_run_through_accelerate_launch_reports_checkpoints_validat
         kit, data, worker):
     run_id = runs.start(_cfg(kit, data, max_train_steps=4, checkpointing_steps=2, report_to="tensorboard",
                              validation_prompts=["a red shirt on white"], num_validation_images=2,
-                             validation_num_inference_steps=2), created_by="ana", num_processes=2)
+                             validation_num_inference_steps=2), created_by=as_role("analyst"), num_processes=2)
     job = jobs.wait_for(run_id, timeout=240)
     assert job.status == "done", jobs.log_tail(run_id, 60)
     log = jobs.log_tail(run_id, 400)
@@ -85,14 +86,14 @@ def test_a_two_process_run_through_accelerate_launch_reports_checkpoints_validat
     info = runs.get_run(run_id)
     assert info.status == "done" and info.loss == pytest.approx(rows[-1]["loss"])
     lora = runs.lora_of(run_id)
-    assert lora is not None and lora.created_by == "ana" and lora.step == 4 and lora.is_demo
+    assert lora is not None and lora.created_by == "ari" and lora.step == 4 and lora.is_demo
     assert os.path.isfile(os.path.join(lora.path, "pytorch_lora_weights.safetensors"))
     with session_scope() as s:
         assert s.query(Lora).count() == 1
 
 
 def test_sigkill_fails_the_run_with_its_log_then_resume_and_stop_continue_from_checkpoints(kit, data, worker):
-    run_id = runs.start(_cfg(kit, data, max_train_steps=400, checkpointing_steps=5))
+    run_id = runs.start(_cfg(kit, data, max_train_steps=400, checkpointing_steps=5), created_by=as_role("analyst"))
     job = _wait_step(run_id, 12)
     assert job.status == "running", jobs.log_tail(run_id, 40)
     os.killpg(job.pid, signal.SIGKILL)  # the job runner's process group: runner, launcher and trainer
@@ -103,11 +104,11 @@ def test_sigkill_fails_the_run_with_its_log_then_resume_and_stop_continue_from_c
     last_ckpt = max(int(p.name.split("-")[1]) for p in (runs.run_dir(run_id) / "checkpoints").glob("checkpoint-*"))
     assert last_ckpt >= 10
 
-    second = runs.resume(run_id)
+    second = runs.resume(run_id, created_by=as_role("analyst"))
     job = _wait_step(second, last_ckpt + 3)
     assert job.status == "running", jobs.log_tail(second, 40)
     assert "resumed from" in jobs.log_tail(second, 400) and f"at step {last_ckpt}" in jobs.log_tail(second, 400)
-    runs.stop(run_id)  # from the UI or `workbench runs stop`: a checkpoint first, then the job ends
+    runs.stop(run_id, as_role("analyst"))  # from the UI or `workbench runs stop`: a checkpoint first, then the job ends
     stopped = jobs.wait_for(second, timeout=120)
     assert stopped.status == "stopped", jobs.log_tail(second, 40)
     stop_step = stopped.progress_step
@@ -116,12 +117,12 @@ def test_sigkill_fails_the_run_with_its_log_then_resume_and_stop_continue_from_c
     assert _steps(run_id) == list(range(1, stop_step + 1))  # every step once: none lost, none counted twice
     assert runs.get_run(run_id).jobs == [run_id, second]
     with pytest.raises(runs.RunError, match="not running"):
-        runs.stop(run_id)
+        runs.stop(run_id, as_role("analyst"))
 
 
 def test_a_missing_model_or_dataset_is_refused_before_anything_is_queued(kit, data, tmp_path):
     with pytest.raises(runs.RunError, match="pretrained_model_name_or_path .*nope.*does not exist"):
-        runs.start(_cfg(kit, data, pretrained_model_name_or_path=str(tmp_path / "nope")))
+        runs.start(_cfg(kit, data, pretrained_model_name_or_path=str(tmp_path / "nope")), created_by=as_role("analyst"))
     with pytest.raises(runs.RunError, match="dataset 999: there is no workspace dataset"):
-        runs.start(_cfg(kit, None, dataset="999"))
+        runs.start(_cfg(kit, None, dataset="999"), created_by=as_role("analyst"))
     assert jobs.list_jobs(kind=runs.KIND) == []

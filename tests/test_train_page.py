@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from workbench import jobs
 from workbench.data.demo import import_demo_catalog
+from workbench.data.testing import CURATOR
 from workbench.models import tiny
 from workbench.review import auth
 from workbench.review.testing import make_users, page_text
@@ -51,7 +52,7 @@ def test_an_approver_is_sent_away_and_a_marketer_sees_the_form_with_the_estimate
 
 
 def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path):
-    import_demo_catalog(size=64)
+    import_demo_catalog(size=64, created_by=CURATOR)
     at = _page("mia")
     assert at.button(key="training_launch").disabled is False, page_text(at)
     at.number_input(key="training_steps").set_value(12)
@@ -92,7 +93,7 @@ def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path
 
 
 def test_sweep_launcher_queues_the_grid_and_the_comparison_lists_it():
-    import_demo_catalog(size=64)
+    import_demo_catalog(size=64, created_by=CURATOR)
     at = _page("mia")
     at.selectbox(key="training_sweep_preset").set_value("tiny_cpu_demo")
     at.text_input(key="training_sweep_rank").input("2,4")

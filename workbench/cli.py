@@ -89,8 +89,9 @@ def demo_data(
 ) -> None:
     """Draw the synthetic demo catalog of an invented brand (offline) and import it as a dataset."""
     from workbench.data.demo import import_demo_catalog
+    from workbench.review.auth import system_actor
 
-    typer.echo(import_demo_catalog(seed=seed, size=size, created_by="cli").summary())
+    typer.echo(import_demo_catalog(seed=seed, size=size, created_by=system_actor("cli")).summary())
 
 
 if __name__ == "__main__":

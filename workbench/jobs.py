@@ -1,6 +1,8 @@
 """Background jobs on Huey: training, batch generation, captioning, evaluation.
 
-The UI (or CLI) calls ``enqueue(kind, config)``: a row in the ``jobs`` table and a Huey task. A consumer
+A capability's entry point (``runs.start``, ``enqueue_batch``, ``enqueue_caption``, ``start_evaluation``) checks the
+user's role and calls ``enqueue(kind, config)``: a row in the ``jobs`` table and a Huey task. This module checks no
+roles; the handler acts for ``created_by`` as allowed when the job was queued (``workbench.review.auth``). A consumer
 (``workbench worker``; the app starts one when none is alive) picks the task and *supervises* it: the job itself runs
 in its own process (``python -m workbench.jobs_runner JOB_ID``) with its output streamed into the job's log file, so a
 crash or a kill never takes the consumer down, and a stop can be escalated:

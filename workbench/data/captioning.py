@@ -1,14 +1,15 @@
 """BLIP captions for a dataset, run as the ``caption`` job (registered by ``import workbench.data``).
 
     from workbench.data.captioning import enqueue_caption
-    job_id = enqueue_caption(dataset_id, mode="uncaptioned", prefix="a photo of TOK woman")
+    job_id = enqueue_caption(dataset_id, mode="uncaptioned", prefix="a photo of TOK woman", created_by="mia")
 
 The job loads the captioner named by ``config["model"]`` (default ``settings.models.blip_captioner``) through
 ``workbench.models.sources.load_blip_captioner``: a hub id, a local folder, or the tiny demo captioner. A model that
 is neither cached nor reachable fails the job with the loader's error (model id + remedy); nothing is made up.
 Batches run on the GPU when there is one (fp16). Captions are written batch by batch, so a stopped or failed job keeps
 what it finished and "uncaptioned" mode picks up where it stopped. Mode ``all`` re-captions everything; an optional
-trigger phrase is put in front of each new caption.
+trigger phrase is put in front of each new caption. Queueing, stopping and captioning in-process need the
+``datasets`` permission; the job captions as the user who queued it (checked then).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from workbench.data.images import decode, oriented, to_rgb
 from workbench.data.store import DatasetError, _with_caption, image_path
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope
+from workbench.review.auth import Actor, on_behalf_of, require
 from workbench.settings import Settings, get_settings
 
 CaptionFn = Callable[[Sequence[Image.Image]], list[str]]
@@ -77,9 +79,10 @@ def load_captioner(ref: str | None = None, device: str | None = None, max_new_to
 
 def caption_items(dataset_id: int, caption_fn: CaptionFn, mode: str = "uncaptioned", prefix: str = "",
                   batch_size: int = 8, progress: Callable[[int, int, str], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, actor: str = "",
+                  should_stop: Callable[[], bool] | None = None, *, actor: Actor,
                   settings: Settings | None = None) -> CaptionResult:
     """Caption the dataset's items (mode ``uncaptioned`` or ``all``), ``batch_size`` images at a time."""
+    who = require(actor, "datasets")
     if mode not in ("uncaptioned", "all"):
         raise ValueError(f"mode must be 'uncaptioned' or 'all', got {mode!r}")
     if batch_size < 1:
@@ -109,7 +112,7 @@ def caption_items(dataset_id: int, caption_fn: CaptionFn, mode: str = "uncaption
             for item, text in zip(ok, captions):
                 row = s.get(Item, item.id)
                 _with_caption(row, with_prefix(text, prefix) if prefix else text, "blip")
-            audit(s, actor or "system", "dataset.caption_batch", "dataset", dataset_id,
+            audit(s, who.username, "dataset.caption_batch", "dataset", dataset_id,
                   after={"items": [i.id for i in ok], "mode": mode})
         done += len(captions)
         if progress:
@@ -128,20 +131,31 @@ def caption_job(ctx) -> dict[str, Any]:
     result = caption_items(dataset_id, caption_fn, cfg.get("mode", "uncaptioned"), cfg.get("prefix", ""),
                            int(cfg.get("batch_size", 16 if device == "cuda" else 4)),
                            progress=lambda d, t, m: ctx.progress(d, t, m), should_stop=ctx.should_stop,
-                           actor=ctx.created_by)
+                           actor=on_behalf_of(ctx.created_by, "datasets"))  # checked when it was queued
     ctx.log(f"captioned {result.captioned} of {result.total} ({result.failed} unreadable)")
     return {**asdict(result), "model": ref}
 
 
 def enqueue_caption(dataset_id: int, mode: str = "uncaptioned", prefix: str = "", model: str | None = None,
-                    batch_size: int | None = None, created_by: str = "") -> int:
+                    batch_size: int | None = None, *, created_by: Actor) -> int:
     """Queue a caption job (the worker must be running: the page calls ``jobs.ensure_worker()``)."""
     from workbench import jobs
     import workbench.data  # noqa: F401 - registers the kind
 
+    who = require(created_by, "datasets")
     config: dict[str, Any] = {"dataset_id": dataset_id, "mode": mode, "prefix": prefix}
     if model:
         config["model"] = model
     if batch_size:
         config["batch_size"] = batch_size
-    return jobs.enqueue("caption", config, title=f"caption dataset {dataset_id} ({mode})", created_by=created_by)
+    return jobs.enqueue("caption", config, title=f"caption dataset {dataset_id} ({mode})", created_by=who.username)
+
+
+def stop_caption(actor: Actor, job_id: int):
+    """Ask a caption job to stop (it keeps the captions it finished). Returns the job."""
+    from workbench import jobs
+
+    require(actor, "datasets")
+    if jobs.get_job(job_id).kind != "caption":
+        raise DatasetError(f"job {job_id} is not a caption job")
+    return jobs.request_stop(job_id)

@@ -16,6 +16,13 @@ import typer
 app = typer.Typer(help="Datasets: import, inspect, caption, preprocess, split, export.", no_args_is_help=True)
 
 
+def _actor():
+    """Who the CLI acts as: the operator, as admin (whoever runs it can open the workspace database anyway)."""
+    from workbench.review.auth import system_actor
+
+    return system_actor("cli")
+
+
 def _dataset(ref: str):
     from workbench.data.store import DatasetError, get_dataset
 
@@ -54,7 +61,7 @@ def import_cmd(
     try:
         report = import_dataset(source, name=name, template=template or DEFAULT_TEMPLATE,
                                 caption_column=caption_column, kream=kream, workers=workers,
-                                progress=_bar("import"), created_by="cli")
+                                progress=_bar("import"), created_by=_actor())
     except (SourceError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -141,25 +148,25 @@ def caption(
     if set_item is not None:
         if new_text is None:
             raise typer.BadParameter("--item needs --text")
-        typer.echo(f"item {set_item}: {store.set_caption(set_item, new_text, actor='cli').caption}")
+        typer.echo(f"item {set_item}: {store.set_caption(set_item, new_text, actor=_actor()).caption}")
         return
     if find:
-        typer.echo(f"{store.bulk_find_replace(ds.id, find, replace_with, actor='cli')} captions changed")
+        typer.echo(f"{store.bulk_find_replace(ds.id, find, replace_with, actor=_actor())} captions changed")
         return
     if add_prefix:
-        typer.echo(f"{store.apply_prefix(ds.id, prefix, actor='cli')} captions changed")
+        typer.echo(f"{store.apply_prefix(ds.id, prefix, actor=_actor())} captions changed")
         return
     mode = "all" if all_items else "uncaptioned"
     if inline:
         from workbench.data.captioning import caption_items, load_captioner
 
-        res = caption_items(ds.id, load_captioner(model), mode, prefix, progress=_bar("caption"), actor="cli")
+        res = caption_items(ds.id, load_captioner(model), mode, prefix, progress=_bar("caption"), actor=_actor())
         typer.echo(f"captioned {res.captioned} of {res.total} ({res.failed} unreadable)")
         return
     from workbench import jobs
     from workbench.data.captioning import enqueue_caption
 
-    job_id = enqueue_caption(ds.id, mode, prefix, model, created_by="cli")
+    job_id = enqueue_caption(ds.id, mode, prefix, model, created_by=_actor())
     jobs.ensure_worker()
     typer.echo(f"caption job {job_id} queued (`workbench jobs show {job_id}`)")
     if wait:
@@ -184,7 +191,7 @@ def preprocess(
     ds = _dataset(dataset)
     try:
         res = preprocess_dataset(ds.id, PreprocessConfig(size=size, mode=mode, pad_color=pad_color, format=fmt),
-                                 out, progress=_bar("preprocess"))
+                                 out, progress=_bar("preprocess"), actor=_actor())
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -205,7 +212,7 @@ def split(
     from workbench.data.split import split_dataset
 
     ds = _dataset(dataset)
-    res = split_dataset(ds.id, val, test, seed, stratify, actor="cli")
+    res = split_dataset(ds.id, val, test, seed, stratify, actor=_actor())
     typer.echo(f"{res.counts} ({'stratified by category' if res.stratified else 'not stratified'})")
 
 
@@ -236,4 +243,4 @@ def demo(
         cat = make_demo_catalog(out, seed=seed, size=size, colours=colours)
         typer.echo(f"{len(cat.rows)} images + {cat.csv_path.name} in {cat.root}")
         return
-    typer.echo(import_demo_catalog(seed=seed, size=size, colours=colours, created_by="cli").summary())
+    typer.echo(import_demo_catalog(seed=seed, size=size, colours=colours, created_by=_actor()).summary())

@@ -1,7 +1,7 @@
 """The one entry point for getting photos into a dataset: ``import_dataset(source, ...)``.
 
     from workbench.data import import_dataset
-    report = import_dataset("path/to/styles.csv", name="kaggle-small")
+    report = import_dataset("path/to/styles.csv", name="kaggle-small", created_by="mia")   # needs ``datasets``
     print(report.summary())          # added / already present / skipped, with a reason for every skip
 
 Pipeline: ``sources.open_source`` reads the source (folder, CSV, saved HF dataset, parquet, hub name, zip) into
@@ -38,6 +38,7 @@ from workbench.data.sources import Candidate, Skip, SourceError, derive_columns,
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope, utcnow
 from workbench.jobs import pid_alive
+from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 Progress = Callable[[int, "int | None", str], None]
@@ -125,12 +126,14 @@ def import_dataset(
     workers: int | None = None,
     max_pixels: int | None = None,
     progress: Progress | None = None,
-    created_by: str = "",
+    created_by: Actor,
     settings: Settings | None = None,
 ) -> ImportReport:
     """Import ``source`` into a new dataset (``name``, default the source's name) or into an existing one
     (``dataset_id``, or a ``name`` that exists). Returns the report; raises SourceError when the source as a whole
-    cannot be read. See the module docstring for what a failure leaves behind."""
+    cannot be read. See the module docstring for what a failure leaves behind. ``created_by`` needs the ``datasets``
+    permission."""
+    who = require(created_by, "datasets")
     settings = settings or get_settings()
     started = time.monotonic()
     datasets_root = settings.path("datasets")
@@ -191,7 +194,7 @@ def import_dataset(
         if progress:
             progress(report.seen, report.seen, "writing to the database")
         _commit(report, rows, staging, settings, source=str(source), template=template if src.kind == "csv" else "",
-                created_by=created_by)
+                created_by=who.username)
         report.seconds = time.monotonic() - started
         return report
     finally:
@@ -268,7 +271,7 @@ def _commit(report: ImportReport, rows: list[dict[str, Any]], staging: Path, set
             report.dataset_id = ds.id
             ds.imports = [*(ds.imports or []), {**report.as_dict(), "at": utcnow().isoformat(timespec="seconds")}]
             ds.updated_at = utcnow()
-            audit(s, created_by or "system", "dataset.import", "dataset", ds.id,
+            audit(s, created_by, "dataset.import", "dataset", ds.id,
                   after={"source": source, "added": len(rows), "skipped": len(report.skipped)})
     except BaseException:
         for p in moved:

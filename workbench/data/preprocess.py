@@ -1,7 +1,8 @@
 """Preprocess a dataset into a training-ready imagefolder, reproducible byte for byte.
 
     from workbench.data.preprocess import PreprocessConfig, preprocess_dataset
-    result = preprocess_dataset(dataset_id, PreprocessConfig(size=1024, mode="pad", pad_color="#ffffff"))
+    result = preprocess_dataset(dataset_id, PreprocessConfig(size=1024, mode="pad", pad_color="#ffffff"),
+                                actor="mia")       # needs the ``datasets`` permission
     result.out_dir, result.result_hash
 
 Modes: ``crop`` (resize so the shorter side is ``size``, then centre-crop a square), ``pad`` (fit the longer side to
@@ -41,6 +42,7 @@ from workbench.data.images import decode, oriented, save_image_atomic, to_rgb, w
 from workbench.data.store import DatasetError, image_path
 from workbench.data.tables import Dataset, Item
 from workbench.db import session_scope
+from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 SIZES = (512, 768, 1024)
@@ -139,8 +141,9 @@ def default_out_dir(dataset_id: int, config: PreprocessConfig, settings: Setting
 
 def preprocess_dataset(dataset_id: int, config: PreprocessConfig | None = None, out_dir: str | Path | None = None,
                        progress: Callable[[int, int, str], None] | None = None,
-                       settings: Settings | None = None) -> PreprocessResult:
+                       settings: Settings | None = None, *, actor: Actor) -> PreprocessResult:
     """Write the training set; see the module docstring. Items without a split go to ``train``."""
+    require(actor, "datasets")
     settings = settings or get_settings()
     config = config or PreprocessConfig()
     config.check()

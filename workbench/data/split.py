@@ -3,6 +3,7 @@
 Each category (``items.category``; one group when there is none) is shuffled with ``random.Random(f"{seed}:{cat}")``
 over its item ids in id order, then cut: ``round(n * val)`` to val, ``round(n * test)`` to test, the rest to train,
 with at least one train item per category. Same seed and items: the same split. Excluded items get no split.
+Splitting needs the ``datasets`` permission.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import select, update
 from workbench.data.store import DatasetError
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope, utcnow
+from workbench.review.auth import Actor, require
 from workbench.settings import Settings
 
 SPLITS = ("train", "val", "test")
@@ -46,7 +48,8 @@ def assign(ids_by_category: dict[str, list[int]], val: float, test: float, seed:
 
 
 def split_dataset(dataset_id: int, val: float = 0.1, test: float = 0.1, seed: int = 0, stratify: bool = True,
-                  actor: str = "", settings: Settings | None = None) -> SplitResult:
+                  *, actor: Actor, settings: Settings | None = None) -> SplitResult:
+    who = require(actor, "datasets")
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise ValueError(f"val ({val}) and test ({test}) must be fractions in [0, 1) with val + test < 1")
     with session_scope(settings) as s:
@@ -66,7 +69,7 @@ def split_dataset(dataset_id: int, val: float = 0.1, test: float = 0.1, seed: in
             s.execute(update(Item), updates)
         ds.split_config = {"val": val, "test": test, "seed": seed, "stratified": stratified}
         ds.updated_at = utcnow()
-        audit(s, actor or "system", "dataset.split", "dataset", dataset_id, after=ds.split_config)
+        audit(s, who.username, "dataset.split", "dataset", dataset_id, after=ds.split_config)
         counts = {k: 0 for k in SPLITS}
         by_cat: dict[str, dict[str, int]] = defaultdict(lambda: {k: 0 for k in SPLITS})
         cat_of = {r.id: r.category for r in rows}

@@ -1,7 +1,8 @@
 """Reading and editing datasets: the queries and edits behind the Datasets page and ``workbench data``.
 
 Every read is paginated or aggregated in SQL, so a page of the grid costs the same for 200 or 20,000 items.
-Edits (captions, exclusions, deletions) write an audit row in the same transaction.
+Edits (captions, exclusions, deletions) need the ``datasets`` permission (``workbench.review.auth``) and write an audit
+row, under the actor's name, in the same transaction.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from workbench.data.captions import caption_flags, find_replace, with_prefix
 from workbench.data.images import analyse, thumb_path, write_atomic, write_thumbnail
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope
+from workbench.review.auth import Actor, UserInfo, require
 from workbench.settings import Settings, get_settings
 
 CAPTION_FLAGS = ("no_caption", "caption_fields_missing")
@@ -116,14 +118,15 @@ def get_dataset(ref: int | str, settings: Settings | None = None) -> Dataset:
         return ds
 
 
-def delete_dataset(dataset_id: int, actor: str = "", settings: Settings | None = None) -> None:
+def delete_dataset(dataset_id: int, actor: Actor, settings: Settings | None = None) -> None:
+    who = require(actor, "datasets")
     settings = settings or get_settings()
     with session_scope(settings) as s:
         ds = s.get(Dataset, dataset_id)
         if ds is None:
             raise DatasetError(f"no dataset with id {dataset_id}")
         s.execute(delete(Item).where(Item.dataset_id == dataset_id))
-        audit(s, actor or "system", "dataset.delete", "dataset", dataset_id, before={"name": ds.name})
+        audit(s, who.username, "dataset.delete", "dataset", dataset_id, before={"name": ds.name})
         s.delete(ds)
     shutil.rmtree(dataset_dir(dataset_id, settings), ignore_errors=True)
 
@@ -240,20 +243,21 @@ def _with_caption(item: Item, caption: str, source: str) -> None:
     item.flags = sorted(set(keep) | set(caption_flags(caption)))
 
 
-def set_caption(item_id: int, caption: str, actor: str = "", settings: Settings | None = None) -> Item:
+def set_caption(item_id: int, caption: str, actor: Actor, settings: Settings | None = None) -> Item:
     """Edit one caption (the grid's detail view)."""
+    who = require(actor, "datasets")
     with session_scope(settings) as s:
         item = s.get(Item, item_id)
         if item is None:
             raise DatasetError(f"no item with id {item_id}")
         before = item.caption
         _with_caption(item, caption, "edited")
-        audit(s, actor or "system", "item.caption", "item", item_id, before={"caption": before},
+        audit(s, who.username, "item.caption", "item", item_id, before={"caption": before},
               after={"caption": item.caption})
         return item
 
 
-def _bulk(dataset_id: int, change, action: str, detail: dict[str, Any], filt: ItemFilter | None, actor: str,
+def _bulk(dataset_id: int, change, action: str, detail: dict[str, Any], filt: ItemFilter | None, who: UserInfo,
           settings: Settings | None) -> int:
     changed = 0
     with session_scope(settings) as s:
@@ -264,25 +268,27 @@ def _bulk(dataset_id: int, change, action: str, detail: dict[str, Any], filt: It
             if new != item.caption:
                 _with_caption(item, new, item.caption_source if item.caption_source else "edited")
                 changed += 1
-        audit(s, actor or "system", action, "dataset", dataset_id, after={**detail, "changed": changed})
+        audit(s, who.username, action, "dataset", dataset_id, after={**detail, "changed": changed})
     return changed
 
 
 def bulk_find_replace(dataset_id: int, find: str, replace: str, regex: bool = False, ignore_case: bool = False,
-                      filt: ItemFilter | None = None, actor: str = "", settings: Settings | None = None) -> int:
+                      filt: ItemFilter | None = None, *, actor: Actor, settings: Settings | None = None) -> int:
     """Find/replace in every caption (of the filtered items). Returns how many captions changed."""
+    who = require(actor, "datasets")
     find_replace("", find, replace, regex, ignore_case)  # validate once, before touching anything
     return _bulk(dataset_id, lambda c: find_replace(c, find, replace, regex, ignore_case), "dataset.caption_replace",
-                 {"find": find, "replace": replace, "regex": regex}, filt, actor, settings)
+                 {"find": find, "replace": replace, "regex": regex}, filt, who, settings)
 
 
-def apply_prefix(dataset_id: int, prefix: str, filt: ItemFilter | None = None, actor: str = "",
+def apply_prefix(dataset_id: int, prefix: str, filt: ItemFilter | None = None, *, actor: Actor,
                  settings: Settings | None = None) -> int:
     """Put the instance/trigger phrase in front of every caption (idempotent). Returns how many changed."""
+    who = require(actor, "datasets")
     if not prefix.strip():
         raise DatasetError("the trigger prefix is empty")
     return _bulk(dataset_id, lambda c: with_prefix(c, prefix), "dataset.caption_prefix", {"prefix": prefix}, filt,
-                 actor, settings)
+                 who, settings)
 
 
 # -- duplicates and exclusions -------------------------------------------------------------------------------------
@@ -300,17 +306,19 @@ def duplicate_groups(dataset_id: int, limit: int = 200, settings: Settings | Non
         return groups
 
 
-def set_excluded(item_ids: list[int], excluded: bool, actor: str = "", settings: Settings | None = None) -> int:
+def set_excluded(item_ids: list[int], excluded: bool, actor: Actor, settings: Settings | None = None) -> int:
+    who = require(actor, "datasets")
     with session_scope(settings) as s:
         n = s.execute(update(Item).where(Item.id.in_(item_ids)).values(excluded=excluded)).rowcount
-        audit(s, actor or "system", "item.exclude" if excluded else "item.include", "item",
+        audit(s, who.username, "item.exclude" if excluded else "item.include", "item",
               ",".join(map(str, item_ids))[:100], after={"ids": item_ids, "excluded": excluded})
         return n
 
 
-def resolve_group(dataset_id: int, group: int, keep: list[int], actor: str = "",
+def resolve_group(dataset_id: int, group: int, keep: list[int], actor: Actor,
                   settings: Settings | None = None) -> int:
     """The user's choice for one duplicate group: keep ``keep``, exclude the rest (reversible). Returns excluded."""
+    actor = require(actor, "datasets")
     with session_scope(settings) as s:
         members = list(s.scalars(select(Item.id).where(Item.dataset_id == dataset_id, Item.dup_group == group)))
     if not members:

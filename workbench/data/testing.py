@@ -1,6 +1,7 @@
 """Small fixture builders for tests and benchmarks: images in any mode, and the bad files an import must survive.
 
-Everything is generated in code (no binary files in the repository) and deterministic.
+Everything is generated in code (no binary files in the repository) and deterministic. ``CURATOR`` is who tests and
+benchmarks import and edit datasets as: an operator with the ``datasets`` permission that needs no user row.
 """
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from workbench.review.auth import system_actor
+
+CURATOR = system_actor("curator", role="marketer")
 
 
 def image_bytes(size: tuple[int, int] = (64, 64), color: tuple[int, ...] | int = (200, 30, 30), fmt: str = "PNG",

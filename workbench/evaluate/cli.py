@@ -4,6 +4,9 @@
     workbench evaluate --config eval.json --wait          # the full EvalConfig as JSON (steps, sweep params, ids)
     workbench eval show 3
     workbench eval export 3 4 --out comparison.csv
+
+The CLI evaluates as ``system_actor("cli", role="analyst")``: evaluating is the analyst's permission, and whoever runs
+the CLI can open the workspace database anyway.
 """
 from __future__ import annotations
 
@@ -15,6 +18,12 @@ import typer
 app = typer.Typer(help="Evaluate generated image sets against a reference set (FID/KID, CLIP, BLIP, LPIPS, SSIM, "
                        "PSNR, brand consistency, OCR logo check).")
 eval_app = typer.Typer(help="Read evaluation results: list, show, export.", no_args_is_help=True)
+
+
+def _actor():
+    from workbench.review.auth import system_actor
+
+    return system_actor("cli", role="analyst")
 
 
 def _fail(message: str) -> None:
@@ -62,7 +71,7 @@ def evaluate(
     from workbench.evaluate.runs import start_evaluation
     from workbench.jobs import get_job
 
-    eval_id = start_evaluation(cfg, user="cli")
+    eval_id = start_evaluation(cfg, user=_actor())
     from workbench.evaluate.runs import get_evaluation
 
     job = get_job(get_evaluation(eval_id).job_id)
@@ -73,7 +82,7 @@ def evaluate(
 def _run_here(cfg) -> None:
     from workbench.evaluate.runs import EvaluationError, create_evaluation, run_evaluation
 
-    eval_id = create_evaluation(cfg, user="cli")
+    eval_id = create_evaluation(cfg, user=_actor())
     last = [-1]
 
     def progress(step: int, total: int, message: str) -> None:
@@ -196,7 +205,7 @@ def suite(
                                      step=int(step) if step else None))
     try:
         sets = enqueue_prompt_suite(name, prompt, variants, seed=seed, images_per_prompt=n, width=size, height=size,
-                                    steps=steps, user="cli")
+                                    steps=steps, user=_actor())
     except EvaluationError as exc:
         _fail(str(exc))
     ensure_worker()

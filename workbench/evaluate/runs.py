@@ -5,7 +5,7 @@ aggregated with the backbones used.
                      image_sets=[ImageSet("base", batch="suite-s26-base"),
                                  ImageSet("step 1000", batch="suite-s26-ckpt1000", step=1000)],
                      reference=ReferenceSet(dataset="demo-aurelo", split="val"))
-    eval_id = start_evaluation(cfg, user="ari")     # an evaluations row + a queued job
+    eval_id = start_evaluation(cfg, user="ari")     # an evaluations row + a queued job (needs ``evaluate``)
     run_evaluation(eval_id)                         # what the job does (also callable in-process)
     result_rows([eval_id])                          # aggregates, with intervals and reliability
 
@@ -19,6 +19,10 @@ contained in the prompt (a prompt = trigger + caption). Unpaired images get no p
 
 A metric whose model is missing is stored as ``unavailable`` with the model reference and the remedy; it never gets
 a number. OCR results of generated images are also written to the review queue (``record_check(..., "ocr")``).
+
+Creating or queueing an evaluation and queueing a prompt suite need the ``evaluate`` permission (an analyst;
+``workbench.review.auth``). ``run_evaluation`` runs one that ``create_evaluation`` allowed (the job does, as do the CLI
+and the demo in-process), so it does not check again.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from sqlalchemy import select
 from workbench.db import session_scope, utcnow
 from workbench.evaluate import METRIC_CARDS, METRIC_GROUPS, PAIRED_PX
 from workbench.evaluate.tables import Evaluation, EvaluationImage, EvaluationResult
+from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 DIVERSITY_PX = 256  # LPIPS diversity compares every pair of a prompt's images: at a lower resolution than paired
@@ -668,7 +673,9 @@ def run_evaluation(evaluation_id: int, progress: Callable[..., None] | None = No
     return result
 
 
-def create_evaluation(cfg: EvalConfig, user: str = "") -> int:
+def create_evaluation(cfg: EvalConfig, user: Actor) -> int:
+    """Store the evaluation (not run yet) for ``user``; returns its id."""
+    user = require(user, "evaluate").username
     cfg.check()
     with session_scope() as s:
         row = Evaluation(name=cfg.name or f"evaluation of {', '.join(x.label for x in cfg.image_sets)}"[:200],
@@ -678,15 +685,16 @@ def create_evaluation(cfg: EvalConfig, user: str = "") -> int:
         return row.id
 
 
-def start_evaluation(cfg: EvalConfig, user: str = "", start_worker: bool = True) -> int:
+def start_evaluation(cfg: EvalConfig, user: Actor, start_worker: bool = True) -> int:
     """Create the evaluation and queue its job (kind ``evaluate``); returns the evaluation id."""
     from workbench.jobs import enqueue, ensure_worker
 
-    evaluation_id = create_evaluation(cfg, user)
+    who = require(user, "evaluate")
+    evaluation_id = create_evaluation(cfg, who)
     if start_worker:
         ensure_worker()
     job_id = enqueue("evaluate", {"evaluation_id": evaluation_id}, title=f"evaluate #{evaluation_id}",
-                     created_by=user)
+                     created_by=who.username)
     with session_scope() as s:
         s.get(Evaluation, evaluation_id).job_id = job_id
     return evaluation_id
@@ -727,10 +735,12 @@ def suite_batch(suite: str, label: str) -> str:
 
 def enqueue_prompt_suite(suite: str, prompts: Sequence[str], variants: Sequence[SuiteVariant], seed: int = 0,
                          images_per_prompt: int = 1, width: int = 1024, height: int = 1024, steps: int = 30,
-                         device: str | None = None, user: str = "") -> list[ImageSet]:
-    """Queue one generate job per variant with the same prompts and seeds; returns the image sets to evaluate."""
+                         device: str | None = None, *, user: Actor) -> list[ImageSet]:
+    """Queue one generate job per variant with the same prompts and seeds; returns the image sets to evaluate.
+    Needs ``evaluate``: the suite is an analyst's measuring tool, so its jobs generate for them (as checked here)."""
     from workbench.jobs import enqueue
 
+    user = require(user, "evaluate").username
     if not prompts:
         raise EvaluationError("a prompt suite needs at least one prompt")
     labels = [v.label for v in variants]

@@ -10,6 +10,11 @@ Config:
 Image ``i`` of a prompt is asked with seed ``params.seed + i``. A stopped or crashed batch resumes by running the same
 config again: every (prompt, asked seed) that already has a kept image in the batch is skipped, so nothing finished is
 generated twice.
+
+Queueing or stopping a batch needs the ``generate`` permission (``enqueue_batch``, ``stop_batch``); the job then
+generates as the user who queued it, without checking again (``workbench.review.auth``).
+
+    job_id = enqueue_batch("mia", {"spec": {...}, "prompt_batch_id": 3, "batch": "prompts-3", "params": {...}})
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from sqlalchemy import select
 from workbench.db import session_scope
 from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec, build_pipeline
 from workbench.generate.sample import GenerationParams, generate, params_from_dict
+from workbench.review.auth import Actor, on_behalf_of, require
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ def load_for_batch(cfg: dict[str, Any], device: str | None = None):
 
 
 def make_one(assembled, scorer, policy, base: GenerationParams, prompt: BatchPrompt, seed: int, name: str,
-             user: str) -> None:
+             user: Actor) -> None:
     params = replace(base, prompt=prompt.text, negative_prompt=prompt.negative, seed=seed, num_images=1,
                      batch_size=1, prompt_id=prompt.prompt_id, brand=prompt.brand)
     if scorer is not None:
@@ -96,6 +102,26 @@ def make_one(assembled, scorer, policy, base: GenerationParams, prompt: BatchPro
         generate_guarded(assembled, params, scorer, policy, batch=name, user=user)
     else:
         generate(assembled, params, batch=name, user=user)
+
+
+def enqueue_batch(actor: Actor, config: dict[str, Any], *, title: str = "", queue: bool = True) -> int:
+    """Queue a ``generate`` job (config: see the module docstring) for ``actor``; returns the job id. The caller
+    starts a worker (``jobs.ensure_worker()``); ``queue=False``: see ``jobs.enqueue``."""
+    from workbench.jobs import enqueue
+
+    who = require(actor, "generate")
+    return enqueue("generate", config, title=title or f"generate {config.get('batch') or 'batch'}",
+                   created_by=who.username, queue=queue)
+
+
+def stop_batch(actor: Actor, job_id: int):
+    """Ask a ``generate`` job to stop between images (what it made stays; a rerun resumes). Returns the job."""
+    from workbench.jobs import get_job, request_stop
+
+    require(actor, "generate")
+    if get_job(job_id).kind != "generate":
+        raise GenerationError(f"job {job_id} is not a generation batch")
+    return request_stop(job_id)
 
 
 def generate_job(ctx) -> dict[str, Any]:
@@ -113,13 +139,14 @@ def generate_job(ctx) -> dict[str, Any]:
     assembled, scorer, policy = load_for_batch(cfg)
     if assembled.demo_model:
         ctx.log("note: demo model (tiny kit): images are for trying the workbench only")
+    author = on_behalf_of(ctx.created_by, "generate")  # checked when the job was queued
     made = 0
     step = skipped
     for prompt, seed in todo:
         if (prompt.text, seed) in done:
             continue
         ctx.check_stop()  # between images: everything saved so far stays, a rerun resumes here
-        make_one(assembled, scorer, policy, base, prompt, seed, name, ctx.created_by)
+        make_one(assembled, scorer, policy, base, prompt, seed, name, author)
         made += 1
         step += 1
         ctx.progress(step, total, message=f"{step}/{total} images")

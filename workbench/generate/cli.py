@@ -1,9 +1,18 @@
-"""`workbench generate run|quantize`: generate images with provenance, or prebuild INT8 weights."""
+"""`workbench generate run|quantize|batch`: generate images with provenance, or prebuild INT8 weights.
+
+The CLI generates as ``system_actor("cli", role="marketer")``: generating is the marketer's permission, and whoever runs
+the CLI can open the workspace database anyway."""
 from __future__ import annotations
 
 import typer
 
 app = typer.Typer(help="Generate images (SDXL + LoRAs, optional INT8) with full provenance.", no_args_is_help=True)
+
+
+def _actor():
+    from workbench.review.auth import system_actor
+
+    return system_actor("cli", role="marketer")
 
 
 def _spec(model, vae, lora, scheduler, dtype, quantization, device):
@@ -50,7 +59,7 @@ def run(
         assembled = build_pipeline(_spec(model, vae, lora, scheduler, dtype, quantization, device))
         images = generate(assembled, GenerationParams(prompt=prompt, negative_prompt=negative, width=size,
                                                       height=size, steps=steps, guidance=guidance, seed=seed,
-                                                      num_images=n), batch=batch, user="cli")
+                                                      num_images=n), batch=batch, user=_actor())
     except (GenerationError, ModelUnavailable) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -101,8 +110,9 @@ def batch(
     """Queue a batch job for a saved prompt batch (a background worker is started when none is alive)."""
     from dataclasses import asdict
 
+    from workbench.generate.batch import enqueue_batch
     from workbench.generate.pipeline import GenerationError
-    from workbench.jobs import enqueue, ensure_worker
+    from workbench.jobs import ensure_worker
 
     try:
         spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
@@ -114,6 +124,6 @@ def batch(
               "params": {"width": size, "height": size, "steps": steps, "seed": seed, "num_images": n}}
     if gate:
         config["gate"] = {"threshold": threshold, "max_attempts": attempts}
+    job_id = enqueue_batch(_actor(), config, title=f"generate {config['batch']}")
     ensure_worker()
-    job_id = enqueue("generate", config, title=f"generate {config['batch']}", created_by="cli")
     typer.echo(f"queued job {job_id}: watch it with `workbench jobs show {job_id}`")

@@ -20,6 +20,7 @@ def main(job_id: int) -> int:
     from workbench.db import Job, session_scope, utcnow
     from workbench.generate.batch import load_for_batch, make_one, plan
     from workbench.jobs import get_job
+    from workbench.review.auth import on_behalf_of
     from workbench.settings import get_settings
 
     settings = get_settings()
@@ -39,7 +40,8 @@ def main(job_id: int) -> int:
             if get_job(job_id).stop_requested:
                 print(f"[rank {state.process_index}] stop requested", flush=True)
                 break
-            make_one(assembled, scorer, policy, base, prompt, seed, name, job.created_by)
+            make_one(assembled, scorer, policy, base, prompt, seed, name,
+                     on_behalf_of(job.created_by, "generate"))  # checked when the job was queued
             made.append([prompt.text, seed])
             finished = _count(name, todo)
             with session_scope() as s:

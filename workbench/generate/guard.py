@@ -8,7 +8,8 @@ first. At most ``max_attempts`` attempts are made. Every attempt is saved and re
 is marked kept and goes to review, the others stay visible as ``not_kept``.
 
     scorer = ClipScorer.from_ref(settings.models.clip_scorer)
-    results = generate_guarded(assembled, params, scorer, GatePolicy(threshold=0.25, max_attempts=3), batch="ss26")
+    results = generate_guarded(assembled, params, scorer, GatePolicy(threshold=0.25, max_attempts=3), batch="ss26",
+                               user="mia")
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.generate.pipeline import AssembledPipeline, GenerationError
+from workbench.review.auth import Actor, require
 from workbench.generate.sample import (GeneratedImage, GenerationParams, a1111_parameters, generate,
                                        record_generation, write_png)
 
@@ -98,9 +100,11 @@ class GuardedImage:
 
 
 def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, scorer: ClipScorer, policy: GatePolicy,
-                     batch: str = "adhoc", user: str = "", trigger: str = "", record: bool = True) -> list[GuardedImage]:
-    """Generate ``params.num_images`` images through the gate. All attempts are saved; each is scored against the
-    prompt as asked (not the refined one), so scores compare across attempts."""
+                     batch: str = "adhoc", *, user: Actor, trigger: str = "", record: bool = True
+                     ) -> list[GuardedImage]:
+    """Generate ``params.num_images`` images through the gate as ``user`` (``generate`` permission). All attempts are
+    saved; each is scored against the prompt as asked (not the refined one), so scores compare across attempts."""
+    user = require(user, "generate")
     params.check()
     results = []
     for i in range(params.num_images):
@@ -127,6 +131,6 @@ def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, sco
             # the PNG carries the gate's verdict too
             write_png(a.path, a.image, a1111_parameters(a.provenance, assembled.sampler_name), a.provenance)
             if record:
-                a.generation_id = record_generation(a, batch, user)
+                a.generation_id = record_generation(a, batch, user.username)
         results.append(guarded)
     return results

@@ -1,7 +1,7 @@
 """Generate images for a prompt and save each with its full provenance.
 
     images = generate(assembled, GenerationParams(prompt="...", seed=7, num_images=4, width=1024, height=1024),
-                      batch="ss26-tees")
+                      batch="ss26-tees", user="mia")      # needs the ``generate`` permission
 
 Each image is written atomically as a PNG with two chunks: ``parameters``, the A1111 text any tool that reads A1111 PNG
 info understands, and ``workbench``, a JSON object with everything that made the image (model and revision, VAE, LoRAs
@@ -25,6 +25,7 @@ from PIL.PngImagePlugin import PngInfo
 import workbench
 from workbench.db import session_scope
 from workbench.generate.pipeline import AssembledPipeline, GenerationError
+from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 PROVENANCE_KEY = "workbench"
@@ -185,12 +186,14 @@ def record_generation(img: GeneratedImage, batch: str, user: str) -> int:
         return row.id
 
 
-def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str = "adhoc", user: str = "",
+def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str = "adhoc", *, user: Actor,
              attempt: int = 1, record: bool = True, settings: Settings | None = None,
              base_seed: int | None = None) -> list[GeneratedImage]:
-    """Generate ``params.num_images`` images (seeds seed, seed+1, ...), save and record each."""
+    """Generate ``params.num_images`` images (seeds seed, seed+1, ...), save and record each as made by ``user``
+    (a job passes ``on_behalf_of(created_by, "generate")``: the user was checked when it was queued)."""
     import torch
 
+    who = require(user, "generate")
     settings = settings or get_settings()
     params.check()
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", batch):
@@ -213,7 +216,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             path = write_png(out_dir / name, image, a1111_parameters(prov, assembled.sampler_name), prov)
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
-                img.generation_id = record_generation(img, batch, user)
+                img.generation_id = record_generation(img, batch, who.username)
             results.append(img)
     return results
 

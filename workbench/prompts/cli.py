@@ -98,7 +98,8 @@ def expand(
     csv_path: Path = typer.Option(None, "--csv", help="Write the prompts to this CSV file."),
     json_path: Path = typer.Option(None, "--json", help="Write the prompts to this JSON file."),
     save: str = typer.Option(None, help="Save the batch to the prompt library under this name."),
-    user: str = typer.Option("cli", help="Who saves it (kept with every prompt and in the audit log)."),
+    user: str = typer.Option("cli", help="The name kept with every prompt and in the audit log (the CLI saves as an "
+                                         "operator: whoever runs it can open the workspace database)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
 ) -> None:
     """Expand a batch: every combination, or a seeded random sample; duplicates removed; every prompt checked."""
@@ -106,6 +107,7 @@ def expand(
     from workbench.prompts.library import load_library
     from workbench.prompts.store import save_batch
     from workbench.prompts.yamlio import PromptError
+    from workbench.review.auth import system_actor
 
     lib = load_library()
     try:
@@ -132,7 +134,7 @@ def expand(
         typer.echo(f"wrote {json_path}")
     if save:
         try:
-            saved = save_batch(batch, save, user=user)
+            saved = save_batch(batch, save, user=system_actor(user))
         except PromptError as exc:
             _fail(exc)
         typer.echo(f"saved batch {saved.id} '{saved.name}' ({saved.size} prompts)")

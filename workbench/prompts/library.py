@@ -3,7 +3,8 @@
 Two roots, read in order, a later one overriding an earlier one by name: the shipped ``prompt_templates/`` folder
 of this repository, then ``<workspace>/prompt_templates/`` where a team keeps its own (the page's editors save
 there). In each root ``brands/*.yaml`` are brand profiles and every other ``*.yaml`` is a template or scene preset
-(its ``kind``). A broken file is skipped and reported in ``Library.problems``; the others still load.
+(its ``kind``). A broken file is skipped and reported in ``Library.problems``; the others still load. Saving a template
+needs the ``prompts`` permission, saving a brand profile ``settings`` (its forbidden terms and CLIP gate are policy).
 
     lib = load_library()
     lib.template("t-shirt"), lib.scene("studio-white"), lib.brand("northwind"), lib.problems
@@ -17,6 +18,7 @@ from pathlib import Path
 from workbench.prompts.brands import BrandProfile, parse_brand
 from workbench.prompts.templates import Template, parse_template
 from workbench.prompts.yamlio import Problem, PromptError, write_text_atomic
+from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "prompt_templates"
@@ -103,9 +105,10 @@ def _unknown_scene(template: Template) -> Problem:
 # -- editors: validate, then save into the workspace -----------------------------------------------------------------
 
 
-def save_template_text(text: str, settings: Settings | None = None) -> Path:
+def save_template_text(text: str, actor: Actor, settings: Settings | None = None) -> Path:
     """Validate a template or scene written in the editor and save it as ``<workspace>/prompt_templates/
     {products,scenes}/<name>.yaml``, replacing a shipped one of the same name. Nothing is written if it is invalid."""
+    require(actor, "prompts")
     template = parse_template(text, "editor")
     if template.default_scene:
         lib = load_library(settings=settings)
@@ -117,8 +120,10 @@ def save_template_text(text: str, settings: Settings | None = None) -> Path:
     return path
 
 
-def save_brand_text(text: str, settings: Settings | None = None) -> Path:
-    """Validate a brand profile written in the editor; save it as ``<workspace>/prompt_templates/brands/<name>.yaml``."""
+def save_brand_text(text: str, actor: Actor, settings: Settings | None = None) -> Path:
+    """Validate a brand profile written in the editor; save it as ``<workspace>/prompt_templates/brands/<name>.yaml``.
+    Needs ``settings`` (an admin): a profile's forbidden terms and CLIP gate decide what reaches review."""
+    require(actor, "settings")
     brand = parse_brand(text, "editor")
     path = workspace_templates_dir(settings) / "brands" / f"{brand.name}.yaml"
     write_text_atomic(path, text if text.endswith("\n") else text + "\n")

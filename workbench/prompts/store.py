@@ -1,8 +1,9 @@
 """The prompt library in the database: save batches and single prompts, refine a prompt into a new version, read
-them back. Every change writes an audit row in the same transaction.
+them back. Every change needs the ``prompts`` permission (``workbench.review.auth``) and writes an audit row, under
+the user's name, in the same transaction.
 
-    saved = save_batch(batch, "SS26 tees", user="ana")
-    v2 = refine(saved.prompt_ids[0], "…sharper text…", user="ben", reason="logo was blurry")
+    saved = save_batch(batch, "SS26 tees", user="mia")
+    v2 = refine(saved.prompt_ids[0], "…sharper text…", user="mia", reason="logo was blurry")
     [p.version for p in prompt_history(v2.id)]   # [1, 2]
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from workbench.prompts.expand import Batch, PromptCheck, check_prompt
 from workbench.prompts.library import Library, load_library
 from workbench.prompts.tables import PromptBatchItemRow, PromptBatchRow, PromptRow
 from workbench.prompts.yamlio import PromptError
+from workbench.review.auth import Actor, require
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,9 @@ def _row_values(check: PromptCheck) -> dict[str, Any]:
     return {"token_count": check.tokens.count, "issues": check.issues}
 
 
-def save_batch(batch: Batch, name: str, user: str) -> SavedBatch:
+def save_batch(batch: Batch, name: str, user: Actor) -> SavedBatch:
     """Store every prompt of an expanded batch (version 1 each) and the batch that lists them, in order."""
+    user = require(user, "prompts").username
     name = name.strip()
     if not name:
         raise PromptError("name: give the batch a name")
@@ -94,10 +97,11 @@ def save_batch(batch: Batch, name: str, user: str) -> SavedBatch:
         return _batch(row, ids)
 
 
-def save_prompt(text: str, user: str, *, negative: str = "", brand: str = "", template: str = "", scene: str = "",
+def save_prompt(text: str, user: Actor, *, negative: str = "", brand: str = "", template: str = "", scene: str = "",
                 slot_values: dict[str, Any] | None = None, params: dict[str, Any] | None = None, reason: str = "",
                 library: Library | None = None) -> StoredPrompt:
     """Store one prompt (written by hand, or a single rendered one) as version 1, checked against its brand."""
+    user = require(user, "prompts").username
     text = " ".join(text.split())
     if not text:
         raise PromptError("text: the prompt is empty")
@@ -114,10 +118,11 @@ def save_prompt(text: str, user: str, *, negative: str = "", brand: str = "", te
         return StoredPrompt.from_row(row)
 
 
-def refine(prompt_id: int, new_text: str, user: str, reason: str, *, negative: str | None = None,
+def refine(prompt_id: int, new_text: str, user: Actor, reason: str, *, negative: str | None = None,
            library: Library | None = None) -> StoredPrompt:
     """A new version of a prompt: same template, scene, slots, brand and settings, new text, linked to its parent,
     with who and why. The parent is kept (images made from it still point at it) and marked superseded."""
+    user = require(user, "prompts").username
     new_text = " ".join(new_text.split())
     if not new_text:
         raise PromptError("new_text: the refined prompt is empty")

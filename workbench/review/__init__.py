@@ -12,8 +12,8 @@ export (zip + CSV/JSON), cli (``workbench users`` and ``workbench review``).
 """
 from workbench.review.auth import (PERMISSIONS, ROLES, AuthError, OidcRoleMap, PermissionDenied, UserInfo, add_user,
                                    authenticate, create_first_admin, get_user, hash_password, list_users,
-                                   needs_first_admin, oidc_sign_in, require, reset_password, set_active, set_role,
-                                   system_actor, verify_password)
+                                   needs_first_admin, oidc_sign_in, on_behalf_of, require, reset_password, set_active,
+                                   set_role, system_actor, verify_password)
 from workbench.review.decisions import DECISIONS, BulkResult, DecisionConflict, bulk_decide, decide
 from workbench.review.export import ExportResult, export_approved
 from workbench.review.feedback import FeedbackResult, request_changes
@@ -27,6 +27,6 @@ __all__ = [
     "FeedbackResult", "GateResult", "OidcRoleMap", "PermissionDenied", "Policy", "QueueFilter", "QueueItem",
     "ReviewError", "UserInfo", "add_user", "audit_trail", "authenticate", "bulk_decide", "create_first_admin", "decide",
     "export_approved", "filter_options", "get_item", "get_policy", "get_user", "hash_password", "history",
-    "list_queue", "list_users", "needs_first_admin", "oidc_sign_in", "record_check", "request_changes", "require",
-    "reset_password", "set_active", "set_policy", "set_role", "system_actor", "verify_password",
+    "list_queue", "list_users", "needs_first_admin", "oidc_sign_in", "on_behalf_of", "record_check",
+    "request_changes", "require", "reset_password", "set_active", "set_policy", "set_role", "system_actor", "verify_password",
 ]

@@ -1,14 +1,36 @@
 """Users, roles and the server-side permission check.
 
-Four roles, each allowed exactly the actions in ``PERMISSIONS``: a marketer generates and submits images and sees
-what became of them, an analyst evaluates, an approver decides and exports, an admin manages users and settings.
-Admin is not a superuser: deciding on images stays with approvers (an admin who must decide gives themself the
-role, which is audited).
+Four roles, each allowed exactly the actions in ``PERMISSIONS``: a marketer builds prompts, generates and submits
+images and sees what became of them, an analyst evaluates, an approver decides and exports, an admin manages users
+and settings; marketers, analysts and admins curate datasets and train. Admin is not a superuser: deciding on images
+stays with approvers and generating with marketers (an admin who must decide gives themself the role, which is
+audited).
 
-Every mutating library call starts with ``require(actor, "permission")``. The actor is a username (what the UI keeps
-in session state) and the role is read from the database each time, so a role change or a deactivation takes effect
-on the next click, and hiding a button is never the check. The CLI acts as ``system_actor("cli:…")``: whoever can
-run it can open the workspace database anyway.
+Every mutating library call starts with ``require(actor, "permission")``, in every capability, not only review:
+
+    datasets   import, captions (edit, find/replace, prefix, caption jobs), exclusions, duplicate groups, split,
+               preprocess, delete (``workbench.data``)
+    prompts    save and refine prompts, save batches, save templates and scene presets (``workbench.prompts``)
+    settings   save brand profiles: their forbidden terms and CLIP gate are policy, like the review policies
+    train      start, stop, resume a training run; start a sweep (``workbench.train.runs``)
+    generate   generate in-process, queue or stop a generation batch (``workbench.generate``)
+    evaluate   create or queue an evaluation, queue a prompt suite (``workbench.evaluate``); record gate checks
+    review     decide, export, manage_users, settings (policies), view_queue, view_audit: this package
+
+The actor is a username (what the UI keeps in session state) or a ``UserInfo``; the role is read from the database
+each time, so a role change or a deactivation takes effect on the next click, and hiding a button is never the check.
+What is recorded (``created_by``, the audit log) is the actor's username.
+
+Work that a checked call already allowed is not checked again: a background job runs as the user who queued it
+(``jobs.created_by``; the check ran at the click that queued it, and a deactivation meanwhile stops their next click,
+not work already queued: stop the job for that), and a step that another action entails (the prompt version an
+approver's ``request_changes`` writes, the dataset a training run preprocesses) runs as ``on_behalf_of(user,
+permission)``. The generic queue (``workbench.jobs``) checks nothing: the capabilities' entry points do.
+
+The CLI acts as ``system_actor("cli…", role=…)`` naming the role its command acts as (admin for users, datasets,
+prompts and training; marketer for generation; analyst for evaluation): whoever can run it can open the workspace
+database anyway. The one action nobody signs in for, building the demo workspace from Home, is offered only while
+the workspace has no users (it adds accounts with a published password).
 
 Local accounts keep bcrypt hashes; identities from an OpenID Connect provider (Streamlit's ``st.login``) are mapped
 to roles by ``OidcRoleMap`` and get a user row (no password) the first time they sign in.
@@ -34,10 +56,10 @@ ROLES = ("marketer", "analyst", "approver", "admin")
 
 # The one permission table. Pages, the CLI and the library all ask it through require().
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "marketer": frozenset({"generate", "submit", "view_own", "train", "datasets"}),
+    "marketer": frozenset({"generate", "submit", "view_own", "train", "datasets", "prompts"}),
     "analyst": frozenset({"evaluate", "view_queue", "view_audit", "train", "datasets"}),
     "approver": frozenset({"decide", "export", "view_queue", "view_audit"}),
-    "admin": frozenset({"manage_users", "settings", "view_queue", "view_audit", "train", "datasets"}),
+    "admin": frozenset({"manage_users", "settings", "view_queue", "view_audit", "train", "datasets", "prompts"}),
 }
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 
@@ -88,6 +110,15 @@ def system_actor(name: str = "system", role: str = "admin") -> UserInfo:
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     return UserInfo(username=name, role=role, source="system")
+
+
+def on_behalf_of(username: str, permission: str) -> UserInfo:
+    """A system actor named ``username`` whose role allows ``permission``, for work a checked call already allowed:
+    a job acting for the user who queued it, or a step another action entails (see the module docstring)."""
+    roles = roles_with(permission)
+    if not roles:
+        raise ValueError(f"permission {permission!r} is not one of {sorted(ALL_PERMISSIONS)}")
+    return system_actor(username, roles[0])
 
 
 # -- checks --------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.db import audit, session_scope
-from workbench.review.auth import Actor, require
+from workbench.review.auth import Actor, on_behalf_of, require
 from workbench.review.decisions import Decision, check_decision, decide
 from workbench.review.queue import ReviewError, _generation_table
 from workbench.review.tables import ReviewRow
@@ -93,11 +93,13 @@ def request_changes(actor: Actor, generation_id: int, comment: str, *, expected_
     if new_text:
         from workbench.prompts import refine, save_prompt
 
+        # The new version is part of the change request ``decide`` allowed; approvers do not edit prompts otherwise.
+        author = on_behalf_of(who, "prompts")
         parent_id = gen.prompt_id
         if parent_id is None:  # a prompt typed ad hoc: keep it as version 1 so the new one has a parent
-            parent_id = save_prompt(gen.prompt, who, negative=gen.negative_prompt, brand=gen.brand,
+            parent_id = save_prompt(gen.prompt, author, negative=gen.negative_prompt, brand=gen.brand,
                                     reason=f"prompt of image {generation_id}, kept for review feedback").id
-        stored = refine(parent_id, new_text, user=who,
+        stored = refine(parent_id, new_text, user=author,
                         reason=f"review {decision.id} of image {generation_id}: {decision.comment}")
 
     job_id = None

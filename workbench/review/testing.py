@@ -2,6 +2,7 @@
 made without running a model (the rows look like what ``workbench.generate`` records).
 
     users = make_users()                          # {"marketer": "mia", "analyst": "ari", "approver": "ana", ...}
+    mia = as_role("marketer")                     # the same name as an allowed actor, without a user row
     gen_id = make_generation(brand="northwind", batch="ss26", clip_score=0.31, created_by="mia")
 """
 from __future__ import annotations
@@ -28,6 +29,13 @@ def make_users(rounds: int = 4) -> dict[str, str]:
     finally:
         auth.BCRYPT_ROUNDS = old
     return dict(USERNAMES)
+
+
+def as_role(role: str, name: str | None = None) -> auth.UserInfo:
+    """A system actor with ``role``, named like that role's test user (``as_role("marketer").username == "mia"``):
+    for tests of other capabilities that need an allowed actor without user rows. The roles themselves are checked
+    by the role x action matrix in tests/test_review_auth.py."""
+    return auth.system_actor(name or USERNAMES[role], role=role)
 
 
 def make_generation(*, batch: str = "ss26", brand: str = "northwind", prompt: str = "nwo_style navy tee, studio",

@@ -7,7 +7,8 @@
 
 It queues the run as a background job (a worker starts when none is alive) and follows its progress; Ctrl-C stops
 following, not the run. Our own switches: --detach (queue and return), --estimate (print the estimate only),
---help-options (every option with its default), --processes N.
+--help-options (every option with its default), --processes N, --user NAME (the name the run is recorded under;
+default ``cli``). The CLI acts as an operator (``system_actor``, admin): whoever runs it can open the database anyway.
 """
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ sweep_app = typer.Typer(help="Sweeps: a grid of training runs sharing a sweep id
                         no_args_is_help=True)
 
 OWN_SWITCHES = ("--detach", "--estimate", "--help-options")
+
+
+def _actor(name: str = "cli"):
+    from workbench.review.auth import system_actor
+
+    return system_actor(name)
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
@@ -93,7 +100,8 @@ def train(ctx: typer.Context) -> None:
     if own["estimate"]:
         return
     try:
-        run_id = start(cfg, created_by=own["user"], num_processes=int(own["processes"]) if own["processes"] else None)
+        run_id = start(cfg, created_by=_actor(own["user"]),
+                       num_processes=int(own["processes"]) if own["processes"] else None)
     except (RunError, ConfigError) as exc:
         _fail(exc)
     ensure_worker()
@@ -156,7 +164,7 @@ def stop(run_id: int) -> None:
     from workbench.train.runs import RunError, stop as stop_run
 
     try:
-        stop_run(run_id)
+        stop_run(run_id, _actor())
     except RunError as exc:
         _fail(exc)
     typer.echo(f"stop requested for run {run_id}: it saves a checkpoint, then ends")
@@ -169,7 +177,7 @@ def resume(run_id: int, detach: bool = typer.Option(True, help="Return at once (
     from workbench.train.runs import RunError, resume as resume_run
 
     try:
-        job_id = resume_run(run_id, created_by="cli")
+        job_id = resume_run(run_id, created_by=_actor())
     except RunError as exc:
         _fail(exc)
     ensure_worker()
@@ -200,7 +208,7 @@ def sweep_run(ctx: typer.Context,
         typer.echo(f"{len(points)} runs")
         return
     try:
-        sweep_id, run_ids = start_sweep(base, axes, created_by="cli", name=name)
+        sweep_id, run_ids = start_sweep(base, axes, created_by=_actor(), name=name)
     except (RunError, ConfigError) as exc:
         _fail(exc)
     ensure_worker()

@@ -11,6 +11,9 @@ The job handler launches the training script through accelerate, as a user would
 Stopping: the script polls the job's stop flag every step, saves a checkpoint and exits; only if it does not do so within
 the grace period does the supervisor signal the process group (SIGTERM, then SIGKILL). A run whose process was killed
 ends as a failed job with its log tail, and resumes from its last checkpoint.
+
+Starting, stopping and resuming a run and starting a sweep need the ``train`` permission (``workbench.review.auth``),
+checked when the user asks; the job then runs as the user who queued it, without checking again.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from sqlalchemy import select
 
 from workbench.db import Job, session_scope
 from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, request_stop
+from workbench.review.auth import Actor, require
 from workbench.settings import get_settings
 from workbench.train.config import ConfigError, TrainConfig, build_config
 
@@ -116,9 +120,11 @@ def preflight(cfg: TrainConfig) -> list[str]:
     return problems
 
 
-def start(cfg: TrainConfig, created_by: str = "", sweep_id: str | None = None, title: str | None = None,
+def start(cfg: TrainConfig, created_by: Actor, sweep_id: str | None = None, title: str | None = None,
           num_processes: int | None = None, queue: bool = True) -> int:
-    """Queue a run; returns the run id (= its first job's id). ``queue=False``: see ``jobs.enqueue``."""
+    """Queue a run for ``created_by``; returns the run id (= its first job's id). ``queue=False``: see
+    ``jobs.enqueue``."""
+    who = require(created_by, "train")
     problems = preflight(cfg)
     if problems:
         raise RunError("; ".join(problems))
@@ -128,7 +134,7 @@ def start(cfg: TrainConfig, created_by: str = "", sweep_id: str | None = None, t
     if num_processes:
         config["num_processes"] = num_processes
     name = title or cfg.run_name or f"{cfg.method.replace('_', ' ')} rank {cfg.rank}"
-    return enqueue(KIND, config, title=name, created_by=created_by, queue=queue)
+    return enqueue(KIND, config, title=name, created_by=who.username, queue=queue)
 
 
 def _jobs_of(run_id: int) -> list[Job]:
@@ -140,18 +146,21 @@ def _jobs_of(run_id: int) -> list[Job]:
     return jobs
 
 
-def stop(run_id: int) -> Job:
+def stop(run_id: int, actor: Actor) -> Job:
     """Ask the run's active job to stop: it saves a checkpoint first, so the run can be resumed."""
+    require(actor, "train")
     active = [j for j in _jobs_of(run_id) if j.is_active]
     if not active:
         raise RunError(f"run {run_id} is not running (status {_jobs_of(run_id)[-1].status})")
     return request_stop(active[-1].id)
 
 
-def resume(run_id: int, created_by: str = "") -> int:
-    """Continue a stopped or failed run from its latest checkpoint: a new job in the same folder. Returns its job id."""
+def resume(run_id: int, created_by: Actor) -> int:
+    """Continue a stopped or failed run from its latest checkpoint: a new job in the same folder, queued by
+    ``created_by``. Returns its job id."""
     from workbench.train.script import list_checkpoints
 
+    who = require(created_by, "train")
     jobs = _jobs_of(run_id)
     last = jobs[-1]
     if last.is_active:
@@ -165,7 +174,7 @@ def resume(run_id: int, created_by: str = "") -> int:
     config["config"] = {**config["config"], "resume_from_checkpoint": "latest"}
     config["run_id"] = run_id
     return enqueue(KIND, config, title=f"{jobs[0].title} (resumed at step {checkpoints[-1].name.split('-')[1]})",
-                   created_by=created_by or last.created_by, resumed_from=last.id)
+                   created_by=who.username, resumed_from=last.id)
 
 
 # -- reading runs -------------------------------------------------------------------------------------------------
@@ -299,9 +308,10 @@ def sweep_configs(base: dict[str, Any], grid: dict[str, list[Any]]) -> list[tupl
     return out
 
 
-def start_sweep(base: dict[str, Any], grid: dict[str, list[Any]], created_by: str = "",
+def start_sweep(base: dict[str, Any], grid: dict[str, list[Any]], created_by: Actor,
                 name: str = "") -> tuple[str, list[int]]:
     """Queue one run per grid point, sharing a sweep id. Returns (sweep id, run ids)."""
+    created_by = require(created_by, "train")  # before any run is queued: all of the sweep or none of it
     points = sweep_configs(base, grid)
     for _, cfg in points:
         problems = preflight(cfg)

@@ -72,17 +72,24 @@ def demo_panel() -> None:
     """Home: "Create demo workspace" (a job with progress), or the demo's accounts once it exists."""
     from workbench import jobs
     from workbench.demo import DEMO_PASSWORD, DEMO_USERS, is_demo_workspace
+    from workbench.review.auth import needs_first_admin
     from workbench.ui.jobs import job_panel, submit_job
 
     running = [j for j in jobs.list_jobs(kind="demo", limit=5) if j.is_active]
     if running:
         st.session_state[K_DEMO_JOB] = running[0].id
     if st.session_state.get(K_DEMO_JOB):
-        job_panel(st.session_state[K_DEMO_JOB], key="home_demo")
+        # Home needs no sign-in, and neither does the demo build it offers: anyone here may stop it
+        job_panel(st.session_state[K_DEMO_JOB], key="home_demo", stop=jobs.request_stop)
     if is_demo_workspace():
         st.success("🧪 **Demo workspace** (invented brand AURELO, tiny offline models: the images are for trying the "
                    "workbench, not for a catalog). Sign in on any page as "
                    + ", ".join(f"`{u}` ({r})" for u, r in DEMO_USERS.items()) + f" with the password `{DEMO_PASSWORD}`.")
+    elif not running and not needs_first_admin():
+        # The demo adds accounts with a published password (an admin among them), and Home needs no sign-in: so it
+        # is offered on a workspace nobody uses yet, never on one with users.
+        st.caption("To try the product, build the demo in a new workspace: "
+                   "`WORKBENCH_WORKSPACE=demo-workspace workbench demo`.")
     elif not running:
         with st.container(border=True):
             st.markdown("**Try it first:** build a demo workspace offline in a few minutes — a catalog, a trained "
@@ -91,3 +98,16 @@ def demo_panel() -> None:
             if st.button("Create demo workspace", key="home_demo_create", type="primary"):
                 st.session_state[K_DEMO_JOB] = submit_job("demo", {}, title="demo workspace", user="demo")
                 st.rerun()
+
+
+def tabs(labels: list[str], key: str):
+    """``st.tabs`` whose choice survives reruns (a finished job reruns the page) and that ``open_tab`` can switch."""
+    wanted = st.session_state.pop(f"{key}__next", None)
+    if wanted in labels:
+        st.session_state[key] = wanted
+    return st.tabs(labels, key=key, on_change="rerun")
+
+
+def open_tab(key: str, label: str) -> None:
+    """Show tab ``label`` of ``tabs(…, key)`` on the next run (a widget's value can only be set before it is drawn)."""
+    st.session_state[f"{key}__next"] = label

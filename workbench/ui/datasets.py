@@ -12,8 +12,11 @@ import numpy as np
 import streamlit as st
 
 from workbench.data import store
+from workbench.ui.state import StateKeys
 
 K_DATASET = "datasets_dataset_id"
+K_PICK = "datasets_pick"
+K_PICK_NEXT = "datasets_pick_next"
 K_ITEM = "datasets_selected_item"
 K_PAGE = "datasets_page"
 K_VIEW = "datasets_view"
@@ -47,7 +50,8 @@ def init_state() -> None:
 
 
 def user() -> str:
-    return st.session_state.get("user", "") or "app"
+    """The signed-in user (the page's ``require_login``); every edit below is checked again by the library."""
+    return st.session_state.get(StateKeys.USER, "")
 
 
 # -- empty workspace -------------------------------------------------------------------------------------------------
@@ -60,21 +64,31 @@ def empty_workspace() -> None:
 
         with st.spinner("Drawing and importing the demo catalog…"):
             report = import_demo_catalog(created_by=user())
-        st.session_state[K_DATASET] = report.dataset_id
+        show_dataset(report.dataset_id)
         st.session_state[K_LAST_REPORT] = report.summary()
         changed()
         st.rerun()
     import_form()
 
 
+def show_dataset(dataset_id: int) -> None:
+    """Make the picker show ``dataset_id`` on the next run (the one just imported)."""
+    st.session_state[K_DATASET] = dataset_id
+    st.session_state[K_PICK_NEXT] = dataset_id  # a widget's own value can only be set before it is drawn
+
+
 def pick_dataset(summaries: list[store.DatasetSummary]) -> store.DatasetSummary:
     ids = [d.id for d in summaries]
-    if st.session_state.get(K_DATASET) not in ids:
-        st.session_state[K_DATASET] = ids[-1]
+    wanted = st.session_state.pop(K_PICK_NEXT, None)
+    if wanted in ids:
+        st.session_state[K_PICK] = wanted
+    if st.session_state.get(K_PICK) not in ids:
+        st.session_state[K_PICK] = st.session_state.get(K_DATASET) if st.session_state.get(K_DATASET) in ids \
+            else ids[-1]
     by_id = {d.id: d for d in summaries}
-    chosen = st.selectbox("Dataset", ids, index=ids.index(st.session_state[K_DATASET]),
-                          format_func=lambda i: f"{by_id[i].name} ({by_id[i].items} items)", key="datasets_pick")
-    if chosen != st.session_state[K_DATASET]:
+    chosen = st.selectbox("Dataset", ids, format_func=lambda i: f"{by_id[i].name} ({by_id[i].items} items)",
+                          key=K_PICK)
+    if chosen != st.session_state.get(K_DATASET):
         st.session_state[K_DATASET] = chosen
         st.session_state[K_PAGE] = 1
         st.session_state[K_ITEM] = None
@@ -237,15 +251,17 @@ def captions_view(dataset_id: int) -> None:
                                key="datasets_blip_prefix")
         model = st.text_input("Captioner", get_settings().models.blip_captioner, key="datasets_blip_model")
         if st.form_submit_button("Start captioning"):
-            from workbench.ui.jobs import submit_job
+            from workbench import jobs
+            from workbench.data.captioning import enqueue_caption
 
-            st.session_state[K_CAPTION_JOB] = submit_job(
-                "caption", {"dataset_id": dataset_id, "mode": mode, "prefix": prefix, "model": model},
-                title=f"caption dataset {dataset_id} ({mode})", user=user())
+            st.session_state[K_CAPTION_JOB] = enqueue_caption(dataset_id, mode, prefix, model, created_by=user())
+            jobs.ensure_worker()  # after the check: a refused click starts nothing
     if st.session_state.get(K_CAPTION_JOB):
+        from workbench.data.captioning import stop_caption
         from workbench.ui.jobs import job_panel
 
-        job_panel(st.session_state[K_CAPTION_JOB], key="datasets_caption_job")
+        job_panel(st.session_state[K_CAPTION_JOB], key="datasets_caption_job",
+                  stop=lambda job_id: stop_caption(user(), job_id))
     a, b = st.columns(2)
     with a.form("datasets_replace_form"):
         st.markdown("**Find and replace** in every caption")
@@ -313,7 +329,7 @@ def import_form() -> None:
         st.error(str(exc))
         return
     if report.dataset_id:
-        st.session_state[K_DATASET] = report.dataset_id
+        show_dataset(report.dataset_id)
     st.session_state[K_LAST_REPORT] = report.summary()
     changed()
     st.rerun()
@@ -350,7 +366,7 @@ def preprocess_view(dataset_id: int) -> None:
         bar = st.progress(0.0)
         try:
             res = preprocess_dataset(dataset_id, PreprocessConfig(size=size, mode=mode, pad_color=color),
-                                     progress=lambda d, t, m: bar.progress(d / t, text=m))
+                                     progress=lambda d, t, m: bar.progress(d / t, text=m), actor=user())
         except ValueError as exc:
             st.error(str(exc))
             return

@@ -125,8 +125,9 @@ def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = No
             "batch": f"prompts-{prompt_batch_id}", "params": {"width": size, "height": size, "steps": steps}}
 
 
-def single_prompt_form(spec: PipelineSpec) -> None:
-    """Typed prompt -> N images in the page, with progress; the gallery shows them with seeds."""
+def single_prompt_form(spec: PipelineSpec, user: str) -> None:
+    """Typed prompt -> N images in the page as ``user`` (the library checks the role), with progress; the gallery
+    shows them with seeds."""
     from workbench.generate.pipeline import GenerationError
     from workbench.generate.sample import GenerationParams, generate
     from workbench.models.sources import ModelUnavailable
@@ -154,7 +155,7 @@ def single_prompt_form(spec: PipelineSpec) -> None:
                 from dataclasses import replace
 
                 img = generate(assembled, replace(params, seed=params.seed + i, num_images=1), batch="page",
-                               user=st.session_state.get("user", ""))[0]
+                               user=user)[0]
                 paths.append(str(img.path))
                 bar.progress((i + 1) / params.num_images, text=f"{i + 1}/{params.num_images} images")
             st.session_state[K_LAST] = paths

@@ -1,5 +1,11 @@
-"""Job widgets every page shares: submit (starting a worker when none is alive) and a live status panel."""
+"""Job widgets every page shares: submit (starting a worker when none is alive) and a live status panel.
+
+The queue checks no roles; the capabilities' entry points do. So a page queues through its capability
+(``enqueue_caption``, ``enqueue_batch``, ``runs.start``) and gives ``job_panel`` the capability's stop call, which
+checks the signed-in user's role like every other mutating call."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -9,12 +15,13 @@ STATUS_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌
 
 
 def submit_job(kind: str, config: dict, title: str = "", user: str = "") -> int:
-    """Enqueue a job; the app starts a background worker when none is alive, so the job does not sit in the queue."""
+    """Enqueue a job; the app starts a background worker when none is alive, so the job does not sit in the queue.
+    Checks no role: only for jobs anyone may start (the demo build on Home); capabilities have their own."""
     jobs.ensure_worker()
     return jobs.enqueue(kind, config, title=title, created_by=user)
 
 
-def _render(job_id: int, key: str) -> None:
+def _render(job_id: int, key: str, stop: Callable[[int], object] | None) -> None:
     job = jobs.get_job(job_id)
     st.markdown(f"{STATUS_ICON.get(job.status, '')} **{job.title}** — job {job.id}, {job.status}")
     if job.fraction is not None:
@@ -31,19 +38,22 @@ def _render(job_id: int, key: str) -> None:
     if job.is_active:
         if job.stop_requested:
             st.caption("Stopping… (the job saves what it has, then exits)")
-        elif st.button("Stop", key=f"{key}_stop_{job.id}"):
-            jobs.request_stop(job.id)
+        elif stop is not None and st.button("Stop", key=f"{key}_stop_{job.id}"):
+            stop(job.id)
             st.rerun()
     with st.expander("Log"):
         st.code(jobs.log_tail(job, 60) or "(empty)", language="text")
 
 
-def job_panel(job_id: int, key: str = "job", every: float = 1.0) -> None:
-    """A panel that refreshes itself while the job is queued or running."""
+def job_panel(job_id: int, key: str = "job", every: float = 1.0, stop: Callable[[int], object] | None = None) -> None:
+    """A panel that refreshes itself while the job is queued or running; with ``stop`` (the capability's stop call
+    for the signed-in user, given the job id) it has a Stop button."""
     active = jobs.get_job(job_id).is_active
 
     @st.fragment(run_every=every if active else None)
     def panel() -> None:
-        _render(job_id, key)
+        if active and not jobs.get_job(job_id).is_active:
+            st.rerun(scope="app")  # finished: what the page shows around the panel (galleries, tables) catches up
+        _render(job_id, key, stop)
 
     panel()

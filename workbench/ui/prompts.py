@@ -54,7 +54,8 @@ def _expand(workspace: str, stamp: tuple, spec: dict) -> Batch:
 
 
 def user() -> str:
-    return st.session_state.get(StateKeys.USER) or "anonymous"
+    """The signed-in user (the page's ``require_login``); every save below is checked again by the library."""
+    return st.session_state.get(StateKeys.USER, "")
 
 
 def show_problems(problems: list, title: str) -> None:
@@ -229,21 +230,25 @@ negative: "watermark, blurry, lowres"
 """
 
 
-def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Settings) -> None:
-    """A YAML editor for templates (``kind="template"``) or brand profiles: Validate, then Save to the workspace."""
+def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Settings, can_save: bool = True,
+               who_saves: str = "") -> None:
+    """A YAML editor for templates (``kind="template"``) or brand profiles: Validate, then Save to the workspace as
+    the signed-in user (``save(text, user, settings)`` checks the role). Without ``can_save`` the Save button is
+    off, with ``who_saves`` as its help."""
     choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
     text = skeleton if choice == NEW else source_text(items[choice].path)
     st.caption(f"Saved files go to `{settings.path('prompt_templates')}` and replace a shipped one of the same name.")
     yaml_text = st.text_area("YAML", value=text, height=360, key=f"prompts_yaml_{kind}_{choice}")
     c1, c2 = st.columns(2)
     validate = c1.button("Validate", key=f"prompts_validate_{kind}")
-    save_clicked = c2.button("Save", key=f"prompts_save_{kind}", type="primary")
+    save_clicked = c2.button("Save", key=f"prompts_save_{kind}", type="primary", disabled=not can_save,
+                             help=None if can_save else who_saves)
     if not (validate or save_clicked):
         return
     try:
         parse(yaml_text, "editor")
         if save_clicked:
-            path = save(yaml_text, settings)
+            path = save(yaml_text, user(), settings)
     except PromptError as exc:
         show_problems(exc.problems, f"Not saved: the {kind} has problems." if save_clicked else "Problems:")
         return

@@ -9,11 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from workbench.train import estimate as est_mod
+from workbench.ui.common import open_tab
 from workbench.train import runs
 from workbench.train.config import ConfigError, build_config, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 K_RUN = "training_selected_run"
+K_OPEN = "training_open"
+K_TAB = "training_tab"
 K_FLASH = "training_flash"
 
 
@@ -128,6 +131,7 @@ def run_form(settings, user: str) -> None:
             return
         st.session_state[K_RUN] = run_id
         flash("success", f"Run {run_id} queued. It runs in the background: closing the browser does not stop it.")
+        open_tab(K_TAB, "Runs")
         st.rerun()
 
 
@@ -166,17 +170,31 @@ def runs_table() -> int | None:
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
     ids = [r.run_id for r in all_runs]
     current = st.session_state.get(K_RUN)
-    index = ids.index(current) if current in ids else 0
-    return st.selectbox("Open run", ids, index=index, key="training_open",
-                        format_func=lambda i: f"run {i}: {next(r.title for r in all_runs if r.run_id == i)}")
+    if current in ids and st.session_state.get(K_OPEN) != current:
+        # a run just launched: open it (a widget's own value can only be set before it is drawn)
+        st.session_state[K_OPEN] = current
+    if st.session_state.get(K_OPEN) not in ids:
+        st.session_state[K_OPEN] = ids[0]
+    chosen = st.selectbox("Open run", ids, key=K_OPEN, on_change=_opened,
+                          format_func=lambda i: f"run {i}: {next(r.title for r in all_runs if r.run_id == i)}")
+    st.session_state[K_RUN] = chosen
+    return chosen
+
+
+def _opened() -> None:
+    st.session_state[K_RUN] = st.session_state[K_OPEN]
 
 
 def run_view(run_id: int, user: str) -> None:
     info = runs.get_run(run_id)
 
-    @st.fragment(run_every=2.0 if info.status in ("queued", "running") else None)
+    active = info.status in ("queued", "running")
+
+    @st.fragment(run_every=2.0 if active else None)
     def live() -> None:
         r = runs.get_run(run_id)
+        if active and r.status not in ("queued", "running"):
+            st.rerun(scope="app")  # finished: the runs table, the validation grid and the LoRA show the result
         status_row(r, user)
         curves(run_id)
         with st.expander("Log (last 60 lines)", expanded=r.status == "failed"):
@@ -204,15 +222,15 @@ def status_row(r: runs.RunInfo, user: str) -> None:
     c1, c2, _ = st.columns([1, 1, 4])
     if r.status in ("queued", "running"):
         if c1.button("Stop (saves a checkpoint)", key=f"training_stop_{r.run_id}"):
-            runs.stop(r.run_id)
+            runs.stop(r.run_id, user)
             st.rerun()
     elif r.status in ("stopped", "failed"):
         if c2.button("Resume from the last checkpoint", key=f"training_resume_{r.run_id}", type="primary"):
             try:
                 from workbench.jobs import ensure_worker
 
-                ensure_worker()
                 runs.resume(r.run_id, created_by=user)
+                ensure_worker()  # after the check: a refused click starts nothing
             except runs.RunError as exc:
                 st.error(str(exc))
             else:
