@@ -28,9 +28,10 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     assert "demo accounts (password aurelo-demo)" in demo
     # models: the workspace's own settings point at the tiny kit
     assert (workspace / "workbench.toml").is_file()
-    assert str(workspace / "models") in get_settings().models.sdxl_base
-    [dataset] = list_datasets()
-    assert dataset.items >= 20
+    assert get_settings().models.sdxl_base == str(workspace / "models" / "demo-base")  # the trained demo base
+    datasets = {d.name: d for d in list_datasets()}
+    assert set(datasets) == {"demo-aurelo", "demo-aurelo-violet"}  # the catalog, and the LoRA's brand variant
+    assert datasets["demo-aurelo"].items >= 20
     assert "aurelo" in load_library().brands
     for name, role in DEMO_USERS.items():
         assert auth.authenticate(name, DEMO_PASSWORD).role == role
@@ -58,4 +59,4 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output
-    assert len(jobs.list_jobs()) == jobs_before and len(list_datasets()) == 1
+    assert len(jobs.list_jobs()) == jobs_before and len(list_datasets()) == 2

@@ -115,14 +115,20 @@ def build_demo(progress: Callable[[int, int, str], None] | None = None, size: in
 # -- the steps ----------------------------------------------------------------------------------------------------
 
 def _models(state: dict) -> str:
+    from workbench.models.demo_base import install_demo_base
     from workbench.models.tiny import kit_model_settings, make_tiny_kit
 
     kit = make_tiny_kit(get_settings().path("models"))
+    models = kit_model_settings(kit)
+    # SDXL itself is the shipped demo base model (trained on the synthetic catalog, so it draws garments in the
+    # prompt's colour); the random tiny SDXL stays in the kit, which the fast tests use.
+    base = install_demo_base(get_settings().path("models", "demo-base"))
+    models.update(sdxl_base=str(base), vae=str(base))
     path = workspace_settings_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Written by `workbench demo`: the demo workspace uses the tiny offline kit. Delete this file (or set",
+    lines = ["# Written by `workbench demo`: the demo workspace uses the offline demo models. Delete this file (or set",
              "# WORKBENCH_MODELS__* / your workbench.toml) to use real SDXL weights.", "[models]"]
-    lines += [f'{k} = "{v}"' for k, v in sorted(kit_model_settings(kit).items())]
+    lines += [f'{k} = "{v}"' for k, v in sorted(models.items())]
     path.write_text("\n".join(lines) + "\n")
     reload_settings()
     return str(path)
@@ -131,9 +137,11 @@ def _models(state: dict) -> str:
 def _catalog(state: dict, size: int) -> int:
     from workbench.data.demo import import_demo_catalog
     from workbench.data.split import split_dataset
+    from workbench.review.auth import system_actor
 
-    report = import_demo_catalog(size=size, created_by="demo")
-    split_dataset(report.dataset_id, 0.25, 0.0, 0, actor="demo")
+    demo = system_actor("demo", role="marketer")  # before the demo users exist
+    report = import_demo_catalog(size=size, created_by=demo)
+    split_dataset(report.dataset_id, 0.25, 0.0, 0, actor=demo)
     return report.dataset_id
 
 
@@ -143,7 +151,7 @@ def _brand(state: dict) -> str:
     from workbench.review import auth
     from workbench.review.queue import set_policy
 
-    path = save_brand_text(BRAND_YAML)
+    path = save_brand_text(BRAND_YAML, auth.system_actor("demo"))  # brand profiles are an admin's (settings)
     # The demo model cannot draw the wordmark, so every OCR check fails: flag those images instead of holding them
     # back (the default), so an approver sees them in the queue.
     set_policy(auth.system_actor("demo"), DEMO_BRAND, on_ocr_fail="flag")
@@ -169,13 +177,25 @@ def _training(state: dict, steps: int) -> int:
     from workbench.train import runs
     from workbench.train.config import build_config, load_config
 
+    from workbench.data.demo import import_demo_catalog
+    from workbench.models.demo_base import SIGNATURE
+    from workbench.review.auth import system_actor as _actor
+
+    # The LoRA learns a brand variant the base model has never seen: the garments in a new signature colour, so
+    # generating "a t-shirt by aurelo" with it visibly moves toward that colour (bench/demo_colour_accuracy.py).
+    variant = import_demo_catalog(size=64, colours=1, palette=[SIGNATURE], name="demo-aurelo-violet",
+                                  out_dir=get_settings().path("demo", "catalog-violet"),
+                                  created_by=_actor("demo", role="marketer")).dataset_id
     config = Path(__file__).resolve().parent.parent / "configs" / "tiny_cpu_demo.yaml"
     values = load_config(config) if config.exists() else {"resolution": 64, "rank": 4, "learning_rate": 1e-3}
-    values.update(dataset=str(state["catalog"]), max_train_steps=steps, checkpointing_steps=max(1, steps // 2),
-                  run_name="aurelo demo LoRA", instance_prompt=None,
-                  validation_prompts=["a photo of a red t shirt by aurelo, on a white background",
+    values.update(dataset=str(variant), max_train_steps=steps, checkpointing_steps=max(1, steps // 2),
+                  run_name="aurelo violet demo LoRA", instance_prompt=None,
+                  validation_prompts=["a photo of a t shirt by aurelo, on a white background",
                                       "a photo of a navy blue hoodie by aurelo, on a white background"])
-    run_id = runs.start(build_config(values, "in the demo"), created_by="mia", queue=False, num_processes=1)
+    from workbench.review.auth import system_actor
+
+    run_id = runs.start(build_config(values, "in the demo"), created_by=system_actor("mia", role="marketer"),
+                        queue=False, num_processes=1)
     run_inline(run_id)
     info = runs.get_run(run_id)
     if info.status != "done":
@@ -190,21 +210,24 @@ def _prompts(state: dict) -> int:
 
     library = load_library()
     spec = BatchSpec(template="t-shirt", slots={"color": ["navy", "black", "olive", "white"]}, brand=DEMO_BRAND)
-    return save_batch(expand_batch(library, spec), "AURELO demo tees", user="mia").id
+    from workbench.review.auth import system_actor
+
+    return save_batch(expand_batch(library, spec), "AURELO demo tees", user=system_actor("mia", role="marketer")).id
 
 
 def _generation(state: dict) -> int:
-    from workbench.jobs import enqueue
+    from workbench.generate.batch import enqueue_batch
     from workbench.jobs_runner import run_inline
+    from workbench.review.auth import system_actor
     from workbench.train.runs import lora_of
 
     lora = lora_of(int(state["training"]))
     config = {"spec": {"model": get_settings().models.sdxl_base, "device": "cpu",
                        "loras": [{"path": lora.path, "scale": 1.0, "name": lora.name}] if lora else []},
               "prompt_batch_id": int(state["prompts"]), "batch": DEMO_BATCH,
-              "params": {"width": 64, "height": 64, "steps": 4, "seed": 7, "num_images": 1},
+              "params": {"width": 64, "height": 64, "steps": 20, "seed": 7, "num_images": 1},
               "gate": {"threshold": 0.9, "max_attempts": 2}}
-    job_id = enqueue("generate", config, title=f"generate {DEMO_BATCH}", created_by="mia", queue=False)
+    job_id = enqueue_batch(system_actor("mia", role="marketer"), config, title=f"generate {DEMO_BATCH}", queue=False)
     run_inline(job_id)
     from workbench.jobs import get_job
 
@@ -221,7 +244,9 @@ def _evaluation(state: dict) -> int | None:
         return None
     cfg = EvalConfig(name="demo: AURELO tees vs the catalog", image_sets=[ImageSet("demo LoRA", batch=DEMO_BATCH)],
                      reference=ReferenceSet(dataset=int(state["catalog"]), split="val"), brand=DEMO_BRAND)
-    eval_id = create_evaluation(cfg, "ari")
+    from workbench.review.auth import system_actor
+
+    eval_id = create_evaluation(cfg, system_actor("ari", role="analyst"))
     run_evaluation(eval_id)  # in this process (the demo may itself be a job: it never waits on the queue)
     return eval_id
 

@@ -2,7 +2,7 @@
 
     from workbench.data.demo import make_demo_catalog, import_demo_catalog
     cat = make_demo_catalog("demo-catalog", seed=0, size=512)   # images/<id>.jpg + styles.csv
-    report = import_demo_catalog(seed=0)                         # the same, imported as dataset "demo-aurelo"
+    report = import_demo_catalog(seed=0, created_by="mia")     # the same, imported as dataset "demo-aurelo"
 
 Seven garments (t-shirt, hoodie, jacket, trousers, dress, sneakers, cap), each in ``colours`` colours on a white
 sweep, with the brand wordmark (default "AURELO") printed large and dark-on-light or light-on-dark so OCR can read
@@ -129,11 +129,14 @@ def draw_garment(garment: str, rgb: tuple[int, int, int], size: int, brand: str 
 
 
 def make_demo_catalog(out_dir: str | Path, seed: int = 0, size: int = 512, colours: int = 4, brand: str = BRAND,
-                      extras: bool = True, quality: int = 92) -> DemoCatalog:
+                      extras: bool = True, quality: int = 92,
+                      palette: list[tuple[str, tuple[int, int, int]]] | None = None) -> DemoCatalog:
     """Draw the catalog into ``out_dir`` (``images/<id>.jpg`` + ``styles.csv``). Deterministic by (seed, size,
-    colours, brand, extras)."""
-    if not 1 <= colours <= len(COLOURS):
-        raise ValueError(f"colours must be 1..{len(COLOURS)}, got {colours}")
+    colours, brand, extras, palette). ``palette`` (label, rgb) pairs replace ``COLOURS``, e.g. a brand variant in a
+    new signature colour (the demo LoRA's data set)."""
+    palette = palette or COLOURS
+    if not 1 <= colours <= len(palette):
+        raise ValueError(f"colours must be 1..{len(palette)}, got {colours}")
     if size < 32:
         raise ValueError(f"size must be at least 32 px, got {size}")
     root = Path(out_dir)
@@ -145,7 +148,7 @@ def make_demo_catalog(out_dir: str | Path, seed: int = 0, size: int = 512, colou
     for g_index, (garment, (article, sub, master, gender)) in enumerate(GARMENTS.items()):
         # Each garment gets its own rotation through the palette so the colour mix varies by garment.
         for c in range(colours):
-            label, rgb = COLOURS[(g_index * 3 + c) % len(COLOURS)]
+            label, rgb = palette[(g_index * 3 + c) % len(palette)]
             img = draw_garment(garment, rgb, size, brand, random.Random(rng.random()))
             buf = io.BytesIO()
             img.save(buf, "JPEG", quality=quality)
@@ -182,14 +185,18 @@ def make_demo_catalog(out_dir: str | Path, seed: int = 0, size: int = 512, colou
 
 
 def import_demo_catalog(seed: int = 0, size: int = 512, colours: int = 4, name: str | None = None,
-                        out_dir: str | Path | None = None, created_by: str = "", settings=None):
-    """Draw the catalog into ``workspace/demo/catalog-<seed>`` (or ``out_dir``) and import it. Returns the
-    ImportReport; running it twice adds nothing the second time."""
+                        out_dir: str | Path | None = None, *, created_by, settings=None,
+                        palette: list[tuple[str, tuple[int, int, int]]] | None = None):
+    """Draw the catalog into ``workspace/demo/catalog-<seed>`` (or ``out_dir``) and import it as ``created_by`` (an
+    actor with the ``datasets`` permission). Returns the ImportReport; running it twice adds nothing the second time.
+    ``palette``: see ``make_demo_catalog``."""
     from workbench.data.importer import import_dataset
+    from workbench.review.auth import require
     from workbench.settings import get_settings
 
+    created_by = require(created_by, "datasets")  # before drawing anything
     settings = settings or get_settings()
     out = Path(out_dir) if out_dir else settings.path("demo", f"catalog-{seed}")
-    cat = make_demo_catalog(out, seed=seed, size=size, colours=colours)
+    cat = make_demo_catalog(out, seed=seed, size=size, colours=colours, palette=palette)
     return import_dataset(cat.csv_path, name=name or f"demo-{cat.brand.lower()}", created_by=created_by,
                           settings=settings)
