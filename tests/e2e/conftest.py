@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +86,18 @@ def app_server(tmp_path, workspace):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    _stop_worker(workspace)
+
+
+def _stop_worker(workspace: Path) -> None:
+    """The app starts a detached job worker (jobs outlive the browser by design); a test's worker ends with it."""
+    lock = workspace / "worker.lock"
+    pids = [int(p) for p in lock.read_text().split()] if lock.exists() else []
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 @pytest.fixture
