@@ -77,3 +77,16 @@ def test_a_workspace_with_users_is_not_offered_the_demo(workspace):
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert not at.exception and not [b for b in at.button if b.key == "home_demo_create"]
     assert any("WORKBENCH_WORKSPACE=demo-workspace workbench demo" in c.value for c in at.caption)
+
+
+def test_the_app_picks_up_a_workspace_toml_written_by_another_process(workspace):
+    """The demo job writes <workspace>/workbench.toml from the worker; the running app must follow it."""
+    from workbench.settings import get_settings, workspace_settings_file
+    from workbench.ui.common import startup
+
+    before = startup().models.sdxl_base
+    workspace.mkdir(parents=True, exist_ok=True)
+    workspace_settings_file().write_text('[models]\nsdxl_base = "/models/demo-base"\n')
+    assert before != "/models/demo-base"
+    assert startup().models.sdxl_base == "/models/demo-base"
+    assert get_settings().models.sdxl_base == "/models/demo-base"

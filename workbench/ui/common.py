@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench.settings import Settings, get_settings
+from workbench.settings import Settings, get_settings, reload_settings, workspace_settings_file
 
 
 @st.cache_resource(show_spinner=False)
@@ -15,9 +15,27 @@ def _startup(workspace: str, db_url: str) -> None:
     reconcile()
 
 
+_SETTINGS_SEEN: dict[str, int | None] = {}
+
+
+def _fresh_settings() -> Settings:
+    """The settings, read again when ``<workspace>/workbench.toml`` changed since this server last looked (the demo
+    job writes it in another process: without this the app would keep pointing at models that are not there)."""
+    path = workspace_settings_file()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    if _SETTINGS_SEEN.get(str(path), stamp) != stamp:
+        reload_settings()
+    _SETTINGS_SEEN[str(path)] = stamp
+    return get_settings()
+
+
 def startup() -> Settings:
-    """Run once per workspace per server: apply migrations, mark jobs whose process is gone as failed."""
-    settings = get_settings()
+    """Run once per workspace per server: apply migrations, mark jobs whose process is gone as failed. Every page
+    run: pick up a changed workspace workbench.toml."""
+    settings = _fresh_settings()
     _startup(str(settings.workspace_dir), settings.db_url)
     return settings
 
