@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.review.auth import system_actor
 from workbench.settings import get_settings, reload_settings, workspace_settings_file
 
 DEMO_PASSWORD = "aurelo-demo"
@@ -137,8 +138,6 @@ def _models(state: dict) -> str:
 def _catalog(state: dict, size: int) -> int:
     from workbench.data.demo import import_demo_catalog
     from workbench.data.split import split_dataset
-    from workbench.review.auth import system_actor
-
     demo = system_actor("demo", role="marketer")  # before the demo users exist
     report = import_demo_catalog(size=size, created_by=demo)
     split_dataset(report.dataset_id, 0.25, 0.0, 0, actor=demo)
@@ -179,21 +178,18 @@ def _training(state: dict, steps: int) -> int:
 
     from workbench.data.demo import import_demo_catalog
     from workbench.models.demo_base import SIGNATURE
-    from workbench.review.auth import system_actor as _actor
 
     # The LoRA learns a brand variant the base model has never seen: the garments in a new signature colour, so
     # generating "a t-shirt by aurelo" with it visibly moves toward that colour (bench/demo_colour_accuracy.py).
     variant = import_demo_catalog(size=64, colours=1, palette=[SIGNATURE], name="demo-aurelo-violet",
                                   out_dir=get_settings().path("demo", "catalog-violet"),
-                                  created_by=_actor("demo", role="marketer")).dataset_id
+                                  created_by=system_actor("demo", role="marketer")).dataset_id
     config = Path(__file__).resolve().parent.parent / "configs" / "tiny_cpu_demo.yaml"
     values = load_config(config) if config.exists() else {"resolution": 64, "rank": 4, "learning_rate": 1e-3}
     values.update(dataset=str(variant), max_train_steps=steps, checkpointing_steps=max(1, steps // 2),
                   run_name="aurelo violet demo LoRA", instance_prompt=None,
                   validation_prompts=["a photo of a t shirt by aurelo, on a white background",
                                       "a photo of a navy blue hoodie by aurelo, on a white background"])
-    from workbench.review.auth import system_actor
-
     run_id = runs.start(build_config(values, "in the demo"), created_by=system_actor("mia", role="marketer"),
                         queue=False, num_processes=1)
     run_inline(run_id)
@@ -210,15 +206,12 @@ def _prompts(state: dict) -> int:
 
     library = load_library()
     spec = BatchSpec(template="t-shirt", slots={"color": ["navy", "black", "olive", "white"]}, brand=DEMO_BRAND)
-    from workbench.review.auth import system_actor
-
     return save_batch(expand_batch(library, spec), "AURELO demo tees", user=system_actor("mia", role="marketer")).id
 
 
 def _generation(state: dict) -> int:
     from workbench.generate.batch import enqueue_batch
     from workbench.jobs_runner import run_inline
-    from workbench.review.auth import system_actor
     from workbench.train.runs import lora_of
 
     lora = lora_of(int(state["training"]))
@@ -244,8 +237,6 @@ def _evaluation(state: dict) -> int | None:
         return None
     cfg = EvalConfig(name="demo: AURELO tees vs the catalog", image_sets=[ImageSet("demo LoRA", batch=DEMO_BATCH)],
                      reference=ReferenceSet(dataset=int(state["catalog"]), split="val"), brand=DEMO_BRAND)
-    from workbench.review.auth import system_actor
-
     eval_id = create_evaluation(cfg, system_actor("ari", role="analyst"))
     run_evaluation(eval_id)  # in this process (the demo may itself be a job: it never waits on the queue)
     return eval_id

@@ -100,7 +100,7 @@ def demo_panel() -> None:
         # Home needs no sign-in, and neither does the demo build it offers: anyone here may stop it
         job_panel(st.session_state[K_DEMO_JOB], key="home_demo", stop=jobs.request_stop)
     if is_demo_workspace():
-        st.success("🧪 **Demo workspace** (invented brand AURELO, tiny offline models: the images are for trying the "
+        st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models: the images are for trying the "
                    "workbench, not for a catalog). Sign in on any page as "
                    + ", ".join(f"`{u}` ({r})" for u, r in DEMO_USERS.items()) + f" with the password `{DEMO_PASSWORD}`.")
     elif not running and not needs_first_admin():
