@@ -32,6 +32,9 @@ def workspace(tmp_path, monkeypatch):
     ws = tmp_path / "workspace"
     monkeypatch.setenv("WORKBENCH_WORKSPACE", str(ws))
     monkeypatch.setenv("WORKBENCH_STOP_GRACE_SECONDS", "1")
+    # Most tests' workers run one model job: forking them from a preloaded server would only add its ~20 s import.
+    # The `preloaded_worker` fixture and the browser journey use it (the product's default on CPU machines).
+    monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", "off")
     monkeypatch.chdir(tmp_path)  # no stray workbench.toml from the repo
     db.reset_for_tests()
     reload_settings()
@@ -40,8 +43,7 @@ def workspace(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-@pytest.fixture
-def worker(workspace, tmp_path):
+def _worker(tmp_path):
     """A real Huey consumer (``python -m workbench.worker``) for this test's workspace; its output in worker.log."""
     from workbench import jobs
 
@@ -54,8 +56,22 @@ def worker(workspace, tmp_path):
     assert jobs.worker_alive(), "the worker did not start"
     yield proc
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker's group: the consumer and its job fork server
     except ProcessLookupError:
         pass
     proc.wait()
     log.close()
+
+
+@pytest.fixture
+def worker(workspace, tmp_path):
+    """A worker that starts every job as a fresh process."""
+    yield from _worker(tmp_path)
+
+
+@pytest.fixture
+def preloaded_worker(workspace, tmp_path, monkeypatch):
+    """A worker that forks model jobs from its preloaded job server (workbench.jobs_spawn)."""
+    monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", "on")
+    reload_settings()
+    yield from _worker(tmp_path)

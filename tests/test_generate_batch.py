@@ -22,9 +22,10 @@ def _config(kit, num_images, **extra):
             "params": {"width": 64, "height": 64, "steps": 2, "seed": 10, "num_images": num_images}, **extra}
 
 
-def test_batch_job_generates_then_resumes_without_regenerating(kit, worker):
+def test_batch_job_generates_then_resumes_without_regenerating(kit, preloaded_worker):
     first = jobs.wait_for(jobs.enqueue("generate", _config(kit, 1)), timeout=180)
     assert first.status == "done", first.error
+    assert "forked from the preloaded job server" in jobs.log_tail(first, 400)  # the default on a CPU machine
     assert first.result == {"batch": "cat-1", "generated": 2, "skipped": 0, "total": 2}
     assert (first.progress_step, first.progress_total) == (2, 2)
 

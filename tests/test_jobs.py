@@ -27,7 +27,7 @@ def test_enqueue_runs_to_done_with_progress_and_log(worker):
     assert job.status == "done"
     assert (job.progress_step, job.progress_total) == (4, 4)
     assert job.metrics["loss"] == pytest.approx(0.25)
-    assert job.result == {"steps": 4}
+    assert job.result == {"steps": 4, "process": "fresh"}
     assert job.created_by == "ada" and job.started_at and job.finished_at
     assert "step 4/4" in jobs.log_tail(job)
 
@@ -52,12 +52,19 @@ def test_failing_job_is_failed_with_its_log_tail(worker):
     assert "Traceback" in job.error and "step 2/5" in job.error
 
 
-def test_stop_flag_is_honoured_by_a_cooperative_job(worker):
-    job_id = jobs.enqueue("selftest", {"steps": 200, "delay": 0.05})
-    jobs.wait_for(job_id, ("running",), timeout=90)
-    deadline = time.monotonic() + 90  # "running" is set at spawn: wait until the job's own loop is going
+def _wait_until_stepping(job_id: int) -> None:
+    """The status says running as soon as the job process is spawned: wait until its own loop is going (and its
+    SIGTERM handler installed). A stop sent while it still imports ends it before its first step: not what these
+    tests are about."""
+    deadline = time.monotonic() + 90
     while jobs.get_job(job_id).progress_step < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert jobs.get_job(job_id).progress_step >= 1, jobs.log_tail(job_id)
+
+
+def test_stop_flag_is_honoured_by_a_cooperative_job(worker):
+    job_id = jobs.enqueue("selftest", {"steps": 200, "delay": 0.05})
+    _wait_until_stepping(job_id)
     jobs.request_stop(job_id)
     job = jobs.wait_for(job_id, timeout=90)
     assert job.status == "stopped" and job.progress_step < 200
@@ -66,7 +73,7 @@ def test_stop_flag_is_honoured_by_a_cooperative_job(worker):
 
 def test_stop_escalates_to_sigterm_then_sigkill(worker):
     job_id = jobs.enqueue("selftest", {"steps": 1000, "delay": 0.05, "ignore_stop": True})
-    jobs.wait_for(job_id, ("running",), timeout=90)
+    _wait_until_stepping(job_id)
     jobs.request_stop(job_id)
     job = jobs.wait_for(job_id, timeout=90)  # grace is 1 s in tests: flag -> SIGTERM -> SIGKILL
     assert job.status == "stopped"

@@ -1,6 +1,7 @@
-"""Training runs as jobs through a real worker and the real launcher (`accelerate launch -m workbench.train`):
-progress, checkpoints, validation images, TensorBoard, the LoRA registry; stop -> resume; SIGKILL -> failed -> resume;
-two CPU processes."""
+"""Training runs as jobs through a real worker: two CPU processes through the real launcher (`accelerate launch -m
+workbench.train`), one process in the job's own process (forked from the preloaded job server, the default on a CPU
+machine): progress, checkpoints, validation images, TensorBoard, the LoRA registry; stop -> resume; SIGKILL -> failed
+-> resume."""
 import json
 import os
 import signal
@@ -92,11 +93,12 @@ def test_a_two_process_run_through_accelerate_launch_reports_checkpoints_validat
         assert s.query(Lora).count() == 1
 
 
-def test_sigkill_fails_the_run_with_its_log_then_resume_and_stop_continue_from_checkpoints(kit, data, worker):
+def test_sigkill_fails_the_run_with_its_log_then_resume_and_stop_continue_from_checkpoints(
+        kit, data, preloaded_worker):
     run_id = runs.start(_cfg(kit, data, max_train_steps=400, checkpointing_steps=5), created_by=as_role("analyst"))
     job = _wait_step(run_id, 12)
     assert job.status == "running", jobs.log_tail(run_id, 40)
-    os.killpg(job.pid, signal.SIGKILL)  # the job runner's process group: runner, launcher and trainer
+    os.killpg(job.pid, signal.SIGKILL)  # the job's process group: here the job process is the trainer
     failed = jobs.wait_for(run_id, timeout=60)
     assert failed.status == "failed"
     assert "[train] step" in failed.error  # the log tail travels with the failure

@@ -4,7 +4,8 @@ A capability's entry point (``runs.start``, ``enqueue_batch``, ``enqueue_caption
 user's role and calls ``enqueue(kind, config)``: a row in the ``jobs`` table and a Huey task. This module checks no
 roles; the handler acts for ``created_by`` as allowed when the job was queued (``workbench.review.auth``). A consumer
 (``workbench worker``; the app starts one when none is alive) picks the task and *supervises* it: the job itself runs
-in its own process (``python -m workbench.jobs_runner JOB_ID``) with its output streamed into the job's log file, so a
+in its own process (``python -m workbench.jobs_runner JOB_ID``, or a fork of a process that has the model libraries
+imported already: ``workbench.jobs_spawn``) with its output streamed into the job's log file, so a
 crash or a kill never takes the consumer down, and a stop can be escalated:
 
     stop requested (flag in the DB, checked by the job)  ->  SIGTERM after the grace period  ->  SIGKILL after another.
@@ -253,10 +254,11 @@ def _execute_job(job_id: int) -> None:
     job = get_job(job_id, settings)
     if job.status != "queued":
         return  # stopped while queued, or already taken
-    log = open(job.log_path or log_path_for(job_id, settings), "ab", buffering=0)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", WORKBENCH_WORKSPACE=str(settings.workspace_dir))
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.jobs_runner", str(job_id)], stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    from workbench.jobs_spawn import start_job_process
+
+    log_path = Path(job.log_path or log_path_for(job_id, settings))
+    proc = start_job_process(job_id, job.kind, dict(job.config or {}), log_path, settings)
+    log = open(log_path, "ab", buffering=0)
     with session_scope(settings) as s:
         row = s.get(Job, job_id)
         row.pid, row.host = proc.pid, HOST
@@ -280,7 +282,7 @@ def _execute_job(job_id: int) -> None:
             _signal_group(proc.pid, signal.SIGKILL)
             term_sent_at = float("inf")
     log.close()
-    _finish_if_unfinished(job_id, proc.returncode)
+    _finish_if_unfinished(job_id, proc.poll())
 
 
 # -- the consumer -------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ ignore_stop (keep running after a stop request, to exercise SIGTERM/SIGKILL), ch
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -19,7 +20,7 @@ def selftest(ctx) -> dict:
         rc = ctx.run_child([sys.executable, "-c", code])
         if rc != 0 and not ctx.should_stop():
             raise RuntimeError(f"child process exited with code {rc}")
-        return {"steps": steps, "child_rc": rc}
+        return {"steps": steps, "child_rc": rc, "process": _process()}
     for step in range(1, steps + 1):
         if not ignore_stop:
             ctx.check_stop()
@@ -28,4 +29,9 @@ def selftest(ctx) -> dict:
         time.sleep(delay)
         ctx.log(f"step {step}/{steps}")
         ctx.progress(step, steps, message=f"step {step}/{steps}", loss=1.0 / step)
-    return {"steps": steps}
+    return {"steps": steps, "process": _process()}
+
+
+def _process() -> str:
+    """How this job's process was started: "fresh" or "forked" (from the preloaded job server)."""
+    return os.environ.get("WORKBENCH_JOB_PROCESS", "fresh")

@@ -147,7 +147,9 @@ def run(job_id: int) -> int:
         row.started_at = row.started_at or utcnow()
     ctx = JobContext(job)
     signal.signal(signal.SIGTERM, ctx._on_sigterm)
-    ctx.log(f"job {job_id} ({job.kind}) started, pid {os.getpid()}, config {json.dumps(job.config, default=str)}")
+    how = " (forked from the preloaded job server)" if os.environ.get("WORKBENCH_JOB_PROCESS") == "forked" else ""
+    ctx.log(f"job {job_id} ({job.kind}) started, pid {os.getpid()}{how}, "
+            f"config {json.dumps(job.config, default=str)}")
     try:
         module_name, func_name = KINDS[job.kind].split(":")
         handler = getattr(importlib.import_module(module_name), func_name)

@@ -62,6 +62,7 @@ def app_server(tmp_path, workspace):
     """`streamlit run Home.py` on a free localhost port, over the test's fresh workspace."""
     port = _free_port()
     env = dict(os.environ, WORKBENCH_WORKSPACE=str(workspace))
+    env.pop("WORKBENCH_JOBS_PRELOAD", None)  # the app's own default: model jobs forked from a preloaded server
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.headless", "true",

@@ -39,10 +39,19 @@ def _see(page, text, timeout=60_000, exact=False):
 
 
 def _nav(page, label, heading=None):
-    """Open a page from the sidebar (client-side: the session, and so the sign-in, is kept)."""
-    page.locator("[data-testid='stSidebarNav'] a").filter(has_text=re.compile(rf"^\s*{label}\s*$")).click()
-    _settle(page)
-    page.get_by_role("heading", name=heading or label).first.wait_for(timeout=60_000)
+    """Open a page from the sidebar (client-side: the session, and so the sign-in, is kept). A click that lands
+    while the previous page is still redrawing can be lost (seen once in CI): then it clicks again."""
+    link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=re.compile(rf"^\s*{label}\s*$"))
+    title = page.get_by_role("heading", name=heading or label).first
+    for attempt in range(3):
+        link.click()
+        _settle(page)
+        try:
+            title.wait_for(timeout=20_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: try the click again
+            if attempt == 2:
+                raise
 
 
 def _login(page, username, password):

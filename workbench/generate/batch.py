@@ -138,7 +138,7 @@ def generate_job(ctx) -> dict[str, Any]:
                  force=True)
     assembled, scorer, policy = load_for_batch(cfg)
     if assembled.demo_model:
-        ctx.log("note: demo model (tiny kit): images are for trying the workbench only")
+        ctx.log("note: offline demo model: images are for trying the workbench only")
     author = on_behalf_of(ctx.created_by, "generate")  # checked when the job was queued
     made = 0
     step = skipped

@@ -64,7 +64,7 @@ def run(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     if assembled.demo_model:
-        typer.echo("note: this is a demo model (tiny kit): its images are for trying the workbench only")
+        typer.echo("note: this is an offline demo model: its images are for trying the workbench only")
     for img in images:
         typer.echo(f"seed {img.seed}: {img.path}")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,32 @@ def _error_lines(text: str) -> str:
     return found[-1] if found else ""
 
 
+def _train_in_this_process(cfg: TrainConfig, env: dict[str, str]) -> int:
+    """One process needs no launcher: run the training script here (the job process is the trainer, so a stop, a
+    SIGTERM and a SIGKILL reach it the same way). Saves starting ``accelerate launch`` and a second Python that
+    imports torch and diffusers again. Returns the exit code ``python -m workbench.train`` would."""
+    import signal
+    import traceback
+
+    from workbench.train.__main__ import run
+
+    saved_env = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # what the script reads to report progress and poll the stop flag
+    previous = signal.getsignal(signal.SIGTERM)  # the script installs its own handler: the job runner's comes back
+    try:
+        return run(cfg.to_flags())
+    except Exception:  # noqa: BLE001 - as the launched script would: the traceback in the log, exit code 1
+        traceback.print_exc()
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def train_job(ctx) -> dict[str, Any]:
     """Job handler (kind ``train_lora``). Config: ``config`` (TrainConfig fields), ``run_id``, optional ``sweep_id``."""
     run_id = int(ctx.config.get("run_id") or ctx.job_id)
@@ -67,7 +94,10 @@ def train_job(ctx) -> dict[str, Any]:
            "WORKBENCH_USER": ctx.created_by or "", "WORKBENCH_WORKSPACE": str(settings.workspace_dir)}
     (out / "result.json").unlink(missing_ok=True)  # a previous job's outcome must not be read as this one's
     # The script stops itself (it polls the stop flag and checkpoints first); the supervisor escalates if it hangs.
-    code = ctx.run_child(launch_command(cfg, num_processes, cpu), env=env, forward_stop=False)
+    if num_processes == 1:
+        code = _train_in_this_process(cfg, env)
+    else:
+        code = ctx.run_child(launch_command(cfg, num_processes, cpu), env=env, forward_stop=False)
     result_path = out / "result.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
     if result.get("status") == "stopped":  # also when the launcher itself was signalled on the way out

@@ -45,7 +45,7 @@ def _render(job_id: int, key: str, stop: Callable[[int], object] | None) -> None
         st.code(jobs.log_tail(job, 60) or "(empty)", language="text")
 
 
-def job_panel(job_id: int, key: str = "job", every: float = 1.0, stop: Callable[[int], object] | None = None) -> None:
+def job_panel(job_id: int, key: str = "job", every: float = 2.0, stop: Callable[[int], object] | None = None) -> None:
     """A panel that refreshes itself while the job is queued or running; with ``stop`` (the capability's stop call
     for the signed-in user, given the job id) it has a Stop button."""
     active = jobs.get_job(job_id).is_active
