@@ -46,17 +46,17 @@ class Config:
     px: int = 64  # the demo resolution; the VAE downsamples 8x like SDXL's, so latents are 8x8x4
     variants: int = 24  # jittered drawings per (garment, colour): 7 x 8 x 24 = 1344 training images
     threads: int = 2  # the machines this runs on have 2 cores, shared
-    vae_steps: int = 400
+    vae_steps: int = 3000  # 400 left colours shifting in reconstruction (half the catalog colours came back wrong)
     vae_batch: int = 12
     vae_lr: float = 2e-3
     colour_weight: float = 4.0  # L1 on 8x8 block means: colour is what the demo is judged on, so learn it first
     kl_weight: float = 1e-6  # per summed KL; small: the latents only need to stay well-scaled, not Gaussian
-    unet_steps: int = 400
+    unet_steps: int = 1500
     unet_batch: int = 32
     unet_lr: float = 1.5e-3
     text_lr: float = 7.5e-4
     uncond_prob: float = 0.1  # caption dropout, so classifier-free guidance works
-    log_every: int = 25
+    log_every: int = 100
 
 
 # -- the tokenizer --------------------------------------------------------------------------------------------------
@@ -394,6 +394,12 @@ def main(argv: list[str] | None = None) -> Path:
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "final_vae_recon": float(np.mean(vae_hist[-50:])), "final_unet_loss": float(np.mean(unet_hist[-100:])),
             "vae_scaling_factor": pipe.vae.config.scaling_factor}
+    if args.vae_from:  # say where the VAE came from, with that run's record of it
+        earlier = args.vae_from / "training_info.json"
+        info["vae_from"] = {"folder": str(args.vae_from), **({k: v for k, v in json.loads(earlier.read_text()).items()
+                                                               if k in ("config", "seconds_vae", "final_vae_recon")}
+                                                            if earlier.is_file() else {})}
+        info["final_vae_recon"] = info["vae_from"].get("final_vae_recon")
     (args.out / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
     log(f"saved to {args.out} in {total:.0f}s")
     return args.out

@@ -34,8 +34,6 @@ def test_shipped_weights_are_small_and_load_through_the_real_loader(pipe):
         assert len(pipe.tokenizer(word, add_special_tokens=False).input_ids) == 1
 
 
-@pytest.mark.xfail(reason="demo base model below target: colour accuracy 19.6% (docs/PERFORMANCE.md); the VAE is "
-                          "undertrained", strict=False)
 @pytest.mark.parametrize("colour,garment", [("Red", "t-shirt"), ("Navy Blue", "hoodie"), ("Mustard", "dress"),
                                             ("Teal", "sneakers")])
 def test_generations_come_out_in_the_named_colour(pipe, colour, garment):
