@@ -51,7 +51,7 @@ class Config:
     vae_lr: float = 2e-3
     colour_weight: float = 4.0  # L1 on 8x8 block means: colour is what the demo is judged on, so learn it first
     kl_weight: float = 1e-6  # per summed KL; small: the latents only need to stay well-scaled, not Gaussian
-    unet_steps: int = 1500
+    unet_steps: int = 3000  # 1500 gave 69% colour accuracy (navy came out black), 3000 gives 99.4%
     unet_batch: int = 32
     unet_lr: float = 1.5e-3
     text_lr: float = 7.5e-4
