@@ -34,4 +34,6 @@ def selftest(ctx) -> dict:
 
 def _process() -> str:
     """How this job's process was started: "fresh" or "forked" (from the preloaded job server)."""
-    return os.environ.get("WORKBENCH_JOB_PROCESS", "fresh")
+    from workbench.jobs_spawn import PROCESS_ENV
+
+    return os.environ.get(PROCESS_ENV, "fresh")

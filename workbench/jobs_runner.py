@@ -147,7 +147,9 @@ def run(job_id: int) -> int:
         row.started_at = row.started_at or utcnow()
     ctx = JobContext(job)
     signal.signal(signal.SIGTERM, ctx._on_sigterm)
-    how = " (forked from the preloaded job server)" if os.environ.get("WORKBENCH_JOB_PROCESS") == "forked" else ""
+    from workbench.jobs_spawn import PROCESS_ENV
+
+    how = " (forked from the preloaded job server)" if os.environ.get(PROCESS_ENV) == "forked" else ""
     ctx.log(f"job {job_id} ({job.kind}) started, pid {os.getpid()}{how}, "
             f"config {json.dumps(job.config, default=str)}")
     try:

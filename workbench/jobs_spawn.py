@@ -47,10 +47,6 @@ class _Forked:
     def poll(self) -> int | None:
         return self._process.exitcode  # negative signal number when killed, like Popen.returncode
 
-    @property
-    def returncode(self) -> int | None:
-        return self.poll()
-
 
 def _cuda_present() -> bool:
     """A CUDA device on this machine, found without initialising CUDA in this process (Linux device files)."""
