@@ -141,6 +141,27 @@ def test_generated_images_enter_the_review_queue(kit, workspace):
     assert workspace_counts()["pending reviews"] == 2
 
 
+def test_generating_for_another_workspace_checks_and_records_there(kit, workspace, tmp_path):
+    """``settings=`` names the workspace: the user is read from its database, and the image and its row land in it."""
+    from workbench import db
+    from workbench.generate.tables import Generation
+    from workbench.review import PermissionDenied
+    from workbench.settings import Settings
+
+    other = Settings(workspace=tmp_path / "other")
+    with db.session_scope(other) as s:
+        s.add_all([db.User(username="bea", role="marketer"), db.User(username="ana", role="approver")])
+    assembled = build_pipeline(PipelineSpec(model=str(kit["sdxl"])))
+    with pytest.raises(PermissionDenied, match="ana is a approver"):
+        generate(assembled, GenerationParams(**PARAMS), batch="o", user="ana", settings=other)
+    img, = generate(assembled, GenerationParams(**PARAMS), batch="o", user="bea", settings=other)
+    assert img.path.parent == (tmp_path / "other" / "generations" / "o").resolve()
+    with db.session_scope(other) as s:
+        assert [(r.id, r.created_by) for r in s.query(Generation)] == [(img.generation_id, "bea")]
+    with db.session_scope() as s:
+        assert s.query(Generation).count() == 0
+
+
 def test_bad_settings_name_the_setting(kit, tmp_path):
     with pytest.raises(GenerationError, match="scheduler 'ddim'"):
         check_spec(PipelineSpec(model="x/y", scheduler="ddim"))

@@ -181,6 +181,38 @@ def test_unknown_inactive_or_missing_users_change_nothing(workspace, tmp_path):
     assert auth.on_behalf_of("mia", "generate").can("generate")
 
 
+def test_a_call_for_another_workspace_checks_the_role_in_that_workspace(workspace, tmp_path):
+    """A library call given ``settings=`` for another workspace reads the actor from that workspace's database, where
+    the same name may be someone else (or no one), not from the default workspace's."""
+    from workbench.data.importer import import_dataset
+    from workbench.data.split import split_dataset
+    from workbench.data.store import delete_dataset, get_dataset, list_datasets
+    from workbench.data.testing import image_bytes, write
+    from workbench.prompts import load_library, save_brand_text
+    from workbench.prompts.library import source_text
+    from workbench.settings import Settings
+
+    make_users()  # the default workspace: mia is a marketer, adam an admin, no bea
+    other = Settings(workspace=tmp_path / "other")
+    with db.session_scope(other) as s:
+        s.add_all([db.User(username="mia", role="approver"), db.User(username="bea", role="marketer"),
+                   db.User(username="adam", role="admin", active=False)])
+    write(tmp_path / "photos" / "a.png", image_bytes((64, 64)))
+
+    ds = import_dataset(tmp_path / "photos", name="photos", workers=1, created_by="bea", settings=other).dataset_id
+    assert get_dataset(ds, other).created_by == "bea" and list_datasets() == []
+    assert split_dataset(ds, 0.0, 0.0, actor="bea", settings=other).counts["train"] == 1
+    with pytest.raises(PermissionDenied, match="mia is a approver"):
+        split_dataset(ds, 0.5, 0.0, actor="mia", settings=other)
+    with pytest.raises(PermissionDenied, match="mia is a approver"):
+        delete_dataset(ds, "mia", settings=other)
+    assert get_dataset(ds, other).split_config["val"] == 0.0
+    brand = "name: northwind-copy\n" + source_text(load_library().brands["northwind"].path)
+    with pytest.raises(AuthError, match="'adam' is deactivated"):
+        save_brand_text(brand, "adam", other)
+    assert not (tmp_path / "other" / "prompt_templates").exists()
+
+
 def test_a_role_change_or_deactivation_counts_on_the_next_call(workspace):
     users = make_users()
     gen = make_generation()

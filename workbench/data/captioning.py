@@ -82,7 +82,7 @@ def caption_items(dataset_id: int, caption_fn: CaptionFn, mode: str = "uncaption
                   should_stop: Callable[[], bool] | None = None, *, actor: Actor,
                   settings: Settings | None = None) -> CaptionResult:
     """Caption the dataset's items (mode ``uncaptioned`` or ``all``), ``batch_size`` images at a time."""
-    who = require(actor, "datasets")
+    who = require(actor, "datasets", settings=settings)
     if mode not in ("uncaptioned", "all"):
         raise ValueError(f"mode must be 'uncaptioned' or 'all', got {mode!r}")
     if batch_size < 1:

@@ -194,7 +194,7 @@ def import_demo_catalog(seed: int = 0, size: int = 512, colours: int = 4, name: 
     from workbench.review.auth import require
     from workbench.settings import get_settings
 
-    created_by = require(created_by, "datasets")  # before drawing anything
+    created_by = require(created_by, "datasets", settings=settings)  # before drawing anything
     settings = settings or get_settings()
     out = Path(out_dir) if out_dir else settings.path("demo", f"catalog-{seed}")
     cat = make_demo_catalog(out, seed=seed, size=size, colours=colours, palette=palette)

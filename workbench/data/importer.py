@@ -133,7 +133,7 @@ def import_dataset(
     (``dataset_id``, or a ``name`` that exists). Returns the report; raises SourceError when the source as a whole
     cannot be read. See the module docstring for what a failure leaves behind. ``created_by`` needs the ``datasets``
     permission."""
-    who = require(created_by, "datasets")
+    who = require(created_by, "datasets", settings=settings)
     settings = settings or get_settings()
     started = time.monotonic()
     datasets_root = settings.path("datasets")

@@ -143,7 +143,7 @@ def preprocess_dataset(dataset_id: int, config: PreprocessConfig | None = None, 
                        progress: Callable[[int, int, str], None] | None = None,
                        settings: Settings | None = None, *, actor: Actor) -> PreprocessResult:
     """Write the training set; see the module docstring. Items without a split go to ``train``."""
-    require(actor, "datasets")
+    require(actor, "datasets", settings=settings)
     settings = settings or get_settings()
     config = config or PreprocessConfig()
     config.check()

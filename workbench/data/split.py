@@ -49,7 +49,7 @@ def assign(ids_by_category: dict[str, list[int]], val: float, test: float, seed:
 
 def split_dataset(dataset_id: int, val: float = 0.1, test: float = 0.1, seed: int = 0, stratify: bool = True,
                   *, actor: Actor, settings: Settings | None = None) -> SplitResult:
-    who = require(actor, "datasets")
+    who = require(actor, "datasets", settings=settings)
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise ValueError(f"val ({val}) and test ({test}) must be fractions in [0, 1) with val + test < 1")
     with session_scope(settings) as s:

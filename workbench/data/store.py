@@ -119,7 +119,7 @@ def get_dataset(ref: int | str, settings: Settings | None = None) -> Dataset:
 
 
 def delete_dataset(dataset_id: int, actor: Actor, settings: Settings | None = None) -> None:
-    who = require(actor, "datasets")
+    who = require(actor, "datasets", settings=settings)
     settings = settings or get_settings()
     with session_scope(settings) as s:
         ds = s.get(Dataset, dataset_id)
@@ -245,7 +245,7 @@ def _with_caption(item: Item, caption: str, source: str) -> None:
 
 def set_caption(item_id: int, caption: str, actor: Actor, settings: Settings | None = None) -> Item:
     """Edit one caption (the grid's detail view)."""
-    who = require(actor, "datasets")
+    who = require(actor, "datasets", settings=settings)
     with session_scope(settings) as s:
         item = s.get(Item, item_id)
         if item is None:
@@ -275,7 +275,7 @@ def _bulk(dataset_id: int, change, action: str, detail: dict[str, Any], filt: It
 def bulk_find_replace(dataset_id: int, find: str, replace: str, regex: bool = False, ignore_case: bool = False,
                       filt: ItemFilter | None = None, *, actor: Actor, settings: Settings | None = None) -> int:
     """Find/replace in every caption (of the filtered items). Returns how many captions changed."""
-    who = require(actor, "datasets")
+    who = require(actor, "datasets", settings=settings)
     find_replace("", find, replace, regex, ignore_case)  # validate once, before touching anything
     return _bulk(dataset_id, lambda c: find_replace(c, find, replace, regex, ignore_case), "dataset.caption_replace",
                  {"find": find, "replace": replace, "regex": regex}, filt, who, settings)
@@ -284,7 +284,7 @@ def bulk_find_replace(dataset_id: int, find: str, replace: str, regex: bool = Fa
 def apply_prefix(dataset_id: int, prefix: str, filt: ItemFilter | None = None, *, actor: Actor,
                  settings: Settings | None = None) -> int:
     """Put the instance/trigger phrase in front of every caption (idempotent). Returns how many changed."""
-    who = require(actor, "datasets")
+    who = require(actor, "datasets", settings=settings)
     if not prefix.strip():
         raise DatasetError("the trigger prefix is empty")
     return _bulk(dataset_id, lambda c: with_prefix(c, prefix), "dataset.caption_prefix", {"prefix": prefix}, filt,
@@ -307,7 +307,7 @@ def duplicate_groups(dataset_id: int, limit: int = 200, settings: Settings | Non
 
 
 def set_excluded(item_ids: list[int], excluded: bool, actor: Actor, settings: Settings | None = None) -> int:
-    who = require(actor, "datasets")
+    who = require(actor, "datasets", settings=settings)
     with session_scope(settings) as s:
         n = s.execute(update(Item).where(Item.id.in_(item_ids)).values(excluded=excluded)).rowcount
         audit(s, who.username, "item.exclude" if excluded else "item.include", "item",
@@ -318,7 +318,7 @@ def set_excluded(item_ids: list[int], excluded: bool, actor: Actor, settings: Se
 def resolve_group(dataset_id: int, group: int, keep: list[int], actor: Actor,
                   settings: Settings | None = None) -> int:
     """The user's choice for one duplicate group: keep ``keep``, exclude the rest (reversible). Returns excluded."""
-    actor = require(actor, "datasets")
+    actor = require(actor, "datasets", settings=settings)
     with session_scope(settings) as s:
         members = list(s.scalars(select(Item.id).where(Item.dataset_id == dataset_id, Item.dup_group == group)))
     if not members:

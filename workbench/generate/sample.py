@@ -168,12 +168,12 @@ def read_png_metadata(path: Path) -> PngMetadata:
     return PngMetadata(text.get("parameters", ""), json.loads(text[PROVENANCE_KEY]) if PROVENANCE_KEY in text else {})
 
 
-def record_generation(img: GeneratedImage, batch: str, user: str) -> int:
-    """Insert one generations row (pending review) for a saved image; returns its id."""
+def record_generation(img: GeneratedImage, batch: str, user: str, settings: Settings | None = None) -> int:
+    """Insert one generations row (pending review) for a saved image, in ``settings``' workspace; returns its id."""
     from workbench.generate.tables import Generation
 
     p = img.provenance
-    with session_scope() as s:
+    with session_scope(settings) as s:
         row = Generation(batch=batch, prompt_id=p["prompt_id"], prompt=p["prompt"], negative_prompt=p["negative_prompt"],
                          brand=p["brand"], model=p["model"], vae=p["vae"], loras=p["loras"],
                          quantization=p["quantization"], scheduler=p["scheduler"], dtype=p["dtype"], seed=p["seed"],
@@ -193,7 +193,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
     (a job passes ``on_behalf_of(created_by, "generate")``: the user was checked when it was queued)."""
     import torch
 
-    who = require(user, "generate")
+    who = require(user, "generate", settings=settings)
     settings = settings or get_settings()
     params.check()
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", batch):
@@ -216,7 +216,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             path = write_png(out_dir / name, image, a1111_parameters(prov, assembled.sampler_name), prov)
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
-                img.generation_id = record_generation(img, batch, who.username)
+                img.generation_id = record_generation(img, batch, who.username, settings)
             results.append(img)
     return results
 

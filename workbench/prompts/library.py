@@ -108,7 +108,7 @@ def _unknown_scene(template: Template) -> Problem:
 def save_template_text(text: str, actor: Actor, settings: Settings | None = None) -> Path:
     """Validate a template or scene written in the editor and save it as ``<workspace>/prompt_templates/
     {products,scenes}/<name>.yaml``, replacing a shipped one of the same name. Nothing is written if it is invalid."""
-    require(actor, "prompts")
+    require(actor, "prompts", settings=settings)
     template = parse_template(text, "editor")
     if template.default_scene:
         lib = load_library(settings=settings)
@@ -123,7 +123,7 @@ def save_template_text(text: str, actor: Actor, settings: Settings | None = None
 def save_brand_text(text: str, actor: Actor, settings: Settings | None = None) -> Path:
     """Validate a brand profile written in the editor; save it as ``<workspace>/prompt_templates/brands/<name>.yaml``.
     Needs ``settings`` (an admin): a profile's forbidden terms and CLIP gate decide what reaches review."""
-    require(actor, "settings")
+    require(actor, "settings", settings=settings)
     brand = parse_brand(text, "editor")
     path = workspace_templates_dir(settings) / "brands" / f"{brand.name}.yaml"
     write_text_atomic(path, text if text.endswith("\n") else text + "\n")

@@ -51,6 +51,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workbench.db import User, audit, session_scope
+from workbench.settings import Settings
 
 ROLES = ("marketer", "analyst", "approver", "admin")
 
@@ -127,9 +128,12 @@ def roles_with(permission: str) -> list[str]:
     return [r for r in ROLES if permission in PERMISSIONS[r]]
 
 
-def require(actor: Actor, permission: str, session: Session | None = None) -> UserInfo:
+def require(actor: Actor, permission: str, session: Session | None = None, *,
+            settings: Settings | None = None) -> UserInfo:
     """The server-side check: the actor's current role (read from the database) must allow ``permission``.
-    Returns the actor as a UserInfo; raises AuthError (unknown or inactive user) or PermissionDenied."""
+    Returns the actor as a UserInfo; raises AuthError (unknown or inactive user) or PermissionDenied.
+    The user is read through ``session``, else from the database of ``settings``' workspace (default: the current
+    one): a call that acts on another workspace passes its ``settings`` on, so the role checked is that workspace's."""
     if permission not in ALL_PERMISSIONS:
         raise ValueError(f"permission {permission!r} is not one of {sorted(ALL_PERMISSIONS)}")
     if isinstance(actor, UserInfo) and actor.source == "system":
@@ -139,7 +143,7 @@ def require(actor: Actor, permission: str, session: Session | None = None) -> Us
         if not username:
             raise AuthError(f"sign in first: {permission} needs a signed-in {' or '.join(roles_with(permission))}")
         if session is None:
-            with session_scope() as s:
+            with session_scope(settings) as s:
                 user = _load(s, username)
         else:
             user = _load(session, username)
