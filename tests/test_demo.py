@@ -60,3 +60,20 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output
     assert len(jobs.list_jobs()) == jobs_before and len(list_datasets()) == 2
+
+
+def test_the_home_demo_job_builds_nothing_in_a_workspace_that_gained_users(workspace):
+    """Home offers the demo only to a workspace without users; a first admin created between the click and the job
+    must not end up next to the demo's accounts with their published password."""
+    from workbench.demo import is_demo_workspace
+    from workbench.jobs_runner import run_inline
+    from workbench.review import auth
+
+    job_id = jobs.enqueue("demo", {}, title="demo workspace", created_by="demo", queue=False)  # the click
+    auth.create_first_admin("owner", "correct horse battery")  # meanwhile, on the first-run form
+    run_inline(job_id)
+    job = jobs.get_job(job_id)
+    assert job.status == "failed"
+    assert "already has users" in job.message and "workbench demo" in job.message
+    assert not is_demo_workspace()
+    assert [u.username for u in auth.list_users(auth.system_actor())] == ["owner"]

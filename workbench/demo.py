@@ -205,7 +205,7 @@ def _prompts(state: dict) -> int:
     from workbench.prompts.store import save_batch
 
     library = load_library()
-    spec = BatchSpec(template="t-shirt", slots={"color": ["navy", "black", "olive", "white"]}, brand=DEMO_BRAND)
+    spec = BatchSpec(template="t-shirt", slots={"color": ["navy", "black", "olive", "heather grey"]}, brand=DEMO_BRAND)
     return save_batch(expand_batch(library, spec), "AURELO demo tees", user=system_actor("mia", role="marketer")).id
 
 
@@ -243,7 +243,16 @@ def _evaluation(state: dict) -> int | None:
 
 
 def demo_job(ctx) -> dict[str, Any]:
-    """Job handler (kind ``demo``): the Home page's "Create demo workspace" button."""
+    """Job handler (kind ``demo``): the Home page's "Create demo workspace" button. Home offers it only while the
+    workspace has no users, since the demo adds accounts with a published password (an admin among them); checked
+    again here, because someone may have created the first admin between the click and the job."""
+    from workbench.review.auth import needs_first_admin
+
+    if not is_demo_workspace() and not needs_first_admin():
+        raise RuntimeError(
+            "this workspace already has users, and the demo would add accounts with a published password (an admin "
+            "among them): nothing was built. Build the demo in a workspace of its own: "
+            "`WORKBENCH_WORKSPACE=demo-workspace workbench demo`.")
     report = build_demo(progress=lambda step, total, message: ctx.progress(step, total, message, force=True))
     print(report.summary(), flush=True)
     return {"done": report.done, "skipped": report.skipped, "ids": report.ids}
