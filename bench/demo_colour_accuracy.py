@@ -56,7 +56,7 @@ def generate(assembled, prompts: list[str], seeds: list[int], steps: int, guidan
     return images
 
 
-def demo_lora(work: Path, train_steps: int) -> tuple[str, float]:
+def demo_lora(work: Path, train_steps: int | None) -> tuple[str, float]:
     """Build a demo workspace under ``work`` (the real `workbench demo` steps) and return its LoRA folder and the
     build time in seconds."""
     os.environ["WORKBENCH_WORKSPACE"] = str(work)
@@ -67,8 +67,10 @@ def demo_lora(work: Path, train_steps: int) -> tuple[str, float]:
 
     reload_settings()
     t0 = time.time()
+    from workbench.demo import DEMO_TRAIN_STEPS
+
     report = build_demo(progress=lambda i, n, msg: print(f"  demo {i}/{n} {msg}", flush=True),
-                        train_steps=train_steps)
+                        train_steps=train_steps or DEMO_TRAIN_STEPS)
     seconds = time.time() - t0
     lora = lora_of(int(report.ids["training"]))
     if lora is None:
@@ -99,7 +101,8 @@ def main() -> None:
     ap.add_argument("--guidance", type=float, default=5.0)
     ap.add_argument("--px", type=int, default=64)
     ap.add_argument("--lora", default=None, help="LoRA folder to measure (default: build a demo workspace, use its)")
-    ap.add_argument("--train-steps", type=int, default=40, help="demo LoRA steps when building one (demo default)")
+    ap.add_argument("--train-steps", type=int, default=None,
+                    help="demo LoRA steps when building one (default: the demo's, workbench.demo.DEMO_TRAIN_STEPS)")
     ap.add_argument("--no-lora", action="store_true", help="colour accuracy only")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the results as JSON")

@@ -11,6 +11,8 @@ import importlib
 
 import typer
 
+from workbench.demo import DEMO_TRAIN_STEPS
+
 app = typer.Typer(help="Brand Workbench: from product photos to approved catalog images.", no_args_is_help=True)
 
 # Each capability ships its own Typer sub-app in workbench/<capability>/cli.py (module path, command name).
@@ -67,7 +69,7 @@ def worker(
 @app.command()
 def demo(
     size: int = typer.Option(128, help="Side in pixels of the demo catalog's photos."),
-    train_steps: int = typer.Option(40, help="Steps of the demo LoRA run."),
+    train_steps: int = typer.Option(DEMO_TRAIN_STEPS, help="Steps of the demo LoRA run."),
 ) -> None:
     """Build the offline demo workspace: catalog, brand, users per role, a trained LoRA, prompts, generated images
     with CLIP-gate attempts, an evaluation, and images waiting for review. Safe to run again."""

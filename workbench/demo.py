@@ -28,6 +28,9 @@ from workbench.settings import get_settings, reload_settings, workspace_settings
 
 DEMO_PASSWORD = "aurelo-demo"
 DEMO_USERS = {"mia": "marketer", "ari": "analyst", "ana": "approver", "adam": "admin"}
+# Steps of the demo LoRA (rank 8, lr 2e-3, batch 4; ~20 s on 2 cores): 40 moved 29% of colour-free prompts to the
+# signature violet, 120 move 90% (docs/PERFORMANCE.md, bench/demo_colour_accuracy.py).
+DEMO_TRAIN_STEPS = 120
 DEMO_BRAND = "aurelo"
 DEMO_BATCH = "demo-aurelo"
 STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation")
@@ -89,7 +92,7 @@ def is_demo_workspace() -> bool:
 
 
 def build_demo(progress: Callable[[int, int, str], None] | None = None, size: int = 128,
-               train_steps: int = 40) -> DemoReport:
+               train_steps: int = DEMO_TRAIN_STEPS) -> DemoReport:
     """Build (or complete) the demo workspace; ``progress(step, total, message)`` after each step."""
     from workbench.db import init_db
 
