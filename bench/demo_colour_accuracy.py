@@ -61,14 +61,12 @@ def demo_lora(work: Path, train_steps: int | None) -> tuple[str, float]:
     build time in seconds."""
     os.environ["WORKBENCH_WORKSPACE"] = str(work)
     os.environ.setdefault("WORKBENCH_DEVICE", "cpu")
-    from workbench.demo import build_demo
+    from workbench.demo import DEMO_TRAIN_STEPS, build_demo
     from workbench.settings import reload_settings
     from workbench.train.runs import lora_of
 
     reload_settings()
     t0 = time.time()
-    from workbench.demo import DEMO_TRAIN_STEPS
-
     report = build_demo(progress=lambda i, n, msg: print(f"  demo {i}/{n} {msg}", flush=True),
                         train_steps=train_steps or DEMO_TRAIN_STEPS)
     seconds = time.time() - t0

@@ -28,8 +28,8 @@ from workbench.settings import get_settings, reload_settings, workspace_settings
 
 DEMO_PASSWORD = "aurelo-demo"
 DEMO_USERS = {"mia": "marketer", "ari": "analyst", "ana": "approver", "adam": "admin"}
-# Steps of the demo LoRA (rank 8, lr 2e-3, batch 4; ~20 s on 2 cores): 40 moved 29% of colour-free prompts to the
-# signature violet, 120 move 90% (docs/PERFORMANCE.md, bench/demo_colour_accuracy.py).
+# Steps of the demo LoRA (rank 8, lr 2e-3, batch 4; ~20 s on 2 cores): with it 95% of colour-free prompts come out in
+# the signature violet, against 0% without; 40 steps moved 29% (docs/PERFORMANCE.md, bench/demo_colour_accuracy.py).
 DEMO_TRAIN_STEPS = 120
 DEMO_BRAND = "aurelo"
 DEMO_BATCH = "demo-aurelo"
