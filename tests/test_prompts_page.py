@@ -1,5 +1,6 @@
 """Prompts page (AppTest): renders on an empty workspace, builds a batch, saves it, sends it to Generate, refines a
 prompt, and the editors validate before saving."""
+import re
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,15 @@ def test_brand_profiles_are_saved_by_admins_and_the_page_is_for_marketers_and_ad
     admin = _page("adam")
     admin.button(key="prompts_save_brand profile").click().run()  # the skeleton profile, as written
     assert "Saved to" in admin.success[0].value and "my-brand" in load_library().brands
+    # a shipped profile (its file has no name: line) opened in the editor, changed and saved
+    admin.selectbox(key="prompts_edit_brand profile").set_value("northwind").run()
+    text = admin.text_area(key="prompts_yaml_brand profile_northwind").value
+    assert not re.search(r"^name:", text, re.M)
+    admin.text_area(key="prompts_yaml_brand profile_northwind").input(
+        text.replace("clip_threshold: 0.25 ", "clip_threshold: 0.3 ")).run()
+    admin.button(key="prompts_save_brand profile").click().run()
+    assert not admin.error and "Saved to" in admin.success[0].value
+    assert load_library().brand("northwind").clip_threshold == 0.3
     for user in ("ari", "ana"):
         assert "This page is for: admin, marketer" in _page(user).warning[0].value
 

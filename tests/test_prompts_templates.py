@@ -172,3 +172,31 @@ def test_brand_gate_settings_are_read_and_validated():
         parse_brand("title: C\ngate:\n  max_attempts: 0\n  tries: 2\n", "c.yaml", "c")
     text = str(err.value)
     assert "c.yaml" in text and "max_attempts" in text and "tries" in text
+
+
+def test_template_and_brand_saves_are_audited_with_the_text_before_and_after(workspace):
+    """A brand profile's gate and forbidden terms are policy: who changed them, from what to what, stays on record."""
+    from workbench.prompts import save_brand_text
+    from workbench.review.queue import audit_trail
+
+    polo = TEMPLATE.replace("{colour} ", "").replace("title: Polo", "name: polo")
+    save_template_text(polo, as_role("marketer"))
+    save_template_text(polo.replace("collar", "pique collar"), as_role("marketer"))
+    shipped = (SHIPPED_DIR / "brands" / "northwind.yaml").read_text()
+    stricter = shipped.replace("clip_threshold: 0.25 ", "clip_threshold: 0.3 ")
+    with pytest.raises(PromptError, match="name: required"):  # the shipped file takes its name from its file name
+        save_brand_text(stricter, as_role("admin"))
+    save_brand_text(stricter, as_role("admin"), name="northwind")  # as the editor passes it
+    with pytest.raises(PromptError):  # invalid: nothing written, nothing recorded
+        save_brand_text("title: [unclosed\n", as_role("admin"))
+    rows = audit_trail(as_role("approver"), entity="prompt_template")
+    assert [(r.actor, r.action, r.entity_id) for r in rows] == [
+        ("adam", "prompts.save_brand", "brands/northwind.yaml"),
+        ("mia", "prompts.save_product", "products/polo.yaml"),
+        ("mia", "prompts.save_product", "products/polo.yaml")]
+    brand, second, first = rows
+    assert brand.before == {"path": str(SHIPPED_DIR / "brands" / "northwind.yaml"), "yaml": shipped}
+    assert "clip_threshold: 0.3" in brand.after["yaml"]
+    assert load_library().brand("northwind").clip_threshold == 0.3
+    assert first.before is None and second.before["yaml"] == first.after["yaml"]
+    assert "pique collar" in second.after["yaml"] and "pique" not in first.after["yaml"]

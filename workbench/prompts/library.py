@@ -105,28 +105,44 @@ def _unknown_scene(template: Template) -> Problem:
 # -- editors: validate, then save into the workspace -----------------------------------------------------------------
 
 
-def save_template_text(text: str, actor: Actor, settings: Settings | None = None) -> Path:
+def save_template_text(text: str, actor: Actor, settings: Settings | None = None, *, name: str = "") -> Path:
     """Validate a template or scene written in the editor and save it as ``<workspace>/prompt_templates/
-    {products,scenes}/<name>.yaml``, replacing a shipped one of the same name. Nothing is written if it is invalid."""
-    require(actor, "prompts", settings=settings)
-    template = parse_template(text, "editor")
+    {products,scenes}/<name>.yaml``, replacing a shipped one of the same name. Nothing is written if it is invalid.
+    The audit log records who saved it, with the text before (the workspace's or shipped file, if any) and after.
+    ``name``: the one being edited, for a text without ``name:`` (the shipped files take theirs from the file name)."""
+    who = require(actor, "prompts", settings=settings)
+    template = parse_template(text, "editor", name)
     if template.default_scene:
         lib = load_library(settings=settings)
         if template.default_scene not in lib.scenes:
             raise PromptError(_unknown_scene(template))
     folder = "scenes" if template.kind == "scene" else "products"
-    path = workspace_templates_dir(settings) / folder / f"{template.name}.yaml"
-    write_text_atomic(path, text if text.endswith("\n") else text + "\n")
-    return path
+    return _save_audited(f"{folder}/{template.name}.yaml", text, who.username, f"prompts.save_{template.kind}",
+                         settings)
 
 
-def save_brand_text(text: str, actor: Actor, settings: Settings | None = None) -> Path:
+def save_brand_text(text: str, actor: Actor, settings: Settings | None = None, *, name: str = "") -> Path:
     """Validate a brand profile written in the editor; save it as ``<workspace>/prompt_templates/brands/<name>.yaml``.
-    Needs ``settings`` (an admin): a profile's forbidden terms and CLIP gate decide what reaches review."""
-    require(actor, "settings", settings=settings)
-    brand = parse_brand(text, "editor")
-    path = workspace_templates_dir(settings) / "brands" / f"{brand.name}.yaml"
-    write_text_atomic(path, text if text.endswith("\n") else text + "\n")
+    Needs ``settings`` (an admin): a profile's forbidden terms and CLIP gate decide what reaches review, so the
+    save is audited like a review policy. ``name`` as for ``save_template_text``."""
+    who = require(actor, "settings", settings=settings)
+    brand = parse_brand(text, "editor", name)
+    return _save_audited(f"brands/{brand.name}.yaml", text, who.username, "prompts.save_brand", settings)
+
+
+def _save_audited(rel: str, text: str, username: str, action: str, settings: Settings | None) -> Path:
+    """Write ``<workspace>/prompt_templates/<rel>`` and its audit row (before: the file it replaces, the workspace's
+    or else the shipped one; after: the new text) in one transaction: a failed write leaves no row, and the row
+    commits only after the file is in place."""
+    from workbench.db import audit, session_scope
+
+    path = workspace_templates_dir(settings) / rel
+    text = text if text.endswith("\n") else text + "\n"
+    previous = next((f for f in (path, SHIPPED_DIR / rel) if f.is_file()), None)
+    before = {"path": str(previous), "yaml": previous.read_text(encoding="utf-8")} if previous else None
+    with session_scope(settings) as s:
+        write_text_atomic(path, text)
+        audit(s, username, action, "prompt_template", rel, before=before, after={"path": str(path), "yaml": text})
     return path
 
 

@@ -233,7 +233,7 @@ negative: "watermark, blurry, lowres"
 def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Settings, can_save: bool = True,
                who_saves: str = "") -> None:
     """A YAML editor for templates (``kind="template"``) or brand profiles: Validate, then Save to the workspace as
-    the signed-in user (``save(text, user, settings)`` checks the role). Without ``can_save`` the Save button is
+    the signed-in user (``save(text, user, settings, name=…)`` checks the role). Without ``can_save`` the Save button is
     off, with ``who_saves`` as its help."""
     choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
     text = skeleton if choice == NEW else source_text(items[choice].path)
@@ -245,10 +245,11 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
                              help=None if can_save else who_saves)
     if not (validate or save_clicked):
         return
+    name = "" if choice == NEW else choice  # a shipped file may leave its name to its file name
     try:
-        parse(yaml_text, "editor")
+        parse(yaml_text, "editor", name)
         if save_clicked:
-            path = save(yaml_text, user(), settings)
+            path = save(yaml_text, user(), settings, name=name)
     except PromptError as exc:
         show_problems(exc.problems, f"Not saved: the {kind} has problems." if save_clicked else "Problems:")
         return
