@@ -385,6 +385,13 @@ def write_marker(folder: Path) -> None:
         "nothing else; images and scores it produces are for trying the workbench, not for judging anything.\n")
 
 
+def earlier_run(folder: Path, *keys: str) -> dict:
+    """Where a reused part came from: the folder, and that run's config and ``keys`` from its training_info.json."""
+    record = folder / "training_info.json"
+    saved = json.loads(record.read_text()) if record.is_file() else {}
+    return {"folder": str(folder), **{k: v for k, v in saved.items() if k in ("config", *keys)}}
+
+
 def main(argv: list[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
@@ -463,16 +470,10 @@ def main(argv: list[str] | None = None) -> Path:
             "final_vae_recon": float(np.mean(vae_hist[-50:])), "final_unet_loss": float(np.mean(unet_hist[-100:])),
             "vae_scaling_factor": pipe.vae.config.scaling_factor, "vae_colour_check_delta_e": colour_check}
     if args.vae_from:  # say where the VAE came from, with that run's record of it
-        earlier = args.vae_from / "training_info.json"
-        info["vae_from"] = {"folder": str(args.vae_from), **({k: v for k, v in json.loads(earlier.read_text()).items()
-                                                               if k in ("config", "seconds_vae", "final_vae_recon")}
-                                                            if earlier.is_file() else {})}
+        info["vae_from"] = earlier_run(args.vae_from, "seconds_vae", "final_vae_recon")
         info["final_vae_recon"] = info["vae_from"].get("final_vae_recon")
-    if args.unet_from:  # and where the UNet started, with that run's record
-        earlier = args.unet_from / "training_info.json"
-        info["unet_from"] = {"folder": str(args.unet_from), **({k: v for k, v in json.loads(earlier.read_text()).items()
-                                                                 if k in ("config", "seconds_total", "final_unet_loss")}
-                                                              if earlier.is_file() else {})}
+    if args.unet_from:  # and where the UNet started
+        info["unet_from"] = earlier_run(args.unet_from, "seconds_total", "final_unet_loss")
     (args.out / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
     log(f"saved to {args.out} in {total:.0f}s")
     return args.out

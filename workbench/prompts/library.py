@@ -18,6 +18,7 @@ from pathlib import Path
 from workbench.prompts.brands import BrandProfile, parse_brand
 from workbench.prompts.templates import Template, parse_template
 from workbench.prompts.yamlio import Problem, PromptError, write_text_atomic
+from workbench.db import audit, session_scope
 from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
@@ -134,8 +135,6 @@ def _save_audited(rel: str, text: str, username: str, action: str, settings: Set
     """Write ``<workspace>/prompt_templates/<rel>`` and its audit row (before: the file it replaces, the workspace's
     or else the shipped one; after: the new text) in one transaction: a failed write leaves no row, and the row
     commits only after the file is in place."""
-    from workbench.db import audit, session_scope
-
     path = workspace_templates_dir(settings) / rel
     text = text if text.endswith("\n") else text + "\n"
     previous = next((f for f in (path, SHIPPED_DIR / rel) if f.is_file()), None)

@@ -233,8 +233,8 @@ negative: "watermark, blurry, lowres"
 def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Settings, can_save: bool = True,
                who_saves: str = "") -> None:
     """A YAML editor for templates (``kind="template"``) or brand profiles: Validate, then Save to the workspace as
-    the signed-in user (``save(text, user, settings, name=…)`` checks the role). Without ``can_save`` the Save button is
-    off, with ``who_saves`` as its help."""
+    the signed-in user (``save(text, user, settings, name=…)`` checks the role). Without ``can_save`` the Save button
+    is off, with ``who_saves`` as its help."""
     choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
     text = skeleton if choice == NEW else source_text(items[choice].path)
     st.caption(f"Saved files go to `{settings.path('prompt_templates')}` and replace a shipped one of the same name.")
