@@ -4,6 +4,7 @@ Run: streamlit run Home.py
 """
 import streamlit as st
 
+from workbench.ui.auth import current_user, user_box
 from workbench.ui.common import capability_report, demo_panel, model_table, recent_jobs, startup, workspace_counts
 from workbench.ui.state import init_session_state
 
@@ -53,10 +54,16 @@ if missing:
         "or point the setting at a local copy."
     )
 st.dataframe(models, hide_index=True, width="stretch")
-recent = recent_jobs(ws)
-if recent:
-    st.subheader("Recent jobs")
-    st.dataframe(recent, hide_index=True, width="stretch")
+# Home needs no sign-in: job titles and messages (dataset, run and prompt names) are for signed-in users only.
+user = current_user()
+if user is not None:
+    user_box(user)
+    recent = recent_jobs(ws)
+    if recent:
+        st.subheader("Recent jobs")
+        st.dataframe(recent, hide_index=True, width="stretch")
+elif any(counts.values()):
+    st.caption("Sign in on any page to see the workspace's recent jobs here.")
 
 with st.expander("Installed packages"):
     st.table({"package": list(report.packages), "version": list(report.packages.values())})

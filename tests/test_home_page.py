@@ -50,6 +50,24 @@ def test_populated_workspace_shows_counts_and_next_step(workspace):
     assert all("This workspace is empty" not in i.value for i in at.info)
 
 
+def test_recent_jobs_are_shown_to_signed_in_users_only(workspace):
+    """Home needs no sign-in; job titles name datasets, runs and prompts, so an anonymous visitor sees counts only."""
+    from workbench.review.testing import make_users, page_as
+
+    make_users()
+    with db.session_scope() as s:
+        s.add(db.Job(kind="train_lora", title="aurelo spring capsule", config={}, metrics={}, result={}, status="done"))
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert all("aurelo spring capsule" not in set(t.value["title"]) for t in at.dataframe if "title" in t.value)
+    assert any("Sign in on any page to see" in c.value for c in at.caption)
+    at = page_as(HOME, "ari").run()
+    assert not at.exception
+    [jobs_table] = [t.value for t in at.dataframe if "title" in t.value]
+    assert list(jobs_table["title"]) == ["aurelo spring capsule"]
+    assert any("Signed in as" in c.value for c in at.sidebar.caption)
+
+
 def test_create_demo_workspace_queues_the_demo_job_and_then_shows_the_accounts(workspace, monkeypatch):
     from workbench import jobs
 

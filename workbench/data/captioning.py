@@ -131,7 +131,8 @@ def caption_job(ctx) -> dict[str, Any]:
     result = caption_items(dataset_id, caption_fn, cfg.get("mode", "uncaptioned"), cfg.get("prefix", ""),
                            int(cfg.get("batch_size", 16 if device == "cuda" else 4)),
                            progress=lambda d, t, m: ctx.progress(d, t, m), should_stop=ctx.should_stop,
-                           actor=on_behalf_of(ctx.created_by, "datasets"))  # checked when it was queued
+                           actor=on_behalf_of(ctx.created_by, "datasets"),  # checked when it was queued
+                           settings=ctx.settings)
     ctx.log(f"captioned {result.captioned} of {result.total} ({result.failed} unreadable)")
     return {**asdict(result), "model": ref}
 
