@@ -2,8 +2,10 @@
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from workbench.models import tiny
+from workbench.models.sources import native_size
 from workbench.review.testing import make_users, page_as
 from workbench.settings import reload_settings
 
@@ -38,13 +40,16 @@ def test_generate_from_a_typed_prompt(kit, workspace, monkeypatch):
     at.text_area(key="generate_prompt").set_value("a red t-shirt on white")
     at.number_input(key="generate_n").set_value(2)
     at.number_input(key="generate_steps").set_value(2)
-    at.selectbox(key="generate_size").set_value(64)
+    # the size defaults to what the model was built for (the tiny kit's, not SDXL's 1024)
+    native = native_size(str(kit["sdxl"]))
+    assert native < 1024 and at.selectbox(key="generate_size").value == native
     [submit] = [b for b in at.button if b.label == "Generate"]
     submit.click().run()
     assert not at.exception, at.exception
     assert "2 image(s) saved" in at.success[0].value
     pngs = sorted((workspace / "generations" / "page").glob("*.png"))
     assert len(pngs) == 2
+    assert Image.open(pngs[0]).size == (native, native)
     captions = [c.value for c in at.caption]
     assert any("seed 0 · attempt 1" in c and "demo" in c for c in captions), captions
 

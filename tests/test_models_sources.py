@@ -92,3 +92,18 @@ def test_pull_offline_fails_clearly_with_nonzero_exit():
 def test_pull_unknown_name_names_the_known_ones():
     result = runner.invoke(app, ["models", "pull", "sdxl"])
     assert result.exit_code == 2 and "sdxl_base" in result.output
+
+
+def test_native_size_reads_a_diffusers_folder_and_falls_back_to_sdxl(tmp_path):
+    """The Generate page's default size: a 64 px demo model must not be asked for 1024 px images."""
+    import json
+
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "unet" / "config.json").write_text(json.dumps({"sample_size": 8}))
+    (tmp_path / "vae" / "config.json").write_text(json.dumps({"block_out_channels": [16, 32, 32, 32]}))
+    assert sources.native_size(str(tmp_path)) == 64
+    (tmp_path / "vae" / "config.json").write_text("{not json")
+    assert sources.native_size(str(tmp_path)) == 1024
+    assert sources.native_size("stabilityai/stable-diffusion-xl-base-1.0") == 1024
+    assert sources.native_size(None) == 1024

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -115,7 +116,18 @@ def check_spec(spec: PipelineSpec) -> None:
             raise GenerationError(f"LoRA {lora.path!r}: scale {lora.scale} is outside [-4, 4]")
 
 
+class _UnetOnlyLoraNote(logging.Filter):
+    """diffusers warns once per text encoder that a LoRA has no keys for it: for a UNet-only LoRA (the usual kind,
+    and ours unless train_text_encoder) that is expected, and the warning only alarms users reading a job log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No LoRA keys associated to")
+
+
 def _load_loras(pipe, loras: tuple[LoraSpec, ...]) -> list[str]:
+    quiet = logging.getLogger("diffusers.loaders.lora_base")
+    if not any(isinstance(f, _UnetOnlyLoraNote) for f in quiet.filters):
+        quiet.addFilter(_UnetOnlyLoraNote())
     names = []
     for i, lora in enumerate(loras):
         name = lora.name or f"lora_{i}"

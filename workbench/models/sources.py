@@ -16,6 +16,7 @@ Downloading happens in one place, ``pull()`` (``workbench models pull``).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,6 +236,21 @@ def is_demo_model(ref: str | None) -> bool:
     path = Path(ref).expanduser()
     folder = path if path.is_dir() else path.parent
     return (folder / DEMO_MARKER).is_file() or (folder.parent / DEMO_MARKER).is_file()
+
+
+def native_size(ref: str | None, default: int = 1024) -> int:
+    """The image side a diffusers model folder was built for: its UNet's ``sample_size`` (latent pixels) times the
+    VAE's downscale (2 per VAE block after the first). ``default`` (SDXL's 1024) when the configs cannot be read
+    (a hub id, a single file, a missing folder)."""
+    if not ref:
+        return default
+    folder = Path(ref).expanduser()
+    try:
+        unet = json.loads((folder / "unet" / "config.json").read_text())
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+        return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
 
 
 def list_models(settings: Settings | None = None, record: bool = True) -> list[Availability]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench.generate.pipeline import QUANTIZATION_MODES, SCHEDULERS, LoraSpec, PipelineSpec, estimate_memory_gib
+from workbench.models.sources import native_size
 from workbench.settings import Settings
 
 K_LAST = "generate_last_paths"
@@ -119,7 +120,7 @@ def is_demo(ref: str) -> bool:
 def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = None, steps: int | None = None) -> dict:
     from dataclasses import asdict
 
-    size = size or st.session_state.get("generate_size", 1024)
+    size = size or st.session_state.get("generate_size") or native_size(spec.model)
     steps = steps or st.session_state.get("generate_steps", 30)
     return {"spec": {**spec.to_dict(), "loras": [asdict(l) for l in spec.loras]}, "prompt_batch_id": prompt_batch_id,
             "batch": f"prompts-{prompt_batch_id}", "params": {"width": size, "height": size, "steps": steps}}
@@ -141,7 +142,10 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
         seed = c2.number_input("Seed", 0, 2**32 - 1, key="generate_seed")
         steps = c3.number_input("Steps", 1, 100, 30, key="generate_steps")
         guidance = c4.number_input("Guidance", 0.0, 20.0, 5.0, key="generate_guidance")
-        size = c5.selectbox("Size", [1024, 768, 512, 256, 64], key="generate_size")
+        native = native_size(spec.model)  # the demo model draws at 64 px, SDXL at 1024
+        sizes = sorted({1024, 768, 512, 256, 64, native}, reverse=True)
+        size = c5.selectbox("Size", sizes, index=sizes.index(native), key="generate_size",
+                            help=f"This model was built for {native}×{native}.")
         go = st.form_submit_button("Generate", type="primary")
     if go:
         try:
