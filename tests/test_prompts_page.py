@@ -68,7 +68,9 @@ def test_rule_violations_are_flagged_in_the_preview_table(workspace):
     brands.mkdir(parents=True)
     (brands / "strict.yaml").write_text("title: Strict\ntrigger: st_x\nforbidden_terms: [olive]\n")
     at = _page()
+    assert at.selectbox(key="prompts_brand").value == "strict"  # the workspace's own profile before the examples
     at.selectbox(key="prompts_template").set_value("t-shirt").run()
+    at.selectbox(key="prompts_brand").set_value("northwind").run()
     at.selectbox(key="prompts_brand").set_value("strict").run()
     at.multiselect(key="prompts_slot_t-shirt_color").set_value(["navy", "olive"]).run()
     table = at.dataframe[0].value

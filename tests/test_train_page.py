@@ -74,6 +74,8 @@ def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path
 
     (folder / "samples" / "step-000006").mkdir(parents=True)
     Image.new("RGB", (64, 64), "red").save(folder / "samples" / "step-000006" / "p0-s0.png")
+    (folder / "samples" / "step-000006" / "prompts.json").write_text(
+        json.dumps({"step": 6, "prompts": ["a red cap by aurelo"], "seeds": [0]}))
     from workbench.db import Job, session_scope
 
     with session_scope() as s:
@@ -86,6 +88,8 @@ def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path
     assert len(at.get("vega_lite_chart")) == 2  # loss and learning-rate curves
     assert any(m.label == "loss" and m.value == "0.1667" for m in at.metric)
     assert len(at.get("image")) == 1, "the validation image of checkpoint 6 is not shown"
+    assert "**prompt 1**: a red cap by aurelo" in page_text(at)  # the grid says which prompt each column is
+    assert "prompt 1 · seed 0" in str(at.get("image")[0].proto)
     at.button(key=f"training_resume_{run.run_id}").click().run()
     assert not at.exception
     assert runs.get_run(run.run_id).jobs[-1] != run.run_id  # a resume job was queued for the same run

@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+from workbench.browser import CHROMIUM_ARGS, ROOT, find_chromium, serve
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = find_chromium()
     if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
@@ -35,7 +28,7 @@ def _chromium() -> str:
         result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         if result.returncode != 0 and cmd[1] == "install":
             pytest.skip(f"Chromium could not be installed: {result.stderr.strip()[-300:]}")
-    found = shutil.which("chromium")
+    found = find_chromium()
     if not found:
         pytest.skip("apt-get install chromium did not provide a chromium binary")
     return found
@@ -51,54 +44,16 @@ def browser():
         b.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_server(tmp_path, workspace):
     """`streamlit run Home.py` on a free localhost port, over the test's fresh workspace."""
-    port = _free_port()
-    env = dict(os.environ, WORKBENCH_WORKSPACE=str(workspace))
-    env.pop("WORKBENCH_JOBS_PRELOAD", None)  # the app's own default: model jobs forked from a preloaded server
-    log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    _stop_worker(workspace)
-
-
-def _stop_worker(workspace: Path) -> None:
-    """The app starts a detached job worker (jobs outlive the browser by design); a test's worker ends with it."""
-    lock = workspace / "worker.lock"
-    pids = [int(p) for p in lock.read_text().split()] if lock.exists() else []
-    for pid in pids:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
+        with serve(workspace, log=tmp_path / "streamlit.log") as url:
+            yield url
+    except RuntimeError as exc:
+        if "streamlit did not start" not in str(exc):
+            raise
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

@@ -14,6 +14,16 @@ import zipfile
 
 import pytest
 
+from workbench.browser import login as _login
+from workbench.browser import logout as _logout
+from workbench.browser import nav as _nav
+from workbench.browser import number as _number
+from workbench.browser import screenshot
+from workbench.browser import see as _see
+from workbench.browser import select as _select
+from workbench.browser import settle as _settle
+from workbench.browser import tab as _tab
+from workbench.browser import value as _value
 from workbench.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -21,84 +31,8 @@ pytestmark = pytest.mark.browser
 LONG = 300_000  # ms: jobs (demo build, training, generation, evaluation) on 2 busy CPU cores
 
 
-def _settle(page, timeout=60_000):
-    """Wait until Streamlit has finished running the script (the running indicator is gone)."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    # lazily loaded widgets show a skeleton until their code has arrived
-    page.wait_for_function("!document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout)
-    page.wait_for_timeout(300)
-    crashed = page.locator("[data-testid='stException']")
-    assert not crashed.count(), f"the page raised: {crashed.first.inner_text()[:2000]}"
-
-
-def _see(page, text, timeout=60_000, exact=False):
-    """Wait for visible text (a string or a compiled regex)."""
-    page.get_by_text(text, exact=exact).first.wait_for(state="visible", timeout=timeout)
-
-
-def _nav(page, label, heading=None):
-    """Open a page from the sidebar (client-side: the session, and so the sign-in, is kept). A click that lands
-    while the previous page is still redrawing can be lost (seen once in CI): then it clicks again."""
-    link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=re.compile(rf"^\s*{label}\s*$"))
-    title = page.get_by_role("heading", name=heading or label).first
-    for attempt in range(3):
-        link.click()
-        _settle(page)
-        try:
-            title.wait_for(timeout=20_000)
-            return
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError: try the click again
-            if attempt == 2:
-                raise
-
-
-def _login(page, username, password):
-    page.get_by_role("textbox", name="Username").fill(username)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    _settle(page)
-    _see(page, "Signed in as", timeout=30_000)
-
-
-def _logout(page):
-    page.locator("[data-testid='stSidebar']").get_by_role("button", name="Sign out").click()
-    _settle(page)
-
-
-def _tab(page, name):
-    page.get_by_role("tab", name=name).click()
-    _settle(page)
-
-
-def _select(page, label, option):
-    """A Streamlit selectbox or multiselect (a combobox named by its label): pick the option containing ``option``."""
-    box = page.get_by_role("combobox", name=label, exact=True).first
-    box.click()
-    choice = page.get_by_role("option").filter(has_text=option).first
-    try:
-        choice.wait_for(timeout=2_000)
-    except Exception:  # noqa: BLE001 - a selectbox opens its list from the keyboard
-        box.press("ArrowDown")
-    choice.click()
-    page.keyboard.press("Escape")
-    _settle(page)
-
-
-def _value(page, label):
-    return page.get_by_role("combobox", name=label, exact=True).first.input_value()
-
-
-def _number(page, label, value):
-    field = page.get_by_label(label, exact=True).first
-    field.fill(str(value))
-    field.press("Enter")
-    _settle(page)
-
-
 def _shot(page, artifacts, name):
-    page.screenshot(path=str(artifacts / f"journey-{name}.png"), full_page=True)
+    screenshot(page, artifacts / f"journey-{name}.png")
 
 
 @pytest.fixture

@@ -49,6 +49,12 @@ class Library:
     def brand(self, name: str) -> BrandProfile:
         return _pick(self.brands, name, "brand profile")
 
+    def default_brand(self) -> str | None:
+        """The profile a new batch starts with: the workspace's own (saved in the editor, or the demo's) before the
+        shipped examples; None when there is no profile at all."""
+        own = [name for name, b in self.brands.items() if Path(b.path).is_absolute()]  # shipped paths are relative
+        return next(iter(own or self.brands), None)
+
 
 def _pick(items: dict, name: str, what: str):
     if name not in items:

@@ -71,7 +71,9 @@ def build_tab(lib: Library, settings: Settings) -> None:
     name = left.selectbox("Template", names, format_func=lambda n: lib.templates[n].title, key="prompts_template")
     template = lib.template(name)
     brands = [NO_BRAND, *lib.brands]
-    brand_name = left.selectbox("Brand profile", brands, index=1 if lib.brands else 0, key="prompts_brand",
+    own_brand = lib.default_brand()
+    brand_name = left.selectbox("Brand profile", brands, index=brands.index(own_brand) if own_brand else 0,
+                                key="prompts_brand",
                                 format_func=lambda b: b if b == NO_BRAND else lib.brands[b].title)
     brand = None if brand_name == NO_BRAND else lib.brand(brand_name)
     scenes: list[str] = []

@@ -2,6 +2,8 @@
 validation grid, log, stop/resume), the sweep launcher and comparison. Logic lives in workbench.train."""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -254,8 +256,14 @@ def curves(run_id: int) -> None:
     m[4].metric("GPU memory", f"{last['gpu_mem_gb']:.1f} GiB" if last.get("gpu_mem_gb") else "CPU")
     c1, c2 = st.columns(2)
     df["loss (avg of 10)"] = df["loss"].rolling(10, min_periods=1).mean()
-    c1.line_chart(df[["loss", "loss (avg of 10)"]], height=220)
-    c2.line_chart(df[["lr"]], height=220)
+    c1.line_chart(df[["loss", "loss (avg of 10)"]], height=220, x_label="step", y_label="training loss")
+    c2.line_chart(df[["lr"]], height=220, x_label="step", y_label="learning rate")
+
+
+def _sample_label(path: Path) -> str:
+    """``p0-s7.png`` (the script's name for validation prompt 0, seed 7) -> ``prompt 1 · seed 7``."""
+    m = re.fullmatch(r"p(\d+)-s(\d+)", path.stem)
+    return f"prompt {int(m[1]) + 1} · seed {m[2]}" if m else path.stem
 
 
 def grid(run_id: int) -> None:
@@ -263,12 +271,17 @@ def grid(run_id: int) -> None:
     if not samples:
         return
     st.subheader("Validation images per checkpoint")
-    st.caption("Same prompts and seeds at every checkpoint, so rows compare like for like.")
+    newest = max(samples)
+    listing = samples[newest][0].parent / "prompts.json" if samples[newest] else None
+    prompts = json.loads(listing.read_text()).get("prompts", []) if listing and listing.is_file() else []
+    st.caption("Same prompts and seeds at every checkpoint, so rows compare like for like."
+               + "".join(f"  \n**prompt {i}**: {p}" for i, p in enumerate(prompts, 1)))
     for step, paths in sorted(samples.items(), reverse=True)[:6]:
-        cols = st.columns(max(1, len(paths)) + 1)
+        # at least 6 image columns, so a few small validation images are not blown up to the page width
+        cols = st.columns([0.6] + [1] * max(6, len(paths)))
         cols[0].markdown(f"**step {step}**")
         for col, path in zip(cols[1:], paths):
-            col.image(str(path), caption=path.stem, width="stretch")
+            col.image(str(path), caption=_sample_label(path), width="stretch")
 
 
 def sweep_form(settings, user: str) -> None:
