@@ -1,5 +1,7 @@
 """Templates, scene presets and brand profiles: the shipped ones load and render; bad files and bad slot values are
 reported with file, line and field; workspace files override shipped ones."""
+from pathlib import Path
+
 import pytest
 
 from workbench.prompts import PromptError, load_library, parse_brand, parse_template, render, save_template_text
@@ -200,3 +202,13 @@ def test_template_and_brand_saves_are_audited_with_the_text_before_and_after(wor
     assert load_library().brand("northwind").clip_threshold == 0.3
     assert first.before is None and second.before["yaml"] == first.after["yaml"]
     assert "pique collar" in second.after["yaml"] and "pique" not in first.after["yaml"]
+
+
+def test_only_shipped_files_get_repository_relative_paths():
+    """A workspace inside the repository (``demo-workspace/``) is the team's own: its profile comes first on the
+    Prompts page, so its files must not look shipped."""
+    from workbench.prompts.library import SHIPPED_DIR, display_path
+
+    assert display_path(SHIPPED_DIR / "products" / "t-shirt.yaml") == "prompt_templates/products/t-shirt.yaml"
+    inside_repo = SHIPPED_DIR.parent / "demo-workspace" / "prompt_templates" / "brands" / "aurelo.yaml"
+    assert Path(display_path(inside_repo)).is_absolute()

@@ -64,11 +64,12 @@ def _pick(items: dict, name: str, what: str):
 
 
 def display_path(path: Path) -> str:
-    """Shipped files relative to the repository (``prompt_templates/products/t-shirt.yaml``), others in full."""
-    try:
-        return str(path.resolve().relative_to(SHIPPED_DIR.parent))
-    except ValueError:
-        return str(path)
+    """Shipped files relative to the repository (``prompt_templates/products/t-shirt.yaml``), others in full (a
+    workspace inside the repository too, so a relative path always means a shipped file)."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(SHIPPED_DIR.resolve()):
+        return str(resolved.relative_to(SHIPPED_DIR.resolve().parent))
+    return str(path)
 
 
 def load_library(roots: Sequence[Path] | None = None, settings: Settings | None = None) -> Library:
