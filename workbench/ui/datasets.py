@@ -299,7 +299,8 @@ def import_form() -> None:
                     "dataset, a hub name, or upload a zip")
         path = st.text_input("Path or hub name", key="datasets_import_path",
                              placeholder="/data/styles.csv  ·  /data/photos  ·  hahminlew/kream-product-blip-captions")
-        upload = st.file_uploader("…or a zip", type=["zip"], key="datasets_import_zip")
+        upload = st.file_uploader("…or a zip", type=["zip"], key="datasets_import_zip",
+                                  help="Up to 2 GB (.streamlit/config.toml); for larger sets give the folder's path.")
         name = st.text_input("Dataset name (an existing name adds to it)", key="datasets_import_name")
         template = st.text_input("Caption template (attribute CSVs)", DEFAULT_TEMPLATE, key="datasets_import_template")
         submitted = st.form_submit_button("Import", type="primary")
