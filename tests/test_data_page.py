@@ -70,3 +70,26 @@ def test_other_views_render():
     at.button(key="datasets_resolve_1").click().run()
     assert not at.exception
     assert store.list_datasets()[0].excluded == 1
+
+
+def test_stopping_a_caption_job_after_losing_the_role_says_why(monkeypatch):
+    from workbench.data.captioning import enqueue_caption
+    from workbench.jobs import get_job
+    from workbench.ui import auth as ui_auth
+
+    report = import_demo_catalog(size=64, colours=2, created_by=CURATOR)
+    job_id = enqueue_caption(report.dataset_id, created_by="mia")
+    at = page_as(PAGE, timeout=60)
+    at.session_state["datasets_view"] = "Captions"
+    at.session_state["datasets_caption_job"] = job_id
+    at.run()
+    assert not at.exception
+    # A click in the job panel (an st.fragment) reruns the panel only, not the page's require_login; AppTest reruns
+    # the whole page, so the guard keeps the role it read before, as a browser's fragment rerun does.
+    stale = auth.get_user("mia")
+    monkeypatch.setattr(ui_auth, "get_user", lambda name: stale if name == "mia" else auth.get_user(name))
+    auth.set_role(auth.system_actor(), "mia", "approver")
+    at.button(key=f"datasets_caption_job_stop_{job_id}").click().run()
+    assert not at.exception, at.exception
+    assert any("'datasets' needs the role" in e.value for e in at.error), [e.value for e in at.error]
+    assert get_job(job_id).status == "queued"

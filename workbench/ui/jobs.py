@@ -2,7 +2,8 @@
 
 The queue checks no roles; the capabilities' entry points do. So a page queues through its capability
 (``enqueue_caption``, ``enqueue_batch``, ``runs.start``) and gives ``job_panel`` the capability's stop call, which
-checks the signed-in user's role like every other mutating call."""
+checks the signed-in user's role like every other mutating call. The panel is a fragment: a click in it reruns the
+panel, not the page's ``require_login``, so a role lost meanwhile shows up as the stop call's refusal."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from workbench import jobs
+from workbench.review.auth import AuthError
 
 STATUS_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}
 
@@ -39,8 +41,12 @@ def _render(job_id: int, key: str, stop: Callable[[int], object] | None) -> None
         if job.stop_requested:
             st.caption("Stopping… (the job saves what it has, then exits)")
         elif stop is not None and st.button("Stop", key=f"{key}_stop_{job.id}"):
-            stop(job.id)
-            st.rerun()
+            try:
+                stop(job.id)
+            except AuthError as exc:  # role changed or account deactivated since the page was drawn
+                st.error(f"Not stopped: {exc}")
+            else:
+                st.rerun()
     with st.expander("Log"):
         st.code(jobs.log_tail(job, 60) or "(empty)", language="text")
 
