@@ -112,3 +112,33 @@ def test_sweep_launcher_queues_the_grid_and_the_comparison_lists_it():
     at = _page("mia")
     assert at.selectbox(key="training_sweep_pick").value == listed[0].sweep_id
     assert at.dataframe  # the comparison table
+
+
+def test_stop_and_resume_after_losing_the_role_say_why(monkeypatch):
+    from workbench.db import Job, session_scope
+    from workbench.ui import auth as ui_auth
+
+    import_demo_catalog(size=64, created_by=CURATOR)
+    at = _page("mia")
+    at.number_input(key="training_steps").set_value(12)
+    at.button(key="training_launch").click().run()
+    [run] = runs.list_runs()
+    at.run()
+    assert not at.exception and at.button(key=f"training_stop_{run.run_id}")
+    # The run view is an st.fragment: a click in it reruns the fragment only, not the page's require_login. AppTest
+    # reruns the whole page, so the guard keeps the role it read before, as a browser's fragment rerun does.
+    stale = auth.get_user("mia")
+    monkeypatch.setattr(ui_auth, "get_user", lambda name: stale if name == "mia" else auth.get_user(name))
+    auth.set_role(auth.system_actor(), "mia", "approver")
+    at.button(key=f"training_stop_{run.run_id}").click().run()
+    assert not at.exception, at.exception
+    assert any("'train' needs the role" in e.value for e in at.error), [e.value for e in at.error]
+    assert runs.get_run(run.run_id).status == "queued"
+
+    with session_scope() as s:
+        s.get(Job, run.run_id).status = "stopped"
+    at.run()
+    at.button(key=f"training_resume_{run.run_id}").click().run()
+    assert not at.exception, at.exception
+    assert any("'train' needs the role" in e.value for e in at.error), [e.value for e in at.error]
+    assert runs.get_run(run.run_id).jobs == [run.run_id]  # nothing queued

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from workbench.review.auth import AuthError
 from workbench.train import estimate as est_mod
 from workbench.ui.common import open_tab
 from workbench.train import runs
@@ -215,6 +216,8 @@ def run_view(run_id: int, user: str) -> None:
 
 
 def status_row(r: runs.RunInfo, user: str) -> None:
+    """Status, progress, Stop or Resume. Drawn in the run view's fragment, whose reruns skip the page's
+    ``require_login``: a role lost since the page was drawn shows up as the library's refusal."""
     icon = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}.get(r.status, "")
     st.markdown(f"{icon} **run {r.run_id}** — {r.title} — {r.status}")
     if r.total:
@@ -224,8 +227,12 @@ def status_row(r: runs.RunInfo, user: str) -> None:
     c1, c2, _ = st.columns([1, 1, 4])
     if r.status in ("queued", "running"):
         if c1.button("Stop (saves a checkpoint)", key=f"training_stop_{r.run_id}"):
-            runs.stop(r.run_id, user)
-            st.rerun()
+            try:
+                runs.stop(r.run_id, user)
+            except (runs.RunError, AuthError) as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
     elif r.status in ("stopped", "failed"):
         if c2.button("Resume from the last checkpoint", key=f"training_resume_{r.run_id}", type="primary"):
             try:
@@ -233,7 +240,7 @@ def status_row(r: runs.RunInfo, user: str) -> None:
 
                 runs.resume(r.run_id, created_by=user)
                 ensure_worker()  # after the check: a refused click starts nothing
-            except runs.RunError as exc:
+            except (runs.RunError, AuthError) as exc:
                 st.error(str(exc))
             else:
                 st.rerun()
