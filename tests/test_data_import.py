@@ -339,3 +339,33 @@ def test_worker_pool_import_matches_inline(tmp_path):
     assert pooled.added == inline.added == 70
     key = lambda i: (i.source_key, i.sha256, i.phash, i.color, i.width, i.flags)  # noqa: E731
     assert [key(i) for i in items_of(pooled.dataset_id)] == [key(i) for i in items_of(inline.dataset_id)]
+
+
+def test_a_pooled_import_from_a_streamlit_page_does_not_rerun_the_page_in_its_workers(tmp_path):
+    """Streamlit installs the page script as ``__main__``; spawned workers re-run their parent's main script, so a
+    64+ photo import from the Datasets page used to start workers that ran the page and never took work (a hang)."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "shoot"
+    for i in range(importer.POOL_MIN_ITEMS):
+        write(root / f"{i:03d}.png", image_bytes((48, 48), pattern=300 + i))
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the Datasets page ran inside an import worker')\n")
+    code = "\n".join([
+        "import sys, types",
+        "page = types.ModuleType('__main__')",
+        f"page.__file__ = {str(page)!r}",
+        "sys.modules['__main__'] = page  # what Streamlit's script runner does for every page run",
+        "from workbench.data.importer import import_dataset",
+        "from workbench.review.auth import system_actor",
+        f"report = import_dataset({str(root)!r}, name='big shoot', workers=2, created_by=system_actor())",
+        "assert sys.modules['__main__'] is page",
+        "print('added', report.added)",
+    ])
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the pooled import did not finish in 120 s: its workers ran the page script")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["added", str(importer.POOL_MIN_ITEMS)]
