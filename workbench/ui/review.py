@@ -90,12 +90,13 @@ def decision_controls(user: UserInfo, item: QueueItem) -> None:
         st.text_area("New prompt (a new version of the prompt, linked to your comment)", value=item.prompt,
                      key=f"review_new_prompt_{gid}")
         st.checkbox("Regenerate with it", key=f"review_regenerate_{gid}")
-    cols = st.columns(len(BUTTONS))
-    for col, (action, label, key) in zip(cols, BUTTONS):
+    # Approve and Reject side by side, Request changes under them: three in a row cut its label short.
+    cols = st.columns(2)
+    for slot, (action, label, key) in zip([*cols, st.container()], BUTTONS):
         # The callback gets the decision count shown now, not the one a rerun reads after the click: that is
         # what makes a decision made meanwhile by someone else a conflict instead of an overwrite.
-        col.button(label, key=f"review_{action}", shortcut=key, width="stretch", on_click=_apply,
-                   args=(user.username, gid, item.review_seq, item.prompt, action))
+        slot.button(label, key=f"review_{action}", shortcut=key, width="stretch", on_click=_apply,
+                    args=(user.username, gid, item.review_seq, item.prompt, action))
 
 
 def _apply(username: str, gid: int, seen: int, prompt: str, action: str) -> None:
