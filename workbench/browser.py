@@ -105,20 +105,18 @@ def see(page, text, timeout: float = 60_000, exact: bool = False) -> None:
 
 
 def screenshot(page, path: Path, max_height: int | None = None, timeout: float = 30_000) -> None:
-    """A screenshot once every image has loaded: the page is scrolled through first, so images below the fold load
-    too, then back to the top. Streamlit scrolls inside its main panel, so a browser "full page" shot is the window
-    only: with ``max_height`` the window grows to the content's height (up to that) for the shot, then shrinks back."""
-    main = "(document.querySelector('[data-testid=\"stMain\"]') || document.scrollingElement)"
-    height = int(page.evaluate(f"{main}.scrollHeight"))
-    for y in range(0, height + 800, 800):
-        page.evaluate(f"{main}.scrollTo(0, {y})")
-        page.wait_for_timeout(50)
-    page.evaluate(f"{main}.scrollTo(0, 0)")
+    """A screenshot once every image has loaded (Streamlit's images are not lazy: they all load where they stand).
+    Streamlit scrolls inside its main panel, so a browser "full page" shot is the window only: with ``max_height``
+    the window grows to the content's height (up to that) for the shot, then shrinks back."""
     page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=timeout)
     size = page.viewport_size
-    if max_height and size and height > size["height"]:
-        page.set_viewport_size({"width": size["width"], "height": min(height, max_height)})
-    page.wait_for_timeout(500)
+    if max_height and size:
+        main = "(document.querySelector('[data-testid=\"stMain\"]') || document.scrollingElement)"
+        height = int(page.evaluate(f"{main}.scrollHeight"))
+        if height > size["height"]:
+            page.set_viewport_size({"width": size["width"], "height": min(height, max_height)})
+            page.wait_for_timeout(500)  # the layout follows the new window
+            page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=timeout)
     page.screenshot(path=str(path), full_page=True)
     if size and page.viewport_size != size:
         page.set_viewport_size(size)
