@@ -7,7 +7,7 @@ from workbench.data import store
 from workbench.data.demo import import_demo_catalog
 from workbench.data.testing import CURATOR
 from workbench.review import auth
-from workbench.review.testing import make_users, page_as
+from workbench.review.testing import lose_role_in_fragment, make_users, page_as
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Datasets.py")
 
@@ -75,7 +75,6 @@ def test_other_views_render():
 def test_stopping_a_caption_job_after_losing_the_role_says_why(monkeypatch):
     from workbench.data.captioning import enqueue_caption
     from workbench.jobs import get_job
-    from workbench.ui import auth as ui_auth
 
     report = import_demo_catalog(size=64, colours=2, created_by=CURATOR)
     job_id = enqueue_caption(report.dataset_id, created_by="mia")
@@ -84,11 +83,7 @@ def test_stopping_a_caption_job_after_losing_the_role_says_why(monkeypatch):
     at.session_state["datasets_caption_job"] = job_id
     at.run()
     assert not at.exception
-    # A click in the job panel (an st.fragment) reruns the panel only, not the page's require_login; AppTest reruns
-    # the whole page, so the guard keeps the role it read before, as a browser's fragment rerun does.
-    stale = auth.get_user("mia")
-    monkeypatch.setattr(ui_auth, "get_user", lambda name: stale if name == "mia" else auth.get_user(name))
-    auth.set_role(auth.system_actor(), "mia", "approver")
+    lose_role_in_fragment(monkeypatch, "mia", "approver")  # the job panel is an st.fragment
     at.button(key=f"datasets_caption_job_stop_{job_id}").click().run()
     assert not at.exception, at.exception
     assert any("'datasets' needs the role" in e.value for e in at.error), [e.value for e in at.error]

@@ -11,7 +11,7 @@ from workbench.data.demo import import_demo_catalog
 from workbench.data.testing import CURATOR
 from workbench.models import tiny
 from workbench.review import auth
-from workbench.review.testing import make_users, page_text
+from workbench.review.testing import lose_role_in_fragment, make_users, page_text
 from workbench.train import runs
 from workbench.ui.state import StateKeys
 
@@ -116,7 +116,6 @@ def test_sweep_launcher_queues_the_grid_and_the_comparison_lists_it():
 
 def test_stop_and_resume_after_losing_the_role_say_why(monkeypatch):
     from workbench.db import Job, session_scope
-    from workbench.ui import auth as ui_auth
 
     import_demo_catalog(size=64, created_by=CURATOR)
     at = _page("mia")
@@ -125,11 +124,7 @@ def test_stop_and_resume_after_losing_the_role_say_why(monkeypatch):
     [run] = runs.list_runs()
     at.run()
     assert not at.exception and at.button(key=f"training_stop_{run.run_id}")
-    # The run view is an st.fragment: a click in it reruns the fragment only, not the page's require_login. AppTest
-    # reruns the whole page, so the guard keeps the role it read before, as a browser's fragment rerun does.
-    stale = auth.get_user("mia")
-    monkeypatch.setattr(ui_auth, "get_user", lambda name: stale if name == "mia" else auth.get_user(name))
-    auth.set_role(auth.system_actor(), "mia", "approver")
+    lose_role_in_fragment(monkeypatch, "mia", "approver")  # the run view is an st.fragment
     at.button(key=f"training_stop_{run.run_id}").click().run()
     assert not at.exception, at.exception
     assert any("'train' needs the role" in e.value for e in at.error), [e.value for e in at.error]

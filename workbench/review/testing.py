@@ -78,6 +78,17 @@ def page_as(path: str, user: str = "mia", timeout: float = 60):
     return at
 
 
+def lose_role_in_fragment(monkeypatch, user: str, new_role: str) -> None:
+    """Change ``user``'s role while their page stays drawn, as a click inside an ``st.fragment`` meets it: the
+    fragment's rerun skips the page's ``require_login``. AppTest reruns the whole page, so the page's guard is made
+    to keep the role it read before; the library's own check (``require``) sees ``new_role``."""
+    from workbench.ui import auth as ui_auth
+
+    stale = auth.get_user(user)
+    monkeypatch.setattr(ui_auth, "get_user", lambda name: stale if name == user else auth.get_user(name))
+    auth.set_role(auth.system_actor(), user, new_role)
+
+
 def page_text(at) -> str:
     """Every message an AppTest run shows (markdown, info, warning, error, success, captions), one per line."""
     return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
