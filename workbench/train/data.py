@@ -88,8 +88,8 @@ def _from_workspace_dataset(dataset_id: int, cfg: TrainConfig) -> tuple[list[Exa
 
     # Preprocessing accepts 256..2048 in steps of 64; smaller training sizes (tiny test models) resize further below.
     size = min(2048, max(256, -(-cfg.resolution // 64) * 64))
-    # Training on a workspace dataset prepares it: part of the run that ``runs.start`` allowed (``train``), recorded
-    # in the audit trail as the user who launched the run (the job passes WORKBENCH_USER; a bare CLI run is "train").
+    # Training on a workspace dataset prepares it: part of the run that ``runs.start`` allowed (``train``), done as
+    # the user who launched the run (the job passes WORKBENCH_USER; a bare CLI run is "train").
     who = os.environ.get("WORKBENCH_USER") or "train"
     result = preprocess_dataset(dataset_id, PreprocessConfig(size=size, mode="pad"),
                                 actor=on_behalf_of(who, "datasets"))
