@@ -18,8 +18,8 @@ Kinds (``detect_kind``):
 * ``hf``: a Hugging Face dataset saved with ``save_to_disk`` or as parquet file(s); ``hub`` the same by name
   (``org/name`` or ``hf://org/name``), which needs the hub or its cache and otherwise fails with one clear error.
   KREAM-style text ("category, product name, caption") is split when ``kream`` is on (auto: the name says kream).
-* ``zip``: extracted safely (no absolute paths, no ``..``, no symlinks, size limits) into a temporary folder, then
-  read as one of the kinds above.
+* ``zip``: extracted safely (``archive.extract_zip``: only the files these readers read, no absolute paths, no
+  ``..``, no symlinks, size and ratio limits) into a temporary folder, then read as one of the kinds above.
 """
 from __future__ import annotations
 
@@ -29,15 +29,13 @@ import json
 import os
 import re
 import shutil
-import stat
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.data.archive import ZipRefused, extract_zip, safe_relpath
 from workbench.data.captions import (DEFAULT_TEMPLATE, check_template, is_missing, parse_kream,
                                      render_template)
 from workbench.data.images import IMAGE_EXTENSIONS, is_image_name
@@ -45,9 +43,6 @@ from workbench.data.images import IMAGE_EXTENSIONS, is_image_name
 CAPTION_COLUMNS = ("text", "caption", "prompt", "captions", "description")
 CATEGORY_KEYS = ("category", "articleType", "subCategory", "masterCategory")
 COLOUR_KEYS = ("baseColour", "colour", "color", "baseColor")
-ZIP_MAX_ENTRIES = 200_000
-ZIP_MAX_TOTAL = 20 * 2**30  # uncompressed bytes
-ZIP_MAX_RATIO = 200  # uncompressed/compressed per entry above this (and > 10 MiB) is a zip bomb
 
 
 class SourceError(ValueError):
@@ -136,16 +131,6 @@ def decode_text(data: bytes, where: str) -> tuple[list[str | None], list[Skip]]:
             skips.append(Skip(f"{where} line {n}", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
                                                    f"{exc.start + 1}); save the file as UTF-8"))
     return lines, skips
-
-
-def safe_relpath(name: str) -> str | None:
-    """A relative POSIX path that stays inside its folder, or None (absolute, '..', backslashes, drive letters)."""
-    if not name or "\x00" in name or "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return None
-    parts = [x for x in name.split("/") if x not in ("", ".")]
-    if not parts or ".." in parts:
-        return None
-    return "/".join(parts)
 
 
 def _walk_images(root: Path, skips: list[Skip], with_text: bool = False) -> list[Path]:
@@ -493,57 +478,13 @@ def read_hub(name: str, split: str | None = None, image_column: str | None = Non
 
 # -- zip ----------------------------------------------------------------------------------------------------------
 
-def extract_zip(zip_path: Path, target: Path) -> list[Skip]:
-    """Extract safely: entries that would land outside ``target`` (zip-slip), symlinks, encrypted entries and
-    suspected zip bombs are skipped with a reason; everything else is written under ``target``."""
-    skips: list[Skip] = []
-    try:
-        zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SourceError(f"{zip_path.name}: not a readable zip file ({exc})") from None
-    target = target.resolve()
-    total = 0
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > ZIP_MAX_ENTRIES:
-            raise SourceError(f"{zip_path.name}: {len(infos)} entries, more than the limit {ZIP_MAX_ENTRIES}")
-        for info in infos:
-            name = info.filename
-            if info.is_dir():
-                continue
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                skips.append(Skip(name, "symlink inside the zip (not extracted)"))
-                continue
-            rel = safe_relpath(name)
-            dest = (target / rel).resolve() if rel else None
-            if rel is None or dest is None or not dest.is_relative_to(target):
-                skips.append(Skip(name, "entry path leaves the target folder (zip-slip); not extracted"))
-                continue
-            if info.flag_bits & 0x1:
-                skips.append(Skip(name, "encrypted entry (not extracted)"))
-                continue
-            if info.file_size > 10 * 2**20 and info.compress_size and info.file_size / info.compress_size > \
-                    ZIP_MAX_RATIO:
-                skips.append(Skip(name, f"compression ratio {info.file_size / info.compress_size:.0f}:1 "
-                                        "looks like a zip bomb; not extracted"))
-                continue
-            total += info.file_size
-            if total > ZIP_MAX_TOTAL:
-                raise SourceError(f"{zip_path.name}: more than {ZIP_MAX_TOTAL / 2**30:.0f} GiB uncompressed")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-                skips.append(Skip(name, f"cannot extract ({exc})"))
-                dest.unlink(missing_ok=True)
-    return skips
-
-
 def read_zip(zip_path: Path, staging: Path, **options: Any) -> Source:
     folder = Path(tempfile.mkdtemp(prefix="zip-", dir=staging))
-    skips = extract_zip(zip_path, folder)
+    try:
+        skips = [Skip(name, reason) for name, reason in extract_zip(zip_path, folder)]
+    except ZipRefused as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise SourceError(str(exc)) from None
     # A zip of one top folder: read that folder.
     entries = [p for p in folder.iterdir() if p.name != "__MACOSX"]
     root = entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
