@@ -33,6 +33,7 @@ THUMB_SIDE = 256
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 FORMAT_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
 WHITE = (255, 255, 255)
+RESIZABLE_MODES = frozenset({"1", "L", "P", "RGB", "RGBA", "LA", "PA", "RGBa", "La"})  # thumbnail() works on these
 
 
 class BadImage(ValueError):
@@ -140,8 +141,10 @@ def to_rgb(im: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.I
     if mode == "RGB":
         return im
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or (mode == "I" and arr.max(initial=0) > 255) else 255.0
+        arr = np.asarray(im, dtype=np.float32)
+        top = float(arr.max(initial=0))
+        hi = 65535.0 if mode.startswith("I;16") or (mode == "I" and 255 < top <= 65535) else \
+            top if mode == "I" and top > 65535 else 255.0
         if mode == "F":
             hi = max(float(arr.max(initial=1.0)), 1e-9) if arr.max(initial=0) > 1.0 else 1.0
         arr8 = np.clip(np.rint(arr / hi * 255.0), 0, 255).astype(np.uint8)
@@ -215,6 +218,8 @@ def analyse(data: bytes, max_pixels: int | None = None) -> Analysis:
     if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # stored sideways: the displayed size is swapped
         width, height = height, width
     thumb = oriented(im)
+    if mode not in RESIZABLE_MODES:  # 16-bit, 32-bit, float, CMYK...: Pillow cannot resize them all; convert first
+        thumb = to_rgb(thumb)
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
     thumb = to_rgb(thumb)
     return Analysis(
@@ -261,16 +266,19 @@ def ingest_one(task: tuple[str, str | None, bytes | None, str, str, int | None])
         if data is None:
             data = read_file_checked(Path(path))
         a = analyse(data, max_pixels)
+        rel = f"images/{a.sha256}.{a.ext}"
+        if a.sha256 not in _known:
+            target = Path(images_dir) / f"{a.sha256}.{a.ext}"
+            if not target.exists():
+                write_atomic(target, data)
+            write_thumbnail(a.thumb, Path(thumbs_dir), a.sha256)
     except BadImage as exc:
         return {"key": key, "error": str(exc)}
     except MemoryError:
         return {"key": key, "error": "out of memory while decoding (image too large)"}
-    rel = f"images/{a.sha256}.{a.ext}"
-    if a.sha256 not in _known:
-        target = Path(images_dir) / f"{a.sha256}.{a.ext}"
-        if not target.exists():
-            write_atomic(target, data)
-        write_thumbnail(a.thumb, Path(thumbs_dir), a.sha256)
+    except Exception as exc:  # noqa: BLE001 - one odd file must never abort the import (issue #17)
+        return {"key": key, "error": f"cannot be imported ({type(exc).__name__}: {str(exc)[:200]}); "
+                                     "convert it to an 8-bit RGB PNG or JPEG and import it again"}
     return {"key": key, "error": None, "sha256": a.sha256, "phash": a.phash, "color": a.color, "width": a.width,
             "height": a.height, "format": a.format, "mode": a.mode, "file_size": a.file_size, "flags": a.flags,
             "path": rel}
