@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 import string
+
+import regex as _regex  # re's syntax, plus a timeout: user patterns must not hang the server
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,8 @@ PLURAL_ONLY = frozenset({
     "patiala", "salwar", "churidar", "tracksuits", "rain trousers", "shapewear", "nightdress", "clothing set",
     "glasses", "goggles", "scissors", "headphones", "earphones", "clothes",
 })
+MAX_CAPTION_CHARS = 2000  # CLIP reads 77 tokens; longer source captions are cut, longer edits refused
+REGEX_TIMEOUT = 1.0  # seconds for one find/replace over all the captions it touches
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -170,12 +174,27 @@ def with_prefix(caption: str, prefix: str) -> str:
     return f"{prefix}, {caption}"
 
 
-def find_replace(caption: str, find: str, replace: str, regex: bool = False, ignore_case: bool = False) -> str:
+def cut_caption(caption: str, limit: int = MAX_CAPTION_CHARS) -> str:
+    """``caption`` cut to ``limit`` characters, at a word boundary when there is one in the last fifth."""
+    if len(caption) <= limit:
+        return caption
+    head = caption[:limit]
+    space = head.rfind(" ")
+    return (head[:space] if space > limit * 4 // 5 else head).rstrip()
+
+
+def find_replace(caption: str, find: str, replace: str, regex: bool = False, ignore_case: bool = False,
+                 timeout: float = REGEX_TIMEOUT) -> str:
+    """Replace ``find`` in ``caption``. A regular expression runs in the ``regex`` module with a ``timeout`` (in
+    seconds): a pattern that backtracks catastrophically (``(a+)+$``) raises ValueError instead of hanging."""
     if not find:
         raise ValueError("find/replace: the text to find is empty")
-    pattern = find if regex else re.escape(find)
+    pattern = find if regex else _regex.escape(find)
     try:
-        return re.sub(pattern, replace if regex else replace.replace("\\", "\\\\"), caption,
-                      flags=re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
+        return _regex.sub(pattern, replace if regex else replace.replace("\\", "\\\\"), caption,
+                          flags=_regex.V0 | (_regex.IGNORECASE if ignore_case else 0), timeout=max(timeout, 1e-3))
+    except _regex.error as exc:
         raise ValueError(f"find/replace: {find!r} is not a valid regular expression: {exc}") from None
+    except TimeoutError:
+        raise ValueError(f"find/replace: the pattern {find!r} took too long (over {REGEX_TIMEOUT:g} s for the "
+                         "captions); simplify it (avoid nested repeats such as (a+)+). Nothing was changed") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import String, case, cast, delete, func, or_, select, update
 
-from workbench.data.captions import caption_flags, find_replace, with_prefix
+from workbench.data.captions import MAX_CAPTION_CHARS, REGEX_TIMEOUT, caption_flags, find_replace, with_prefix
 from workbench.data.images import analyse, thumb_path, write_atomic, write_thumbnail
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope
@@ -237,6 +238,10 @@ def ensure_thumbnail(item: Item, settings: Settings | None = None) -> Path:
 
 def _with_caption(item: Item, caption: str, source: str) -> None:
     caption = " ".join(caption.split())
+    if len(caption) > MAX_CAPTION_CHARS:
+        raise DatasetError(f"the caption of item {item.id} ({item.source_key}) would be {len(caption):,} characters "
+                           f"long, too long (the limit is {MAX_CAPTION_CHARS:,}; the text encoder reads about 77 "
+                           "tokens); shorten it. Nothing was changed")
     keep = [f for f in (item.flags or []) if f not in CAPTION_FLAGS]
     item.caption = caption
     item.caption_source = source
@@ -277,8 +282,13 @@ def bulk_find_replace(dataset_id: int, find: str, replace: str, regex: bool = Fa
     """Find/replace in every caption (of the filtered items). Returns how many captions changed."""
     who = require(actor, "datasets", settings=settings)
     find_replace("", find, replace, regex, ignore_case)  # validate once, before touching anything
-    return _bulk(dataset_id, lambda c: find_replace(c, find, replace, regex, ignore_case), "dataset.caption_replace",
-                 {"find": find, "replace": replace, "regex": regex}, filt, who, settings)
+    deadline = time.monotonic() + REGEX_TIMEOUT  # one budget for all the captions: a timeout rolls back every edit
+
+    def change(caption: str) -> str:
+        return find_replace(caption, find, replace, regex, ignore_case, timeout=deadline - time.monotonic())
+
+    return _bulk(dataset_id, change, "dataset.caption_replace", {"find": find, "replace": replace, "regex": regex},
+                 filt, who, settings)
 
 
 def apply_prefix(dataset_id: int, prefix: str, filt: ItemFilter | None = None, *, actor: Actor,
