@@ -1,6 +1,7 @@
 """Exact and near duplicates inside a dataset, grouped so the user can choose what to keep.
 
-* Exact: the same sha256 (the same bytes under two names). Flag ``exact_duplicate``.
+* Exact: the same sha256 (the same bytes under two names). Flag ``exact_duplicate``. Since migration 0008 a dataset
+  holds each sha256 once (the importer reports the second name as a skip), so only rows written before it have it.
 * Near: perceptual-hash (64-bit DCT phash of the 256 px thumbnail) Hamming distance ``<= NEAR_DISTANCE`` (6 of 64
   bits: a re-encode, resize or light crop of one photo lands at 0-4; different products on white at 12+) **and**
   mean foreground colours within ``COLOR_DISTANCE`` (RGB Euclidean). The colour test exists because phash works on

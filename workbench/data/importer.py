@@ -8,6 +8,10 @@ Pipeline: ``sources.open_source`` reads the source (folder, CSV, saved HF datase
 candidates; ``images.ingest_one`` checks, hashes and thumbnails each one (in worker processes when there are many);
 the rows are written in one transaction; duplicates are recomputed for the whole dataset.
 
+One row per photo: (dataset_id, sha256) is unique, and rows go in with INSERT ... ON CONFLICT DO NOTHING inside the
+write transaction, so imports running at once into one dataset store each photo once (the loser counts it as
+"already present"); two imports creating the same new dataset name both import into the one dataset.
+
 Atomicity (all-or-nothing at the dataset level): image files are written to a staging folder
 ``workspace/datasets/.import-<pid>-<random>/`` and moved into ``datasets/<id>/images/`` inside the same database
 transaction that inserts the rows; if anything fails before the commit, the moved files and (for a new dataset) its
@@ -32,10 +36,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from workbench.data import dedupe
-from workbench.data.captions import DEFAULT_TEMPLATE, caption_flags
+from workbench.data.captions import DEFAULT_TEMPLATE, MAX_CAPTION_CHARS, caption_flags, cut_caption
 from workbench.data.images import ingest_one, init_worker
 from workbench.data.sources import Candidate, Skip, SourceError, derive_columns, open_source
 from workbench.data.tables import Dataset, Item
@@ -165,6 +170,8 @@ def import_dataset(
         report.skipped = list(src.skips)
         rows = []
         seen_keys: set[str] = set()
+        seen_sha: dict[str, str] = {}
+        cut: list[str] = []
         for cand, rec in records:
             if rec["error"]:
                 report.skipped.append(Skip(cand.key, rec["error"]))
@@ -175,7 +182,15 @@ def import_dataset(
             if cand.key in seen_keys:
                 report.skipped.append(Skip(cand.key, "the same name appears twice in the source"))
                 continue
+            if rec["sha256"] in seen_sha:  # a dataset holds each photo once (unique dataset_id, sha256)
+                report.skipped.append(Skip(cand.key, f"the same bytes as {seen_sha[rec['sha256']]} (an exact "
+                                                     "duplicate; the photo is stored once)"))
+                continue
             seen_keys.add(cand.key)
+            seen_sha[rec["sha256"]] = cand.key
+            if len(cand.caption) > MAX_CAPTION_CHARS:
+                cand.caption = cut_caption(cand.caption)
+                cut.append(cand.key)
             category, brand, colour = derive_columns(cand.attributes)
             flags = sorted(set(rec["flags"]) | set(caption_flags(cand.caption, cand.missing_fields)))
             rows.append({
@@ -187,6 +202,9 @@ def import_dataset(
                 "flags": flags, "dup_group": None, "excluded": False, "created_at": utcnow(),
             })
         report.notes.extend(src.notes)
+        if cut:
+            report.notes.append(f"{len(cut)} caption(s) longer than {MAX_CAPTION_CHARS:,} characters were cut to "
+                                f"that length: {', '.join(cut[:20])}{' ...' if len(cut) > 20 else ''}")
         for r in rows:
             for f in r["flags"]:
                 report.flags[f] = report.flags.get(f, 0) + 1
@@ -264,36 +282,79 @@ def _ingest(src, staging: Path, thumbs: Path, known: frozenset[str], workers: in
     return out
 
 
+def _insert_ignoring(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[str],
+                     returning: Any) -> list[Any]:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, returning ``returning`` of the rows that went in (SQLite and
+    PostgreSQL): a row another transaction committed first is left alone, not an IntegrityError."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        raise ImportError_(f"imports need SQLite or PostgreSQL, not {dialect}")
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys).returning(returning)
+    if len(rows) == 1:
+        return list(session.scalars(stmt, rows[0]))
+    return list(session.scalars(stmt, rows)) if rows else []
+
+
+def _target_dataset(s: Session, report: ImportReport, source: str, template: str,
+                    created_by: str) -> tuple[Dataset, bool]:
+    """The dataset to write into, and whether this import created it. When another import created the same name
+    since this one started, both import into it (the page's rule: an existing name adds to it); the report says so."""
+    if report.dataset_id is not None:
+        ds = s.get(Dataset, report.dataset_id)
+        if ds is None:
+            raise ImportError_(f"dataset {report.dataset_name!r} (id {report.dataset_id}) was deleted during the "
+                               "import; nothing was imported")
+        return ds, False
+    now = utcnow()
+    new_id = _insert_ignoring(s, Dataset.__table__, [{
+        "name": report.dataset_name, "description": "", "source": source[:1000], "source_kind": report.kind,
+        "caption_template": template, "imports": [], "split_config": {}, "created_by": created_by,
+        "created_at": now, "updated_at": now}], ["name"], Dataset.id)
+    ds = s.get(Dataset, new_id[0]) if new_id else s.scalar(select(Dataset).where(Dataset.name == report.dataset_name))
+    if not new_id:
+        report.notes.append(f"a dataset named {report.dataset_name!r} was just created by another import; these "
+                            "photos were added to it (photos both imports hold are stored once)")
+    return ds, bool(new_id)
+
+
 def _commit(report: ImportReport, rows: list[dict[str, Any]], staging: Path, settings: Settings, *, source: str,
             template: str, created_by: str) -> None:
+    """Write the rows and move their files in one transaction. The rows go in first, so the write lock is held
+    (SQLite) before any file moves, and a photo another import committed meanwhile is counted as already present."""
     moved: list[Path] = []
     new_dir: Path | None = None
     try:
         with session_scope(settings) as s:
-            if report.dataset_id is None:
-                ds = Dataset(name=report.dataset_name, source=source[:1000], source_kind=report.kind,
-                             caption_template=template, imports=[], split_config={}, created_by=created_by)
-                s.add(ds)
-                s.flush()
+            ds, created = _target_dataset(s, report, source, template, created_by)
+            if created:
                 new_dir = settings.path("datasets", str(ds.id))
-            else:
-                ds = s.get(Dataset, report.dataset_id)
+            inserted = set(_insert_ignoring(s, Item.__table__, [{**r, "dataset_id": ds.id} for r in rows],
+                                            ["dataset_id", "sha256"], Item.sha256))
             dest = settings.path("datasets", str(ds.id), "images")
             dest.mkdir(parents=True, exist_ok=True)
-            for f in sorted((staging / "images").iterdir()):
-                if f.name.startswith(".") or (dest / f.name).exists():
-                    continue
-                os.replace(f, dest / f.name)
-                moved.append(dest / f.name)
-            if rows:
-                s.execute(insert(Item), [{**r, "dataset_id": ds.id} for r in rows])
-            report.duplicates = dedupe.recompute(s, ds.id)
-            report.added = len(rows)
-            report.dataset_id = ds.id
+            try:
+                for r in rows:
+                    f = staging / r["path"]
+                    if r["sha256"] in inserted and f.exists() and not (dest / f.name).exists():
+                        os.replace(f, dest / f.name)
+                        moved.append(dest / f.name)
+                report.duplicates = dedupe.recompute(s, ds.id)
+            except BaseException:  # undo the moves while this transaction still holds the write lock
+                for p in moved:
+                    p.unlink(missing_ok=True)
+                moved.clear()
+                raise
+            report.added = len(inserted)
+            report.already_present += len(rows) - len(inserted)
+            report.dataset_id, report.dataset_name = ds.id, ds.name
             ds.imports = [*(ds.imports or []), {**report.as_dict(), "at": utcnow().isoformat(timespec="seconds")}]
             ds.updated_at = utcnow()
             audit(s, created_by, "dataset.import", "dataset", ds.id,
-                  after={"source": source, "added": len(rows), "skipped": len(report.skipped)})
+                  after={"source": source, "added": report.added, "skipped": len(report.skipped)})
     except BaseException:
         for p in moved:
             p.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """Tables of the Datasets capability: ``datasets`` (one imported photo set) and ``items`` (one image in it).
 
-Created by migration ``0002_datasets``. Images live content-addressed under ``workspace/datasets/<id>/images/``
+Created by migration ``0002_datasets``; ``0008_items_unique`` makes (dataset_id, sha256) unique. Images live content-addressed under ``workspace/datasets/<id>/images/``
 (``<sha256>.<ext>``), so the row holds only the relative path; thumbnails under ``workspace/thumbs/``.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Item(Base):
 
     __tablename__ = "items"
     __table_args__ = (
-        Index("ix_items_dataset_sha", "dataset_id", "sha256"),
+        Index("uq_items_dataset_sha", "dataset_id", "sha256", unique=True),  # one row per photo (0008)
         Index("ix_items_dataset_category", "dataset_id", "category"),
     )
 
