@@ -23,9 +23,6 @@ Kinds (``detect_kind``):
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
 import shutil
@@ -39,6 +36,7 @@ from workbench.data.archive import ZipRefused, extract_zip, safe_relpath
 from workbench.data.captions import (DEFAULT_TEMPLATE, check_template, is_missing, parse_kream,
                                      render_template)
 from workbench.data.images import IMAGE_EXTENSIONS, is_image_name
+from workbench.data.records import csv_records, jsonl_record
 
 CAPTION_COLUMNS = ("text", "caption", "prompt", "captions", "description")
 CATEGORY_KEYS = ("category", "articleType", "subCategory", "masterCategory")
@@ -87,10 +85,17 @@ class Source:
 
 
 
-def _unusable_file(path: Path, label: str) -> str | None:
-    """Why a listed file cannot be imported (symlinks are never followed), or None when it can."""
+def _unusable_file(path: Path, label: str, root: Path) -> str | None:
+    """Why a listed file cannot be imported, or None when it can. Symlinks are never followed, and the whole path
+    (not only its last part) must resolve inside ``root``: a symlinked folder cannot lead out of the source."""
     if path.is_symlink():
         return f"{label} is a symlink (not followed)"
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        return f"{label} is outside the source folder (through a symlinked folder); not imported"
     if not path.is_file():
         return f"{label} not found"
     return None
@@ -189,17 +194,23 @@ def read_imagefolder(root: Path, caption_column: str | None = None, kream: bool 
             for n, line in enumerate(lines, 1):
                 if line is None or not line.strip():
                     continue
-                try:
-                    records.append((n, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    skips.append(Skip(f"{rel_meta} line {n}", f"not valid JSON ({exc.msg} at column {exc.colno})"))
+                value, why = jsonl_record(line)
+                if why:
+                    skips.append(Skip(f"{rel_meta} line {n}", why))
+                else:
+                    records.append((n, value))
         else:
-            reader = csv.DictReader(io.StringIO("\n".join(x if x is not None else "" for x in lines)))
-            for rec in reader:
-                if None in rec or any(v is None for v in rec.values()):
-                    skips.append(Skip(f"{rel_meta} line {reader.line_num}", "wrong number of fields"))
-                    continue
-                records.append((reader.line_num, rec))
+            header = None
+            for n, fields, why in csv_records([x if x is not None else "" for x in lines]):
+                if why:
+                    skips.append(Skip(f"{rel_meta} line {n}", why))
+                elif header is None:
+                    header = [h.strip().lstrip("\ufeff") for h in fields]
+                elif any(f.strip() for f in fields):
+                    if len(fields) != len(header):
+                        skips.append(Skip(f"{rel_meta} line {n}", "wrong number of fields"))
+                    else:
+                        records.append((n, dict(zip(header, fields))))
         columns = sorted({k for _, r in records if isinstance(r, dict) for k in r})
         cap_col = _caption_column(columns, caption_column, rel_meta) if records else None
         for n, rec in records:
@@ -216,7 +227,7 @@ def read_imagefolder(root: Path, caption_column: str | None = None, kream: bool 
                 skips.append(Skip(where, f"file_name {name!r} is not a relative path inside the folder"))
                 continue
             path = meta.parent / rel
-            problem = _unusable_file(path, f"file {name!r}")
+            problem = _unusable_file(path, f"file {name!r}", root)
             if problem:
                 skips.append(Skip(where, problem))
                 continue
@@ -287,12 +298,13 @@ def read_csv(csv_path: Path, template: str = DEFAULT_TEMPLATE, images_dir: Path 
     lines, bad = decode_text(csv_path.read_bytes(), name)
     skips.extend(bad)
     bad_lines = {int(s.where.rsplit(" ", 1)[1]) for s in bad if " line " in s.where}
-    text_lines = [x if x is not None else "" for x in lines]
-    reader = csv.reader(text_lines)  # one physical line per record: styles.csv has no multi-line fields
-    try:
-        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
-    except StopIteration:
-        raise SourceError(f"{name} is empty") from None
+    reader = csv_records([x if x is not None else "" for x in lines])
+    first = next(reader, None)
+    if first is None:
+        raise SourceError(f"{name} is empty")
+    if first[1] is None:
+        raise SourceError(f"{name} line {first[0]} (the header): {first[2]}")
+    header = [h.strip().lstrip("\ufeff") for h in first[1]]
     if len(set(header)) != len(header):
         raise SourceError(f"{name}: duplicate column names in the header: {header}")
     check_template(template, header)
@@ -310,8 +322,11 @@ def read_csv(csv_path: Path, template: str = DEFAULT_TEMPLATE, images_dir: Path 
                     index.setdefault(p.name, p)
     rows: list[Candidate] = []
     seen: dict[Path, int] = {}
-    for n, fields in enumerate(reader, 2):
+    for n, fields, why in reader:
         where = f"{name} line {n}"
+        if why:
+            skips.append(Skip(where, why))
+            continue
         if n in bad_lines or not any(f.strip() for f in fields):
             continue
         if len(fields) > len(header):  # unquoted commas in the last column (Kaggle's productDisplayName)
@@ -336,7 +351,7 @@ def read_csv(csv_path: Path, template: str = DEFAULT_TEMPLATE, images_dir: Path 
                 looked = " or ".join(f"{d.name}/{key}.*" for d in dirs if d)
                 skips.append(Skip(where, f"no image for id {key} (looked for {looked})"))
                 continue
-        problem = _unusable_file(path, f"image {path.name}")
+        problem = _unusable_file(path, f"image {path.name}", images_dir or csv_path.parent)
         if problem:
             skips.append(Skip(where, problem))
             continue
