@@ -289,7 +289,6 @@ def captions_view(dataset_id: int) -> None:
 
 def import_form() -> None:
     from workbench.data.captions import DEFAULT_TEMPLATE
-    from workbench.settings import get_settings
 
     if st.session_state.get(K_LAST_REPORT):
         with st.expander("Last import", expanded=True):
@@ -307,16 +306,17 @@ def import_form() -> None:
     if not submitted:
         return
     source = path.strip()
+    uploaded = None
     if upload is not None:
-        from workbench.data.images import write_atomic
+        from workbench.data.uploads import save_upload
 
-        dest = get_settings().path("uploads", Path(upload.name).name)
-        write_atomic(dest, upload.getvalue())
-        source = str(dest)
+        uploaded = save_upload(upload, upload.name)  # a unique server-side name, removed after the import
+        source = str(uploaded)
     if not source:
         st.error("Give a path or hub name, or upload a zip.")
         return
     from workbench.data.importer import import_dataset
+    from workbench.data.uploads import discard_upload
 
     bar = st.progress(0.0, text="Reading the source…")
 
@@ -329,6 +329,9 @@ def import_form() -> None:
     except ValueError as exc:
         st.error(str(exc))
         return
+    finally:
+        if uploaded is not None:
+            discard_upload(uploaded)
     if report.dataset_id:
         show_dataset(report.dataset_id)
     st.session_state[K_LAST_REPORT] = report.summary()
