@@ -153,6 +153,7 @@ def check(
     from workbench.prompts.library import load_library
     from workbench.prompts.templates import parse_template
     from workbench.prompts.yamlio import PromptError
+    from workbench.yamlsafe import YamlRefused, read_yaml_file
 
     if text is not None:
         try:
@@ -169,9 +170,11 @@ def check(
         for path in paths:
             parse = parse_brand if path.parent.name == "brands" else parse_template
             try:
-                parse(path.read_text(encoding="utf-8"), str(path), default_name=path.stem)
+                parse(read_yaml_file(path), str(path), default_name=path.stem)
             except PromptError as exc:
                 problems.extend(exc.problems)
+            except YamlRefused as exc:
+                problems.append(f"{path}: {exc.message}")
             except OSError as exc:
                 problems.append(f"{path}: cannot read: {exc}")
         checked = f"{len(paths)} files"
