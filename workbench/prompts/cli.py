@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -124,10 +123,9 @@ def expand(
                f"{batch.truncated} over the token limit")
     rows = batch.rows()
     if csv_path:
-        with csv_path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-            writer.writeheader()
-            writer.writerows(rows)
+        from workbench.csvsafe import write_csv
+
+        write_csv(csv_path, list(dict.fromkeys(k for r in rows for k in r)), rows)
         typer.echo(f"wrote {csv_path}")
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")

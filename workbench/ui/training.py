@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from workbench.csvsafe import csv_text
 from workbench.review.auth import AuthError
 from workbench.train import estimate as est_mod
 from workbench.ui.common import open_tab
@@ -339,7 +340,8 @@ def sweep_compare() -> None:
     current = st.session_state.get("training_sweep_show")
     sweep_id = st.selectbox("Sweep", ids, index=ids.index(current) if current in ids else 0,
                             key="training_sweep_pick")
-    df = pd.DataFrame(runs.sweep_table(sweep_id))
+    table = runs.sweep_table(sweep_id)
+    df = pd.DataFrame(table)
     st.dataframe(df, hide_index=True, width="stretch")
     done = df.dropna(subset=["final_loss"]) if "final_loss" in df else df.iloc[0:0]
     if not done.empty:
@@ -347,5 +349,5 @@ def sweep_compare() -> None:
                   and not c.startswith("eval_")]
         done = done.assign(point=done[params].astype(str).agg(" ".join, axis=1) if params else done["run"].astype(str))
         st.bar_chart(done.set_index("point")[["final_loss"]], height=240)
-    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{sweep_id}.csv",
+    st.download_button("Download CSV", csv_text(list(df.columns), table).encode(), file_name=f"{sweep_id}.csv",
                        key="training_sweep_csv")
