@@ -7,7 +7,7 @@ from workbench.data import store
 from workbench.data.demo import import_demo_catalog
 from workbench.data.testing import CURATOR
 from workbench.review import auth
-from workbench.review.testing import lose_role_in_fragment, make_users, page_as
+from workbench.review.testing import lose_role_in_fragment, make_users, page_as, page_text
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Datasets.py")
 
@@ -86,5 +86,5 @@ def test_stopping_a_caption_job_after_losing_the_role_says_why(monkeypatch):
     lose_role_in_fragment(monkeypatch, "mia", "approver")  # the job panel is an st.fragment
     at.button(key=f"datasets_caption_job_stop_{job_id}").click().run()
     assert not at.exception, at.exception
-    assert any("'datasets' needs the role" in e.value for e in at.error), [e.value for e in at.error]
+    assert "'datasets' needs the role" in page_text(at), [e.value for e in at.error]
     assert get_job(job_id).status == "queued"

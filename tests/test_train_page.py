@@ -127,7 +127,7 @@ def test_stop_and_resume_after_losing_the_role_say_why(monkeypatch):
     lose_role_in_fragment(monkeypatch, "mia", "approver")  # the run view is an st.fragment
     at.button(key=f"training_stop_{run.run_id}").click().run()
     assert not at.exception, at.exception
-    assert any("'train' needs the role" in e.value for e in at.error), [e.value for e in at.error]
+    assert "'train' needs the role" in page_text(at), [e.value for e in at.error]
     assert runs.get_run(run.run_id).status == "queued"
 
     with session_scope() as s:
@@ -135,5 +135,5 @@ def test_stop_and_resume_after_losing_the_role_say_why(monkeypatch):
     at.run()
     at.button(key=f"training_resume_{run.run_id}").click().run()
     assert not at.exception, at.exception
-    assert any("'train' needs the role" in e.value for e in at.error), [e.value for e in at.error]
+    assert "'train' needs the role" in page_text(at), [e.value for e in at.error]
     assert runs.get_run(run.run_id).jobs == [run.run_id]  # nothing queued

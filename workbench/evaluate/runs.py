@@ -26,9 +26,7 @@ and the demo in-process), so it does not check again.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workbench.csvsafe import csv_text, write_csv
 from workbench.db import session_scope, utcnow
 from workbench.evaluate import METRIC_CARDS, METRIC_GROUPS, PAIRED_PX
 from workbench.evaluate.tables import Evaluation, EvaluationImage, EvaluationResult
@@ -855,14 +854,7 @@ CSV_COLUMNS = ["evaluation", "name", "image_set", "step", "metric", "status", "v
 
 def export_csv(evaluation_ids: Sequence[int], path: str | Path | None = None) -> str:
     """The aggregates of the given runs as CSV (written to ``path`` when given); returns the text."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for row in result_rows(evaluation_ids):
-        w.writerow(row)
-    text = buf.getvalue()
+    rows = result_rows(evaluation_ids)
     if path is not None:
-        from workbench.data.images import write_atomic
-
-        write_atomic(Path(path), text.encode("utf-8"))
-    return text
+        return write_csv(path, CSV_COLUMNS, rows, lineterminator="\n")
+    return csv_text(CSV_COLUMNS, rows, lineterminator="\n")

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -124,10 +123,9 @@ def expand(
                f"{batch.truncated} over the token limit")
     rows = batch.rows()
     if csv_path:
-        with csv_path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-            writer.writeheader()
-            writer.writerows(rows)
+        from workbench.csvsafe import write_csv
+
+        write_csv(csv_path, list(dict.fromkeys(k for r in rows for k in r)), rows)
         typer.echo(f"wrote {csv_path}")
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -153,6 +151,7 @@ def check(
     from workbench.prompts.library import load_library
     from workbench.prompts.templates import parse_template
     from workbench.prompts.yamlio import PromptError
+    from workbench.yamlsafe import YamlRefused, read_yaml_file
 
     if text is not None:
         try:
@@ -169,9 +168,11 @@ def check(
         for path in paths:
             parse = parse_brand if path.parent.name == "brands" else parse_template
             try:
-                parse(path.read_text(encoding="utf-8"), str(path), default_name=path.stem)
+                parse(read_yaml_file(path), str(path), default_name=path.stem)
             except PromptError as exc:
                 problems.extend(exc.problems)
+            except YamlRefused as exc:
+                problems.append(f"{path}: {exc.message}")
             except OSError as exc:
                 problems.append(f"{path}: cannot read: {exc}")
         checked = f"{len(paths)} files"

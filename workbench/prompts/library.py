@@ -21,6 +21,7 @@ from workbench.prompts.yamlio import Problem, PromptError, write_text_atomic
 from workbench.db import audit, session_scope
 from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
+from workbench.yamlsafe import YamlRefused, read_yaml_file
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "prompt_templates"
 
@@ -83,8 +84,11 @@ def load_library(roots: Sequence[Path] | None = None, settings: Settings | None 
             file = display_path(path)
             is_brand = path.relative_to(root).parts[0] == "brands"
             try:
-                text = path.read_text(encoding="utf-8")
+                text = read_yaml_file(path)
                 item = (parse_brand if is_brand else parse_template)(text, file, default_name=path.stem)
+            except YamlRefused as exc:
+                lib.problems.append(Problem(file, None, "", exc.message))
+                continue
             except PromptError as exc:
                 lib.problems.extend(exc.problems)
                 continue

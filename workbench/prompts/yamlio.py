@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from workbench.yamlsafe import YamlRefused, parse_yaml
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -79,19 +81,18 @@ class YamlDoc:
 
 
 def read_yaml(text: str, file: str) -> YamlDoc:
-    """Parse ``text``; raise PromptError naming ``file`` and the line for bad YAML or a key given twice."""
-    loader = yaml.SafeLoader(text)
+    """Parse ``text``; raise PromptError naming ``file`` and the line for bad YAML, a key given twice, anchors and
+    aliases, or text over the size cap (``workbench.yamlsafe``: a few hundred bytes of aliases expand to billions)."""
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        node, data = parse_yaml(text, what="templates and brand profiles")
+    except YamlRefused as exc:
+        raise PromptError(Problem(file, exc.line, "", exc.message)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise PromptError(Problem(file, line, "", f"bad YAML: {exc.problem or exc}")) from None
     except yaml.YAMLError as exc:
         raise PromptError(Problem(file, None, "", f"bad YAML: {exc}")) from None
-    finally:
-        loader.dispose()
     doc = YamlDoc(file, data)
     if node is not None:
         _record(node, (), doc)

@@ -2,7 +2,8 @@
 
 The zip holds ``images/<id>_<file>.png`` and ``metadata.csv`` + ``metadata.json`` with one record per image: prompt,
 negative prompt, prompt version, seed, model, VAE, LoRAs and scales, quantization, sampler settings, CLIP score and
-gate, OCR result, approver and approval time, comment and tags, and the image's sha256. It is written to a temporary
+gate, OCR result, approver and approval time, comment and tags, and the image's sha256 (CSV cells that a
+spreadsheet would run as a formula are escaped: ``workbench.csvsafe``). It is written to a temporary
 name and renamed into ``<workspace>/exports/``, and the export is audited (who, which images, the zip's sha256).
 
     result = export_approved("ana", brand="northwind", batch="ss26")
@@ -10,10 +11,8 @@ name and renamed into ``<workspace>/exports/``, and the export is audited (who, 
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workbench.csvsafe import csv_text
 from workbench.db import audit, session_scope, utcnow
 from workbench.review.auth import Actor, require
 from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items
@@ -120,12 +120,8 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
                 file = f"images/{item.generation_id}_{src.name}"
                 zf.write(src, file, compress_type=zipfile.ZIP_STORED)  # PNGs are compressed already
                 records.append(record_for(item, file, _sha256(src)))
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            for r in records:
-                writer.writerow({k: _csv_value(r[k]) for k in CSV_FIELDS})
-            zf.writestr("metadata.csv", buf.getvalue())
+            zf.writestr("metadata.csv", csv_text(CSV_FIELDS, ({k: _csv_value(r[k]) for k in CSV_FIELDS}
+                                                             for r in records)))
             zf.writestr("metadata.json", json.dumps(
                 {"exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                  "exported_by": who.username, "brand": brand, "batch": batch, "images": records},

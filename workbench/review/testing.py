@@ -7,6 +7,7 @@ made without running a model (the rows look like what ``workbench.generate`` rec
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PIL import Image
@@ -90,6 +91,8 @@ def lose_role_in_fragment(monkeypatch, user: str, new_role: str) -> None:
 
 
 def page_text(at) -> str:
-    """Every message an AppTest run shows (markdown, info, warning, error, success, captions), one per line."""
-    return "\n".join([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
-                     + [e.value for e in at.error] + [e.value for e in at.success] + [c.value for c in at.caption])
+    """Every message an AppTest run shows (markdown, info, warning, error, success, captions), one per line, as the
+    reader sees it: the backslash escapes that ``workbench.ui.common.plain`` puts before user text are removed."""
+    shown = ([m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning]
+             + [e.value for e in at.error] + [e.value for e in at.success] + [c.value for c in at.caption])
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(shown))

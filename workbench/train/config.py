@@ -237,10 +237,15 @@ def load_config(path: str | Path) -> dict[str, Any]:
     """The raw options of a YAML config file (validated when merged with flags by ``parse_args``)."""
     import yaml
 
+    from workbench.yamlsafe import YamlRefused, load_yaml, read_yaml_file
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = load_yaml(read_yaml_file(path), what="training configs") or {}
+    except (YamlRefused, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {str(path)!r}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of option: value, got {type(data).__name__}")
     for key in data:

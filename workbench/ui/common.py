@@ -1,9 +1,34 @@
 """Cached entry points the pages share: start-up (migrations, job reconcile) and cheap workspace reads."""
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from workbench.settings import Settings, get_settings, reload_settings, workspace_settings_file
+
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark, and then shows as itself. Escaping all of
+# them (not a hand-picked few) also breaks what Streamlit adds on top: autolinked bare URLs (http\:\/\/, www\.),
+# :red[...] directives, :material/...: icons, $LaTeX$, and HTML entities such as &lt;img&gt;.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text: object) -> str:
+    """``text`` (anything a user typed or a file named: captions, prompts, names, comments, job messages, errors that
+    quote input) escaped so that st.markdown, st.caption, alerts, toasts and widget/expander/tab labels show it
+    literally: no link, image, HTML, icon or formula. Use it wherever user text meets a markdown-rendering call;
+    st.code, st.text and dataframe cells need nothing."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", "" if text is None else str(text))
+
+
+def code_span(text: object) -> str:
+    """``text`` as inline code that it cannot break out of (a fence longer than any run of backticks inside it):
+    markdown is not interpreted inside code, so no other escaping is needed (nor wanted: it would show)."""
+    text = "" if text is None else str(text).replace("\n", " ")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 @st.cache_resource(show_spinner=False)

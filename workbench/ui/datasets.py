@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from workbench.data import store
+from workbench.ui.common import code_span, plain
 from workbench.ui.state import StateKeys
 
 K_DATASET = "datasets_dataset_id"
@@ -140,8 +141,8 @@ def grid(dataset_id: int, filt: store.ItemFilter) -> None:
                     st.image(str(store.ensure_thumbnail(item)), width="stretch")
                 except (OSError, ValueError):
                     st.warning("image missing")
-                label = ("🚫 " if item.excluded else "") + (" ".join(f"`{f}`" for f in item.flags) or "")
-                st.caption(f"#{item.id} · {item.caption[:60] or '(no caption)'}")
+                label = ("🚫 " if item.excluded else "") + (" ".join(code_span(f) for f in item.flags) or "")
+                st.caption(f"#{item.id} · {plain(item.caption[:60]) or '(no caption)'}")
                 if label:
                     st.markdown(label)
                 if st.button("Open", key=f"datasets_open_{item.id}"):
@@ -158,10 +159,10 @@ def item_detail(item_id: int) -> None:
     with st.container(border=True):
         left, right = st.columns([1, 2])
         left.image(str(store.image_path(item)), width="stretch")
-        right.markdown(f"**Item {item.id}** · `{item.source_key}` · {item.width}×{item.height} {item.format} "
-                       f"{item.mode} · {item.file_size / 1024:.0f} KiB · split {item.split or '—'}")
+        right.markdown(f"**Item {item.id}** · {code_span(item.source_key)} · {item.width}×{item.height} "
+                       f"{plain(item.format)} {plain(item.mode)} · {item.file_size / 1024:.0f} KiB · split {item.split or '—'}")
         if item.flags:
-            right.markdown("Flags: " + ", ".join(f"`{f}` ({store.FLAG_HELP.get(f, '')})" for f in item.flags))
+            right.markdown("Flags: " + ", ".join(f"{code_span(f)} ({store.FLAG_HELP.get(f, '')})" for f in item.flags))
         text = right.text_area("Caption", item.caption, key=f"datasets_caption_edit_{item.id}", height=90)
         b = right.columns(3)
         if b[0].button("Save caption", key="datasets_caption_save", type="primary"):
@@ -273,7 +274,7 @@ def captions_view(dataset_id: int) -> None:
                 st.success(f"{store.bulk_find_replace(dataset_id, find, repl, regex, actor=user())} captions changed")
                 changed()
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
     with b.form("datasets_prefix_form"):
         st.markdown("**Trigger prefix** on existing captions")
         prefix = st.text_input("Prefix", placeholder="a photo of TOK woman", key="datasets_prefix_text")
@@ -282,7 +283,7 @@ def captions_view(dataset_id: int) -> None:
                 st.success(f"{store.apply_prefix(dataset_id, prefix, actor=user())} captions changed")
                 changed()
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
 
 
 # -- import --------------------------------------------------------------------------------------------------------
@@ -327,7 +328,7 @@ def import_form() -> None:
         report = import_dataset(source, name=name.strip() or None, template=template, progress=progress,
                                 created_by=user())
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     finally:
         if uploaded is not None:
@@ -356,7 +357,7 @@ def preprocess_view(dataset_id: int) -> None:
                 changed()
                 st.success(f"{res.counts} ({'stratified' if res.stratified else 'not stratified'})")
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
     with b.form("datasets_prep_form"):
         st.markdown("**Preprocess** to a training-ready imagefolder")
         size = st.selectbox("Size", [1024, 768, 512], key="datasets_prep_size")
@@ -372,7 +373,7 @@ def preprocess_view(dataset_id: int) -> None:
             res = preprocess_dataset(dataset_id, PreprocessConfig(size=size, mode=mode, pad_color=color),
                                      progress=lambda d, t, m: bar.progress(d / t, text=m), actor=user())
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
-        st.success(f"{sum(res.counts.values())} images in `{res.out_dir}` · splits {res.counts} · "
+        st.success(f"{sum(res.counts.values())} images in {code_span(res.out_dir)} · splits {res.counts} · "
                    f"result hash `{res.result_hash[:16]}…`")

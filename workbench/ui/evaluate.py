@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from workbench.ui.common import plain
+
 from workbench.evaluate import METRIC_CARDS, METRIC_GROUPS
 from workbench.evaluate.runs import (EvalConfig, EvaluationError, ImageSet, ReferenceSet, export_csv, image_rows,
                                      list_evaluations, result_rows, start_evaluation, status_of)
@@ -128,14 +130,15 @@ def drilldown(evaluation_id: int, limit: int = 12) -> None:
             elif r.get("reference") and Path(r["reference"]).is_file():
                 b.image(r["reference"], caption="product photo", width="stretch")
             value = r[sort]
-            c.markdown(f"**{card.title if card else sort}: {'—' if pd.isna(value) else f'{value:.4g}'}**")
+            c.markdown(f"**{card.title if card else plain(sort)}: {'—' if pd.isna(value) else f'{value:.4g}'}**")
             c.code(r["prompt"], language=None, wrap_lines=True)
             scores = {m: r[m] for m in metrics if not pd.isna(r[m])}
-            c.caption(" · ".join(f"{m} {v:.3g}" for m, v in scores.items()))
+            c.caption(" · ".join(f"{plain(m)} {v:.3g}" for m, v in scores.items()))
             prov = r["provenance"] or {}
             loras = ", ".join(f"{l.get('name') or l.get('path')} × {l.get('scale')}" for l in prov.get("loras") or [])
-            c.caption(f"model {prov.get('model', '?')} · LoRAs {loras or 'none'} · seed {prov.get('seed')} · "
-                      f"step {prov.get('step') if prov.get('step') is not None else '—'} · batch {prov.get('batch')}")
+            c.caption(plain(f"model {prov.get('model', '?')} · LoRAs {loras or 'none'} · seed {prov.get('seed')} · "
+                            f"step {prov.get('step') if prov.get('step') is not None else '—'} · "
+                            f"batch {prov.get('batch')}"))
 
 
 def metric_cards() -> None:
@@ -192,7 +195,7 @@ def new_evaluation_form(user: str) -> None:
                              logo_text=logo, reference=reference)
             eval_id = start_evaluation(cfg, user=user)
         except EvaluationError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         from workbench.evaluate.runs import get_evaluation
 

@@ -7,6 +7,7 @@ import streamlit as st
 from workbench.generate.pipeline import QUANTIZATION_MODES, SCHEDULERS, LoraSpec, PipelineSpec, estimate_memory_gib
 from workbench.models.sources import native_size
 from workbench.settings import Settings
+from workbench.ui.common import plain
 
 K_LAST = "generate_last_paths"
 
@@ -75,7 +76,7 @@ def registered_loras_picker() -> tuple[LoraSpec, ...]:
                               + (" · 🧪 demo" if by_id[i].is_demo else ""))
     specs = []
     for i in chosen:
-        scale = st.slider(f"Scale of {by_id[i].name}", 0.0, 2.0, 1.0, 0.05, key=f"generate_lora_scale_{i}")
+        scale = st.slider(f"Scale of {plain(by_id[i].name)}", 0.0, 2.0, 1.0, 0.05, key=f"generate_lora_scale_{i}")
         specs.append(LoraSpec(by_id[i].path, float(scale), by_id[i].name))
     return tuple(specs)
 
@@ -164,7 +165,7 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
                 bar.progress((i + 1) / params.num_images, text=f"{i + 1}/{params.num_images} images")
             st.session_state[K_LAST] = paths
         except (GenerationError, ModelUnavailable) as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
     if st.session_state.get(K_LAST):
         st.success(f"{len(st.session_state[K_LAST])} image(s) saved with their provenance and sent to review.")
     gallery("page")

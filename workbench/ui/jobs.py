@@ -12,6 +12,7 @@ import streamlit as st
 
 from workbench import jobs
 from workbench.review.auth import AuthError
+from workbench.ui.common import plain
 
 STATUS_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}
 
@@ -25,17 +26,17 @@ def submit_job(kind: str, config: dict, title: str = "", user: str = "") -> int:
 
 def _render(job_id: int, key: str, stop: Callable[[int], object] | None) -> None:
     job = jobs.get_job(job_id)
-    st.markdown(f"{STATUS_ICON.get(job.status, '')} **{job.title}** — job {job.id}, {job.status}")
+    st.markdown(f"{STATUS_ICON.get(job.status, '')} **{plain(job.title)}** — job {job.id}, {job.status}")
     if job.fraction is not None:
-        st.progress(job.fraction, text=f"{job.progress_step}/{job.progress_total} {job.message}")
+        st.progress(job.fraction, text=f"{job.progress_step}/{job.progress_total} {plain(job.message)}")
     elif job.message:
-        st.caption(job.message)
+        st.caption(plain(job.message))
     if job.metrics:
         cols = st.columns(min(len(job.metrics), 6))
         for col, (name, value) in zip(cols, job.metrics.items()):
-            col.metric(name, f"{value:.4g}" if isinstance(value, float) else value)
+            col.metric(plain(name), f"{value:.4g}" if isinstance(value, float) else value)
     if job.status == "failed":
-        st.error(job.message)
+        st.error(plain(job.message))
         st.code(job.error or jobs.log_tail(job), language="text")
     if job.is_active:
         if job.stop_requested:
@@ -44,7 +45,7 @@ def _render(job_id: int, key: str, stop: Callable[[int], object] | None) -> None
             try:
                 stop(job.id)
             except AuthError as exc:  # role changed or account deactivated since the page was drawn
-                st.error(f"Not stopped: {exc}")
+                st.error(f"Not stopped: {plain(exc)}")
             else:
                 st.rerun()
     with st.expander("Log"):

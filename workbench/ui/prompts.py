@@ -11,6 +11,7 @@ import streamlit as st
 from workbench.prompts import Batch, BatchSpec, Library, PromptError, expand_batch, load_library, save_batch, store
 from workbench.prompts.library import source_text, template_roots
 from workbench.settings import Settings
+from workbench.ui.common import code_span, plain
 from workbench.ui.state import StateKeys
 
 NO_BRAND = "(no brand)"
@@ -59,7 +60,7 @@ def user() -> str:
 
 
 def show_problems(problems: list, title: str) -> None:
-    st.error(title + "\n\n" + "\n".join(f"- `{p}`" for p in problems))
+    st.error(title + "\n\n" + "\n".join(f"- {code_span(p)}" for p in problems))
 
 
 # -- Build: template, slots, preview, batch -----------------------------------------------------------------------
@@ -82,13 +83,13 @@ def build_tab(lib: Library, settings: Settings) -> None:
         scenes = left.multiselect("Scenes", list(lib.scenes), default=default, key=f"prompts_scenes_{name}",
                                   format_func=lambda s: lib.scenes[s].title)
     if template.description:
-        left.caption(template.description)
+        left.caption(plain(template.description))
 
     slots: dict[str, list[str]] = {}
     for slot in template.slots.values():
         options = slot.allowed(brand.palette_names if brand else ())
         chosen = left.multiselect(slot.name.replace("_", " ").capitalize(), options, default=[slot.default],
-                                  key=f"prompts_slot_{name}_{slot.name}", help=slot.help or None)
+                                  key=f"prompts_slot_{name}_{slot.name}", help=plain(slot.help) or None)
         if slot.allow_custom:
             custom = left.text_input(f"Other {slot.name}", key=f"prompts_custom_{name}_{slot.name}",
                                      placeholder="type a value of your own").strip()
@@ -110,10 +111,10 @@ def build_tab(lib: Library, settings: Settings) -> None:
         st.code(preview.text, language=None, wrap_lines=True)
         if len(variants) > 1:
             st.caption(f"First of {len(variants)} variants from inline alternatives ({{a|b}}).")
-        st.caption(f"Negative: {preview.negative}")
+        st.caption(f"Negative: {plain(preview.negative)}")
         st.metric("Tokens", f"{preview.tokens.total} / 77")
         for issue in preview.check.issues:
-            st.warning(issue)
+            st.warning(plain(issue))
         batch_builder(settings, stamp, BatchSpec(name, slots=slots, scenes=scenes,
                                                  brand=brand.name if brand else None))
 
@@ -146,7 +147,7 @@ def batch_builder(settings: Settings, stamp: tuple, spec: BatchSpec) -> None:
         try:
             saved = save_batch(batch, batch_name, user=user())
         except PromptError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.session_state[PromptsKeys.SAVED_BATCH] = (saved.id, spec.to_dict())
     saved_id, saved_spec = st.session_state.get(PromptsKeys.SAVED_BATCH, (None, None))
@@ -196,7 +197,7 @@ def library_tab() -> None:
         try:
             store.refine(latest.id, new_text, user=user(), reason=reason)
         except PromptError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             history = store.prompt_history(pid)
     st.dataframe([{"version": p.version, "id": p.id, "parent": p.parent_id, "status": p.status, "text": p.text,
@@ -239,7 +240,7 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
     is off, with ``who_saves`` as its help."""
     choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
     text = skeleton if choice == NEW else source_text(items[choice].path)
-    st.caption(f"Saved files go to `{settings.path('prompt_templates')}` and replace a shipped one of the same name.")
+    st.caption(f"Saved files go to {code_span(settings.path('prompt_templates'))} and replace a shipped one of the same name.")
     yaml_text = st.text_area("YAML", value=text, height=360, key=f"prompts_yaml_{kind}_{choice}")
     c1, c2 = st.columns(2)
     validate = c1.button("Validate", key=f"prompts_validate_{kind}")
@@ -255,5 +256,5 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
     except PromptError as exc:
         show_problems(exc.problems, f"Not saved: the {kind} has problems." if save_clicked else "Problems:")
         return
-    st.success(f"Saved to `{path}`." if save_clicked else f"The {kind} is valid.")
+    st.success(f"Saved to {code_span(path)}." if save_clicked else f"The {kind} is valid.")
 

@@ -13,6 +13,7 @@ import streamlit as st
 from workbench.review import (DECISIONS, ROLES, AuthError, QueueFilter, QueueItem, ReviewError,
                               UserInfo, add_user, audit_trail, bulk_decide, decide, export_approved, filter_options,
                               history, list_queue, list_users, request_changes, set_active, set_role)
+from workbench.ui.common import code_span, plain
 
 POS = "review_pos"  # index of the image shown (page-private state, not a widget)
 FLASH = "review_flash"  # (kind, message) shown once after a rerun
@@ -30,7 +31,7 @@ def flash(kind: str, message: str) -> None:
 def show_flash() -> None:
     kind, message = st.session_state.pop(FLASH, (None, None))
     if kind:
-        getattr(st, kind)(message)
+        getattr(st, kind)(message)  # built by this page; user text in it went through plain()
 
 
 def filters(user: UserInfo) -> QueueFilter:
@@ -50,20 +51,20 @@ def provenance_panel(item: QueueItem) -> None:
     icon = {"passed": "🟢", "flagged": "🟠", "held": "🔴"}[gate.state]
     st.markdown(f"**Image {item.generation_id}** · {item.review_status.replace('_', ' ')} · gate {icon} {gate.state}")
     for flag in gate.flags:
-        st.warning(flag)
+        st.warning(plain(flag))
     clip = "—" if item.clip_score is None else f"{item.clip_score:.3f}"
     threshold = "" if gate.clip_threshold is None else f" (threshold {gate.clip_threshold:.3f})"
     ocr = {None: "not checked", True: "passed", False: "failed"}[gate.ocr_passed]
     st.markdown(f"CLIP **{clip}**{threshold} · OCR **{ocr}**" +
-                (f" (read {gate.ocr_detail.get('read', '')!r})" if gate.ocr_detail else ""))
+                (f" (read {plain(repr(gate.ocr_detail.get('read', '')))})" if gate.ocr_detail else ""))
     st.code(item.prompt, language=None, wrap_lines=True)
-    loras = ", ".join(f"{l.get('name') or l.get('path')} × {l.get('scale')}" for l in item.loras) or "none"
+    loras = ", ".join(f"{plain(l.get('name') or l.get('path'))} × {plain(l.get('scale'))}" for l in item.loras) or "none"
     st.markdown(
-        f"- **Model** `{item.model}`{' 🧪 demo model' if item.demo_model else ''}\n"
-        f"- **LoRAs** {loras}\n- **Quantization** {item.quantization} · **Scheduler** {item.scheduler}\n"
+        f"- **Model** {code_span(item.model)}{' 🧪 demo model' if item.demo_model else ''}\n"
+        f"- **LoRAs** {loras}\n- **Quantization** {plain(item.quantization)} · **Scheduler** {plain(item.scheduler)}\n"
         f"- **Seed** {item.seed} · **Steps** {item.steps} · **Guidance** {item.guidance} · "
-        f"{item.width}×{item.height}\n- **Negative** {item.negative_prompt or '—'}\n"
-        f"- **Batch** {item.batch} · **Brand** {item.brand or '—'} · **By** {item.created_by or '—'} · "
+        f"{item.width}×{item.height}\n- **Negative** {plain(item.negative_prompt) or '—'}\n"
+        f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · **By** {plain(item.created_by) or '—'} · "
         f"attempt {item.attempt}" + (f"\n- **Replaces** image {item.replaces_id}" if item.replaces_id else ""))
 
 
@@ -72,11 +73,11 @@ def history_panel(user: UserInfo, item: QueueItem) -> None:
     if not decisions:
         st.caption("No decisions yet.")
     for d in decisions:
-        tags = f" · tags: {', '.join(d.tags)}" if d.tags else ""
+        tags = f" · tags: {plain(', '.join(d.tags))}" if d.tags else ""
         extra = f" · prompt v{d.prompt_version_id}" if d.prompt_version_id else ""
         extra += f" · regeneration job {d.regen_job_id}" if d.regen_job_id else ""
-        st.markdown(f"#{d.seq} **{d.decision.replace('_', ' ')}** by {d.reviewer} · {d.created_at:%Y-%m-%d %H:%M}"
-                    f"{tags}{extra}" + (f"  \n> {d.comment}" if d.comment else ""))
+        st.markdown(f"#{d.seq} **{d.decision.replace('_', ' ')}** by {plain(d.reviewer)} · {d.created_at:%Y-%m-%d %H:%M}"
+                    f"{tags}{extra}" + (f"  \n> {plain(d.comment)}" if d.comment else ""))
 
 
 def decision_controls(user: UserInfo, item: QueueItem) -> None:
@@ -120,9 +121,9 @@ def _apply(username: str, gid: int, seen: int, prompt: str, action: str) -> None
         else:
             d = decide(username, gid, action, comment=comment, tags=tags, expected_seq=seen,
                        override_gate=bool(state.get(f"review_override_{gid}")))
-            msg = f"Image {gid} {d.decision}."
+            msg = f"Image {gid} {plain(d.decision)}."
     except (AuthError, ReviewError) as exc:  # DecisionConflict included: its message names the current decision
-        flash("error", str(exc))
+        flash("error", plain(exc))
         return
     flash("success", msg)
 
@@ -142,7 +143,7 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
         if Path(item.image_path).is_file():
             st.image(item.image_path, width="stretch")
         else:
-            st.error(f"The image file is missing: {item.image_path}")
+            st.error(f"The image file is missing: {plain(item.image_path)}")
     with right:
         provenance_panel(item)
         if user.can("decide"):
@@ -176,12 +177,12 @@ def _apply_bulk(username: str, seen: dict[int, int]) -> None:
         result = bulk_decide(username, chosen, state.get("review_bulk_decision", "approve"),
                              comment=state.get("review_bulk_comment", ""))
     except (AuthError, ReviewError) as exc:
-        flash("error", str(exc))
+        flash("error", plain(exc))
         return
     for gid in chosen:
         state[f"review_bulk_pick_{gid}"] = False
-    problems = "  \n".join(str(e) for e in result.conflicts + result.errors)
-    flash("warning" if problems else "success", result.summary + (f"  \n{problems}" if problems else ""))
+    problems = "  \n".join(plain(e) for e in result.conflicts + result.errors)
+    flash("warning" if problems else "success", plain(result.summary) + (f"  \n{problems}" if problems else ""))
 
 
 def export_view(user: UserInfo) -> None:
@@ -194,9 +195,9 @@ def export_view(user: UserInfo) -> None:
             result = export_approved(user.username, brand=None if brand == ANY else brand,
                                      batch=None if batch == ANY else batch)
         except (AuthError, ReviewError) as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
-        st.success(f"{result.count} images exported to `{result.path}`")
+        st.success(f"{result.count} images exported to {code_span(result.path)}")
         st.download_button("Download the zip", result.path.read_bytes(), file_name=result.path.name,
                            mime="application/zip", key="review_export_download")
 
@@ -238,9 +239,9 @@ def users_view(user: UserInfo) -> None:
         try:
             added = add_user(user.username, name, role, password=password or None)
         except AuthError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
-            flash("success", f"Added {added.username} ({added.role}).")
+            flash("success", f"Added {plain(added.username)} ({added.role}).")
             st.rerun()
     st.markdown("**Change a user**")
     c1, c2, c3 = st.columns(3)
@@ -250,15 +251,15 @@ def users_view(user: UserInfo) -> None:
         try:
             set_role(user.username, who, new_role)
         except AuthError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
-            flash("success", f"{who} is now {new_role}.")
+            flash("success", f"{plain(who)} is now {new_role}.")
             st.rerun()
     if c3.button("Deactivate", key="review_user_deactivate"):
         try:
             set_active(user.username, who, False)
         except AuthError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
-            flash("success", f"{who} deactivated.")
+            flash("success", f"{plain(who)} deactivated.")
             st.rerun()

@@ -10,9 +10,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from workbench.csvsafe import csv_text
 from workbench.review.auth import AuthError
 from workbench.train import estimate as est_mod
-from workbench.ui.common import open_tab
+from workbench.ui.common import code_span, open_tab, plain
 from workbench.train import runs
 from workbench.train.config import ConfigError, build_config, load_config
 
@@ -30,7 +31,7 @@ def presets() -> dict[str, dict[str, Any]]:
         try:
             out[path.stem] = load_config(path)
         except ConfigError as exc:  # a broken preset is shown, never fatal
-            st.warning(str(exc))
+            st.warning(plain(exc))
     return out
 
 
@@ -117,12 +118,12 @@ def run_form(settings, user: str) -> None:
     try:
         cfg = build_config(values, "in the form")
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     problems = runs.preflight(cfg)
     estimate_panel(cfg)
     for p in problems:
-        st.error(p)
+        st.error(plain(p))
     if st.button("Launch training", type="primary", key="training_launch", disabled=bool(problems)):
         try:
             from workbench.jobs import ensure_worker
@@ -130,7 +131,7 @@ def run_form(settings, user: str) -> None:
             ensure_worker()
             run_id = runs.start(cfg, created_by=user)
         except (runs.RunError, ConfigError) as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         st.session_state[K_RUN] = run_id
         flash("success", f"Run {run_id} queued. It runs in the background: closing the browser does not stop it.")
@@ -207,7 +208,7 @@ def run_view(run_id: int, user: str) -> None:
     grid(run_id)
     lora = runs.lora_of(run_id)
     if lora is not None:
-        st.success(f"LoRA registered (id {lora.id}): `{lora.path}` — pick it on the Generate page."
+        st.success(f"LoRA registered (id {lora.id}): {code_span(lora.path)} — pick it on the Generate page."
                    + (" Trained on the demo model." if lora.is_demo else ""))
         card = Path(lora.path) / "run_card.json"
         if card.exists():
@@ -219,18 +220,18 @@ def status_row(r: runs.RunInfo, user: str) -> None:
     """Status, progress, Stop or Resume. Drawn in the run view's fragment, whose reruns skip the page's
     ``require_login``: a role lost since the page was drawn shows up as the library's refusal."""
     icon = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}.get(r.status, "")
-    st.markdown(f"{icon} **run {r.run_id}** — {r.title} — {r.status}")
+    st.markdown(f"{icon} **run {r.run_id}** — {plain(r.title)} — {r.status}")
     if r.total:
-        st.progress(min(1.0, r.step / r.total), text=f"step {r.step}/{r.total} · {r.message}")
+        st.progress(min(1.0, r.step / r.total), text=f"step {r.step}/{r.total} · {plain(r.message)}")
     else:
-        st.caption(r.message)
+        st.caption(plain(r.message))
     c1, c2, _ = st.columns([1, 1, 4])
     if r.status in ("queued", "running"):
         if c1.button("Stop (saves a checkpoint)", key=f"training_stop_{r.run_id}"):
             try:
                 runs.stop(r.run_id, user)
             except (runs.RunError, AuthError) as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 st.rerun()
     elif r.status in ("stopped", "failed"):
@@ -241,11 +242,11 @@ def status_row(r: runs.RunInfo, user: str) -> None:
                 runs.resume(r.run_id, created_by=user)
                 ensure_worker()  # after the check: a refused click starts nothing
             except (runs.RunError, AuthError) as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 st.rerun()
     if r.status == "failed":
-        st.error(r.message)
+        st.error(plain(r.message))
 
 
 def curves(run_id: int) -> None:
@@ -282,7 +283,7 @@ def grid(run_id: int) -> None:
     listing = samples[newest][0].parent / "prompts.json" if samples[newest] else None
     prompts = json.loads(listing.read_text()).get("prompts", []) if listing and listing.is_file() else []
     st.caption("Same prompts and seeds at every checkpoint, so rows compare like for like."
-               + "".join(f"  \n**prompt {i}**: {p}" for i, p in enumerate(prompts, 1)))
+               + "".join(f"  \n**prompt {i}**: {plain(p)}" for i, p in enumerate(prompts, 1)))
     for step, paths in sorted(samples.items(), reverse=True)[:6]:
         # at least 6 image columns, so a few small validation images are not blown up to the page width
         cols = st.columns([0.6] + [1] * max(6, len(paths)))
@@ -314,7 +315,7 @@ def sweep_form(settings, user: str) -> None:
         grid_ = runs.parse_grid(axes)
         points = runs.sweep_configs(base, grid_)
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.caption(f"{len(points)} runs will be queued (they run one after another on one GPU).")
     if st.button(f"Queue {len(points)} runs", key="training_sweep_go", type="primary"):
@@ -324,7 +325,7 @@ def sweep_form(settings, user: str) -> None:
             ensure_worker()
             sweep_id, ids = runs.start_sweep(base, grid_, created_by=user)
         except (runs.RunError, ConfigError) as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         flash("success", f"Sweep {sweep_id}: runs {', '.join(map(str, ids))} queued.")
         st.session_state["training_sweep_show"] = sweep_id
@@ -339,7 +340,8 @@ def sweep_compare() -> None:
     current = st.session_state.get("training_sweep_show")
     sweep_id = st.selectbox("Sweep", ids, index=ids.index(current) if current in ids else 0,
                             key="training_sweep_pick")
-    df = pd.DataFrame(runs.sweep_table(sweep_id))
+    table = runs.sweep_table(sweep_id)
+    df = pd.DataFrame(table)
     st.dataframe(df, hide_index=True, width="stretch")
     done = df.dropna(subset=["final_loss"]) if "final_loss" in df else df.iloc[0:0]
     if not done.empty:
@@ -347,5 +349,5 @@ def sweep_compare() -> None:
                   and not c.startswith("eval_")]
         done = done.assign(point=done[params].astype(str).agg(" ".join, axis=1) if params else done["run"].astype(str))
         st.bar_chart(done.set_index("point")[["final_loss"]], height=240)
-    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{sweep_id}.csv",
+    st.download_button("Download CSV", csv_text(list(df.columns), table).encode(), file_name=f"{sweep_id}.csv",
                        key="training_sweep_csv")
