@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-import hostile_data as hd
+from hostile import data as hd
 from workbench.data import importer, store
 from workbench.data import captions
 from workbench.data.importer import import_dataset

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from hostile_text import HOSTILE_MARKDOWN
+from hostile.text import HOSTILE_MARKDOWN
 from workbench import db, jobs
 from workbench.data.importer import import_dataset
 from workbench.data.testing import image_bytes, write

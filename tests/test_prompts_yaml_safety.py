@@ -5,7 +5,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from hostile_text import YAML_BOMBS
+from hostile.text import YAML_BOMBS
 from workbench.prompts import PromptError, parse_brand, parse_template
 from workbench.prompts.cli import app
 from workbench.train.config import ConfigError, load_config

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from typer.testing import CliRunner
 
-from hostile_text import FORMULA_CELLS
+from hostile.text import FORMULA_CELLS
 from workbench.csvsafe import csv_text, safe_cell
 from workbench.review import decide, export_approved
 from workbench.review.testing import make_generation, make_users

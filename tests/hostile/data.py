@@ -187,3 +187,36 @@ module. Caption find/replace must give up after its time budget with "took too l
 EVIL_REGEX_SUBJECT = "a" * 40 + "b"
 ISSUE_REGEX = "(a+)+$"
 """The issue's pattern: it hangs Python's ``re`` on EVIL_REGEX_SUBJECT; the ``regex`` module answers it at once."""
+
+
+ZIP_TRAVERSAL_ENTRIES = ("../../evil.png", "/abs/evil2.png", "link-evil.png")
+
+
+def zip_traversal(path: Path) -> Path:
+    """A zip with one good photo and three entries that try to leave the extraction folder: a ``../`` path, an
+    absolute path and a symlink entry pointing at /etc. Each must be skipped with its name (nothing is written
+    outside the staging folder) and the good photo imported."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("good.png", image_bytes((300, 300), pattern=531))
+        zf.writestr(ZIP_TRAVERSAL_ENTRIES[0], image_bytes((300, 300), pattern=532))
+        zf.writestr(ZIP_TRAVERSAL_ENTRIES[1], image_bytes((300, 300), pattern=533))
+        link = zipfile.ZipInfo(ZIP_TRAVERSAL_ENTRIES[2])
+        link.external_attr = 0o120777 << 16  # a symlink, as `zip --symlinks` stores one
+        zf.writestr(link, "/etc/passwd")
+    return path
+
+
+def png_decompression_bomb(path: Path, side: int = 60_000) -> Path:
+    """A valid PNG of ``side`` x ``side`` pixels (3.6 Gpx) that compresses to a few KB: one black row repeated.
+    Decoding it would take gigabytes; the import must skip it by its declared size, naming the file."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    rows = zlib.compressobj(9)
+    raw = b"".join(rows.compress(b"\x00" + bytes(side)) for _ in range(64)) + rows.flush()  # first rows only
+    return write(path, b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
