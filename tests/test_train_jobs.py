@@ -128,3 +128,34 @@ def test_a_missing_model_or_dataset_is_refused_before_anything_is_queued(kit, da
     with pytest.raises(runs.RunError, match="dataset 999: there is no workspace dataset"):
         runs.start(_cfg(kit, None, dataset="999"), created_by=as_role("analyst"))
     assert jobs.list_jobs(kind=runs.KIND) == []
+
+
+@pytest.mark.slow
+def test_a_two_process_run_resumes_exactly_from_its_own_checkpoint_without_unpickling(kit, data, tmp_path):
+    """Issue #17: checkpoints hold no pickle, and two ranks under the real launcher still resume to the same LoRA:
+    an uninterrupted 4-step run vs one resumed from a copy of its step-2 checkpoint (with crafted pickles planted)."""
+    import shutil
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    from hostile_train import plant_pickles
+
+    def launch(out, **extra):
+        cfg = _cfg(kit, data, max_train_steps=4, checkpointing_steps=2, output_dir=str(out), **extra)
+        proc = subprocess.run(runs.launch_command(cfg, 2, cpu=True), capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads((out / "result.json").read_text())
+
+    whole = launch(tmp_path / "a")
+    assert whole["extra"]["processes"] == 2
+    ckpt = tmp_path / "b" / "checkpoints" / "checkpoint-2"
+    shutil.copytree(tmp_path / "a" / "checkpoints" / "checkpoint-2", ckpt)
+    assert not list(ckpt.glob("*.pkl")) and not list(ckpt.glob("*.bin"))  # nothing accelerate would unpickle
+    marker = tmp_path / "PWNED"
+    plant_pickles(ckpt, marker)
+    resumed = launch(tmp_path / "b", resume_from_checkpoint="latest")
+    assert resumed["resumed_from_step"] == 2 and resumed["step"] == 4 and not marker.exists()
+    a, b = (load_file(p / "lora" / "pytorch_lora_weights.safetensors") for p in (tmp_path / "a", tmp_path / "b"))
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
