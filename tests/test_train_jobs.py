@@ -159,3 +159,35 @@ def test_a_two_process_run_resumes_exactly_from_its_own_checkpoint_without_unpic
     a, b = (load_file(p / "lora" / "pytorch_lora_weights.safetensors") for p in (tmp_path / "a", tmp_path / "b"))
     assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
 
+
+def test_stop_and_resume_work_on_a_run_whose_process_is_gone(kit, data):
+    """Issue #17 item 12: the run's process died after its worker was replaced, so its job still says 'running'.
+    Stop ends it at once (instead of waiting for ever), and resume reconciles it first and then continues."""
+    import subprocess
+
+    from workbench.db import Job, session_scope, utcnow
+
+    def stale_run():
+        run_id = runs.start(_cfg(kit, data, max_train_steps=20, checkpointing_steps=5), created_by=as_role("analyst"),
+                            queue=False)
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        with session_scope() as s:
+            row = s.get(Job, run_id)
+            row.status, row.pid, row.host, row.started_at = "running", proc.pid, jobs.HOST, utcnow()
+        ckpt = runs.run_dir(run_id) / "checkpoints" / "checkpoint-5"
+        ckpt.mkdir(parents=True)
+        (ckpt / "trainer_state.json").write_text('{"step": 5}')
+        return run_id
+
+    stopped = stale_run()
+    job = runs.stop(stopped, as_role("analyst"))
+    assert job.status == "stopped" and "already gone" in job.message
+    assert runs.get_run(stopped).status == "stopped"
+    new_job = runs.resume(stopped, created_by=as_role("analyst"))
+    assert runs.get_run(stopped).jobs == [stopped, new_job]
+
+    gone = stale_run()
+    new_job = runs.resume(gone, created_by=as_role("analyst"))  # no stop first: resume reconciles
+    assert jobs.get_job(gone).status == "failed" and "is gone" in jobs.get_job(gone).message
+    assert runs.get_run(gone).jobs == [gone, new_job] and runs.get_run(gone).status == "queued"

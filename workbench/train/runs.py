@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 
 from workbench.db import Job, session_scope
-from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, request_stop
+from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, reconcile, request_stop
 from workbench.review.auth import Actor, require
 from workbench.settings import get_settings
 from workbench.train.config import ConfigError, TrainConfig, build_config
@@ -181,7 +181,8 @@ def _jobs_of(run_id: int) -> list[Job]:
 
 
 def stop(run_id: int, actor: Actor) -> Job:
-    """Ask the run's active job to stop: it saves a checkpoint first, so the run can be resumed."""
+    """Ask the run's active job to stop: it saves a checkpoint first, so the run can be resumed. A job whose process
+    is already gone is marked stopped at once (``jobs.request_stop``)."""
     require(actor, "train")
     active = [j for j in _jobs_of(run_id) if j.is_active]
     if not active:
@@ -196,6 +197,8 @@ def resume(run_id: int, created_by: Actor) -> int:
 
     who = require(created_by, "train")
     jobs = _jobs_of(run_id)
+    if reconcile(job_ids=[j.id for j in jobs if j.status == "running"]):  # its process died unnoticed
+        jobs = _jobs_of(run_id)
     last = jobs[-1]
     if last.is_active:
         raise RunError(f"run {run_id} is {last.status}: stop it before resuming")
