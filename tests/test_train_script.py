@@ -202,3 +202,50 @@ def test_a_tampered_checkpoint_file_is_refused_with_a_message_naming_it(kit, cat
     with pytest.raises(ConfigError, match="checkpoint-1.*optimizer.safetensors.*changed since it was saved"):
         main(_cfg(kit, catalog["train"], tmp_path / "r", max_train_steps=2, resume_from_checkpoint="latest"))
     assert not marker.exists()
+
+
+def test_optimizer_scheduler_and_scaler_states_round_trip_through_json_and_safetensors(tmp_path):
+    """What a checkpoint stores instead of pickles: AdamW, 8-bit AdamW and the fp16 gradient scaler come back equal
+    (int keys, tuples, 0-d tensors, None), and an entry that is not a plain value is refused."""
+    import bitsandbytes as bnb
+    from diffusers.optimization import get_scheduler
+
+    from workbench.train.checkpoints import _read_state, _write_state
+
+    def same(a, b):
+        assert type(a) is type(b), (a, b)
+        if isinstance(a, torch.Tensor):
+            assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        elif isinstance(a, dict):
+            assert list(a) == list(b) and all(same(a[k], b[k]) is None for k in a)
+        elif isinstance(a, (list, tuple)):
+            assert len(a) == len(b) and all(same(x, y) is None for x, y in zip(a, b))
+        else:
+            assert a == b
+
+    torch.manual_seed(0)
+    for optimizer_cls in (torch.optim.AdamW, bnb.optim.AdamW8bit):
+        params = [torch.nn.Parameter(torch.randn(70, 70)), torch.nn.Parameter(torch.randn(3))]
+        opt = optimizer_cls(params, lr=1e-3, betas=(0.9, 0.99))
+        sched = get_scheduler("cosine", optimizer=opt, num_warmup_steps=2, num_training_steps=10)
+        for _ in range(3):
+            sum((p ** 2).sum() for p in params).backward()
+            opt.step()
+            sched.step()
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        for name, state in (("optimizer", opt.state_dict()), ("scheduler", sched.state_dict()),
+                            ("scaler", scaler.state_dict())):
+            files = {f: "" for f in _write_state(tmp_path, name, state)}
+            same(state, _read_state(tmp_path, name, files))
+    with pytest.raises(TypeError, match="cannot store a object in a checkpoint"):
+        _write_state(tmp_path, "bad", {"x": object()})
+
+
+def test_a_checkpoint_in_the_old_pickle_format_is_refused_before_the_models_load(kit, catalog, tmp_path):
+    from hostile_train import hostile_checkpoint
+
+    marker = tmp_path / "PWNED"
+    hostile_checkpoint(tmp_path / "r" / "checkpoints" / "checkpoint-4", marker, step=4)  # the run's own folder
+    with pytest.raises(ConfigError, match="checkpoint-4 was written by an earlier workbench version.*pickle"):
+        main(_cfg(kit, catalog["train"], tmp_path / "r", resume_from_checkpoint="latest"))
+    assert not marker.exists() and not (tmp_path / "r" / "metrics.jsonl").exists()

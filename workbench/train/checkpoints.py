@@ -203,14 +203,15 @@ def read_trainer_state(ckpt: Path) -> dict[str, Any]:
     return state
 
 
-def load_checkpoint(ckpt: Path, *, optimizer, lr_scheduler, scaler, adapted: dict[str, Any],
-                    unwrap: Callable) -> dict[str, Any]:
+def load_checkpoint(ckpt: Path, state: dict[str, Any] | None = None, *, optimizer, lr_scheduler, scaler,
+                    adapted: dict[str, Any], unwrap: Callable) -> dict[str, Any]:
     """Restore the LoRA, optimizer, scheduler (and fp16 scaler) from a checkpoint written by ``save_checkpoint``;
-    returns its trainer state (step, loss). Reads JSON and safetensors only."""
+    returns its trainer state (step, loss; ``state``: what ``read_trainer_state`` returned already). Reads JSON and
+    safetensors only."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    state = read_trainer_state(ckpt)
+    state = state or read_trainer_state(ckpt)
     files = state["sha256"]
     missing = {"optimizer.json", "scheduler.json"} - set(files)
     if missing:

@@ -34,7 +34,7 @@ from typing import Any
 
 from workbench.train import progress as progress_mod
 from workbench.train.checkpoints import (  # noqa: F401 - list_checkpoints: also imported from here
-    list_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint)
+    list_checkpoints, load_checkpoint, read_trainer_state, resolve_checkpoint, save_checkpoint)
 from workbench.train.config import ConfigError, TrainConfig
 from workbench.train.data import Example, class_image_paths, is_cacheable, load_example, resolve_examples
 
@@ -219,6 +219,7 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
     out = resolve_output_dir(cfg)
     # Only this run's own checkpoints, checked before anything is loaded (workbench.train.checkpoints).
     ckpt = resolve_checkpoint(cfg.resume_from_checkpoint, [out]) if cfg.resume_from_checkpoint else None
+    ckpt_state = read_trainer_state(ckpt) if ckpt else None  # our format, files unchanged: fail before the models load
     out.mkdir(parents=True, exist_ok=True)
     from workbench.settings import get_settings
 
@@ -371,8 +372,8 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             reporter.log(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: no checkpoint in {out / 'checkpoints'}"
                          "; starting from step 0")
         else:
-            state = load_checkpoint(ckpt, optimizer=optimizer, lr_scheduler=lr_scheduler, scaler=accelerator.scaler,
-                                    adapted=adapted, unwrap=unwrap)
+            state = load_checkpoint(ckpt, ckpt_state, optimizer=optimizer, lr_scheduler=lr_scheduler,
+                                    scaler=accelerator.scaler, adapted=adapted, unwrap=unwrap)
             step = resumed_from = int(state["step"])
             reporter.truncate_after(step)
             reporter.log(f"resumed from {ckpt} at step {step}")
