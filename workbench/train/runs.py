@@ -130,6 +130,12 @@ def preflight(cfg: TrainConfig) -> list[str]:
         found = availability(ref) if ref else None
         if found is not None and not found.ok:
             problems.append(f"{option} {ref!r}: {found.reason}. {found.remedy}")
+    if cfg.resume_from_checkpoint not in (None, "latest"):
+        # A run resumes only from its own folder's checkpoints, and a new run has none yet: continuing a run is
+        # `resume(run_id)` (issue #17: a planted folder was unpickled). Nothing in the folder is opened here.
+        problems.append(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: a new run cannot start from a "
+                        "checkpoint folder; continue a stopped run with `workbench runs resume <run id>` (or Resume on "
+                        "the Training page), which uses that run's own latest checkpoint")
     source = cfg.data_source
     if cfg.dataset_name:
         return problems
@@ -145,12 +151,6 @@ def preflight(cfg: TrainConfig) -> list[str]:
                                 "list`)")
     elif not Path(source).is_dir():
         problems.append(f"dataset {source!r}: the folder does not exist")
-    if cfg.resume_from_checkpoint not in (None, "latest"):
-        # A run resumes only from its own folder's checkpoints, and a new run has none yet: continuing a run is
-        # `resume(run_id)` (issue #17: a planted folder was unpickled). Nothing in the folder is opened here.
-        problems.append(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: a new run cannot start from a "
-                        "checkpoint folder; continue a stopped run with `workbench runs resume <run id>` (or Resume on "
-                        "the Training page), which uses that run's own latest checkpoint")
     return problems
 
 
