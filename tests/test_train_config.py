@@ -243,7 +243,8 @@ def test_a_new_run_or_sweep_cannot_resume_from_a_planted_checkpoint(tmp_path, mo
     base = {"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path": str(kit["sdxl"])}
     cfg = build_config({**base, "resume_from_checkpoint": str(ckpt)})
     assert any("resume_from_checkpoint" in p for p in runs.preflight(cfg))
-    hub_data = build_config({**base, "dataset": None, "dataset_name": "someone/data", "resume_from_checkpoint": str(ckpt)})
+    hub_data = build_config({**base, "dataset": None, "dataset_name": "someone/data",
+                             "resume_from_checkpoint": str(ckpt)})
     assert any("resume_from_checkpoint" in p for p in runs.preflight(hub_data))  # whatever the data source
     with pytest.raises(runs.RunError, match="resume_from_checkpoint.*runs resume"):
         runs.start(cfg, created_by=as_role("analyst"))
