@@ -139,3 +139,62 @@ def test_ensure_worker_starts_one_only_when_none_is_alive(workspace):
     finally:
         pid = int((workspace / "worker.lock").read_text().split()[-1])
         os.kill(pid, signal.SIGKILL)
+
+
+# -- issue #17 item 12: a job whose process died after its worker was replaced ---------------------------------------
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid  # reaped: no process has it (pid reuse within the test is very unlikely)
+
+
+def _mark_running(job_id: int, pid: int, host: str = jobs.HOST) -> None:
+    from workbench.db import Job, session_scope, utcnow
+
+    with session_scope() as s:
+        row = s.get(Job, job_id)
+        row.status, row.pid, row.host, row.started_at = "running", pid, host, utcnow()
+
+
+@pytest.fixture
+def fast_reconcile_worker(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_RECONCILE_SECONDS", "0.5")
+    from conftest import _worker
+
+    yield from _worker(tmp_path)
+
+
+def test_a_live_worker_reconciles_a_job_whose_process_died_within_its_interval(fast_reconcile_worker):
+    """The job was started by a worker that is gone (replaced by this one), then its process died: this worker marks
+    it failed within its reconcile interval instead of leaving it 'running' for ever. A job recorded on another host
+    is not judged by this machine's process table."""
+    mine, theirs = jobs.enqueue("selftest", {}, queue=False), jobs.enqueue("selftest", {}, queue=False)
+    _mark_running(mine, _dead_pid())
+    _mark_running(theirs, _dead_pid(), host="another-gpu-machine")
+    deadline = time.monotonic() + 15
+    while jobs.get_job(mine).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job = jobs.get_job(mine)
+    assert job.status == "failed" and "is gone" in job.message
+    assert jobs.get_job(theirs).status == "running"
+
+
+def test_stop_on_a_job_whose_process_is_gone_ends_it_at_once(workspace):
+    job_id = jobs.enqueue("selftest", {}, queue=False)
+    _mark_running(job_id, _dead_pid())
+    job = jobs.request_stop(job_id)
+    assert job.status == "stopped" and "already gone" in job.message and job.finished_at is not None
+    elsewhere = jobs.enqueue("selftest", {}, queue=False)
+    _mark_running(elsewhere, _dead_pid(), host="another-gpu-machine")
+    job = jobs.request_stop(elsewhere)  # its own host's worker judges it: here only the flag is set
+    assert job.status == "running" and job.stop_requested and "another-gpu-machine" in job.message
+
+
+def test_a_job_run_in_the_callers_process_records_its_host(workspace):
+    from workbench.jobs_runner import run_inline
+
+    job_id = jobs.enqueue("selftest", {"steps": 1, "delay": 0.0}, queue=False)
+    assert run_inline(job_id) == 0
+    job = jobs.get_job(job_id)
+    assert job.status == "done" and job.host == jobs.HOST and job.pid == os.getpid()

@@ -210,3 +210,74 @@ def test_the_sweep_table_shows_each_runs_latest_evaluation_scores(tmp_path, monk
     assert rows[r8]["eval_clip_cosine"] == pytest.approx(0.25)  # the latest evaluation, mean over its images
     assert "eval_lpips_ref" not in rows[r8]
     assert "eval_clip_cosine" not in rows[r4]  # never evaluated
+
+
+# -- issue #17: a path is not a sweep axis, and a new run never resumes from a folder of someone's choosing --
+
+@pytest.mark.parametrize("axis", ["resume_from_checkpoint", "output_dir", "pretrained_model_name_or_path",
+                                  "pretrained_vae_model_name_or_path", "dataset", "train_data_dir", "instance_data_dir",
+                                  "class_data_dir", "dataset_name", "logging_dir", "revision"])
+def test_the_sweep_grid_refuses_paths_and_anything_but_hyperparameters(axis, tmp_path):
+    with pytest.raises(ConfigError, match=f"{axis}.*cannot be swept.*rank"):
+        runs.parse_grid([f"{axis}={tmp_path}/a,{tmp_path}/b"])
+    with pytest.raises(ConfigError, match=f"{axis}.*cannot be swept"):  # the library call, not only the parser
+        runs.sweep_configs({"dataset": "1"}, {"rank": ["4"], axis: [str(tmp_path / "a")]})
+    assert {"rank", "learning_rate", "lr_scheduler", "snr_gamma", "seed"} <= set(runs.SWEEPABLE)
+    assert not {"resume_from_checkpoint", "output_dir", "dataset"} & set(runs.SWEEPABLE)
+
+
+def _hostile(tmp_path):
+    from hostile_train import hostile_checkpoint
+
+    marker = tmp_path / "PWNED"
+    return hostile_checkpoint(tmp_path / "elsewhere" / "checkpoints" / "checkpoint-1", marker), marker
+
+
+def test_a_new_run_or_sweep_cannot_resume_from_a_planted_checkpoint(tmp_path, monkeypatch):
+    from workbench import jobs
+    from workbench.models import tiny
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    (tmp_path / "photos").mkdir()
+    ckpt, marker = _hostile(tmp_path)
+    base = {"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path": str(kit["sdxl"])}
+    cfg = build_config({**base, "resume_from_checkpoint": str(ckpt)})
+    assert any("resume_from_checkpoint" in p for p in runs.preflight(cfg))
+    hub_data = build_config({**base, "dataset": None, "dataset_name": "someone/data",
+                             "resume_from_checkpoint": str(ckpt)})
+    assert any("resume_from_checkpoint" in p for p in runs.preflight(hub_data))  # whatever the data source
+    with pytest.raises(runs.RunError, match="resume_from_checkpoint.*runs resume"):
+        runs.start(cfg, created_by=as_role("analyst"))
+    with pytest.raises(ConfigError, match="resume_from_checkpoint.*cannot be swept"):
+        runs.start_sweep(base, {"rank": ["4", "8"], "resume_from_checkpoint": [str(ckpt)]},
+                         created_by=as_role("analyst"))
+    with pytest.raises(runs.RunError, match="resume_from_checkpoint"):  # in the base config instead of an axis
+        runs.start_sweep({**base, "resume_from_checkpoint": str(ckpt)}, {"rank": ["4", "8"]},
+                         created_by=as_role("analyst"))
+    assert jobs.list_jobs(kind=runs.KIND) == [] and not marker.exists()
+
+
+def test_the_cli_refuses_a_planted_checkpoint_and_a_path_axis(tmp_path):
+    from workbench import jobs
+    from workbench.models import tiny
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    (tmp_path / "photos").mkdir()
+    ckpt, marker = _hostile(tmp_path)
+    flags = ["--dataset", str(tmp_path / "photos"), "--pretrained_model_name_or_path", str(kit["sdxl"])]
+    result = CliRunner().invoke(app, ["train", *flags, "--resume_from_checkpoint", str(ckpt), "--detach"])
+    assert result.exit_code == 2 and "resume_from_checkpoint" in result.output, result.output
+    result = CliRunner().invoke(app, ["sweep", "run", "--grid", f"resume_from_checkpoint={ckpt}", "--grid", "rank=4,8",
+                                      *flags])
+    assert result.exit_code == 2 and "cannot be swept" in result.output, result.output
+    result = CliRunner().invoke(app, ["sweep", "run", "--grid", "rank=4,8", *flags, "--resume_from_checkpoint",
+                                      str(ckpt)])
+    assert result.exit_code == 2 and "resume_from_checkpoint" in result.output, result.output
+    assert jobs.list_jobs(kind=runs.KIND) == [] and not marker.exists()
+
+
+def test_resume_from_checkpoint_names_a_checkpoint_folder_or_latest():
+    for ok in (None, "latest", "checkpoint-20", "/somewhere/checkpoints/checkpoint-20"):
+        assert build_config({"resume_from_checkpoint": ok}).resume_from_checkpoint == ok
+    with pytest.raises(ConfigError, match="resume_from_checkpoint.*'latest' or a checkpoint-<step> folder"):
+        build_config({"resume_from_checkpoint": "/tmp/evil"})

@@ -128,3 +128,66 @@ def test_a_missing_model_or_dataset_is_refused_before_anything_is_queued(kit, da
     with pytest.raises(runs.RunError, match="dataset 999: there is no workspace dataset"):
         runs.start(_cfg(kit, None, dataset="999"), created_by=as_role("analyst"))
     assert jobs.list_jobs(kind=runs.KIND) == []
+
+
+@pytest.mark.slow
+def test_a_two_process_run_resumes_exactly_from_its_own_checkpoint_without_unpickling(kit, data, tmp_path):
+    """Issue #17: checkpoints hold no pickle, and two ranks under the real launcher still resume to the same LoRA:
+    an uninterrupted 4-step run vs one resumed from a copy of its step-2 checkpoint (with crafted pickles planted)."""
+    import shutil
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    from hostile_train import plant_pickles
+
+    def launch(out, **extra):
+        cfg = _cfg(kit, data, max_train_steps=4, checkpointing_steps=2, output_dir=str(out), **extra)
+        proc = subprocess.run(runs.launch_command(cfg, 2, cpu=True), capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads((out / "result.json").read_text())
+
+    whole = launch(tmp_path / "a")
+    assert whole["extra"]["processes"] == 2
+    ckpt = tmp_path / "b" / "checkpoints" / "checkpoint-2"
+    shutil.copytree(tmp_path / "a" / "checkpoints" / "checkpoint-2", ckpt)
+    assert not list(ckpt.glob("*.pkl")) and not list(ckpt.glob("*.bin"))  # nothing accelerate would unpickle
+    marker = tmp_path / "PWNED"
+    plant_pickles(ckpt, marker)
+    resumed = launch(tmp_path / "b", resume_from_checkpoint="latest")
+    assert resumed["resumed_from_step"] == 2 and resumed["step"] == 4 and not marker.exists()
+    a, b = (load_file(p / "lora" / "pytorch_lora_weights.safetensors") for p in (tmp_path / "a", tmp_path / "b"))
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+
+def test_stop_and_resume_work_on_a_run_whose_process_is_gone(kit, data):
+    """Issue #17 item 12: the run's process died after its worker was replaced, so its job still says 'running'.
+    Stop ends it at once (instead of waiting for ever), and resume reconciles it first and then continues."""
+    import subprocess
+
+    from workbench.db import Job, session_scope, utcnow
+
+    def stale_run():
+        run_id = runs.start(_cfg(kit, data, max_train_steps=20, checkpointing_steps=5), created_by=as_role("analyst"),
+                            queue=False)
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        with session_scope() as s:
+            row = s.get(Job, run_id)
+            row.status, row.pid, row.host, row.started_at = "running", proc.pid, jobs.HOST, utcnow()
+        ckpt = runs.run_dir(run_id) / "checkpoints" / "checkpoint-5"
+        ckpt.mkdir(parents=True)
+        (ckpt / "trainer_state.json").write_text('{"step": 5}')
+        return run_id
+
+    stopped = stale_run()
+    job = runs.stop(stopped, as_role("analyst"))
+    assert job.status == "stopped" and "already gone" in job.message
+    assert runs.get_run(stopped).status == "stopped"
+    new_job = runs.resume(stopped, created_by=as_role("analyst"))
+    assert runs.get_run(stopped).jobs == [stopped, new_job]
+
+    gone = stale_run()
+    new_job = runs.resume(gone, created_by=as_role("analyst"))  # no stop first: resume reconciles
+    assert jobs.get_job(gone).status == "failed" and "is gone" in jobs.get_job(gone).message
+    assert runs.get_run(gone).jobs == [gone, new_job] and runs.get_run(gone).status == "queued"

@@ -13,6 +13,8 @@ from workbench.train.data import resolve_examples
 from workbench.train.script import TrainingDiverged, main
 from workbench.train.testing import demo_imagefolder
 
+from hostile_train import crafted_pickle, plant_pickles
+
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
@@ -58,7 +60,12 @@ def test_stop_then_resume_ends_with_the_same_lora_as_an_uninterrupted_run(kit, c
     first = main(_cfg(kit, catalog["train"], tmp_path / "b"), should_stop=lambda step: step == 2)
     assert first.status == "stopped" and first.step == 2
     assert (tmp_path / "b" / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+    # Pickles planted in the run's own checkpoint (where accelerate's load_state would unpickle them) are never
+    # loaded: the checkpoint is read from JSON and safetensors only (issue #17).
+    marker = tmp_path / "PWNED"
+    plant_pickles(tmp_path / "b" / "checkpoints" / "checkpoint-2", marker)
     second = main(_cfg(kit, catalog["train"], tmp_path / "b", resume_from_checkpoint="latest"))
+    assert not marker.exists(), "a pickle in the checkpoint was unpickled"
     assert second.status == "done" and second.resumed_from_step == 2 and second.step == whole.step == 6
     a, b = _lora(tmp_path / "a"), _lora(tmp_path / "b")
     assert a.keys() == b.keys() and len(a) > 0
@@ -162,3 +169,83 @@ def test_empty_and_uncaptioned_datasets_get_a_message_naming_the_dataset(kit, tm
 def test_a_nan_loss_stops_the_run_naming_the_cause(kit, catalog, tmp_path):
     with pytest.raises(TrainingDiverged, match="learning_rate"):
         main(_cfg(kit, catalog["train"], tmp_path / "run", noise_offset=float("inf"), max_train_steps=2))
+
+
+def test_a_checkpoint_outside_the_runs_own_folder_is_refused_and_never_unpickled(kit, catalog, tmp_path):
+    """Issue #17: a folder that looks like a checkpoint (a copy of a real one, its scheduler state swapped for a
+    crafted pickle) given as resume_from_checkpoint: refused before anything in it is read, even through a symlink."""
+    import shutil
+
+    main(_cfg(kit, catalog["train"], tmp_path / "src", max_train_steps=1, checkpointing_steps=1))
+    planted = tmp_path / "elsewhere" / "checkpoints" / "checkpoint-1"
+    shutil.copytree(tmp_path / "src" / "checkpoints" / "checkpoint-1", planted)
+    marker = tmp_path / "PWNED"
+    plant_pickles(planted, marker, names=["custom_checkpoint_0.pkl"])
+    (tmp_path / "c" / "checkpoints").mkdir(parents=True)
+    os.symlink(planted, tmp_path / "c" / "checkpoints" / "checkpoint-1")  # inside by name, outside in fact
+    for which in (str(planted), str(tmp_path / "c" / "checkpoints" / "checkpoint-1")):
+        with pytest.raises(ConfigError, match="resume_from_checkpoint.*only a checkpoint of this run"):
+            main(_cfg(kit, catalog["train"], tmp_path / "c", resume_from_checkpoint=which))
+    assert not marker.exists()
+    assert not (tmp_path / "c" / "lora").exists()
+
+
+def test_a_tampered_checkpoint_file_is_refused_with_a_message_naming_it(kit, catalog, tmp_path):
+    main(_cfg(kit, catalog["train"], tmp_path / "r", max_train_steps=2, checkpointing_steps=1),
+         should_stop=lambda step: step == 1)
+    ckpt = tmp_path / "r" / "checkpoints" / "checkpoint-1"
+    marker = tmp_path / "PWNED"
+    assert {"optimizer.safetensors", "optimizer.json", "scheduler.json", "lora_unet.safetensors"} <= {
+        p.name for p in ckpt.iterdir()}
+    assert not [p for p in ckpt.iterdir() if p.suffix in (".pkl", ".bin", ".pt")]  # no pickle is written
+    crafted_pickle(ckpt / "optimizer.safetensors", marker)
+    with pytest.raises(ConfigError, match="checkpoint-1.*optimizer.safetensors.*changed since it was saved"):
+        main(_cfg(kit, catalog["train"], tmp_path / "r", max_train_steps=2, resume_from_checkpoint="latest"))
+    assert not marker.exists()
+
+
+def test_optimizer_scheduler_and_scaler_states_round_trip_through_json_and_safetensors(tmp_path):
+    """What a checkpoint stores instead of pickles: AdamW, 8-bit AdamW and the fp16 gradient scaler come back equal
+    (int keys, tuples, 0-d tensors, None), and an entry that is not a plain value is refused."""
+    import bitsandbytes as bnb
+    from diffusers.optimization import get_scheduler
+
+    from workbench.train.checkpoints import _read_state, _write_state
+
+    def same(a, b):
+        assert type(a) is type(b), (a, b)
+        if isinstance(a, torch.Tensor):
+            assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        elif isinstance(a, dict):
+            assert list(a) == list(b) and all(same(a[k], b[k]) is None for k in a)
+        elif isinstance(a, (list, tuple)):
+            assert len(a) == len(b) and all(same(x, y) is None for x, y in zip(a, b))
+        else:
+            assert a == b
+
+    torch.manual_seed(0)
+    for optimizer_cls in (torch.optim.AdamW, bnb.optim.AdamW8bit):
+        params = [torch.nn.Parameter(torch.randn(70, 70)), torch.nn.Parameter(torch.randn(3))]
+        opt = optimizer_cls(params, lr=1e-3, betas=(0.9, 0.99))
+        sched = get_scheduler("cosine", optimizer=opt, num_warmup_steps=2, num_training_steps=10)
+        for _ in range(3):
+            sum((p ** 2).sum() for p in params).backward()
+            opt.step()
+            sched.step()
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        for name, state in (("optimizer", opt.state_dict()), ("scheduler", sched.state_dict()),
+                            ("scaler", scaler.state_dict())):
+            files = {f: "" for f in _write_state(tmp_path, name, state)}
+            same(state, _read_state(tmp_path, name, files))
+    with pytest.raises(TypeError, match="cannot store a object in a checkpoint"):
+        _write_state(tmp_path, "bad", {"x": object()})
+
+
+def test_a_checkpoint_in_the_old_pickle_format_is_refused_before_the_models_load(kit, catalog, tmp_path):
+    from hostile_train import hostile_checkpoint
+
+    marker = tmp_path / "PWNED"
+    hostile_checkpoint(tmp_path / "r" / "checkpoints" / "checkpoint-4", marker, step=4)  # the run's own folder
+    with pytest.raises(ConfigError, match="checkpoint-4 was written by an earlier workbench version.*pickle"):
+        main(_cfg(kit, catalog["train"], tmp_path / "r", resume_from_checkpoint="latest"))
+    assert not marker.exists() and not (tmp_path / "r" / "metrics.jsonl").exists()

@@ -13,6 +13,12 @@ crash or a kill never takes the consumer down, and a stop can be escalated:
 The queue is SqliteHuey in the workspace by default and RedisHuey when ``WORKBENCH_REDIS_URL`` is set, so several GPU
 machines can share one queue; progress and stop flags live in the database, which every machine sees.
 
+A job outlives the consumer that started it (its own session), so a consumer can be replaced while a job runs. Every
+consumer *reconciles* at start-up and then every ``reconcile_interval()`` seconds (30; ``WORKBENCH_RECONCILE_SECONDS``):
+a 'running' job whose process is gone becomes 'failed' with its log tail. A pid is judged only on the host the row
+records (``jobs.host``), so with several machines each judges its own jobs. A stop on a job whose process is gone ends
+it at once; ``runs.resume`` reconciles before it decides.
+
 A job kind maps to a handler ``def handler(ctx: JobContext) -> dict | None``; register one with ``register_kind``.
 """
 from __future__ import annotations
@@ -24,8 +30,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +53,7 @@ KINDS: dict[str, str] = {
 
 HOST = socket.gethostname()
 LOG_TAIL_LINES = 40
+RECONCILE_SECONDS = 30.0  # how often a consumer looks for running jobs of its host whose process is gone
 
 
 class JobError(RuntimeError):
@@ -173,9 +181,16 @@ def request_stop(job_id: int, settings: Settings | None = None) -> Job:
             raise JobError(f"no job with id {job_id}")
         if job.status == "queued":
             job.status, job.finished_at, job.message = "stopped", utcnow(), "stopped before it started"
+        elif job.status == "running" and _process_gone(job):
+            # Nobody is left to see the flag (its supervisor was replaced, then the process died): end it now.
+            job.status, job.finished_at = "stopped", utcnow()
+            job.message = f"stopped: its process {job.pid} was already gone (crash, kill or reboot); it can be resumed"
+            job.error = log_tail(job) or "(the log is empty)"
         elif job.status == "running":
             job.stop_requested = True
             job.message = "stop requested"
+            if job.host and job.host != HOST:
+                job.message += f" (it runs on {job.host}: a worker there stops it)"
         return job
 
 
@@ -208,21 +223,66 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
-def reconcile(settings: Settings | None = None) -> list[int]:
-    """Mark 'running' jobs of this host whose process is gone as failed, with the tail of their log.
-    Called at app and worker start-up. Returns the ids it changed."""
-    changed = []
+# Jobs the supervisors in this process are watching: they record their own outcome (a stopped job stays 'stopped').
+_supervising: set[int] = set()
+
+
+def _process_gone(job: Job) -> bool:
+    """A running job's process is known to be dead: it ran on this host (a pid means nothing on another machine),
+    no supervisor here is about to record its outcome, and the pid is not alive."""
+    return job.host == HOST and job.id not in _supervising and not pid_alive(job.pid)
+
+
+def reconcile(settings: Settings | None = None, job_ids: Iterable[int] | None = None) -> list[int]:
+    """Mark 'running' jobs of this host whose process is gone as failed, with the tail of their log (only those in
+    ``job_ids`` when given). Called at app and worker start-up, periodically by the worker, and by ``runs.resume``.
+    Returns the ids it changed."""
+    query = select(Job).where(Job.status == "running", Job.host == HOST)
+    if job_ids is not None:
+        query = query.where(Job.id.in_(list(job_ids)))
     with session_scope(settings) as s:
-        for job in s.scalars(select(Job).where(Job.status == "running", Job.host == HOST)):
-            if pid_alive(job.pid):
-                continue
-            tail = log_tail(job)
+        gone = [(job.id, job.pid) for job in s.scalars(query) if _process_gone(job)]
+    changed = []
+    for job_id, pid in gone:
+        with session_scope(settings) as s:
+            job = s.get(Job, job_id)
+            if job is None or job.status != "running" or job.pid != pid:
+                continue  # it wrote its own outcome (or was restarted) meanwhile
             job.status = "failed"
             job.finished_at = utcnow()
-            job.message = f"process {job.pid} is gone (crash, kill or reboot); it can be resumed"
-            job.error = tail or "(the log is empty)"
-            changed.append(job.id)
+            job.message = f"process {pid} is gone (crash, kill or reboot); it can be resumed"
+            job.error = log_tail(job) or "(the log is empty)"
+            changed.append(job_id)
     return changed
+
+
+def reconcile_interval() -> float:
+    """Seconds between a consumer's reconcile rounds: RECONCILE_SECONDS, or WORKBENCH_RECONCILE_SECONDS."""
+    raw = os.environ.get("WORKBENCH_RECONCILE_SECONDS", "")
+    if not raw:
+        return RECONCILE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise JobError(f"WORKBENCH_RECONCILE_SECONDS={raw!r}: give a number of seconds greater than 0 (default "
+                       f"{RECONCILE_SECONDS:g})")
+    return value
+
+
+def _reconcile_every(seconds: float, settings: Settings) -> None:
+    """The consumer's reconcile thread: a job whose process died after its supervisor was replaced does not stay
+    'running' for ever."""
+    while True:
+        time.sleep(seconds)
+        try:
+            fixed = reconcile(settings)
+        except Exception as exc:  # noqa: BLE001 - a busy database now and then: try again next round
+            print(f"[workbench] reconcile failed ({type(exc).__name__}: {exc}); retrying in {seconds:g} s", flush=True)
+            continue
+        if fixed:
+            print(f"[workbench] marked jobs {fixed} as failed: their process was gone", flush=True)
 
 
 # -- supervising (runs inside the consumer) -----------------------------------------------------------------------
@@ -254,9 +314,17 @@ def _execute_job(job_id: int) -> None:
     job = get_job(job_id, settings)
     if job.status != "queued":
         return  # stopped while queued, or already taken
+    log_path = Path(job.log_path or log_path_for(job_id, settings))
+    _supervising.add(job_id)
+    try:
+        _supervise(job_id, job, log_path, settings)
+    finally:
+        _supervising.discard(job_id)
+
+
+def _supervise(job_id: int, job: Job, log_path: Path, settings: Settings) -> None:
     from workbench.jobs_spawn import start_job_process
 
-    log_path = Path(job.log_path or log_path_for(job_id, settings))
     proc = start_job_process(job_id, job.kind, dict(job.config or {}), log_path, settings)
     log = open(log_path, "ab", buffering=0)
     with session_scope(settings) as s:
@@ -331,10 +399,13 @@ def run_worker(workers: int = 1, settings: Settings | None = None) -> None:
         raise JobError(f"a worker is already running for workspace {settings.workspace_dir}") from None
     lock.write(f"{os.getpid()}\n")
     lock.flush()
+    every = reconcile_interval()
     fixed = reconcile(settings)
     if fixed:
         print(f"[workbench] marked jobs {fixed} as failed: their process was gone", flush=True)
+    threading.Thread(target=_reconcile_every, args=(every, settings), daemon=True, name="reconcile").start()
     consumer = get_huey(settings).create_consumer(workers=workers, worker_type="thread", periodic=False, max_delay=1.0,
                                                   check_worker_health=True)
-    print(f"[workbench] worker for {settings.workspace_dir} (pid {os.getpid()}, {workers} at once)", flush=True)
+    print(f"[workbench] worker for {settings.workspace_dir} (pid {os.getpid()}, {workers} at once, reconciling "
+          f"every {every:g} s)", flush=True)
     consumer.run()

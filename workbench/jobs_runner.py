@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.db import Job, session_scope, utcnow
-from workbench.jobs import KINDS, JobStopped, get_job, log_tail
+from workbench.jobs import HOST, KINDS, JobStopped, get_job, log_tail
 from workbench.settings import get_settings
 
 
@@ -143,7 +143,7 @@ def run(job_id: int) -> int:
     job = get_job(job_id)
     with session_scope() as s:
         row = s.get(Job, job_id)
-        row.status, row.pid = "running", os.getpid()
+        row.status, row.pid, row.host = "running", os.getpid(), HOST  # the host: only it can judge the pid
         row.started_at = row.started_at or utcnow()
     ctx = JobContext(job)
     signal.signal(signal.SIGTERM, ctx._on_sigterm)

@@ -15,10 +15,11 @@ hold the same keys; flags given after ``--config`` override the file.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -103,7 +104,8 @@ class TrainConfig(BaseModel):
     output_dir: str = ""  # empty: workspace/runs/<run id>
     checkpointing_steps: int = Field(500, ge=1)
     checkpoints_total_limit: int | None = Field(None, ge=1)
-    resume_from_checkpoint: str | None = None  # a checkpoint folder, or "latest" (of output_dir)
+    # "latest", or a checkpoint-<step> folder of this run's own output_dir (nothing else is resumed from: issue #17)
+    resume_from_checkpoint: str | None = None
     export_kohya: bool = False  # also write pytorch_lora_weights_kohya.safetensors for A1111 / ComfyUI
 
     # -- validation ---------------------------------------------------------------------------------------------
@@ -131,6 +133,10 @@ class TrainConfig(BaseModel):
         if self.with_prior_preservation and not self.instance_prompt:
             raise ValueError("with_prior_preservation is DreamBooth: it needs instance_prompt (e.g. 'a photo of TOK "
                              "handbag')")
+        ckpt = self.resume_from_checkpoint
+        if ckpt is not None and ckpt != "latest" and not re.fullmatch(r"checkpoint-\d+", PurePath(ckpt).name):
+            raise ValueError(f"resume_from_checkpoint {ckpt!r}: give 'latest' or a checkpoint-<step> folder of the "
+                             "run's own checkpoints/ folder")
         if self.resolution % 8:
             raise ValueError(f"resolution must be a multiple of 8 (the VAE downsamples by 8), got {self.resolution}")
         return self

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 
 from workbench.db import Job, session_scope
-from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, request_stop
+from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, reconcile, request_stop
 from workbench.review.auth import Actor, require
 from workbench.settings import get_settings
 from workbench.train.config import ConfigError, TrainConfig, build_config
@@ -130,6 +130,12 @@ def preflight(cfg: TrainConfig) -> list[str]:
         found = availability(ref) if ref else None
         if found is not None and not found.ok:
             problems.append(f"{option} {ref!r}: {found.reason}. {found.remedy}")
+    if cfg.resume_from_checkpoint not in (None, "latest"):
+        # A run resumes only from its own folder's checkpoints, and a new run has none yet: continuing a run is
+        # `resume(run_id)` (issue #17: a planted folder was unpickled). Nothing in the folder is opened here.
+        problems.append(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: a new run cannot start from a "
+                        "checkpoint folder; continue a stopped run with `workbench runs resume <run id>` (or Resume on "
+                        "the Training page), which uses that run's own latest checkpoint")
     source = cfg.data_source
     if cfg.dataset_name:
         return problems
@@ -145,8 +151,6 @@ def preflight(cfg: TrainConfig) -> list[str]:
                                 "list`)")
     elif not Path(source).is_dir():
         problems.append(f"dataset {source!r}: the folder does not exist")
-    if cfg.resume_from_checkpoint not in (None, "latest") and not Path(cfg.resume_from_checkpoint).is_dir():
-        problems.append(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: no such checkpoint folder")
     return problems
 
 
@@ -177,7 +181,8 @@ def _jobs_of(run_id: int) -> list[Job]:
 
 
 def stop(run_id: int, actor: Actor) -> Job:
-    """Ask the run's active job to stop: it saves a checkpoint first, so the run can be resumed."""
+    """Ask the run's active job to stop: it saves a checkpoint first, so the run can be resumed. A job whose process
+    is already gone is marked stopped at once (``jobs.request_stop``)."""
     require(actor, "train")
     active = [j for j in _jobs_of(run_id) if j.is_active]
     if not active:
@@ -188,10 +193,12 @@ def stop(run_id: int, actor: Actor) -> Job:
 def resume(run_id: int, created_by: Actor) -> int:
     """Continue a stopped or failed run from its latest checkpoint: a new job in the same folder, queued by
     ``created_by``. Returns its job id."""
-    from workbench.train.script import list_checkpoints
+    from workbench.train.checkpoints import list_checkpoints
 
     who = require(created_by, "train")
     jobs = _jobs_of(run_id)
+    if reconcile(job_ids=[j.id for j in jobs if j.status == "running"]):  # its process died unnoticed
+        jobs = _jobs_of(run_id)
     last = jobs[-1]
     if last.is_active:
         raise RunError(f"run {run_id} is {last.status}: stop it before resuming")
@@ -308,18 +315,37 @@ def run_log(run_id: int, lines: int = 60) -> str:
 
 # -- sweeps -------------------------------------------------------------------------------------------------------
 
-def parse_grid(items: list[str]) -> dict[str, list[Any]]:
-    """``["rank=4,8", "learning_rate=1e-4,3e-4"]`` -> {"rank": ["4", "8"], ...} (validated later by TrainConfig)."""
+# What a sweep may vary: hyperparameters only (an allow-list). Paths, model and data references, prompts and output
+# options stay in the base config, which the user chose as a whole (issue #17: a swept resume_from_checkpoint ran code).
+SWEEPABLE = (
+    "rank", "lora_alpha", "lora_dropout", "train_text_encoder", "text_encoder_lr",
+    "train_batch_size", "gradient_accumulation_steps", "gradient_checkpointing", "max_train_steps", "num_train_epochs",
+    "learning_rate", "scale_lr", "lr_scheduler", "lr_warmup_steps", "lr_num_cycles", "lr_power", "use_8bit_adam",
+    "adam_beta1", "adam_beta2", "adam_weight_decay", "adam_epsilon", "max_grad_norm", "snr_gamma", "noise_offset",
+    "prediction_type", "mixed_precision", "seed", "resolution", "center_crop", "random_flip", "prior_loss_weight",
+    "num_class_images", "checkpointing_steps")
+
+
+def check_axis(name: str) -> None:
+    """ConfigError unless ``name`` is an option a sweep may vary."""
     from workbench.train.config import FIELDS, _unknown
 
+    if name not in FIELDS:
+        raise _unknown(name, "in the sweep grid")
+    if name not in SWEEPABLE:
+        raise ConfigError(f"sweep axis {name!r} cannot be swept: only hyperparameters can ({', '.join(SWEEPABLE)}); "
+                          f"set {name} in the base config instead")
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``["rank=4,8", "learning_rate=1e-4,3e-4"]`` -> {"rank": ["4", "8"], ...} (validated later by TrainConfig)."""
     grid: dict[str, list[Any]] = {}
     for item in items:
         name, eq, values = item.partition("=")
         name = name.strip().lstrip("-").replace("-", "_")
         if not eq or not values.strip():
             raise ConfigError(f"sweep axis {item!r}: write it as option=value1,value2")
-        if name not in FIELDS:
-            raise _unknown(name, "in the sweep grid")
+        check_axis(name)
         grid[name] = [v.strip() for v in values.split(",") if v.strip()]
     return grid
 
@@ -328,6 +354,8 @@ def sweep_configs(base: dict[str, Any], grid: dict[str, list[Any]]) -> list[tupl
     """Every combination of the grid over the base config, validated (one bad value fails the whole sweep)."""
     if not grid:
         raise ConfigError("a sweep needs at least one option with several values, e.g. rank=4,8")
+    for name in grid:
+        check_axis(name)
     names = list(grid)
     out = []
     for combo in itertools.product(*(grid[n] for n in names)):
@@ -409,6 +437,7 @@ def active_job(run_id: int) -> Job | None:
     return jobs[-1] if jobs else None
 
 
-__all__ = ["KIND", "RunError", "RunInfo", "active_job", "checkpoints", "get_job", "get_run", "launch_command",
-           "list_runs", "lora_of", "parse_grid", "preflight", "read_metrics", "resume", "run_dir", "run_log", "start",
-           "start_sweep", "stop", "sweep_configs", "sweep_ids", "sweep_table", "train_job", "validation_grid", "JobError"]
+__all__ = ["KIND", "SWEEPABLE", "JobError", "RunError", "RunInfo", "active_job", "check_axis", "checkpoints", "get_job",
+           "get_run", "launch_command", "list_runs", "lora_of", "parse_grid", "preflight", "read_metrics", "resume",
+           "run_dir", "run_log", "start", "start_sweep", "stop", "sweep_configs", "sweep_ids", "sweep_table",
+           "train_job", "validation_grid"]

@@ -13,9 +13,10 @@ clip, step. Because nothing random is carried from step to step, a run resumed f
 LoRA as an uninterrupted one. Progress goes to ``metrics.jsonl`` and (as a job) to the job row; a stop request saves a
 checkpoint and exits cleanly.
 
-Run folder (``output_dir``): config.json, metrics.jsonl, checkpoints/checkpoint-<step>/ (accelerate state + the LoRA
-+ trainer_state.json), samples/step-<step>/ (validation images, fixed seeds), lora/ (pytorch_lora_weights.safetensors
-+ run_card.json), logs/ (TensorBoard when report_to=tensorboard), result.json.
+Run folder (``output_dir``): config.json, metrics.jsonl, checkpoints/checkpoint-<step>/ (the LoRA, optimizer and
+scheduler state as safetensors + JSON, never pickle: see checkpoints.py), samples/step-<step>/ (validation images, fixed
+seeds), lora/ (pytorch_lora_weights.safetensors + run_card.json), logs/ (TensorBoard when report_to=tensorboard),
+result.json.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.train import progress as progress_mod
+from workbench.train.checkpoints import (  # noqa: F401 - list_checkpoints: also imported from here
+    list_checkpoints, load_checkpoint, read_trainer_state, resolve_checkpoint, save_checkpoint)
 from workbench.train.config import ConfigError, TrainConfig
 from workbench.train.data import Example, class_image_paths, is_cacheable, load_example, resolve_examples
 
@@ -208,13 +211,15 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import cast_training_params, compute_snr
     from peft import LoraConfig
-    from peft.utils import set_peft_model_state_dict
 
     started = time.monotonic()
     torch.set_grad_enabled(True)  # an in-process caller may have switched autograd off
 
     # 1. Accelerator, output folder, stop signal. ------------------------------------------------------------------
     out = resolve_output_dir(cfg)
+    # Only this run's own checkpoints, checked before anything is loaded (workbench.train.checkpoints).
+    ckpt = resolve_checkpoint(cfg.resume_from_checkpoint, [out]) if cfg.resume_from_checkpoint else None
+    ckpt_state = read_trainer_state(ckpt) if ckpt else None  # our format, files unchanged: fail before the models load
     out.mkdir(parents=True, exist_ok=True)
     from workbench.settings import get_settings
 
@@ -341,8 +346,8 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
     max_steps = cfg.max_train_steps or cfg.num_train_epochs * updates_per_epoch
     lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer=optimizer, num_warmup_steps=cfg.lr_warmup_steps,
                                  num_training_steps=max_steps, num_cycles=cfg.lr_num_cycles, power=cfg.lr_power)
-    # The scheduler is stepped by us once per optimizer step (not prepared: accelerate would step it per process).
-    accelerator.register_for_checkpointing(lr_scheduler)
+    # The scheduler is stepped by us once per optimizer step (not prepared: accelerate would step it per process), and
+    # checkpointed by workbench.train.checkpoints as JSON (accelerate's register_for_checkpointing would pickle it).
     to_prepare = [unet] + ([te1, te2] if cfg.train_text_encoder else [])
     *prepared, optimizer = accelerator.prepare(*to_prepare, optimizer)
     unet = prepared[0]
@@ -353,26 +358,9 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
     unwrap = accelerator.unwrap_model
 
     # Checkpoints hold only the LoRA tensors (exact peft state, plus the diffusers file), not the frozen base model.
-    def save_hook(models, weights, output_dir):
-        if is_main:
-            from safetensors.torch import save_file
-
-            for name, sd in lora_state_dicts(adapted, unwrap).items():
-                save_file({k: v.contiguous() for k, v in sd.items()}, os.path.join(output_dir, f"lora_{name}.safetensors"))
-            save_lora(Path(output_dir), adapted, unwrap, is_main)
-        weights.clear()
-
-    def load_hook(models, input_dir):
-        from safetensors.torch import load_file
-
-        for name, mod in adapted.items():
-            if mod is not None:
-                set_peft_model_state_dict(unwrap(mod), load_file(os.path.join(input_dir, f"lora_{name}.safetensors")),
-                                          adapter_name="default")
-        models.clear()
-
-    accelerator.register_save_state_pre_hook(save_hook)
-    accelerator.register_load_state_pre_hook(load_hook)
+    ckpt_parts = dict(optimizer=optimizer, lr_scheduler=lr_scheduler,
+                      lora_tensors=lambda: lora_state_dicts(adapted, unwrap),
+                      save_lora=lambda folder: save_lora(folder, adapted, unwrap, is_main))
     if is_main and cfg.report_to != "none":
         accelerator.init_trackers(cfg.run_name or "workbench-train", config={k: v for k, v in cfg.model_dump().items()
                                                                           if isinstance(v, (int, float, str, bool))})
@@ -380,13 +368,12 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
     # 5. Resume: weights, optimizer, scheduler, RNG from the checkpoint; data position from trainer_state.json. -----
     step, resumed_from = 0, None
     if cfg.resume_from_checkpoint:
-        ckpt = find_checkpoint(out, cfg.resume_from_checkpoint)
         if ckpt is None:
             reporter.log(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: no checkpoint in {out / 'checkpoints'}"
                          "; starting from step 0")
         else:
-            accelerator.load_state(str(ckpt))
-            state = json.loads((ckpt / "trainer_state.json").read_text())
+            state = load_checkpoint(ckpt, ckpt_state, optimizer=optimizer, lr_scheduler=lr_scheduler,
+                                    scaler=accelerator.scaler, adapted=adapted, unwrap=unwrap)
             step = resumed_from = int(state["step"])
             reporter.truncate_after(step)
             reporter.log(f"resumed from {ckpt} at step {step}")
@@ -492,7 +479,7 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             accelerator.log({"loss": step_loss, "lr": row["lr"]}, step=step)
         checkpoint_now = step % cfg.checkpointing_steps == 0 or (stop_here and step < max_steps)
         if checkpoint_now:
-            last_ckpt = save_checkpoint(accelerator, out, step, step_loss, cfg)
+            last_ckpt = save_checkpoint(accelerator, out, step, step_loss, cfg, **ckpt_parts)
             timer.pause()
             samples = run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype,
                                      accelerator, reporter)
@@ -559,48 +546,6 @@ def write_rank_checksum(out: Path, rank: int, world: int, adapted: dict[str, Any
 
 
 # -- steps 3 and 7 in detail --------------------------------------------------------------------------------------
-
-def find_checkpoint(out: Path, which: str) -> Path | None:
-    if which != "latest":
-        path = Path(which)
-        if not (path / "trainer_state.json").is_file():
-            raise ConfigError(f"resume_from_checkpoint {which!r} is not a checkpoint folder (no trainer_state.json)")
-        return path
-    found = list_checkpoints(out)
-    return found[-1] if found else None
-
-
-def list_checkpoints(out: Path) -> list[Path]:
-    folder = out / "checkpoints"
-    if not folder.is_dir():
-        return []
-    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    return sorted(done, key=lambda p: int(p.name.split("-")[1]))
-
-
-def save_checkpoint(accelerator, out: Path, step: int, loss: float, cfg: TrainConfig) -> Path:
-    """accelerate state (optimizer, scheduler, RNG, LoRA via the hook) into checkpoint-<step>, written under a
-    temporary name and renamed, so a crash never leaves a half checkpoint that "latest" would pick."""
-    final = out / "checkpoints" / f"checkpoint-{step}"
-    tmp = out / "checkpoints" / f".checkpoint-{step}.tmp"
-    if accelerator.is_main_process:
-        old = list_checkpoints(out)
-        if cfg.checkpoints_total_limit is not None:
-            for path in old[:max(0, len(old) + 1 - cfg.checkpoints_total_limit)]:
-                shutil.rmtree(path, ignore_errors=True)
-                progress_mod.forget_checkpoint(path)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        progress_mod.write_json(tmp / "trainer_state.json", {"step": step, "loss": loss})
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    accelerator.wait_for_everyone()
-    return final
-
 
 @contextlib.contextmanager
 def _resident(m: dict[str, Any]):
