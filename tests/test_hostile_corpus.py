@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from hostile import data as hd
 from hostile import text as ht
+from hostile import train as htr
 from workbench.csvsafe import csv_text, safe_cell
 from workbench.data import captions, store
 from workbench.data.importer import import_dataset
@@ -31,6 +32,8 @@ from workbench.data.testing import CURATOR, image_bytes, write
 from workbench.db import session_scope
 from workbench.prompts.yamlio import PromptError, read_yaml
 from workbench.settings import get_settings
+from workbench.train import checkpoints as ckpts
+from workbench.train.config import ConfigError
 from workbench.ui.common import plain
 
 
@@ -202,11 +205,80 @@ def formula_cell(value: str) -> Callable[[Path], None]:
 
 
 # -- pickles where the trainer resumes from ------------------------------------------------------------------------
+# Each case plants pickles whose unpickling creates a marker file, asks the trainer's checkpoint code to resume, and
+# asserts the marker never appears.
 
-def pickle_case(name: str) -> Callable[[Path], None]:
-    def run(tmp: Path) -> None:
-        getattr(htr, name)(tmp)
+def _run_folder(tmp: Path) -> Path:
+    run = tmp / "runs" / "7"
+    ckpts.checkpoint_root(run).mkdir(parents=True)
     return run
+
+
+def pickle_outside_the_run(tmp: Path) -> None:
+    run, marker = _run_folder(tmp), tmp / "PWNED"
+    planted = htr.hostile_checkpoint(tmp / "elsewhere" / "checkpoint-5", marker, step=5)
+    with pytest.raises(ConfigError, match="only a checkpoint of this run"):
+        ckpts.resolve_checkpoint(str(planted), [run])
+    assert not marker.exists()
+
+
+def pickle_symlinked_into_the_run(tmp: Path) -> None:
+    run, marker = _run_folder(tmp), tmp / "PWNED"
+    planted = htr.hostile_checkpoint(tmp / "elsewhere" / "checkpoint-5", marker, step=5)
+    (ckpts.checkpoint_root(run) / "checkpoint-5").symlink_to(planted, target_is_directory=True)
+    assert ckpts.resolve_checkpoint("latest", [run]) is None
+    with pytest.raises(ConfigError):
+        ckpts.resolve_checkpoint("checkpoint-5", [run])
+    assert not marker.exists()
+
+
+def pickle_old_format_in_the_run(tmp: Path) -> None:
+    run, marker = _run_folder(tmp), tmp / "PWNED"
+    htr.hostile_checkpoint(ckpts.checkpoint_root(run) / "checkpoint-3", marker, step=3)
+    found = ckpts.resolve_checkpoint("latest", [run])
+    with pytest.raises(ConfigError, match="earlier workbench version"):
+        ckpts.read_trainer_state(found)
+    assert not marker.exists()
+
+
+def _real_checkpoint(run: Path):
+    """A checkpoint as the trainer writes it (one step of AdamW on a small parameter, a warm-up schedule)."""
+    from types import SimpleNamespace
+
+    import torch
+    from diffusers.optimization import get_scheduler
+
+    param = torch.nn.Parameter(torch.ones(4, 4))
+    optimizer = torch.optim.AdamW([param], lr=1e-3)
+    scheduler = get_scheduler("constant_with_warmup", optimizer=optimizer, num_warmup_steps=2)
+    (param ** 2).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    accelerator = SimpleNamespace(is_main_process=True, scaler=None, wait_for_everyone=lambda: None)
+    path = ckpts.save_checkpoint(accelerator, run, 1, 0.5, SimpleNamespace(checkpoints_total_limit=None),
+                                 optimizer=optimizer, lr_scheduler=scheduler, lora_tensors=dict,
+                                 save_lora=lambda folder: None)
+    return path, optimizer, scheduler
+
+
+def pickle_planted_beside_a_real_checkpoint(tmp: Path) -> None:
+    run, marker = _run_folder(tmp), tmp / "PWNED"
+    path, optimizer, scheduler = _real_checkpoint(run)
+    htr.plant_pickles(path, marker)
+    state = ckpts.load_checkpoint(ckpts.resolve_checkpoint("latest", [run]), optimizer=optimizer,
+                                  lr_scheduler=scheduler, scaler=None, adapted={}, unwrap=lambda m: m)
+    assert state["step"] == 1
+    assert not marker.exists()
+
+
+def pickle_swapped_for_a_state_file(tmp: Path) -> None:
+    run, marker = _run_folder(tmp), tmp / "PWNED"
+    path, optimizer, scheduler = _real_checkpoint(run)
+    htr.crafted_pickle(path / "optimizer.safetensors", marker)
+    with pytest.raises(ConfigError, match="changed since it was saved"):
+        ckpts.load_checkpoint(path, optimizer=optimizer, lr_scheduler=scheduler, scaler=None, adapted={},
+                              unwrap=lambda m: m)
+    assert not marker.exists()
 
 
 CASES = [
@@ -231,6 +303,11 @@ CASES = [
     Case("yaml-python-tag", yaml_python_tag),
     *[Case(f"markdown-{i}", markdown_text(t)) for i, t in enumerate(ht.HOSTILE_MARKDOWN)],
     *[Case(f"formula-{i}", formula_cell(v)) for i, v in enumerate(ht.FORMULA_CELLS)],
+    Case("pickle-checkpoint-outside-the-run", pickle_outside_the_run),
+    Case("pickle-checkpoint-symlinked-into-the-run", pickle_symlinked_into_the_run),
+    Case("pickle-old-format-checkpoint-in-the-run", pickle_old_format_in_the_run),
+    Case("pickle-planted-beside-a-real-checkpoint", pickle_planted_beside_a_real_checkpoint),
+    Case("pickle-swapped-for-a-state-file", pickle_swapped_for_a_state_file),
 ]
 
 

@@ -227,7 +227,7 @@ def test_the_sweep_grid_refuses_paths_and_anything_but_hyperparameters(axis, tmp
 
 
 def _hostile(tmp_path):
-    from hostile_train import hostile_checkpoint
+    from hostile.train import hostile_checkpoint
 
     marker = tmp_path / "PWNED"
     return hostile_checkpoint(tmp_path / "elsewhere" / "checkpoints" / "checkpoint-1", marker), marker

@@ -139,7 +139,7 @@ def test_a_two_process_run_resumes_exactly_from_its_own_checkpoint_without_unpic
 
     from safetensors.torch import load_file
 
-    from hostile_train import plant_pickles
+    from hostile.train import plant_pickles
 
     def launch(out, **extra):
         cfg = _cfg(kit, data, max_train_steps=4, checkpointing_steps=2, output_dir=str(out), **extra)

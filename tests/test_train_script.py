@@ -13,7 +13,7 @@ from workbench.train.data import resolve_examples
 from workbench.train.script import TrainingDiverged, main
 from workbench.train.testing import demo_imagefolder
 
-from hostile_train import crafted_pickle, plant_pickles
+from hostile.train import crafted_pickle, plant_pickles
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ def test_optimizer_scheduler_and_scaler_states_round_trip_through_json_and_safet
 
 
 def test_a_checkpoint_in_the_old_pickle_format_is_refused_before_the_models_load(kit, catalog, tmp_path):
-    from hostile_train import hostile_checkpoint
+    from hostile.train import hostile_checkpoint
 
     marker = tmp_path / "PWNED"
     hostile_checkpoint(tmp_path / "r" / "checkpoints" / "checkpoint-4", marker, step=4)  # the run's own folder

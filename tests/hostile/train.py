@@ -1,7 +1,7 @@
 """Hostile training inputs (issue #17, item 1): pickles that create a marker file when unpickled, and checkpoint
 folders that carry them. Importable by any test (and by the shared hostile-input corpus)::
 
-    from tests.hostile_train import crafted_pickle, plant_pickles, hostile_checkpoint
+    from hostile.train import crafted_pickle, plant_pickles, hostile_checkpoint
 
 A test plants them, runs the code under test, and asserts the marker file does not exist: nothing was unpickled.
 """
