@@ -14,7 +14,7 @@ The queue is SqliteHuey in the workspace by default and RedisHuey when ``WORKBEN
 machines can share one queue; progress and stop flags live in the database, which every machine sees.
 
 A job outlives the consumer that started it (its own session), so a consumer can be replaced while a job runs. Every
-consumer *reconciles* at start-up and then every ``reconcile_interval()`` seconds (30; ``WORKBENCH_RECONCILE_SECONDS``):
+consumer *reconciles* at start-up and then every ``reconcile_seconds`` (30; ``WORKBENCH_RECONCILE_SECONDS``):
 a 'running' job whose process is gone becomes 'failed' with its log tail. A pid is judged only on the host the row
 records (``jobs.host``), so with several machines each judges its own jobs. A stop on a job whose process is gone ends
 it at once; ``runs.resume`` reconciles before it decides.
@@ -53,7 +53,6 @@ KINDS: dict[str, str] = {
 
 HOST = socket.gethostname()
 LOG_TAIL_LINES = 40
-RECONCILE_SECONDS = 30.0  # how often a consumer looks for running jobs of its host whose process is gone
 
 
 class JobError(RuntimeError):
@@ -256,21 +255,6 @@ def reconcile(settings: Settings | None = None, job_ids: Iterable[int] | None = 
     return changed
 
 
-def reconcile_interval() -> float:
-    """Seconds between a consumer's reconcile rounds: RECONCILE_SECONDS, or WORKBENCH_RECONCILE_SECONDS."""
-    raw = os.environ.get("WORKBENCH_RECONCILE_SECONDS", "")
-    if not raw:
-        return RECONCILE_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise JobError(f"WORKBENCH_RECONCILE_SECONDS={raw!r}: give a number of seconds greater than 0 (default "
-                       f"{RECONCILE_SECONDS:g})")
-    return value
-
-
 def _reconcile_every(seconds: float, settings: Settings) -> None:
     """The consumer's reconcile thread: a job whose process died after its supervisor was replaced does not stay
     'running' for ever."""
@@ -399,7 +383,7 @@ def run_worker(workers: int = 1, settings: Settings | None = None) -> None:
         raise JobError(f"a worker is already running for workspace {settings.workspace_dir}") from None
     lock.write(f"{os.getpid()}\n")
     lock.flush()
-    every = reconcile_interval()
+    every = settings.reconcile_seconds
     fixed = reconcile(settings)
     if fixed:
         print(f"[workbench] marked jobs {fixed} as failed: their process was gone", flush=True)

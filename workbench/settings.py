@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     num_processes: int = Field(default=1, ge=1)
     # Seconds a stopping job gets between SIGTERM and SIGKILL.
     stop_grace_seconds: float = Field(default=20.0, gt=0)
+    # How often a job consumer looks for running jobs of its machine whose process is gone (and fails them).
+    reconcile_seconds: float = Field(default=30.0, gt=0)
     # Start model jobs as forks of a process with torch/diffusers already imported (about 1 s instead of ~20 s to
     # the first step). "auto": on machines without a CUDA device (see workbench.jobs_spawn).
     jobs_preload: Literal["auto", "on", "off"] = "auto"
