@@ -77,7 +77,7 @@ class Locked(Exception):
 def begin(s: Session, username: str, client: str) -> Attempt:
     """Count one attempt for ``username`` from ``client`` in its own transaction, or raise Locked (nothing written)."""
     now = utcnow()
-    attempt = Attempt(username[:200], (client or "unknown")[:200])
+    attempt = Attempt(username[:200], str(client or "unknown")[:200])
     write_lock(s, "signin")
     _prune(s, now)
     rows = {k: s.get(SigninThrottle, k) for k in attempt.keys}
