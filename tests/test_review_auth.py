@@ -411,7 +411,7 @@ def test_one_attacker_adds_a_bounded_number_of_rows(workspace):
     from workbench.review import signin
 
     make_users()
-    for i in range(60):
+    for i in range(signin.CLIENT_LIMIT + 10):
         with pytest.raises(AuthError):
             authenticate(f"user{i}", "wrong password", client="203.0.113.8")
     assert len(_audit_actions("user.login_failed")) == signin.CLIENT_LIMIT
@@ -425,7 +425,7 @@ def test_the_throttle_table_is_pruned_and_capped(workspace, monkeypatch):
     monkeypatch.setattr(signin, "MAX_ROWS", 10)
     now = [signin.utcnow()]
     monkeypatch.setattr(signin, "utcnow", lambda: now[0])
-    for i in range(30):
+    for i in range(15):
         with pytest.raises(AuthError):
             authenticate(f"user{i}", "wrong password", client=f"198.51.100.{i}")
     with db.session_scope() as s:
@@ -485,3 +485,35 @@ def test_an_unverified_oidc_address_gets_no_role(workspace, verified):
         oidc_sign_in({**claims, "email": "tom@northwind.example"}, role_map)
     with db.session_scope() as s:
         assert s.scalars(select(db.User.username)).all() == ["tom@northwind.example"]
+
+
+def test_two_first_admins_at_once_make_one_admin(workspace, monkeypatch):
+    """The "no users yet" check and the insert are one locked transaction: a second form submitted while the first
+    is between its check and its insert waits, then sees the first admin."""
+    import threading
+    import time
+
+    insert = auth._insert
+
+    def slow_insert(*args, **kwargs):
+        time.sleep(0.3)  # between the check and the insert
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(auth, "_insert", slow_insert)
+    db.init_db()
+    outcomes = []
+
+    def sign_up(name):
+        try:
+            outcomes.append(create_first_admin(name, PASSWORD).username)
+        except PermissionDenied as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=sign_up, args=(name,)) for name in ("owner", "mallory")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.session_scope() as s:
+        assert len(s.scalars(select(db.User.username)).all()) == 1
+    assert sum("already has users" in o for o in outcomes) == 1
