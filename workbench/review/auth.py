@@ -34,11 +34,12 @@ the workspace has no users (it adds accounts with a published password).
 
 Local accounts keep bcrypt hashes of passwords that pass the policy, and sign-in is throttled per account and per
 client (``workbench.review.signin``); the names of system actors (``RESERVED_USERNAMES``) cannot be accounts, so an
-audit row by "cli" or "demo" is never a person's. Identities from an OpenID Connect provider (Streamlit's ``st.login``) are mapped
-to roles by ``OidcRoleMap`` and get a user row (no password) the first time they sign in.
+audit row by "cli" or "demo" is never a person's. Identities from an OpenID Connect provider (Streamlit's
+``st.login``) with a verified address are mapped to roles by ``OidcRoleMap`` and get a user row (no password) the
+first time they sign in.
 
     add_user(system_actor("cli:ops"), "ana", "approver", password="correct horse battery")
-    user = authenticate("ana", "correct horse battery", client="10.1.2.3")      # UserInfo(username="ana", role="approver", …)
+    user = authenticate("ana", "correct horse battery", client="10.1.2.3")   # UserInfo(username="ana", …)
     require("ana", "decide")                                 # returns the UserInfo, or raises PermissionDenied
 """
 from __future__ import annotations

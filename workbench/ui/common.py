@@ -100,7 +100,8 @@ def demo_panel() -> None:
         # Home needs no sign-in, and neither does the demo build it offers: anyone here may stop it
         job_panel(st.session_state[K_DEMO_JOB], key="home_demo", stop=jobs.request_stop)
     if is_demo_workspace() and not demo_password_public():  # real accounts now: the demo admin is not for everyone
-        st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models). Sign in with your account.")
+        st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models). Sign in with your "
+                   "own account.")
     elif is_demo_workspace():
         st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models: the images are for trying the "
                    "workbench, not for a catalog). Sign in on any page as "
