@@ -156,3 +156,17 @@ def test_the_demo_password_is_not_shown_once_a_real_admin_exists(workspace):
     assert not at.exception
     assert DEMO_PASSWORD not in _all_text(at)
     assert "Demo workspace" in _all_text(at)
+
+
+def test_the_database_address_never_shows_its_password_and_visitors_get_no_paths(workspace, monkeypatch):
+    from workbench import overview
+    from workbench.settings import Settings
+
+    monkeypatch.setattr(overview, "ocr_backends", lambda: {"easyocr": "missing: copy the files into /root/.EasyOCR"})
+    report = overview.capability_report(Settings(database_url="postgresql://wb:s3cret@db.example/wb"))
+    assert report.database == "postgresql://wb:***@db.example/wb"
+    visitor = report.for_visitor()
+    assert (visitor.workspace, visitor.database, visitor.packages, visitor.ocr_backends) == ("", "", {},
+                                                                                              {"easyocr": "missing"})
+    assert overview.redact_paths("point it at /models/sdxl or https://hf.co/x/y") == (
+        "point it at (a folder on the server) or https://hf.co/x/y")
