@@ -77,3 +77,47 @@ def test_the_home_demo_job_builds_nothing_in_a_workspace_that_gained_users(works
     assert "already has users" in job.message and "workbench demo" in job.message
     assert not is_demo_workspace()
     assert [u.username for u in auth.list_users(auth.system_actor())] == ["owner"]
+
+
+def _fast_demo(monkeypatch, before_users=lambda state: "done"):
+    """The demo build with every step but ``users`` stubbed out; ``before_users`` runs as the step before it."""
+    from workbench import demo
+
+    for step in ("_models", "_catalog", "_training", "_prompts", "_generation", "_evaluation"):
+        monkeypatch.setattr(demo, step, lambda *args, **kwargs: "stub")
+    monkeypatch.setattr(demo, "_brand", before_users)
+    return demo
+
+
+def test_a_first_admin_created_while_the_demo_builds_gets_no_demo_accounts_beside_it(workspace, monkeypatch):
+    """The job's start-up check passed; the owner creates the first admin while the catalog is imported: the users
+    step, which checks and inserts in one transaction, must add nothing."""
+    from workbench.jobs_runner import run_inline
+    from workbench.review import auth
+
+    def owner_signs_up(state):
+        auth.create_first_admin("owner", "correct horse battery")
+        return "stub"
+
+    _fast_demo(monkeypatch, owner_signs_up)
+    job_id = jobs.enqueue("demo", {}, title="demo workspace", created_by="demo", queue=False)
+    run_inline(job_id)
+    job = jobs.get_job(job_id)
+    assert job.status == "failed" and "already has users" in job.message
+    assert "aurelo-demo" not in job.message
+    assert [u.username for u in auth.list_users(auth.system_actor())] == ["owner"]
+
+
+def test_demo_accounts_are_marked_and_their_password_is_shown_only_while_no_one_else_has_an_account(
+        workspace, monkeypatch):
+    from workbench.review import auth
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    demo = _fast_demo(monkeypatch)
+    report = demo.build_demo()
+    assert "aurelo-demo" in report.summary() and demo.demo_password_public()
+    assert all(u.is_demo for u in auth.list_users(auth.system_actor()))
+    auth.add_user(auth.system_actor(), "owner", "admin", password="correct horse battery")
+    assert not demo.demo_password_public()
+    again = demo.build_demo()  # completing or re-running the demo adds nothing and no longer prints the password
+    assert "aurelo-demo" not in again.summary()

@@ -13,6 +13,16 @@ def _text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def _all_text(at: AppTest) -> str:
+    """Everything a visitor can read on the page: text elements, tables, expander labels, the sidebar."""
+    kinds = ("markdown", "caption", "info", "warning", "success", "error", "subheader", "title", "metric", "expander",
+             "code", "text")
+    parts = [str(getattr(e, "value", "") or getattr(e, "label", "")) for kind in kinds for e in getattr(at, kind)]
+    parts += [e.label for e in at.expander]
+    parts += [str(t.value) for t in at.table] + [t.value.to_string() for t in at.dataframe]
+    return "\n".join(parts)
+
+
 def test_empty_workspace_says_what_to_do_first(workspace):
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert not at.exception
@@ -20,7 +30,7 @@ def test_empty_workspace_says_what_to_do_first(workspace):
     assert metrics["Training runs"] == "0"
     assert "This workspace is empty" in at.info[0].value
     assert "Datasets" in at.info[0].value
-    assert str(workspace.resolve()) in _text(at)
+    assert str(workspace.resolve()) not in _all_text(at)  # paths are for admins (there is none yet)
 
 
 def test_capability_panel_lists_every_default_model_as_missing_with_remedy(workspace):
@@ -108,3 +118,55 @@ def test_the_app_picks_up_a_workspace_toml_written_by_another_process(workspace)
     assert before != "/models/demo-base"
     assert startup().models.sdxl_base == "/models/demo-base"
     assert get_settings().models.sdxl_base == "/models/demo-base"
+
+
+def test_paths_and_package_versions_are_for_admins_only(workspace):
+    """Anonymous visitors and non-admins see counts and what the machine can do, not where things live or which
+    versions run (a map for an attacker)."""
+    import importlib.metadata
+
+    from workbench.review.testing import make_users, page_as
+
+    make_users()
+    streamlit_version = importlib.metadata.version("streamlit")
+    for at in (AppTest.from_file(HOME, default_timeout=60), page_as(HOME, "mia"), page_as(HOME, "ana")):
+        at.run()
+        assert not at.exception
+        text = _all_text(at)
+        assert "PyTorch" in text and "rapidocr" in text and at.metric  # the capability summary and the counts
+        assert str(workspace) not in text and "workbench.db" not in text and "SQLite" not in text
+        assert streamlit_version not in text and "Installed packages" not in text
+    at = page_as(HOME, "adam").run()
+    text = _all_text(at)
+    assert str(workspace) in text and "workbench.db" in text
+    assert streamlit_version in text and "Installed packages" in text
+
+
+def test_the_demo_password_is_not_shown_once_a_real_admin_exists(workspace):
+    """A demo workspace shows its published accounts; once real accounts exist (the owner's admin), Home must not
+    hand out an admin password to anonymous visitors."""
+    from workbench.demo import DEMO_PASSWORD, _save_state
+    from workbench.review.testing import make_users
+
+    _save_state({"models": "x", "users": ["mia", "ari", "ana", "adam"]})
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert DEMO_PASSWORD in _all_text(at)  # a demo workspace nobody else uses: the accounts are the point
+    make_users()  # real accounts (not marked as demo), an admin among them
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert DEMO_PASSWORD not in _all_text(at)
+    assert "Demo workspace" in _all_text(at)
+
+
+def test_the_database_address_never_shows_its_password_and_visitors_get_no_paths(workspace, monkeypatch):
+    from workbench import overview
+    from workbench.settings import Settings
+
+    monkeypatch.setattr(overview, "ocr_backends", lambda: {"easyocr": "missing: copy the files into /root/.EasyOCR"})
+    report = overview.capability_report(Settings(database_url="postgresql://wb:s3cret@db.example/wb"))
+    assert report.database == "postgresql://wb:***@db.example/wb"
+    visitor = report.for_visitor()
+    assert (visitor.workspace, visitor.database, visitor.packages, visitor.ocr_backends) == ("", "", {},
+                                                                                              {"easyocr": "missing"})
+    assert overview.redact_paths("point it at /models/sdxl or https://hf.co/x/y") == (
+        "point it at (a folder on the server) or https://hf.co/x/y")

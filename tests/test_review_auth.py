@@ -306,15 +306,15 @@ def test_oidc_identities_map_to_roles_and_then_the_database_decides(workspace):
     ana = oidc_sign_in({"email": "Ana@Northwind.example", "email_verified": True, "name": "Ana"}, role_map)
     assert (ana.username, ana.role, ana.source, ana.display_name) == ("ana@northwind.example", "approver", "oidc",
                                                                       "Ana")
-    assert oidc_sign_in({"email": "tom@northwind.example"}, role_map).role == "marketer"
+    assert oidc_sign_in({"email": "tom@northwind.example", "email_verified": True}, role_map).role == "marketer"
     with pytest.raises(AuthError, match="no role in this workspace"):
-        oidc_sign_in({"email": "eve@elsewhere.example"}, role_map)
+        oidc_sign_in({"email": "eve@elsewhere.example", "email_verified": True}, role_map)
     with pytest.raises(AuthError, match="not verified"):
         oidc_sign_in({"email": "x@northwind.example", "email_verified": False}, role_map)
     with pytest.raises(AuthError, match="no email claim"):
         oidc_sign_in({"sub": "123"}, role_map)
     set_role(OPS, "tom@northwind.example", "analyst")
-    assert oidc_sign_in({"email": "tom@northwind.example"}, role_map).role == "analyst"
+    assert oidc_sign_in({"email": "tom@northwind.example", "email_verified": "true"}, role_map).role == "analyst"
     with pytest.raises(AuthError):  # an OIDC account has no password to sign in with
         authenticate("tom@northwind.example", "anything at all")
     assert OidcRoleMap.from_config({"default": "analyst"}).role_for("any@where.example") == "analyst"
@@ -338,3 +338,182 @@ def test_audit_log_is_append_only(workspace):
             row.after = {"forged": True}
     with db.session_scope() as s:
         assert "mallory" not in s.scalars(select(db.AuditLog.actor)).all()
+
+
+def test_audit_log_rows_cannot_be_replaced(workspace):
+    """SQLite's REPLACE conflict path deletes the old row without firing the DELETE trigger: refused all the same."""
+    make_users()
+    with db.session_scope() as s:
+        first = s.scalars(select(db.AuditLog).order_by(db.AuditLog.id)).first()
+        before = (first.id, first.actor, first.action, first.after)
+    for verb in ("INSERT OR REPLACE", "REPLACE"):
+        with pytest.raises(Exception, match="append-only"):
+            with db.session_scope() as s:
+                s.execute(text(f"{verb} INTO audit_log (id, at, actor, action, entity, entity_id) "
+                               "VALUES (:id, '2020-01-01 00:00:00', 'mallory', 'user.login', 'user', '')"),
+                          {"id": before[0]})
+    with db.session_scope() as s:
+        row = s.get(db.AuditLog, before[0])
+        assert (row.id, row.actor, row.action, row.after) == before
+        assert "mallory" not in s.scalars(select(db.AuditLog.actor)).all()
+
+
+def _locked_out(name: str, password: str, client: str = "10.0.0.1") -> str:
+    with pytest.raises(AuthError) as exc:
+        authenticate(name, password, client=client)
+    return str(exc.value)
+
+
+def _audit_actions(action: str) -> list[tuple[str, str]]:
+    with db.session_scope() as s:
+        return [(r.actor, r.entity_id) for r in s.scalars(select(db.AuditLog).where(db.AuditLog.action == action))]
+
+
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(workspace, monkeypatch):
+    from workbench.review import signin
+
+    make_users()
+    now = [signin.utcnow()]
+    monkeypatch.setattr(signin, "utcnow", lambda: now[0])
+    for _ in range(5):
+        _locked_out("ana", "wrong password")
+    message = _locked_out("ana", PASSWORD)  # the right password, too late
+    assert "wrong username or password, or the account is locked for 15 minutes" in message
+    assert _locked_out("ana", PASSWORD, client="10.0.0.2") == message  # per account, whichever client
+    assert [actor for actor, _ in _audit_actions("user.locked")] == ["ana"]
+    assert len(_audit_actions("user.login_failed")) == 5  # attempts while locked add no rows
+    now[0] += signin.LOCKOUT
+    assert authenticate("ana", PASSWORD, client="10.0.0.1").username == "ana"
+    assert authenticate("mia", PASSWORD, client="10.0.0.1").username == "mia"  # other accounts were never locked
+
+
+def test_a_lockout_does_not_reveal_whether_the_account_exists(workspace):
+    make_users()
+    messages = set()
+    for name in ("ana", "nobody"):
+        for _ in range(5):
+            _locked_out(name, "wrong password")
+        messages.add(_locked_out(name, "wrong password"))
+    assert len(messages) == 1
+
+
+def test_twenty_failures_from_one_client_lock_that_client(workspace):
+    make_users()
+    for i in range(20):
+        _locked_out(f"guess{i}", "wrong password", client="203.0.113.7")
+    assert "locked" in _locked_out("mia", PASSWORD, client="203.0.113.7")
+    assert authenticate("mia", PASSWORD, client="198.51.100.1").username == "mia"
+    assert [e for _, e in _audit_actions("signin.client_locked")] == ["203.0.113.7"]
+
+
+def test_one_attacker_adds_a_bounded_number_of_rows(workspace):
+    """Guessing many names from one client: the audit log and the throttle table stop growing at the client limit."""
+    from workbench.review import signin
+
+    make_users()
+    for i in range(signin.CLIENT_LIMIT + 10):
+        with pytest.raises(AuthError):
+            authenticate(f"user{i}", "wrong password", client="203.0.113.8")
+    assert len(_audit_actions("user.login_failed")) == signin.CLIENT_LIMIT
+    with db.session_scope() as s:
+        assert s.scalar(text("SELECT count(*) FROM signin_throttle")) <= signin.CLIENT_LIMIT + 1
+
+
+def test_the_throttle_table_is_pruned_and_capped(workspace, monkeypatch):
+    from workbench.review import signin
+
+    monkeypatch.setattr(signin, "MAX_ROWS", 10)
+    now = [signin.utcnow()]
+    monkeypatch.setattr(signin, "utcnow", lambda: now[0])
+    for i in range(15):
+        with pytest.raises(AuthError):
+            authenticate(f"user{i}", "wrong password", client=f"198.51.100.{i}")
+    with db.session_scope() as s:
+        assert s.scalar(text("SELECT count(*) FROM signin_throttle")) <= 12
+    now[0] += signin.WINDOW + signin.LOCKOUT
+    with pytest.raises(AuthError):
+        authenticate("late", "wrong password", client="198.51.100.200")
+    with db.session_scope() as s:
+        assert s.scalar(text("SELECT count(*) FROM signin_throttle")) == 2  # what expired is gone
+
+
+@pytest.mark.parametrize("weak", ["password", "12345678", "qwertyuiop", "iloveyou2", "letmein123"])
+def test_common_passwords_are_refused_with_advice(workspace, weak):
+    make_users()
+    with pytest.raises(AuthError, match="password: too easy to guess") as exc:
+        add_user(OPS, "bob", "marketer", password=weak)
+    assert "common" in str(exc.value) or "Add another word" in str(exc.value)
+    with pytest.raises(AuthError, match="too easy to guess"):
+        reset_password(OPS, "mia", weak)
+    with pytest.raises(AuthError, match="too easy to guess"):
+        create_first_admin("boss", weak) if needs_first_admin() else hash_password(weak)
+
+
+def test_a_password_made_of_the_username_is_refused(workspace):
+    make_users()
+    with pytest.raises(AuthError, match="too easy to guess"):
+        add_user(OPS, "northwind-ops", "marketer", password="northwind-ops1")
+
+
+def test_the_published_demo_password_passes_the_policy():
+    from workbench.demo import DEMO_PASSWORD, DEMO_USERS
+    from workbench.review.signin import check_password_strength
+
+    for name in DEMO_USERS:
+        check_password_strength(DEMO_PASSWORD, name)
+
+
+@pytest.mark.parametrize("name", ["cli", "demo", "system", "setup", "oidc", "evaluation", "System"])
+def test_usernames_of_system_actors_are_reserved(workspace, name):
+    with pytest.raises(AuthError, match="reserved"):
+        create_first_admin(name, PASSWORD)
+    add_user(OPS, "boss", "admin", password=PASSWORD)
+    with pytest.raises(AuthError, match="reserved"):
+        add_user(OPS, name, "marketer", password=PASSWORD)
+
+
+@pytest.mark.parametrize("verified", [None, "false", "False", 0, "yes", False])
+def test_an_unverified_oidc_address_gets_no_role(workspace, verified):
+    role_map = OidcRoleMap.from_config({"@northwind.example": "marketer", "default": "analyst"})
+    claims = {"email": "eve@northwind.example"}
+    if verified is not None:
+        claims["email_verified"] = verified
+    with pytest.raises(AuthError, match="not verified"):
+        oidc_sign_in(claims, role_map)
+    assert oidc_sign_in({"email": "tom@northwind.example", "email_verified": "true"}, role_map).role == "marketer"
+    with pytest.raises(AuthError, match="not verified"):  # nor signs in to the account of that address
+        oidc_sign_in({**claims, "email": "tom@northwind.example"}, role_map)
+    with db.session_scope() as s:
+        assert s.scalars(select(db.User.username)).all() == ["tom@northwind.example"]
+
+
+def test_two_first_admins_at_once_make_one_admin(workspace, monkeypatch):
+    """The "no users yet" check and the insert are one locked transaction: a second form submitted while the first
+    is between its check and its insert waits, then sees the first admin."""
+    import threading
+    import time
+
+    insert = auth._insert
+
+    def slow_insert(*args, **kwargs):
+        time.sleep(0.3)  # between the check and the insert
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(auth, "_insert", slow_insert)
+    db.init_db()
+    outcomes = []
+
+    def sign_up(name):
+        try:
+            outcomes.append(create_first_admin(name, PASSWORD).username)
+        except PermissionDenied as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=sign_up, args=(name,)) for name in ("owner", "mallory")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.session_scope() as s:
+        assert len(s.scalars(select(db.User.username)).all()) == 1
+    assert sum("already has users" in o for o in outcomes) == 1

@@ -57,6 +57,18 @@ def test_password_sign_in_and_sign_out(workspace):
     assert not at.session_state[StateKeys.USER] and "Sign in" in [s.value for s in at.subheader]
 
 
+def test_the_sign_in_form_is_throttled(workspace):
+    make_users()
+    at = _page()
+    at.text_input(key="auth_username").input("ana")
+    for _ in range(5):
+        at.text_input(key="auth_password").input("wrong password")
+        at.button(key="auth_login").click().run()
+    at.text_input(key="auth_password").input(PASSWORD)
+    at.button(key="auth_login").click().run()
+    assert "or the account is locked for 15 minutes" in page_text(at) and not at.session_state[StateKeys.USER]
+
+
 def test_oidc_identity_is_mapped_to_a_role(workspace):
     make_users()
     make_generation()
@@ -65,7 +77,8 @@ def test_oidc_identity_is_mapped_to_a_role(workspace):
                           "client_id": "id", "client_secret": "secret",
                           "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
     at.secrets["workbench_roles"] = {"@northwind.example": "approver"}
-    at.user = {"is_logged_in": True, "email": "Zoe@Northwind.example", "name": "Zoe"}
+    at.user = {"is_logged_in": True, "email": "Zoe@Northwind.example", "email_verified": True,
+               "name": "Zoe"}
     at.run()
     assert not at.exception, at.exception
     assert at.session_state[StateKeys.USER] == "zoe@northwind.example"
@@ -73,7 +86,7 @@ def test_oidc_identity_is_mapped_to_a_role(workspace):
 
     stranger = _page(run=False)
     stranger.secrets["auth"] = dict(at.secrets["auth"])
-    stranger.user = {"is_logged_in": True, "email": "eve@elsewhere.example"}
+    stranger.user = {"is_logged_in": True, "email": "eve@elsewhere.example", "email_verified": True}
     stranger.run()
     assert "no role in this workspace" in page_text(stranger) and "review_approve" not in _keys(stranger, "button")
 

@@ -75,11 +75,15 @@ def demo(
     with CLIP-gate attempts, an evaluation, and images waiting for review. Safe to run again."""
     import time
 
-    from workbench.demo import build_demo
+    from workbench.demo import DemoRefused, build_demo
 
     started = time.monotonic()
-    report = build_demo(progress=lambda step, total, message: typer.echo(f"[{step}/{total}] {message}"),
-                        size=size, train_steps=train_steps)
+    try:
+        report = build_demo(progress=lambda step, total, message: typer.echo(f"[{step}/{total}] {message}"),
+                            size=size, train_steps=train_steps)
+    except DemoRefused as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     typer.echo(report.summary())
     typer.echo(f"took {time.monotonic() - started:.0f} s; open the app with `streamlit run Home.py`")
 

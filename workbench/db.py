@@ -236,6 +236,23 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
         session.close()
 
 
+def write_lock(session: Session, name: str) -> None:
+    """Serialise the rest of this transaction with every other one that takes the lock ``name``: a check and the
+    write it allows ("no users yet" → insert the first admin) then see each other's commits.
+
+    SQLite: BEGIN IMMEDIATE, the database's one write lock, taken before the check reads (a plain transaction
+    starts as a reader, and two readers would both see "no users"); call it before the session writes anything
+    (when it already has, it holds that lock). PostgreSQL: a transaction-scoped advisory lock per ``name``."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        if not conn.connection.dbapi_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        import zlib
+
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(name.encode()),))
+
+
 def audit(
     session: Session,
     actor: str,

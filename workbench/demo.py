@@ -8,7 +8,9 @@ Steps (each skipped when already done, so running it twice is safe):
                 ``<workspace>/workbench.toml`` pointing the model settings at it;
  2. catalog     the synthetic AURELO catalog imported as a dataset, split into train/val;
  3. brand       the AURELO brand profile (trigger, palette, logo text, gate);
- 4. users       one account per role (password ``DEMO_PASSWORD``);
+ 4. users       one account per role (password ``DEMO_PASSWORD``), marked as demo accounts: added only to a workspace
+                where nobody else has an account (checked in the transaction that adds them), and the password is
+                shown (Home, the summary) only while that stays so;
  5. training    a finished short LoRA run on the catalog (through the real launcher);
  6. prompts     a saved prompt batch for the brand;
  7. generation  that batch generated with the demo LoRA and the CLIP gate (every attempt kept with its score);
@@ -54,6 +56,15 @@ gate:
 """
 
 
+class DemoRefused(RuntimeError):
+    """The workspace has accounts of its own: the demo would add accounts with a published password beside them."""
+
+
+REFUSED = ("this workspace already has users, and the demo would add accounts with a published password (an admin "
+           "among them): nothing was built. Build the demo in a workspace of its own: "
+           "`WORKBENCH_WORKSPACE=demo-workspace workbench demo`.")
+
+
 @dataclass
 class DemoReport:
     workspace: str
@@ -66,8 +77,12 @@ class DemoReport:
         lines += [f"  {step}: {'already there' if step in self.skipped else 'built'}"
                   + (f" ({self.ids[step]})" if step in self.ids else "") for step in STEPS
                   if step in self.done or step in self.skipped]
-        lines.append("demo accounts (password " + DEMO_PASSWORD + "): " +
-                     ", ".join(f"{u} ({r})" for u, r in DEMO_USERS.items()))
+        accounts = ", ".join(f"{u} ({r})" for u, r in DEMO_USERS.items())
+        if demo_password_public():
+            lines.append(f"demo accounts (password {DEMO_PASSWORD}): {accounts}")
+        else:  # the workspace has real accounts now: an admin password is not for every reader of this text
+            lines.append(f"demo accounts: {accounts} (this workspace has other accounts too, so their password is not "
+                         "shown here; an admin resets it with `workbench users reset-password`)")
         return "\n".join(lines)
 
 
@@ -91,6 +106,25 @@ def is_demo_workspace() -> bool:
     return _state_path().exists()
 
 
+def demo_password_public() -> bool:
+    """Whether the demo accounts' (published) password may be shown: only while every account in the workspace is a
+    demo account. Once anyone else has one (the owner's admin), the demo admin is a way in, not a tour."""
+    from sqlalchemy import func, select
+
+    from workbench.db import User, session_scope
+
+    with session_scope() as s:
+        return not s.scalar(select(func.count()).select_from(User).where(User.is_demo.is_(False)))
+
+
+def refuse_if_in_use(state: dict[str, Any] | None = None) -> None:
+    """DemoRefused when the demo's accounts are still to be added and someone else already has an account (a first
+    check, before minutes of building; the users step checks again in the transaction that adds them)."""
+    state = _state() if state is None else state
+    if "users" not in state and not demo_password_public():
+        raise DemoRefused(REFUSED)
+
+
 def build_demo(progress: Callable[[int, int, str], None] | None = None, size: int = 128,
                train_steps: int = DEMO_TRAIN_STEPS) -> DemoReport:
     """Build (or complete) the demo workspace; ``progress(step, total, message)`` after each step."""
@@ -99,6 +133,7 @@ def build_demo(progress: Callable[[int, int, str], None] | None = None, size: in
     progress = progress or (lambda step, total, message: None)
     init_db()
     state = _state()
+    refuse_if_in_use(state)
     report = DemoReport(workspace=str(get_settings().workspace_dir))
     builders = {"models": _models, "catalog": lambda s: _catalog(s, size), "brand": _brand, "users": _users,
                 "training": lambda s: _training(s, train_steps), "prompts": _prompts, "generation": _generation,
@@ -163,15 +198,10 @@ def _brand(state: dict) -> str:
 def _users(state: dict) -> list[str]:
     from workbench.review import auth
 
-    ops = auth.system_actor("demo")
-    made = []
-    for name, role in DEMO_USERS.items():
-        try:
-            auth.get_user(name)
-        except auth.AuthError:
-            auth.add_user(ops, name, role, password=DEMO_PASSWORD, display_name=f"{name.title()} (demo)")
-            made.append(name)
-    return made
+    try:  # the check that nobody else has an account and the insert are one transaction
+        return auth.create_demo_users(DEMO_USERS, DEMO_PASSWORD)
+    except auth.PermissionDenied:
+        raise DemoRefused(REFUSED) from None
 
 
 def _training(state: dict, steps: int) -> int:
@@ -248,14 +278,8 @@ def _evaluation(state: dict) -> int | None:
 def demo_job(ctx) -> dict[str, Any]:
     """Job handler (kind ``demo``): the Home page's "Create demo workspace" button. Home offers it only while the
     workspace has no users, since the demo adds accounts with a published password (an admin among them); checked
-    again here, because someone may have created the first admin between the click and the job."""
-    from workbench.review.auth import needs_first_admin
-
-    if not is_demo_workspace() and not needs_first_admin():
-        raise RuntimeError(
-            "this workspace already has users, and the demo would add accounts with a published password (an admin "
-            "among them): nothing was built. Build the demo in a workspace of its own: "
-            "`WORKBENCH_WORKSPACE=demo-workspace workbench demo`.")
+    again when the job starts and, for good, in the transaction that adds the accounts, because someone may create
+    the first admin between the click and the job, or while it builds."""
     report = build_demo(progress=lambda step, total, message: ctx.progress(step, total, message, force=True))
     print(report.summary(), flush=True)
     return {"done": report.done, "skipped": report.skipped, "ids": report.ids}

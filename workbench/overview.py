@@ -2,14 +2,19 @@
 
 Kept free of heavy imports (no torch): versions come from package metadata and the GPU from nvidia-smi, so the
 Home page loads fast on a cold start.
+
+Home needs no sign-in: what it shows to anyone but an admin is ``report.for_visitor()`` (counts, devices and which
+capabilities work, no paths, database address or package versions: a map for an attacker) and tables passed
+through ``redact_paths``.
 """
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import inspect, text
 
@@ -52,6 +57,13 @@ class CapabilityReport:
     gpus: list[GPU]
     packages: dict[str, str]
     ocr_backends: dict[str, str] = field(default_factory=dict)
+
+    def for_visitor(self) -> CapabilityReport:
+        """What anyone may see: no workspace path, database address or versions; OCR states without remedies (they
+        name folders). The torch version becomes "installed" / "not installed"."""
+        return replace(self, workspace="", database="", packages={},
+                       torch_version="not installed" if self.torch_version == "not installed" else "installed",
+                       ocr_backends={k: v.partition(":")[0] for k, v in self.ocr_backends.items()})
 
     @property
     def device(self) -> str:
@@ -102,9 +114,21 @@ def ocr_backends() -> dict[str, str]:
     return found
 
 
+# An absolute path: a slash not inside a word or a URL (``https://…``, ``a/b``), up to white space or a quote.
+_PATH = re.compile(r"(?<![\w:/.~-])(?:~|/)[^\s`'\"),]+")
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by "(a folder on the server)", for visitors who are not admins."""
+    return _PATH.sub("(a folder on the server)", text)
+
+
 def capability_report(settings: Settings | None = None) -> CapabilityReport:
+    from sqlalchemy.engine import make_url
+
     settings = settings or get_settings()
-    db = settings.db_url if settings.database_url else f"SQLite (WAL) {settings.path('workbench.db')}"
+    db = (make_url(settings.db_url).render_as_string(hide_password=True) if settings.database_url
+          else f"SQLite (WAL) {settings.path('workbench.db')}")
     return CapabilityReport(
         workspace=str(settings.workspace_dir),
         database=db,

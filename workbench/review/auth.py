@@ -32,11 +32,14 @@ prompts and training; marketer for generation; analyst for evaluation): whoever 
 database anyway. The one action nobody signs in for, building the demo workspace from Home, is offered only while
 the workspace has no users (it adds accounts with a published password).
 
-Local accounts keep bcrypt hashes; identities from an OpenID Connect provider (Streamlit's ``st.login``) are mapped
-to roles by ``OidcRoleMap`` and get a user row (no password) the first time they sign in.
+Local accounts keep bcrypt hashes of passwords that pass the policy, and sign-in is throttled per account and per
+client (``workbench.review.signin``); the names of system actors (``RESERVED_USERNAMES``) cannot be accounts, so an
+audit row by "cli" or "demo" is never a person's. Identities from an OpenID Connect provider (Streamlit's
+``st.login``) with a verified address are mapped to roles by ``OidcRoleMap`` and get a user row (no password) the
+first time they sign in.
 
     add_user(system_actor("cli:ops"), "ana", "approver", password="correct horse battery")
-    user = authenticate("ana", "correct horse battery")      # UserInfo(username="ana", role="approver", …)
+    user = authenticate("ana", "correct horse battery", client="10.1.2.3")   # UserInfo(username="ana", …)
     require("ana", "decide")                                 # returns the UserInfo, or raises PermissionDenied
 """
 from __future__ import annotations
@@ -50,7 +53,9 @@ import bcrypt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workbench.db import User, audit, session_scope
+from workbench.db import User, audit, session_scope, write_lock
+from workbench.review import signin
+from workbench.review.signin import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH  # noqa: F401 - part of this API
 from workbench.settings import Settings
 
 ROLES = ("marketer", "analyst", "approver", "admin")
@@ -65,9 +70,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 
 BCRYPT_ROUNDS = 12  # ~0.2 s per hash on a laptop core; tests lower it
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_BYTES = 72  # bcrypt reads at most 72 bytes; longer would be silently cut, so it is refused
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,99}\Z")
+# The actors the code itself records in the audit log (system_actor(...), the first-run form, OIDC sign-up).
+RESERVED_USERNAMES = frozenset({"cli", "demo", "system", "setup", "oidc", "evaluation"})
 
 
 class AuthError(Exception):
@@ -175,6 +180,9 @@ def check_username(username: str) -> str:
     if not USERNAME.match(name):
         raise AuthError(f"username {username!r}: use 1-100 letters, digits and . _ @ + - (starting with a letter "
                         "or digit)")
+    if name in RESERVED_USERNAMES:
+        raise AuthError(f"username {username!r} is reserved (the audit log uses it for the workbench itself): "
+                        "choose another")
     return name
 
 
@@ -184,16 +192,14 @@ def check_role(role: str) -> str:
     return role
 
 
-def check_password(password: str) -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password: use at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password.encode()) > MAX_PASSWORD_BYTES:
-        raise AuthError(f"password: at most {MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)")
-    return password
+def check_password(password: str, *user_inputs: str) -> str:
+    """The password if the policy accepts it (``signin.check_password_strength``; ``user_inputs``: the user's name
+    and the like, which make a password easy to guess)."""
+    return signin.check_password_strength(password, *user_inputs)
 
 
-def hash_password(password: str) -> str:
-    check_password(password)
+def hash_password(password: str, *user_inputs: str) -> str:
+    check_password(password, *user_inputs)
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
 
 
@@ -217,22 +223,32 @@ def _dummy_hash() -> str:
 
 # -- sign-in -------------------------------------------------------------------------------------------------------
 
-def authenticate(username: str, password: str) -> UserInfo:
-    """Check a local account's password. Every attempt is audited; the error never says which part was wrong."""
+def authenticate(username: str, password: str, client: str = "local") -> UserInfo:
+    """Check a local account's password, throttled per account and per ``client`` (the app passes the visitor's IP
+    address, the CLI "cli"; see ``workbench.review.signin``). Every attempt that is checked is audited; the error
+    never says which part was wrong, nor whether the account exists."""
     name = (username or "").strip().lower()[:100]
+    try:
+        with session_scope() as s:
+            attempt = signin.begin(s, name, client)
+    except signin.Locked as exc:
+        raise AuthError(str(exc)) from None
     with session_scope() as s:
         row = s.scalar(select(User).where(User.username == name)) if name else None
         ok = verify_password(password, row.password_hash if row is not None else _dummy_hash())  # same time either way
         if row is None or not ok or not row.active:
+            signin.failed(s, attempt, row.id if row is not None else "")
             audit(s, name or "?", "user.login_failed", "user", row.id if row is not None else "",
-                  after={"reason": "inactive" if (row is not None and ok) else "wrong username or password"})
+                  after={"reason": "inactive" if (row is not None and ok) else "wrong username or password",
+                         "client": attempt.client})
             failed = True
         else:
-            audit(s, name, "user.login", "user", row.id, after={"method": "password"})
+            signin.succeeded(s, attempt)
+            audit(s, name, "user.login", "user", row.id, after={"method": "password", "client": attempt.client})
             failed = False
             info = UserInfo.from_row(row)
     if failed:
-        raise AuthError("wrong username or password (or the account is deactivated)")
+        raise AuthError(signin.WRONG)
     return info
 
 
@@ -246,16 +262,42 @@ def needs_first_admin() -> bool:
 
 def create_first_admin(username: str, password: str, display_name: str = "") -> UserInfo:
     """Create the first user of a workspace, as admin. Refused once any user exists."""
+    name = check_username(username)
+    hashed = hash_password(password, name, display_name)  # before the lock: bcrypt is slow
     with session_scope() as s:
+        write_lock(s, "users")  # the check and the insert in one transaction (the demo's accounts race for it)
         if s.scalar(select(func.count()).select_from(User)):
             raise PermissionDenied("this workspace already has users: ask an admin to add your account")
-        return _insert(s, "setup", check_username(username), "admin", hash_password(password), display_name)
+        return _insert(s, "setup", name, "admin", hashed, display_name)
 
 
-def _insert(s: Session, actor: str, username: str, role: str, password_hash: str, display_name: str) -> UserInfo:
+def create_demo_users(accounts: Mapping[str, str], password: str) -> list[str]:
+    """The demo's accounts (``{username: role}``, all with ``password``, marked ``is_demo``), added in one transaction
+    that first checks nobody else has an account: refused (PermissionDenied) once any other user exists, so a first
+    admin created while the demo builds never ends up beside a published admin password. Returns the names added."""
+    hashed = {name: hash_password(password, name) for name in accounts}
+    with session_scope() as s:
+        write_lock(s, "users")
+        others = s.scalars(select(User.username).where(User.is_demo.is_(False)).limit(3)).all()
+        if others:
+            raise PermissionDenied(f"this workspace already has users ({', '.join(others)}…): the demo adds accounts "
+                                   "with a published password, so it adds none here")
+        made = []
+        for name, role in accounts.items():
+            if s.scalar(select(User.id).where(User.username == name)) is None:
+                _insert(s, "demo", check_username(name), check_role(role), hashed[name], f"{name.title()} (demo)",
+                        is_demo=True)
+                made.append(name)
+        return made
+
+
+def _insert(s: Session, actor: str, username: str, role: str, password_hash: str, display_name: str,
+            is_demo: bool = False) -> UserInfo:
+    write_lock(s, "users")
     if s.scalar(select(User.id).where(User.username == username)) is not None:
         raise AuthError(f"username {username!r} is taken")
-    row = User(username=username, role=role, password_hash=password_hash, display_name=display_name.strip())
+    row = User(username=username, role=role, password_hash=password_hash, display_name=display_name.strip(),
+               is_demo=is_demo)
     s.add(row)
     s.flush()
     audit(s, actor, "user.create", "user", row.id,
@@ -270,8 +312,9 @@ def add_user(actor: Actor, username: str, role: str, password: str | None = None
     """A local account (with a password) or, with ``password=None``, an account that signs in through OIDC only."""
     with session_scope() as s:
         who = require(actor, "manage_users", s)
-        hashed = hash_password(password) if password is not None else ""
-        return _insert(s, who.username, check_username(username), check_role(role), hashed, display_name)
+        name, role = check_username(username), check_role(role)
+        hashed = hash_password(password, name, display_name) if password is not None else ""
+        return _insert(s, who.username, name, role, hashed, display_name)
 
 
 def list_users(actor: Actor, include_inactive: bool = True) -> list[UserInfo]:
@@ -316,7 +359,7 @@ def reset_password(actor: Actor, username: str, new_password: str) -> UserInfo:
     with session_scope() as s:
         who = require(actor, "manage_users", s)
         row = _row(s, username)
-        row.password_hash = hash_password(new_password)
+        row.password_hash = hash_password(new_password, row.username, row.display_name)
         audit(s, who.username, "user.reset_password", "user", row.id)  # never the hash, not even before/after
         return UserInfo.from_row(row)
 
@@ -347,6 +390,9 @@ class OidcRoleMap:
         "ana@northwind.example" = "approver"   # one person
         "@northwind.example" = "marketer"      # everyone with a verified address in the domain
         default = "marketer"                   # anyone else; leave it out to refuse identities not listed
+
+    Only an address the provider says is verified (``email_verified`` true) signs in at all: a provider that lets
+    anyone type any address would otherwise hand out the roles (and the accounts) of those addresses.
 
     After the first sign-in the user row is the truth: admins change roles with ``workbench users set-role``.
     """
@@ -385,8 +431,10 @@ def oidc_sign_in(claims: Mapping[str, Any], role_map: OidcRoleMap) -> UserInfo:
     email = str(claims.get("email") or "").strip().lower()
     if not email:
         raise AuthError("the identity provider sent no email claim: add the 'email' scope to the provider")
-    if claims.get("email_verified") is False:
-        raise AuthError(f"{email}: the provider says this address is not verified")
+    if claims.get("email_verified") not in (True, "true"):  # missing, False, "false": not verified
+        raise AuthError(f"{email}: the provider says this address is not verified (the email_verified claim is "
+                        f"{claims.get('email_verified')!r}): verify it with the provider, or ask for a provider that "
+                        "sends email_verified")
     username = check_username(email)
     with session_scope() as s:
         row = s.scalar(select(User).where(User.username == username))

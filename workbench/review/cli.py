@@ -117,7 +117,7 @@ def _sign_in(user: str, password: str):
     from workbench.review.auth import AuthError, authenticate
 
     try:
-        return authenticate(user, password)
+        return authenticate(user, password, client="cli")
     except AuthError as exc:
         _fail(exc)
 

@@ -79,7 +79,8 @@ def _first_admin_form() -> None:
             "approvers, marketers and analysts are added afterwards (Review page or `workbench users add`).")
     name = st.text_input("Username", key="auth_setup_username")
     display = st.text_input("Display name", key="auth_setup_display")
-    pw = st.text_input("Password", type="password", key="auth_setup_password")
+    pw = st.text_input("Password", type="password", key="auth_setup_password",
+                       help="At least 8 characters and not easy to guess: a few uncommon words work well.")
     pw2 = st.text_input("Repeat the password", type="password", key="auth_setup_password2")
     if st.button("Create admin", key="auth_setup_create", type="primary"):
         if pw != pw2:
@@ -94,6 +95,16 @@ def _first_admin_form() -> None:
         st.rerun()
 
 
+def _client() -> str:
+    """Who is signing in, for the per-client throttle: the connection's IP address ("localhost" for a local browser).
+    Behind a reverse proxy every visitor has the proxy's address: one shared budget (see docs/SECURITY.md)."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser connection
+        ip = None
+    return ip if isinstance(ip, str) and ip else "localhost"  # (AppTest hands out a mock)
+
+
 def _login_form() -> None:
     st.subheader("Sign in")
     if oidc_configured():
@@ -104,7 +115,7 @@ def _login_form() -> None:
     pw = st.text_input("Password", type="password", key="auth_password")
     if st.button("Sign in", key="auth_login"):
         try:
-            user = authenticate(name, pw)
+            user = authenticate(name, pw, client=_client())
         except AuthError as exc:
             st.error(str(exc))
             return

@@ -114,7 +114,7 @@ K_DEMO_JOB = "home_demo_job"
 def demo_panel() -> None:
     """Home: "Create demo workspace" (a job with progress), or the demo's accounts once it exists."""
     from workbench import jobs
-    from workbench.demo import DEMO_PASSWORD, DEMO_USERS, is_demo_workspace
+    from workbench.demo import DEMO_PASSWORD, DEMO_USERS, demo_password_public, is_demo_workspace
     from workbench.review.auth import needs_first_admin
     from workbench.ui.jobs import job_panel, submit_job
 
@@ -124,7 +124,10 @@ def demo_panel() -> None:
     if st.session_state.get(K_DEMO_JOB):
         # Home needs no sign-in, and neither does the demo build it offers: anyone here may stop it
         job_panel(st.session_state[K_DEMO_JOB], key="home_demo", stop=jobs.request_stop)
-    if is_demo_workspace():
+    if is_demo_workspace() and not demo_password_public():  # real accounts now: the demo admin is not for everyone
+        st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models). Sign in with your "
+                   "own account.")
+    elif is_demo_workspace():
         st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models: the images are for trying the "
                    "workbench, not for a catalog). Sign in on any page as "
                    + ", ".join(f"`{u}` ({r})" for u, r in DEMO_USERS.items()) + f" with the password `{DEMO_PASSWORD}`.")
