@@ -28,6 +28,7 @@ import streamlit as st
 
 from workbench.review.auth import (AuthError, OidcRoleMap, UserInfo, authenticate, create_first_admin, get_user,
                                    needs_first_admin, oidc_sign_in, roles_with)
+from workbench.ui.common import plain
 from workbench.ui.state import StateKeys
 
 
@@ -53,7 +54,7 @@ def current_user() -> UserInfo | None:
         try:
             name = oidc_sign_in(st.user.to_dict(), _role_map()).username
         except AuthError as exc:
-            st.error(f"Signed in with your identity provider, but: {exc}")
+            st.error(f"Signed in with your identity provider, but: {plain(exc)}")
             if st.button("Sign out", key="auth_oidc_logout"):
                 st.logout()
             st.stop()
@@ -89,7 +90,7 @@ def _first_admin_form() -> None:
         try:
             user = create_first_admin(name, pw, display)
         except AuthError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         st.session_state[StateKeys.USER] = user.username
         st.rerun()
@@ -117,7 +118,7 @@ def _login_form() -> None:
         try:
             user = authenticate(name, pw, client=_client())
         except AuthError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         st.session_state[StateKeys.USER] = user.username
         st.rerun()
@@ -132,7 +133,7 @@ def require_login(permission: str | None = None, *, any_of: tuple[str, ...] = ()
     wanted = ((permission,) if permission else ()) + tuple(any_of)
     if wanted and not any(user.can(p) for p in wanted):
         roles = sorted({r for p in wanted for r in roles_with(p)})
-        st.warning(f"You are signed in as {user.label}. This page is for: {', '.join(roles)}.")
+        st.warning(f"You are signed in as {plain(user.label)}. This page is for: {', '.join(roles)}.")
         user_box(user)
         st.stop()
     user_box(user)
@@ -141,7 +142,7 @@ def require_login(permission: str | None = None, *, any_of: tuple[str, ...] = ()
 
 def user_box(user: UserInfo) -> None:
     with st.sidebar:
-        st.caption(f"Signed in as **{user.label}**")
+        st.caption(f"Signed in as **{plain(user.label)}**")
         if st.button("Sign out", key="auth_logout"):
             sign_out()
             st.rerun()

@@ -6,7 +6,6 @@ Every view reads one page or one aggregate from ``workbench.data.store``, so ren
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
