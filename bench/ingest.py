@@ -59,7 +59,7 @@ def phase_baseline(folder: Path, out: Path) -> dict:
 
 def phase_import(folder: Path, workers: int) -> dict:
     from workbench.data.importer import import_dataset
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     t = time.perf_counter()
     report = import_dataset(folder, name="bench", workers=workers, created_by=system_actor("bench", role="marketer"))
@@ -77,7 +77,7 @@ def phase_grid(n_items: int, folder: Path) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from workbench.data.importer import import_dataset
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
     from workbench.data.tables import Item
     from workbench.db import session_scope
 

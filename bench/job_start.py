@@ -37,7 +37,7 @@ def _run_mode(mode: str, n_jobs: int, tmp: Path) -> list[dict]:
     db.reset_for_tests()
     reload_settings()
     kit = make_tiny_kit(tmp / "kit")
-    worker = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True,
+    worker = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
     try:

@@ -39,7 +39,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
     from workbench.prompts.tokens import clip_tokenizer
 
     clip_tokenizer()

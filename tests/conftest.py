@@ -35,6 +35,8 @@ def workspace(tmp_path, monkeypatch):
     # Most tests' workers run one model job: forking them from a preloaded server would only add its ~20 s import.
     # The `preloaded_worker` fixture and the browser journey use it (the product's default on CPU machines).
     monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", "off")
+    # Queueing does not start a consumer in tests: those that run jobs start one (the `worker` fixtures) and stop it.
+    monkeypatch.setenv("WORKBENCH_AUTO_WORKER", "false")
     monkeypatch.chdir(tmp_path)  # no stray workbench.toml from the repo
     db.reset_for_tests()
     reload_settings()
@@ -44,11 +46,11 @@ def workspace(tmp_path, monkeypatch):
 
 
 def _worker(tmp_path):
-    """A real Huey consumer (``python -m workbench.worker``) for this test's workspace; its output in worker.log."""
+    """A real Huey consumer (``python -m workbench.jobs``) for this test's workspace; its output in worker.log."""
     from workbench import jobs
 
     log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True,
                             stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while not jobs.worker_alive() and time.monotonic() < deadline:
@@ -71,7 +73,7 @@ def worker(workspace, tmp_path):
 
 @pytest.fixture
 def preloaded_worker(workspace, tmp_path, monkeypatch):
-    """A worker that forks model jobs from its preloaded job server (workbench.jobs_spawn)."""
+    """A worker that forks model jobs from its preloaded job server (workbench.jobs.spawn)."""
     monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", "on")
     reload_settings()
     yield from _worker(tmp_path)

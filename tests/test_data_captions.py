@@ -8,7 +8,7 @@ from workbench.data.captions import (DEFAULT_TEMPLATE, TemplateError, caption_fl
                                      render_template, singular, with_prefix)
 from workbench.data.importer import import_dataset
 from workbench.data.tables import Item
-from workbench.data.testing import CURATOR, image_bytes, write
+from helpers.data import CURATOR, image_bytes, write
 from workbench.db import AuditLog, session_scope
 
 
@@ -153,7 +153,7 @@ def test_caption_job_with_the_tiny_blip_captioner_through_a_worker(tmp_path, mon
     monkeypatch.setenv("WORKBENCH_MODELS__BLIP_CAPTIONER", str(folder))
     reload_settings()
     ds = _dataset(tmp_path, n=2, captions=False)
-    worker = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True)
+    worker = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True)
     try:
         job_id = enqueue_caption(ds, mode="uncaptioned", prefix="a photo of TOK", created_by=CURATOR)
         job = jobs.wait_for(job_id, timeout=120)
@@ -176,7 +176,7 @@ def test_caption_job_with_a_missing_model_fails_naming_it(tmp_path):
     from workbench.data.captioning import enqueue_caption
 
     ds = _dataset(tmp_path, n=1, captions=False)
-    worker = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True)
+    worker = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True)
     try:
         job = jobs.wait_for(enqueue_caption(ds, created_by=CURATOR), timeout=120)
         assert job.status == "failed"

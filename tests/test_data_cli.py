@@ -4,7 +4,7 @@ import json
 from typer.testing import CliRunner
 
 from workbench.data.cli import app
-from workbench.data.testing import image_bytes, write
+from helpers.data import image_bytes, write
 
 runner = CliRunner()
 

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from workbench.data.demo import BRAND, GARMENTS, import_demo_catalog, make_demo_catalog
-from workbench.data.testing import CURATOR
+from helpers.data import CURATOR
 
 
 def _digest(root):

@@ -13,7 +13,7 @@ from workbench.data import captions
 from workbench.data.importer import import_dataset
 from workbench.data.sources import SourceError
 from workbench.data.tables import Dataset, Item
-from workbench.data.testing import CURATOR, image_bytes, write
+from helpers.data import CURATOR, image_bytes, write
 from workbench.db import session_scope
 from workbench.settings import get_settings
 

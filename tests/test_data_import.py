@@ -12,7 +12,7 @@ from workbench.data.importer import import_dataset
 from workbench.data.sources import SourceError, detect_kind
 from workbench.data.store import get_dataset, query_items, ItemFilter
 from workbench.data.tables import Dataset, Item
-from workbench.data.testing import (CURATOR, bomb_png, corrupt_jpeg, image_bytes, truncated_jpeg, truncated_png, write)
+from helpers.data import (CURATOR, bomb_png, corrupt_jpeg, image_bytes, truncated_jpeg, truncated_png, write)
 from workbench.db import session_scope
 
 
@@ -356,7 +356,7 @@ def test_a_pooled_import_from_a_streamlit_page_does_not_rerun_the_page_in_its_wo
         f"page.__file__ = {str(page)!r}",
         "sys.modules['__main__'] = page  # what Streamlit's script runner does for every page run",
         "from workbench.data.importer import import_dataset",
-        "from workbench.review.auth import system_actor",
+        "from workbench.auth import system_actor",
         f"report = import_dataset({str(root)!r}, name='big shoot', workers=2, created_by=system_actor())",
         "assert sys.modules['__main__'] is page",
         "print('added', report.added)",

@@ -5,9 +5,9 @@ import pytest
 
 from workbench.data import store
 from workbench.data.demo import import_demo_catalog
-from workbench.data.testing import CURATOR
-from workbench.review import auth
-from workbench.review.testing import lose_role_in_fragment, make_users, page_as, page_text
+from helpers.data import CURATOR
+from workbench import auth
+from helpers.review import lose_role_in_fragment, make_users, page_as, page_text
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Datasets.py")
 

@@ -10,7 +10,7 @@ from workbench.data.importer import import_dataset
 from workbench.data.preprocess import PreprocessConfig, nearest_bucket, preprocess_dataset, transform
 from workbench.data.split import assign, split_dataset
 from workbench.data.store import query_items
-from workbench.data.testing import CURATOR, exif_rotated_jpeg, image_bytes, write
+from helpers.data import CURATOR, exif_rotated_jpeg, image_bytes, write
 
 
 def _import(tmp_path, files):

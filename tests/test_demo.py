@@ -21,7 +21,7 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     from workbench.db import session_scope
     from workbench.prompts.library import load_library
     from workbench.prompts.store import list_batches
-    from workbench.review import auth
+    from workbench import auth
     from workbench.settings import get_settings
     from workbench.train import runs
 
@@ -66,8 +66,8 @@ def test_the_home_demo_job_builds_nothing_in_a_workspace_that_gained_users(works
     """Home offers the demo only to a workspace without users; a first admin created between the click and the job
     must not end up next to the demo's accounts with their published password."""
     from workbench.demo import is_demo_workspace
-    from workbench.jobs_runner import run_inline
-    from workbench.review import auth
+    from workbench.jobs.runner import run_inline
+    from workbench import auth
 
     job_id = jobs.enqueue("demo", {}, title="demo workspace", created_by="demo", queue=False)  # the click
     auth.create_first_admin("owner", "correct horse battery")  # meanwhile, on the first-run form
@@ -92,8 +92,8 @@ def _fast_demo(monkeypatch, before_users=lambda state: "done"):
 def test_a_first_admin_created_while_the_demo_builds_gets_no_demo_accounts_beside_it(workspace, monkeypatch):
     """The job's start-up check passed; the owner creates the first admin while the catalog is imported: the users
     step, which checks and inserts in one transaction, must add nothing."""
-    from workbench.jobs_runner import run_inline
-    from workbench.review import auth
+    from workbench.jobs.runner import run_inline
+    from workbench import auth
 
     def owner_signs_up(state):
         auth.create_first_admin("owner", "correct horse battery")
@@ -110,7 +110,7 @@ def test_a_first_admin_created_while_the_demo_builds_gets_no_demo_accounts_besid
 
 def test_demo_accounts_are_marked_and_their_password_is_shown_only_while_no_one_else_has_an_account(
         workspace, monkeypatch):
-    from workbench.review import auth
+    from workbench import auth
 
     monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
     demo = _fast_demo(monkeypatch)

@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 from workbench import jobs
 from workbench.db import Job, session_scope
 from workbench.evaluate.tables import Evaluation, EvaluationImage, EvaluationResult
-from workbench.review import auth
-from workbench.review.testing import make_generation, make_users, page_text
+from workbench import auth
+from helpers.review import make_generation, make_users, page_text
 from workbench.ui.state import StateKeys
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Evaluate.py")

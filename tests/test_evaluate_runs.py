@@ -18,14 +18,14 @@ from workbench.data.demo import draw_garment, import_demo_catalog
 from workbench.data.split import split_dataset
 from workbench.data.store import get_dataset, image_path
 from workbench.data.tables import Item
-from workbench.data.testing import CURATOR
+from helpers.data import CURATOR
 from workbench.db import AuditLog, Job, session_scope
 from workbench.evaluate.runs import (EvalConfig, EvaluationError, ImageSet, ReferenceSet, SuiteVariant,
                                      create_evaluation, enqueue_prompt_suite, export_csv, get_evaluation, image_rows,
                                      resolve_image_set, result_rows, run_evaluation, start_evaluation)
 from workbench.generate.tables import Generation
 from workbench.models import tiny
-from workbench.review.testing import as_role
+from helpers.review import as_role
 from workbench.review.tables import ReviewCheckRow
 from workbench.settings import get_settings, reload_settings
 
@@ -258,7 +258,7 @@ def test_cli_evaluate_show_and_export(kit, catalog, monkeypatch, tmp_path):
 @pytest.fixture
 def worker(workspace, tmp_path):
     log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True, stdout=log,
                             stderr=subprocess.STDOUT)
     yield proc
     os.killpg(proc.pid, signal.SIGKILL)

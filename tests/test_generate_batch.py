@@ -7,7 +7,7 @@ from workbench import jobs
 from workbench.db import session_scope
 from workbench.generate.tables import Generation
 from workbench.models import tiny
-from workbench.review.testing import as_role
+from helpers.review import as_role
 
 PROMPTS = [{"text": "a red t-shirt on white"}, {"text": "a navy cap on white", "negative": "blurry"}]
 

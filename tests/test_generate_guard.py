@@ -7,7 +7,7 @@ from workbench.generate.pipeline import GenerationError, PipelineSpec, build_pip
 from workbench.generate.sample import GenerationParams, read_png_metadata
 from workbench.generate.tables import Generation
 from workbench.models import tiny
-from workbench.review.testing import as_role
+from helpers.review import as_role
 
 MIA = as_role("marketer")  # generating needs the marketer's permission
 

@@ -6,7 +6,7 @@ from PIL import Image
 
 from workbench.models import tiny
 from workbench.models.sources import native_size
-from workbench.review.testing import make_users, page_as
+from helpers.review import make_users, page_as
 from workbench.settings import reload_settings
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py")
@@ -14,7 +14,7 @@ PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py")
 
 @pytest.fixture(autouse=True)
 def users(workspace, monkeypatch):
-    from workbench.review import auth
+    from workbench import auth
 
     monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
     make_users()

@@ -6,7 +6,7 @@ import torch
 from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec, build_pipeline, check_spec
 from workbench.generate.sample import GenerationParams, generate, parse_a1111, read_png_metadata
 from workbench.models import tiny
-from workbench.review.testing import as_role
+from helpers.review import as_role
 
 MIA = as_role("marketer")  # generating needs the marketer's permission
 
@@ -145,7 +145,7 @@ def test_generating_for_another_workspace_checks_and_records_there(kit, workspac
     """``settings=`` names the workspace: the user is read from its database, and the image and its row land in it."""
     from workbench import db
     from workbench.generate.tables import Generation
-    from workbench.review import PermissionDenied
+    from workbench.auth import PermissionDenied
     from workbench.settings import Settings
 
     other = Settings(workspace=tmp_path / "other")

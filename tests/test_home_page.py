@@ -62,7 +62,7 @@ def test_populated_workspace_shows_counts_and_next_step(workspace):
 
 def test_recent_jobs_are_shown_to_signed_in_users_only(workspace):
     """Home needs no sign-in; job titles name datasets, runs and prompts, so an anonymous visitor sees counts only."""
-    from workbench.review.testing import make_users, page_as
+    from helpers.review import make_users, page_as
 
     make_users()
     with db.session_scope() as s:
@@ -99,7 +99,7 @@ def test_create_demo_workspace_queues_the_demo_job_and_then_shows_the_accounts(w
 
 def test_a_workspace_with_users_is_not_offered_the_demo(workspace):
     """The demo adds accounts with a published password; Home needs no sign-in, so a used workspace never gets it."""
-    from workbench.review.testing import make_users
+    from helpers.review import make_users
 
     make_users()
     at = AppTest.from_file(HOME, default_timeout=60).run()
@@ -125,7 +125,7 @@ def test_paths_and_package_versions_are_for_admins_only(workspace):
     versions run (a map for an attacker)."""
     import importlib.metadata
 
-    from workbench.review.testing import make_users, page_as
+    from helpers.review import make_users, page_as
 
     make_users()
     streamlit_version = importlib.metadata.version("streamlit")
@@ -146,7 +146,7 @@ def test_the_demo_password_is_not_shown_once_a_real_admin_exists(workspace):
     """A demo workspace shows its published accounts; once real accounts exist (the owner's admin), Home must not
     hand out an admin password to anonymous visitors."""
     from workbench.demo import DEMO_PASSWORD, _save_state
-    from workbench.review.testing import make_users
+    from helpers.review import make_users
 
     _save_state({"models": "x", "users": ["mia", "ari", "ana", "adam"]})
     at = AppTest.from_file(HOME, default_timeout=60).run()

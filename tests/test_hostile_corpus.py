@@ -28,7 +28,7 @@ from workbench.data import captions, store
 from workbench.data.importer import import_dataset
 from workbench.data.sources import SourceError
 from workbench.data.tables import Item
-from workbench.data.testing import CURATOR, image_bytes, write
+from helpers.data import CURATOR, image_bytes, write
 from workbench.db import session_scope
 from workbench.prompts.yamlio import PromptError, read_yaml
 from workbench.settings import get_settings

@@ -15,9 +15,10 @@ from streamlit.testing.v1 import AppTest
 from hostile.text import HOSTILE_MARKDOWN
 from workbench import db, jobs
 from workbench.data.importer import import_dataset
-from workbench.data.testing import image_bytes, write
-from workbench.review import auth, decide
-from workbench.review.testing import as_role, make_generation, make_users
+from helpers.data import image_bytes, write
+from workbench import auth
+from workbench.review import decide
+from helpers.review import as_role, make_generation, make_users
 from workbench.ui.state import StateKeys
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"

@@ -192,7 +192,7 @@ def test_stop_on_a_job_whose_process_is_gone_ends_it_at_once(workspace):
 
 
 def test_a_job_run_in_the_callers_process_records_its_host(workspace):
-    from workbench.jobs_runner import run_inline
+    from workbench.jobs.runner import run_inline
 
     job_id = jobs.enqueue("selftest", {"steps": 1, "delay": 0.0}, queue=False)
     assert run_inline(job_id) == 0

@@ -43,7 +43,7 @@ def test_jobs_run_through_a_redis_queue(redis_url, monkeypatch, tmp_path):
     job_id = jobs.enqueue("selftest", {"steps": 3, "delay": 0.01})
     assert not (settings.workspace_dir / "queue.db").exists()  # nothing queued locally
     log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen([sys.executable, "-m", "workbench.worker"], start_new_session=True, stdout=log,
+    worker = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True, stdout=log,
                               stderr=subprocess.STDOUT)
     try:
         job = jobs.wait_for(job_id, timeout=90)

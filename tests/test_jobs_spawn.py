@@ -1,6 +1,6 @@
 """Job processes forked from the preloaded job server behave like fresh ones: log, progress, outcome, stop escalation.
 
-These drive the supervisor (``jobs._execute_job``) in this process, with a light preload list instead of the model
+These drive the supervisor (``jobs.supervisor._execute_job``) in this process, with a light preload list instead of the model
 libraries, and ``selftest`` counted as a model kind; the generate tests and the browser journey run real model jobs
 through it with the real list.
 """
@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from workbench import jobs, jobs_spawn
+from workbench import jobs
+from workbench.jobs import spawn as jobs_spawn
+from workbench.jobs import supervisor
 from workbench.settings import get_settings, reload_settings
 
 
@@ -19,13 +21,13 @@ from workbench.settings import get_settings, reload_settings
 def forking(monkeypatch):
     monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", "on")
     monkeypatch.setattr(jobs_spawn, "MODEL_KINDS", frozenset({"selftest"}))
-    monkeypatch.setattr(jobs_spawn, "PRELOAD_MODULE", "workbench.jobs_builtin")
+    monkeypatch.setattr(jobs_spawn, "PRELOAD_MODULE", "workbench.jobs.builtin")
     monkeypatch.setattr(jobs_spawn, "_context", None)
     reload_settings()
 
 
 def _supervise(job_id: int) -> threading.Thread:
-    thread = threading.Thread(target=jobs._execute_job, args=(job_id,), daemon=True)
+    thread = threading.Thread(target=supervisor._execute_job, args=(job_id,), daemon=True)
     thread.start()
     return thread
 

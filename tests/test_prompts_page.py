@@ -7,8 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from workbench.prompts import batch_prompts, get_batch, list_batches, load_library, prompt_history
-from workbench.review import auth
-from workbench.review.testing import make_users, page_text
+from workbench import auth
+from helpers.review import make_users, page_text
 from workbench.ui.prompts import GENERATE_PAGE
 from workbench.ui.state import StateKeys
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from workbench import db
 from workbench.prompts import (BatchSpec, PromptError, batch_prompts, expand_batch, get_batch, get_prompt,
                                list_batches, load_library, prompt_history, refine, save_batch, save_prompt)
-from workbench.review.auth import system_actor
+from workbench.auth import system_actor
 
 # Marketers who write prompts (system actors: no user rows needed; tests/test_review_auth.py checks the roles).
 ANA, BEN, CY = (system_actor(name, role="marketer") for name in ("ana", "ben", "cy"))

@@ -6,7 +6,7 @@ import pytest
 
 from workbench.prompts import PromptError, load_library, parse_brand, parse_template, render, save_template_text
 from workbench.prompts.library import SHIPPED_DIR
-from workbench.review.testing import as_role
+from helpers.review import as_role
 
 SHIPPED_PRODUCTS = {"t-shirt", "hoodie", "jacket", "bottoms", "dress", "sneakers", "accessories"}
 SHIPPED_SCENES = {"studio-white", "flat-lay", "ghost-mannequin", "on-model", "urban-street", "outdoor", "golden-hour"}

@@ -4,13 +4,13 @@ import pytest
 from sqlalchemy import select, text
 
 from workbench import db
-from workbench.review import (AuthError, OidcRoleMap, PermissionDenied, QueueFilter, add_user, audit_trail,
-                              authenticate, bulk_decide, create_first_admin, decide, export_approved, hash_password,
-                              list_queue, list_users, needs_first_admin, oidc_sign_in, record_check, request_changes,
-                              require, reset_password, set_active, set_policy, set_role, system_actor,
-                              verify_password)
-from workbench.review import auth
-from workbench.review.testing import PASSWORD, make_generation, make_users
+from workbench.auth import (AuthError, OidcRoleMap, PermissionDenied, add_user, authenticate, create_first_admin,
+                            hash_password, list_users, needs_first_admin, oidc_sign_in, require, reset_password,
+                            set_active, set_role, system_actor, verify_password)
+from workbench.review import (QueueFilter, audit_trail, bulk_decide, decide, export_approved, list_queue, record_check,
+                              request_changes, set_policy)
+from workbench import auth
+from helpers.review import PASSWORD, make_generation, make_users
 
 OPS = system_actor("test")
 
@@ -88,7 +88,7 @@ def _capability_actions(tmp_path):
     """Each call finishes, or fails for a reason other than the role (which proves the role check let it through)."""
     from workbench.data.importer import import_dataset
     from workbench.data.split import split_dataset
-    from workbench.data.testing import image_bytes, write
+    from helpers.data import image_bytes, write
     from workbench.evaluate.runs import EvalConfig, ImageSet, create_evaluation
     from workbench.generate.batch import enqueue_batch
     from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch, save_brand_text, save_template_text
@@ -163,7 +163,7 @@ def test_stopping_a_job_is_checked_like_queueing_it(workspace):
 def test_unknown_inactive_or_missing_users_change_nothing(workspace, tmp_path):
     from workbench.data.importer import import_dataset
     from workbench.data.store import list_datasets
-    from workbench.data.testing import image_bytes, write
+    from helpers.data import image_bytes, write
     from workbench.generate.batch import enqueue_batch
 
     make_users()
@@ -187,7 +187,7 @@ def test_a_call_for_another_workspace_checks_the_role_in_that_workspace(workspac
     from workbench.data.importer import import_dataset
     from workbench.data.split import split_dataset
     from workbench.data.store import delete_dataset, get_dataset, list_datasets
-    from workbench.data.testing import image_bytes, write
+    from helpers.data import image_bytes, write
     from workbench.prompts import load_library, save_brand_text
     from workbench.prompts.library import source_text
     from workbench.settings import Settings
@@ -370,7 +370,7 @@ def _audit_actions(action: str) -> list[tuple[str, str]]:
 
 
 def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(workspace, monkeypatch):
-    from workbench.review import signin
+    from workbench.auth import signin
 
     make_users()
     now = [signin.utcnow()]
@@ -408,7 +408,7 @@ def test_twenty_failures_from_one_client_lock_that_client(workspace):
 
 def test_one_attacker_adds_a_bounded_number_of_rows(workspace):
     """Guessing many names from one client: the audit log and the throttle table stop growing at the client limit."""
-    from workbench.review import signin
+    from workbench.auth import signin
 
     make_users()
     for i in range(signin.CLIENT_LIMIT + 10):
@@ -420,7 +420,7 @@ def test_one_attacker_adds_a_bounded_number_of_rows(workspace):
 
 
 def test_the_throttle_table_is_pruned_and_capped(workspace, monkeypatch):
-    from workbench.review import signin
+    from workbench.auth import signin
 
     monkeypatch.setattr(signin, "MAX_ROWS", 10)
     now = [signin.utcnow()]
@@ -457,7 +457,7 @@ def test_a_password_made_of_the_username_is_refused(workspace):
 
 def test_the_published_demo_password_passes_the_policy():
     from workbench.demo import DEMO_PASSWORD, DEMO_USERS
-    from workbench.review.signin import check_password_strength
+    from workbench.auth.signin import check_password_strength
 
     for name in DEMO_USERS:
         check_password_strength(DEMO_PASSWORD, name)

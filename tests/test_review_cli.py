@@ -4,8 +4,9 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.cli import app
-from workbench.review import auth, authenticate, get_user
-from workbench.review.testing import PASSWORD, make_generation
+from workbench import auth
+from workbench.auth import authenticate, get_user
+from helpers.review import PASSWORD, make_generation
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from hostile.text import FORMULA_CELLS
 from workbench.csvsafe import csv_text, safe_cell
 from workbench.review import decide, export_approved
-from workbench.review.testing import make_generation, make_users
+from helpers.review import make_generation, make_users
 
 
 @pytest.mark.parametrize("cell", FORMULA_CELLS)

@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import func, select
 
 from workbench import db
-from workbench.review import (DecisionConflict, QueueFilter, ReviewError, add_user, bulk_decide, decide, get_item,
-                              history, list_queue, record_check, set_policy, system_actor)
+from workbench.auth import add_user, system_actor
+from workbench.review import (DecisionConflict, QueueFilter, ReviewError, bulk_decide, decide, get_item, history,
+                              list_queue, record_check, set_policy)
 from workbench.review.tables import ReviewRow
-from workbench.review.testing import make_generation, make_users
+from helpers.review import make_generation, make_users
 
 OPS = system_actor("test")
 

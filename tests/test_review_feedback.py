@@ -14,7 +14,7 @@ from workbench import db, jobs
 from workbench.prompts import get_prompt, prompt_history, save_prompt
 from workbench.review import (DecisionConflict, QueueFilter, ReviewError, decide, export_approved, get_item,
                               list_queue, record_check, request_changes)
-from workbench.review.testing import make_generation, make_users
+from helpers.review import make_generation, make_users
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workbench.review import auth, decide, get_item, get_user, history, record_check
-from workbench.review.testing import PASSWORD, make_generation, make_users, page_text
+from workbench import auth
+from workbench.auth import get_user
+from workbench.review import decide, get_item, history, record_check
+from helpers.review import PASSWORD, make_generation, make_users, page_text
 from workbench.ui.state import StateKeys
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "6_Review.py")

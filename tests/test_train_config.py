@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.cli import app
-from workbench.review.testing import as_role
+from helpers.review import as_role
 from workbench.train import estimate as est_mod
 from workbench.train import runs
 from workbench.train.config import ConfigError, build_config, load_config, parse_args
@@ -189,7 +189,7 @@ def test_the_sweep_table_shows_each_runs_latest_evaluation_scores(tmp_path, monk
     from workbench.db import session_scope
     from workbench.evaluate.tables import Evaluation, EvaluationImage
     from workbench.models import tiny
-    from workbench.review.testing import make_generation
+    from helpers.review import make_generation
 
     kit = tiny.make_tiny_kit(tmp_path / "kit")
     (tmp_path / "photos").mkdir()

@@ -12,11 +12,11 @@ import pytest
 from workbench import jobs
 from workbench.db import session_scope
 from workbench.models import tiny
-from workbench.review.testing import as_role
+from helpers.review import as_role
 from workbench.train import runs
 from workbench.train.config import build_config
 from workbench.train.tables import Lora
-from workbench.train.testing import demo_imagefolder
+from helpers.train import demo_imagefolder
 
 
 @pytest.fixture(scope="module")

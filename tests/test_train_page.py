@@ -8,10 +8,10 @@ from streamlit.testing.v1 import AppTest
 
 from workbench import jobs
 from workbench.data.demo import import_demo_catalog
-from workbench.data.testing import CURATOR
+from helpers.data import CURATOR
 from workbench.models import tiny
-from workbench.review import auth
-from workbench.review.testing import lose_role_in_fragment, make_users, page_text
+from workbench import auth
+from helpers.review import lose_role_in_fragment, make_users, page_text
 from workbench.train import runs
 from workbench.ui.state import StateKeys
 

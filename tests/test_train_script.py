@@ -11,7 +11,7 @@ from workbench.models import tiny
 from workbench.train.config import ConfigError, build_config
 from workbench.train.data import resolve_examples
 from workbench.train.script import TrainingDiverged, main
-from workbench.train.testing import demo_imagefolder
+from helpers.train import demo_imagefolder
 
 from hostile.train import crafted_pickle, plant_pickles
 

@@ -58,6 +58,7 @@ def serve(workspace: Path, log: Path, start_timeout: float = 60) -> Iterator[str
     port = free_port()
     env = dict(os.environ, WORKBENCH_WORKSPACE=str(workspace))
     env.pop("WORKBENCH_JOBS_PRELOAD", None)  # the app's own default: model jobs forked from a preloaded server
+    env.pop("WORKBENCH_AUTO_WORKER", None)  # the app's own default: queueing a job starts a consumer
     with Path(log).open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.headless", "true",

@@ -20,7 +20,7 @@ app = typer.Typer(help="Brand Workbench: from product photos to approved catalog
 # An entry "module:attribute" names a Typer app other than ``app`` in that module.
 SUBAPPS: list[tuple[str, str]] = [
     ("workbench.models.cli", "models"),
-    ("workbench.jobs_cli", "jobs"),
+    ("workbench.jobs.cli", "jobs"),
     ("workbench.data.cli", "data"),
     ("workbench.prompts.cli", "prompts"),
     ("workbench.generate.cli", "generate"),
@@ -95,7 +95,7 @@ def demo_data(
 ) -> None:
     """Draw the synthetic demo catalog of an invented brand (offline) and import it as a dataset."""
     from workbench.data.demo import import_demo_catalog
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     typer.echo(import_demo_catalog(seed=seed, size=size, created_by=system_actor("cli")).summary())
 

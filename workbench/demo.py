@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.review.auth import system_actor
+from workbench.auth import system_actor
 from workbench.settings import get_settings, reload_settings, workspace_settings_file
 
 DEMO_PASSWORD = "aurelo-demo"
@@ -185,7 +185,7 @@ def _catalog(state: dict, size: int) -> int:
 def _brand(state: dict) -> str:
     from workbench.prompts.library import save_brand_text
 
-    from workbench.review import auth
+    from workbench import auth
     from workbench.review.queue import set_policy
 
     path = save_brand_text(BRAND_YAML, auth.system_actor("demo"))  # brand profiles are an admin's (settings)
@@ -196,7 +196,7 @@ def _brand(state: dict) -> str:
 
 
 def _users(state: dict) -> list[str]:
-    from workbench.review import auth
+    from workbench import auth
 
     try:  # the check that nobody else has an account and the insert are one transaction
         return auth.create_demo_users(DEMO_USERS, DEMO_PASSWORD)
@@ -205,7 +205,7 @@ def _users(state: dict) -> list[str]:
 
 
 def _training(state: dict, steps: int) -> int:
-    from workbench.jobs_runner import run_inline
+    from workbench.jobs.runner import run_inline
     from workbench.train import runs
     from workbench.train.config import build_config, load_config
 
@@ -244,7 +244,7 @@ def _prompts(state: dict) -> int:
 
 def _generation(state: dict) -> int:
     from workbench.generate.batch import enqueue_batch
-    from workbench.jobs_runner import run_inline
+    from workbench.jobs.runner import run_inline
     from workbench.train.runs import lora_of
 
     lora = lora_of(int(state["training"]))

@@ -63,8 +63,11 @@ class Settings(BaseSettings):
     stop_grace_seconds: float = Field(default=20.0, gt=0)
     # How often a job consumer looks for running jobs of its machine whose process is gone (and fails them).
     reconcile_seconds: float = Field(default=30.0, gt=0)
+    # Queueing a job starts a local job consumer when none is alive. Turn off where consumers run as services
+    # (`workbench worker` on each GPU machine), or in tests that only look at the queued row.
+    auto_worker: bool = True
     # Start model jobs as forks of a process with torch/diffusers already imported (about 1 s instead of ~20 s to
-    # the first step). "auto": on machines without a CUDA device (see workbench.jobs_spawn).
+    # the first step). "auto": on machines without a CUDA device (see workbench.jobs.spawn).
     jobs_preload: Literal["auto", "on", "off"] = "auto"
     models: ModelRefs = Field(default_factory=ModelRefs)
 

@@ -25,7 +25,7 @@ from workbench.data.images import decode, oriented, to_rgb
 from workbench.data.store import DatasetError, _with_caption, image_path
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope
-from workbench.review.auth import Actor, on_behalf_of, require
+from workbench.auth import Actor, on_behalf_of, require
 from workbench.settings import Settings, get_settings
 
 CaptionFn = Callable[[Sequence[Image.Image]], list[str]]

@@ -18,7 +18,7 @@ app = typer.Typer(help="Datasets: import, inspect, caption, preprocess, split, e
 
 def _actor():
     """Who the CLI acts as: the operator, as admin (whoever runs it can open the workspace database anyway)."""
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     return system_actor("cli")
 

@@ -191,7 +191,7 @@ def import_demo_catalog(seed: int = 0, size: int = 512, colours: int = 4, name: 
     actor with the ``datasets`` permission). Returns the ImportReport; running it twice adds nothing the second time.
     ``palette``: see ``make_demo_catalog``."""
     from workbench.data.importer import import_dataset
-    from workbench.review.auth import require
+    from workbench.auth import require
     from workbench.settings import get_settings
 
     created_by = require(created_by, "datasets", settings=settings)  # before drawing anything

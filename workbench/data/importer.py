@@ -46,7 +46,7 @@ from workbench.data.sources import Candidate, Skip, SourceError, derive_columns,
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope, utcnow
 from workbench.jobs import pid_alive
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 Progress = Callable[[int, "int | None", str], None]

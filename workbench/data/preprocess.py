@@ -42,7 +42,7 @@ from workbench.data.images import decode, oriented, save_image_atomic, to_rgb, w
 from workbench.data.store import DatasetError, image_path
 from workbench.data.tables import Dataset, Item
 from workbench.db import session_scope
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 SIZES = (512, 768, 1024)

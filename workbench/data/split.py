@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from workbench.data.store import DatasetError
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope, utcnow
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings
 
 SPLITS = ("train", "val", "test")

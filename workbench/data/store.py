@@ -1,7 +1,7 @@
 """Reading and editing datasets: the queries and edits behind the Datasets page and ``workbench data``.
 
 Every read is paginated or aggregated in SQL, so a page of the grid costs the same for 200 or 20,000 items.
-Edits (captions, exclusions, deletions) need the ``datasets`` permission (``workbench.review.auth``) and write an audit
+Edits (captions, exclusions, deletions) need the ``datasets`` permission (``workbench.auth``) and write an audit
 row, under the actor's name, in the same transaction.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from workbench.data.captions import MAX_CAPTION_CHARS, REGEX_TIMEOUT, caption_fl
 from workbench.data.images import analyse, thumb_path, write_atomic, write_thumbnail
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope
-from workbench.review.auth import Actor, UserInfo, require
+from workbench.auth import Actor, UserInfo, require
 from workbench.settings import Settings, get_settings
 
 CAPTION_FLAGS = ("no_caption", "caption_fields_missing")

@@ -21,7 +21,7 @@ eval_app = typer.Typer(help="Read evaluation results: list, show, export.", no_a
 
 
 def _actor():
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     return system_actor("cli", role="analyst")
 

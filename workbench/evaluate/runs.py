@@ -21,7 +21,7 @@ A metric whose model is missing is stored as ``unavailable`` with the model refe
 a number. OCR results of generated images are also written to the review queue (``record_check(..., "ocr")``).
 
 Creating or queueing an evaluation and queueing a prompt suite need the ``evaluate`` permission (an analyst;
-``workbench.review.auth``). ``run_evaluation`` runs one that ``create_evaluation`` allowed (the job does, as do the CLI
+``workbench.auth``). ``run_evaluation`` runs one that ``create_evaluation`` allowed (the job does, as do the CLI
 and the demo in-process), so it does not check again.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from workbench.csvsafe import csv_text, write_csv
 from workbench.db import session_scope, utcnow
 from workbench.evaluate import METRIC_CARDS, METRIC_GROUPS, PAIRED_PX
 from workbench.evaluate.tables import Evaluation, EvaluationImage, EvaluationResult
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 DIVERSITY_PX = 256  # LPIPS diversity compares every pair of a prompt's images: at a lower resolution than paired
@@ -564,7 +564,7 @@ class _Runner:
             scores[i]["ocr_score"] = check.score
             values["ocr_pass"].append(scores[i]["ocr_pass"])
             if self.cfg.record_checks and r.generation_id is not None:
-                from workbench.review.auth import system_actor
+                from workbench.auth import system_actor
                 from workbench.review.queue import record_check
 
                 # the job acts as a system analyst (recording checks is the analyst's "evaluate" permission)

@@ -12,7 +12,7 @@ config again: every (prompt, asked seed) that already has a kept image in the ba
 generated twice.
 
 Queueing or stopping a batch needs the ``generate`` permission (``enqueue_batch``, ``stop_batch``); the job then
-generates as the user who queued it, without checking again (``workbench.review.auth``).
+generates as the user who queued it, without checking again (``workbench.auth``).
 
     job_id = enqueue_batch("mia", {"spec": {...}, "prompt_batch_id": 3, "batch": "prompts-3", "params": {...}})
 """
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from workbench.db import session_scope
 from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec, build_pipeline
 from workbench.generate.sample import GenerationParams, generate, params_from_dict
-from workbench.review.auth import Actor, on_behalf_of, require
+from workbench.auth import Actor, on_behalf_of, require
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def _launch_processes(ctx, cfg: dict[str, Any], processes: int) -> dict[str, Any
     (workbench.generate.distributed) and writes into the same batch, so the result is one set."""
     from workbench.jobs import JobStopped
 
-    from workbench.jobs_runner import accelerate_command
+    from workbench.jobs.runner import accelerate_command
 
     cmd = accelerate_command(["workbench.generate.distributed", str(ctx.job_id)], processes, cpu=False)
     code = ctx.run_child(cmd, forward_stop=False)  # the processes poll the stop flag between images

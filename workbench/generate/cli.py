@@ -10,7 +10,7 @@ app = typer.Typer(help="Generate images (SDXL + LoRAs, optional INT8) with full 
 
 
 def _actor():
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     return system_actor("cli", role="marketer")
 

@@ -20,7 +20,7 @@ def main(job_id: int) -> int:
     from workbench.db import Job, session_scope, utcnow
     from workbench.generate.batch import load_for_batch, make_one, plan
     from workbench.jobs import get_job
-    from workbench.review.auth import on_behalf_of
+    from workbench.auth import on_behalf_of
     from workbench.settings import get_settings
 
     settings = get_settings()

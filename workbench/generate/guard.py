@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.generate.pipeline import AssembledPipeline, GenerationError
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.generate.sample import (GeneratedImage, GenerationParams, a1111_parameters, generate,
                                        record_generation, write_png)
 

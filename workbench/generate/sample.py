@@ -25,7 +25,7 @@ from PIL.PngImagePlugin import PngInfo
 import workbench
 from workbench.db import session_scope
 from workbench.generate.pipeline import AssembledPipeline, GenerationError
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 PROVENANCE_KEY = "workbench"

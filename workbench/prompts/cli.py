@@ -106,7 +106,7 @@ def expand(
     from workbench.prompts.library import load_library
     from workbench.prompts.store import save_batch
     from workbench.prompts.yamlio import PromptError
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     lib = load_library()
     try:

@@ -19,7 +19,7 @@ from workbench.prompts.brands import BrandProfile, parse_brand
 from workbench.prompts.templates import Template, parse_template
 from workbench.prompts.yamlio import Problem, PromptError, write_text_atomic
 from workbench.db import audit, session_scope
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 from workbench.yamlsafe import YamlRefused, read_yaml_file
 

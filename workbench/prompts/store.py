@@ -1,5 +1,5 @@
 """The prompt library in the database: save batches and single prompts, refine a prompt into a new version, read
-them back. Every change needs the ``prompts`` permission (``workbench.review.auth``) and writes an audit row, under
+them back. Every change needs the ``prompts`` permission (``workbench.auth``) and writes an audit row, under
 the user's name, in the same transaction.
 
     saved = save_batch(batch, "SS26 tees", user="mia")
@@ -19,7 +19,7 @@ from workbench.prompts.expand import Batch, PromptCheck, check_prompt
 from workbench.prompts.library import Library, load_library
 from workbench.prompts.tables import PromptBatchItemRow, PromptBatchRow, PromptRow
 from workbench.prompts.yamlio import PromptError
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 
 
 @dataclass(frozen=True)

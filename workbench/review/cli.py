@@ -28,7 +28,7 @@ def _fail(exc: Exception) -> None:
 
 
 def _operator():
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     try:
         login = getpass.getuser()
@@ -47,7 +47,7 @@ def users_add(
     no_password: bool = typer.Option(False, "--no-password", help="Signs in through the OIDC provider only."),
 ) -> None:
     """Add a user (asks for the password unless --no-password)."""
-    from workbench.review.auth import AuthError, add_user
+    from workbench.auth import AuthError, add_user
 
     try:
         password = None if no_password else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -60,7 +60,7 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List users with role, sign-in method and state."""
-    from workbench.review.auth import list_users
+    from workbench.auth import list_users
 
     users = list_users(_operator())
     if not users:
@@ -73,7 +73,7 @@ def users_list() -> None:
 @users_app.command("set-role")
 def users_set_role(username: str, role: str) -> None:
     """Change a user's role (takes effect on their next click)."""
-    from workbench.review.auth import AuthError, set_role
+    from workbench.auth import AuthError, set_role
 
     try:
         user = set_role(_operator(), username, role)
@@ -85,7 +85,7 @@ def users_set_role(username: str, role: str) -> None:
 @users_app.command("reset-password")
 def users_reset_password(username: str) -> None:
     """Set a new password for a user (asks for it twice)."""
-    from workbench.review.auth import AuthError, reset_password
+    from workbench.auth import AuthError, reset_password
 
     try:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
@@ -98,7 +98,7 @@ def users_reset_password(username: str) -> None:
 @users_app.command("deactivate")
 def users_deactivate(username: str) -> None:
     """Stop a user from signing in (their decisions and audit rows stay)."""
-    from workbench.review.auth import AuthError, set_active
+    from workbench.auth import AuthError, set_active
 
     try:
         set_active(_operator(), username, False)
@@ -114,7 +114,7 @@ PASSWORD_OPT = typer.Option(..., prompt=True, hide_input=True, envvar="WORKBENCH
 
 
 def _sign_in(user: str, password: str):
-    from workbench.review.auth import AuthError, authenticate
+    from workbench.auth import AuthError, authenticate
 
     try:
         return authenticate(user, password, client="cli")
@@ -132,7 +132,7 @@ def queue(
     gate: str = typer.Option(None, help="passed, flagged or held (default: passed and flagged)."),
 ) -> None:
     """List images waiting for review with their gate results."""
-    from workbench.review.auth import AuthError
+    from workbench.auth import AuthError
     from workbench.review.queue import QueueFilter, ReviewError, list_queue
 
     who = _sign_in(user, password)
@@ -162,7 +162,7 @@ def decide(
     override_gate: bool = typer.Option(False, help="Approve although a gate held the image back."),
 ) -> None:
     """Decide on one image."""
-    from workbench.review.auth import AuthError
+    from workbench.auth import AuthError
     from workbench.review.decisions import decide as do_decide
     from workbench.review.queue import ReviewError
 
@@ -183,7 +183,7 @@ def export_cmd(
     batch: str = typer.Option(None, help="The campaign's batch."),
 ) -> None:
     """Zip the approved images of a brand / batch with metadata.csv and metadata.json."""
-    from workbench.review.auth import AuthError
+    from workbench.auth import AuthError
     from workbench.review.export import export_approved
     from workbench.review.queue import ReviewError
 

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from workbench.db import audit, session_scope
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.review.queue import Decision, ReviewError, _decisions, _generation_table, _items
 from workbench.review.tables import ReviewRow, ReviewTagRow
 

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from workbench.csvsafe import csv_text
 from workbench.db import audit, session_scope, utcnow
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items
 from workbench.settings import get_settings
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.db import audit, session_scope
-from workbench.review.auth import Actor, on_behalf_of, require
+from workbench.auth import Actor, on_behalf_of, require
 from workbench.review.decisions import Decision, check_decision, decide
 from workbench.review.queue import ReviewError, _generation_table
 from workbench.review.tables import ReviewRow

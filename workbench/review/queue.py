@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from workbench.db import audit, session_scope, utcnow
-from workbench.review.auth import Actor, AuthError, require
+from workbench.auth import Actor, AuthError, require
 from workbench.review.tables import ReviewCheckRow, ReviewPolicyRow, ReviewRow, ReviewTagRow
 
 STATUSES = ("pending", "approved", "rejected", "changes_requested")

@@ -24,7 +24,7 @@ OWN_SWITCHES = ("--detach", "--estimate", "--help-options")
 
 
 def _actor(name: str = "cli"):
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     return system_actor(name)
 

@@ -84,7 +84,7 @@ def _from_folder(folder: Path, cfg: TrainConfig) -> tuple[list[Example], str]:
 
 def _from_workspace_dataset(dataset_id: int, cfg: TrainConfig) -> tuple[list[Example], str, str]:
     from workbench.data.preprocess import PreprocessConfig, preprocess_dataset
-    from workbench.review.auth import on_behalf_of
+    from workbench.auth import on_behalf_of
 
     # Preprocessing accepts 256..2048 in steps of 64; smaller training sizes (tiny test models) resize further below.
     size = min(2048, max(256, -(-cfg.resolution // 64) * 64))

@@ -12,7 +12,7 @@ Stopping: the script polls the job's stop flag every step, saves a checkpoint an
 the grace period does the supervisor signal the process group (SIGTERM, then SIGKILL). A run whose process was killed
 ends as a failed job with its log tail, and resumes from its last checkpoint.
 
-Starting, stopping and resuming a run and starting a sweep need the ``train`` permission (``workbench.review.auth``),
+Starting, stopping and resuming a run and starting a sweep need the ``train`` permission (``workbench.auth``),
 checked when the user asks; the job then runs as the user who queued it, without checking again.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from workbench.db import Job, session_scope
 from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, reconcile, request_stop
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import get_settings
 from workbench.train.config import ConfigError, TrainConfig, build_config
 
@@ -44,7 +44,7 @@ class RunError(RuntimeError):
 
 def launch_command(cfg: TrainConfig, num_processes: int, cpu: bool) -> list[str]:
     """``accelerate launch -m workbench.train --flags...`` for this config."""
-    from workbench.jobs_runner import accelerate_command
+    from workbench.jobs.runner import accelerate_command
 
     return accelerate_command(["workbench.train", *cfg.to_flags()], num_processes, cpu, cfg.mixed_precision)
 

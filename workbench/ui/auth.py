@@ -2,12 +2,12 @@
 (create the first admin / password form / the OIDC button) and stops the page.
 
 The signed-in username lives in ``st.session_state[StateKeys.USER]``; the role is read from the database on every
-run (``workbench.review.get_user``), and every mutating library call checks it again (``require``), so what this
+run (``workbench.auth.get_user``), and every mutating library call checks it again (``require``), so what this
 module shows or hides is convenience, never the check.
 
 OpenID Connect: when ``.streamlit/secrets.toml`` has Streamlit's ``[auth]`` section, a "Sign in with …" button calls
 ``st.login()``; the identity (``st.user``) is mapped to a role by the ``[workbench_roles]`` table (see
-``workbench.review.auth.OidcRoleMap``)::
+``workbench.auth.OidcRoleMap``)::
 
     [auth]
     redirect_uri = "http://localhost:8501/oauth2callback"
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench.review.auth import (AuthError, OidcRoleMap, UserInfo, authenticate, create_first_admin, get_user,
-                                   needs_first_admin, oidc_sign_in, roles_with)
+from workbench.auth import (AuthError, OidcRoleMap, UserInfo, authenticate, create_first_admin, get_user,
+                            needs_first_admin, oidc_sign_in, roles_with)
 from workbench.ui.common import plain
 from workbench.ui.state import StateKeys
 

@@ -115,7 +115,7 @@ def demo_panel() -> None:
     """Home: "Create demo workspace" (a job with progress), or the demo's accounts once it exists."""
     from workbench import jobs
     from workbench.demo import DEMO_PASSWORD, DEMO_USERS, demo_password_public, is_demo_workspace
-    from workbench.review.auth import needs_first_admin
+    from workbench.auth import needs_first_admin
     from workbench.ui.jobs import job_panel, submit_job
 
     running = [j for j in jobs.list_jobs(kind="demo", limit=5) if j.is_active]

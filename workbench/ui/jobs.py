@@ -11,7 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from workbench import jobs
-from workbench.review.auth import AuthError
+from workbench.auth import AuthError
 from workbench.ui.common import plain
 
 STATUS_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}

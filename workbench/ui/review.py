@@ -10,9 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.review import (DECISIONS, ROLES, AuthError, QueueFilter, QueueItem, ReviewError,
-                              UserInfo, add_user, audit_trail, bulk_decide, decide, export_approved, filter_options,
-                              history, list_queue, list_users, request_changes, set_active, set_role)
+from workbench.auth import ROLES, AuthError, UserInfo, add_user, list_users, set_active, set_role
+from workbench.review import (DECISIONS, QueueFilter, QueueItem, ReviewError, audit_trail, bulk_decide, decide,
+                              export_approved, filter_options, history, list_queue, request_changes)
 from workbench.ui.common import code_span, plain
 
 POS = "review_pos"  # index of the image shown (page-private state, not a widget)

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.csvsafe import csv_text
-from workbench.review.auth import AuthError
+from workbench.auth import AuthError
 from workbench.train import estimate as est_mod
 from workbench.ui.common import code_span, open_tab, plain
 from workbench.train import runs

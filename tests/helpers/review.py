@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from workbench.db import session_scope
-from workbench.review import auth
+from workbench import auth
 from workbench.settings import get_settings
 
 USERNAMES = {"marketer": "mia", "analyst": "ari", "approver": "ana", "admin": "adam"}

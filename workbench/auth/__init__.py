@@ -33,7 +33,7 @@ database anyway. The one action nobody signs in for, building the demo workspace
 the workspace has no users (it adds accounts with a published password).
 
 Local accounts keep bcrypt hashes of passwords that pass the policy, and sign-in is throttled per account and per
-client (``workbench.review.signin``); the names of system actors (``RESERVED_USERNAMES``) cannot be accounts, so an
+client (``workbench.auth.signin``); the names of system actors (``RESERVED_USERNAMES``) cannot be accounts, so an
 audit row by "cli" or "demo" is never a person's. Identities from an OpenID Connect provider (Streamlit's
 ``st.login``) with a verified address are mapped to roles by ``OidcRoleMap`` and get a user row (no password) the
 first time they sign in.
@@ -54,8 +54,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workbench.db import User, audit, session_scope, write_lock
-from workbench.review import signin
-from workbench.review.signin import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH  # noqa: F401 - part of this API
+from workbench.auth import signin
+from workbench.auth.signin import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH  # noqa: F401 - part of this API
 from workbench.settings import Settings
 
 ROLES = ("marketer", "analyst", "approver", "admin")
@@ -225,7 +225,7 @@ def _dummy_hash() -> str:
 
 def authenticate(username: str, password: str, client: str = "local") -> UserInfo:
     """Check a local account's password, throttled per account and per ``client`` (the app passes the visitor's IP
-    address, the CLI "cli"; see ``workbench.review.signin``). Every attempt that is checked is audited; the error
+    address, the CLI "cli"; see ``workbench.auth.signin``). Every attempt that is checked is audited; the error
     never says which part was wrong, nor whether the account exists."""
     name = (username or "").strip().lower()[:100]
     try:

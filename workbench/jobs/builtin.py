@@ -34,6 +34,6 @@ def selftest(ctx) -> dict:
 
 def _process() -> str:
     """How this job's process was started: "fresh" or "forked" (from the preloaded job server)."""
-    from workbench.jobs_spawn import PROCESS_ENV
+    from workbench.jobs.runner import PROCESS_ENV
 
     return os.environ.get(PROCESS_ENV, "fresh")

@@ -1,11 +1,12 @@
-"""Background jobs on Huey: training, batch generation, captioning, evaluation.
+"""The queue and its consumer: ``enqueue`` (a jobs row + a Huey task), the consumer that supervises each job's
+process, stop escalation, reconciling, and the worker lock.
 
 A capability's entry point (``runs.start``, ``enqueue_batch``, ``enqueue_caption``, ``start_evaluation``) checks the
 user's role and calls ``enqueue(kind, config)``: a row in the ``jobs`` table and a Huey task. This module checks no
-roles; the handler acts for ``created_by`` as allowed when the job was queued (``workbench.review.auth``). A consumer
+roles; the handler acts for ``created_by`` as allowed when the job was queued (``workbench.auth``). A consumer
 (``workbench worker``; the app starts one when none is alive) picks the task and *supervises* it: the job itself runs
-in its own process (``python -m workbench.jobs_runner JOB_ID``, or a fork of a process that has the model libraries
-imported already: ``workbench.jobs_spawn``) with its output streamed into the job's log file, so a
+in its own process (``python -m workbench.jobs.runner JOB_ID``, or a fork of a process that has the model libraries
+imported already: ``workbench.jobs.spawn``) with its output streamed into the job's log file, so a
 crash or a kill never takes the consumer down, and a stop can be escalated:
 
     stop requested (flag in the DB, checked by the job)  ->  SIGTERM after the grace period  ->  SIGKILL after another.
@@ -19,7 +20,7 @@ a 'running' job whose process is gone becomes 'failed' with its log tail. A pid 
 records (``jobs.host``), so with several machines each judges its own jobs. A stop on a job whose process is gone ends
 it at once; ``runs.resume`` reconciles before it decides.
 
-A job kind maps to a handler ``def handler(ctx: JobContext) -> dict | None``; register one with ``register_kind``.
+A job kind maps to a handler ``def handler(ctx: JobContext) -> dict | None`` in ``store.KINDS``.
 """
 from __future__ import annotations
 
@@ -27,48 +28,20 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from workbench.db import Job, session_scope, utcnow
+from workbench.jobs.spawn import start_job_process
+from workbench.jobs.store import (HOST, KINDS, SUPERVISING, JobError, get_job, log_path_for, log_tail, process_gone)
 from workbench.settings import Settings, get_settings
-
-# kind -> "module:function". Capabilities add theirs at import of their module or here.
-KINDS: dict[str, str] = {
-    "selftest": "workbench.jobs_builtin:selftest",
-    "caption": "workbench.data.captioning:caption_job",
-    "generate": "workbench.generate.batch:generate_job",
-    "evaluate": "workbench.evaluate.runs:evaluate_job",
-    "train_lora": "workbench.train.runs:train_job",
-    "demo": "workbench.demo:demo_job",
-}
-
-HOST = socket.gethostname()
-LOG_TAIL_LINES = 40
-
-
-class JobError(RuntimeError):
-    """A job could not be enqueued, found or stopped; the message says which and why."""
-
-
-class JobStopped(Exception):
-    """Raised inside a handler (by ``ctx.check_stop()``) when a stop was requested; the job ends as 'stopped'."""
-
-
-def register_kind(kind: str, target: str) -> None:
-    """Make ``kind`` runnable: ``target`` is "package.module:function" taking a JobContext."""
-    if ":" not in target:
-        raise ValueError(f"job kind {kind!r}: target {target!r} must look like 'package.module:function'")
-    KINDS[kind] = target
-
 
 # -- queue --------------------------------------------------------------------------------------------------------
 
@@ -98,11 +71,6 @@ def _queue(settings: Settings | None = None) -> tuple[Any, Any]:
     return _hueys[key]
 
 
-def log_path_for(job_id: int, settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
-    return settings.path("logs", "jobs", f"{job_id}.log")
-
-
 def enqueue(
     kind: str,
     config: dict[str, Any] | None = None,
@@ -113,9 +81,10 @@ def enqueue(
     settings: Settings | None = None,
     queue: bool = True,
 ) -> int:
-    """Create a queued job and hand it to the queue. Returns the job id. With ``queue=False`` only the row is
-    created: the caller runs it in its own process with ``workbench.jobs_runner.run(job_id)`` (the demo builder does,
-    so a job that builds other jobs never waits on the queue it is part of)."""
+    """Create a queued job and hand it to the queue; start a local consumer when none is alive (settings.auto_worker).
+    Returns the job id. With ``queue=False`` only the row is created: the caller runs it in its own process with
+    ``workbench.jobs.runner.run(job_id)`` (the demo builder does, so a job that builds other jobs never waits on the
+    queue it is part of)."""
     settings = settings or get_settings()
     if kind not in KINDS:
         raise JobError(f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
@@ -133,104 +102,12 @@ def enqueue(
     path.touch()
     if queue:
         _queue(settings)[1](job_id)
+        if settings.auto_worker:
+            ensure_worker(settings)
     return job_id
 
 
-# -- reading ------------------------------------------------------------------------------------------------------
-
-def get_job(job_id: int, settings: Settings | None = None) -> Job:
-    with session_scope(settings) as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise JobError(f"no job with id {job_id}")
-        return job
-
-
-def list_jobs(kind: str | None = None, status: str | None = None, limit: int = 100,
-              settings: Settings | None = None) -> list[Job]:
-    with session_scope(settings) as s:
-        q = select(Job).order_by(Job.id.desc()).limit(limit)
-        if kind:
-            q = q.where(Job.kind == kind)
-        if status:
-            q = q.where(Job.status == status)
-        return list(s.scalars(q))
-
-
-def log_tail(job: Job | int, lines: int = LOG_TAIL_LINES, settings: Settings | None = None) -> str:
-    path = Path(job.log_path) if isinstance(job, Job) else log_path_for(job, settings)
-    if not path.exists():
-        return ""
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - 64_000))
-        text = f.read().decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
-
-
-# -- stopping and reconciling -------------------------------------------------------------------------------------
-
-def request_stop(job_id: int, settings: Settings | None = None) -> Job:
-    """Ask a job to stop. A queued job stops at once; a running one sees the flag, then gets SIGTERM/SIGKILL from its
-    supervisor after the grace period (settings.stop_grace_seconds)."""
-    with session_scope(settings) as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise JobError(f"no job with id {job_id}")
-        if job.status == "queued":
-            job.status, job.finished_at, job.message = "stopped", utcnow(), "stopped before it started"
-        elif job.status == "running" and _process_gone(job):
-            # Nobody is left to see the flag (its supervisor was replaced, then the process died): end it now.
-            job.status, job.finished_at = "stopped", utcnow()
-            job.message = f"stopped: its process {job.pid} was already gone (crash, kill or reboot); it can be resumed"
-            job.error = log_tail(job) or "(the log is empty)"
-        elif job.status == "running":
-            job.stop_requested = True
-            job.message = "stop requested"
-            if job.host and job.host != HOST:
-                job.message += f" (it runs on {job.host}: a worker there stops it)"
-        return job
-
-
-def wait_for(job_id: int, statuses: Sequence[str] = ("done", "failed", "stopped"), timeout: float = 60.0,
-             settings: Settings | None = None) -> Job:
-    """Poll until the job reaches one of ``statuses``; raises JobError on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = get_job(job_id, settings)
-        if job.status in statuses:
-            return job
-        if time.monotonic() > deadline:
-            raise JobError(f"job {job_id} still {job.status!r} after {timeout:.0f} s (waited for {'/'.join(statuses)})")
-        time.sleep(0.1)
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-# Jobs the supervisors in this process are watching: they record their own outcome (a stopped job stays 'stopped').
-_supervising: set[int] = set()
-
-
-def _process_gone(job: Job) -> bool:
-    """A running job's process is known to be dead: it ran on this host (a pid means nothing on another machine),
-    no supervisor here is about to record its outcome, and the pid is not alive."""
-    return job.host == HOST and job.id not in _supervising and not pid_alive(job.pid)
-
+# -- reconciling --------------------------------------------------------------------------------------------------
 
 def reconcile(settings: Settings | None = None, job_ids: Iterable[int] | None = None) -> list[int]:
     """Mark 'running' jobs of this host whose process is gone as failed, with the tail of their log (only those in
@@ -240,7 +117,7 @@ def reconcile(settings: Settings | None = None, job_ids: Iterable[int] | None = 
     if job_ids is not None:
         query = query.where(Job.id.in_(list(job_ids)))
     with session_scope(settings) as s:
-        gone = [(job.id, job.pid) for job in s.scalars(query) if _process_gone(job)]
+        gone = [(job.id, job.pid) for job in s.scalars(query) if process_gone(job)]
     changed = []
     for job_id, pid in gone:
         with session_scope(settings) as s:
@@ -299,16 +176,14 @@ def _execute_job(job_id: int) -> None:
     if job.status != "queued":
         return  # stopped while queued, or already taken
     log_path = Path(job.log_path or log_path_for(job_id, settings))
-    _supervising.add(job_id)
+    SUPERVISING.add(job_id)
     try:
         _supervise(job_id, job, log_path, settings)
     finally:
-        _supervising.discard(job_id)
+        SUPERVISING.discard(job_id)
 
 
 def _supervise(job_id: int, job: Job, log_path: Path, settings: Settings) -> None:
-    from workbench.jobs_spawn import start_job_process
-
     proc = start_job_process(job_id, job.kind, dict(job.config or {}), log_path, settings)
     log = open(log_path, "ab", buffering=0)
     with session_scope(settings) as s:
@@ -367,7 +242,7 @@ def ensure_worker(settings: Settings | None = None) -> bool:
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, WORKBENCH_WORKSPACE=str(settings.workspace_dir))
     with log.open("ab") as out:
-        subprocess.Popen([sys.executable, "-m", "workbench.worker"], stdout=out, stderr=subprocess.STDOUT,
+        subprocess.Popen([sys.executable, "-m", "workbench.jobs"], stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     return True
 

@@ -1,4 +1,4 @@
-"""Sign-in throttling and the password policy, used by ``workbench.review.auth`` (``authenticate``, ``hash_password``).
+"""Sign-in throttling and the password policy, used by ``workbench.auth`` (``authenticate``, ``hash_password``).
 
 Throttling: every password attempt is counted against the account name (whether or not it exists, so a lockout tells
 nothing about which accounts do) and against the client (its IP address in the app, ``"cli"`` for the command line):
@@ -143,7 +143,7 @@ def check_password_strength(password: str, *user_inputs: str) -> str:
     """The password, if it is long enough, fits bcrypt and is not easy to guess; else AuthError with advice."""
     from zxcvbn import zxcvbn
 
-    from workbench.review.auth import AuthError
+    from workbench.auth import AuthError
 
     password = password or ""
     if len(password) < MIN_PASSWORD_LENGTH:

@@ -1,4 +1,4 @@
-"""Imported once by the job fork server (``workbench.jobs_spawn``): the libraries model jobs spend their first ~20 s
+"""Imported once by the job fork server (``workbench.jobs.spawn``): the libraries model jobs spend their first ~20 s
 importing. Imports only: nothing here may touch a GPU, read settings or open the database, because every job
 process is forked from the process that imported this.
 """

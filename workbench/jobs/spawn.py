@@ -1,8 +1,8 @@
 """How the supervising consumer starts a job's process.
 
-Two ways, the same process afterwards (its own session, its output in the job's log, ``jobs_runner.run(job_id)``):
+Two ways, the same process afterwards (its own session, its output in the job's log, ``runner.run(job_id)``):
 
-- **fresh**: ``python -m workbench.jobs_runner JOB_ID``. Every model job then first imports torch, diffusers and
+- **fresh**: ``python -m workbench.jobs.runner JOB_ID``. Every model job then first imports torch, diffusers and
   transformers: about 20 s on a 2-core machine before the first step.
 - **preloaded**: a fork of a server process that imported those libraries once (``multiprocessing``'s forkserver
   with a preload list, started by the consumer on its first model job). A job then starts in about a second.
@@ -23,12 +23,12 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
+from workbench.jobs.runner import PROCESS_ENV
 from workbench.settings import Settings
 
 # Job kinds whose handlers import the model libraries.
 MODEL_KINDS = frozenset({"caption", "generate", "evaluate", "train_lora", "demo"})
-PRELOAD_MODULE = "workbench.jobs_preload"
-PROCESS_ENV = "WORKBENCH_JOB_PROCESS"  # "forked" in a preloaded job process (the job log's first line says so)
+PRELOAD_MODULE = "workbench.jobs.preload"
 
 
 class JobProcess(Protocol):
@@ -89,7 +89,7 @@ def _child(job_id: int, log_path: str, env: dict[str, str]) -> None:
     from workbench.settings import reload_settings
 
     reload_settings()  # the server was started for another job: read this job's environment
-    from workbench.jobs_runner import run
+    from workbench.jobs.runner import run
 
     code = run(job_id)
     sys.stdout.flush()
@@ -124,6 +124,6 @@ def start_job_process(job_id: int, kind: str, config: dict, log_path: Path, sett
             return _Forked(process)
     fresh_env = {k: v for k, v in os.environ.items() if k != PROCESS_ENV} | env
     with open(log_path, "ab", buffering=0) as log:
-        return subprocess.Popen([sys.executable, "-m", "workbench.jobs_runner", str(job_id)], stdout=log,
+        return subprocess.Popen([sys.executable, "-m", "workbench.jobs.runner", str(job_id)], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=fresh_env,
                                 start_new_session=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from workbench.review.auth import system_actor
+from workbench.auth import system_actor
 
 CURATOR = system_actor("curator", role="marketer")
 

@@ -1,4 +1,4 @@
-"""The process one job runs in: ``python -m workbench.jobs_runner JOB_ID`` (started by the supervising consumer).
+"""The process one job runs in: ``python -m workbench.jobs.runner JOB_ID`` (started by the supervising consumer).
 
 It loads the job row, imports the handler of its kind, and calls it with a JobContext. Whatever the handler prints
 goes to the job's log file. The outcome (done / failed with the log tail / stopped) is written here; if this process
@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench.db import Job, session_scope, utcnow
-from workbench.jobs import HOST, KINDS, JobStopped, get_job, log_tail
+from workbench.jobs.store import HOST, KINDS, JobStopped, get_job, log_tail
 from workbench.settings import get_settings
+
+PROCESS_ENV = "WORKBENCH_JOB_PROCESS"  # "forked" in a preloaded job process (the job log's first line says so)
 
 
 class JobContext:
@@ -147,8 +149,6 @@ def run(job_id: int) -> int:
         row.started_at = row.started_at or utcnow()
     ctx = JobContext(job)
     signal.signal(signal.SIGTERM, ctx._on_sigterm)
-    from workbench.jobs_spawn import PROCESS_ENV
-
     how = " (forked from the preloaded job server)" if os.environ.get(PROCESS_ENV) == "forked" else ""
     ctx.log(f"job {job_id} ({job.kind}) started, pid {os.getpid()}{how}, "
             f"config {json.dumps(job.config, default=str)}")
@@ -173,9 +173,6 @@ def run(job_id: int) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(run(int(sys.argv[1])))
-
 
 def run_inline(job_id: int) -> int:
     """Run a job created with ``enqueue(..., queue=False)`` in this process, its output appended to the job's log
@@ -190,3 +187,7 @@ def run_inline(job_id: int) -> int:
             return run(job_id)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(run(int(sys.argv[1])))

@@ -1,8 +1,0 @@
-"""``python -m workbench.worker [N]``: a job consumer for the workspace in WORKBENCH_WORKSPACE (what `workbench worker`
-and the app's auto-start run)."""
-import sys
-
-from workbench.jobs import run_worker
-
-if __name__ == "__main__":
-    run_worker(workers=int(sys.argv[1]) if len(sys.argv) > 1 else 1)
