@@ -5,7 +5,7 @@
 1. Colour accuracy: for every catalog colour x garment x seed, generate "a photo of a <colour> <garment> by aurelo,
    on a white background" with the shipped base model (through the app's pipeline assembly,
    workbench.generate.pipeline.build_pipeline: Euler, 20 steps, guidance 5, 64x64), take the dominant
-   non-background colour (workbench.models.demo_base.dominant_colour: median RGB of pixels with CIELAB Delta E > 15
+   non-background colour (workbench.data.demo.dominant_colour: median RGB of pixels with CIELAB Delta E > 15
    from white) and count a hit when the nearest catalog colour (Delta E 1976) is the one the prompt named.
 2. LoRA shift: the demo LoRA (trained by the demo's own training step on the AURELO variant in the signature colour;
    by default this builds a fresh demo workspace in a temp folder with ``workbench.demo.build_demo`` and takes its
@@ -114,8 +114,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from workbench.data.demo import GARMENTS
     from workbench.generate.pipeline import LoraSpec, PipelineSpec, build_pipeline
-    from workbench.models.demo_base import (SIGNATURE, delta_e, demo_palette, dominant_colour, nearest_colour,
-                                            shipped_demo_base)
+    from workbench.data.demo import SIGNATURE, delta_e, demo_palette, dominant_colour, nearest_colour
+    from workbench.models.demo_base import shipped_demo_base
 
     model = args.model or str(shipped_demo_base())
     palette = demo_palette()

@@ -102,7 +102,7 @@ def build_tokenizer(pad_token: str = "<|endoftext|>", words: list[str] = WORDS):
     one word can change how another splits, so the loop checks the real BPE outcome, not an assumed one)."""
     from transformers import CLIPTokenizer
 
-    from workbench.prompts.tokens import bytes_to_unicode
+    from workbench.models.clip_bytes import bytes_to_unicode
 
     symbols = list(bytes_to_unicode().values())
     merges: list[tuple[str, str]] = []
@@ -200,7 +200,7 @@ def draw_set(cfg: Config, palette=COLOURS, variants: int | None = None):
 def random_palette(cfg: Config, n: int) -> list[tuple[str, tuple[int, int, int]]]:
     """``n`` colours uniform over sRGB (seeded), leaving out near-white ones, which would vanish into the white
     background; labelled ``random<i>``: only the VAE sees them, and it needs no label."""
-    from workbench.models.demo_base import delta_e
+    from workbench.data.demo import delta_e
 
     rng = random.Random(cfg.seed + 10)
     out: list[tuple[str, tuple[int, int, int]]] = []
@@ -214,7 +214,7 @@ def random_palette(cfg: Config, n: int) -> list[tuple[str, tuple[int, int, int]]
 def vae_colour_check(vae, cfg: Config) -> dict[str, float]:
     """Mean Delta E between each colour and the dominant colour of its VAE reconstruction, for the catalog colours
     and the demo LoRA's signature colour (drawings the VAE never saw: another seed)."""
-    from workbench.models.demo_base import SIGNATURE, delta_e, dominant_colour
+    from workbench.data.demo import SIGNATURE, delta_e, dominant_colour
 
     palette = list(COLOURS) + [SIGNATURE]
     images, labels = draw_set(Config(seed=cfg.seed + 7, px=cfg.px), palette=palette, variants=1)

@@ -142,7 +142,6 @@ def test_caption_job_with_the_tiny_blip_captioner_through_a_worker(tmp_path, mon
     import signal
     import subprocess
     import sys
-    import time
 
     from workbench import jobs
     from workbench.data.captioning import enqueue_caption

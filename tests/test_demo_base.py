@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from workbench.data import demo
 from workbench.data.demo import COLOURS, GARMENTS, draw_garment
 from workbench.models import demo_base, sources
 
@@ -42,13 +43,13 @@ def test_generations_come_out_in_the_named_colour(pipe, colour, garment):
                  num_inference_steps=20, height=64, width=64, generator=g).images[0]
     corners = np.asarray(image)[[0, 0, -1, -1], [0, -1, 0, -1]]
     assert corners.min() > 200  # on white
-    assert demo_base.nearest_colour(demo_base.dominant_colour(image), COLOURS) == colour
+    assert demo.nearest_colour(demo.dominant_colour(image), COLOURS) == colour
 
 
 def test_the_vae_reproduces_the_signature_colour_the_demo_lora_teaches(pipe):
     """The demo LoRA can only teach violet if the VAE can draw it: a VAE that had seen only the catalog colours gave
     violet back as olive-grey (Delta E ~100); the shipped one also learnt garments in random colours."""
-    label, rgb = demo_base.SIGNATURE
+    label, rgb = demo.SIGNATURE
     images = [draw_garment(g, rgb, 64, rng=random.Random(i)) for i, g in enumerate(GARMENTS)]
     x = torch.from_numpy(np.stack([np.asarray(im, np.float32) / 127.5 - 1 for im in images])).permute(0, 3, 1, 2)
     with torch.no_grad():
@@ -56,23 +57,23 @@ def test_the_vae_reproduces_the_signature_colour_the_demo_lora_teaches(pipe):
     rec = ((rec.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     errors = []
     for garment, image in zip(GARMENTS, rec):
-        dom = demo_base.dominant_colour(image)
-        assert demo_base.nearest_colour(dom, COLOURS + [demo_base.SIGNATURE]) == label, (garment, dom)
-        errors.append(float(demo_base.delta_e(dom, rgb)))
+        dom = demo.dominant_colour(image)
+        assert demo.nearest_colour(dom, COLOURS + [demo.SIGNATURE]) == label, (garment, dom)
+        errors.append(float(demo.delta_e(dom, rgb)))
     # the catalog-only VAE: ~100 on every garment; this one: ~14 on average, the small sneakers worst
     assert np.mean(errors) < 20 and max(errors) < 40, errors
 
 
 def test_dominant_colour_is_right_on_drawn_catalog_images():
-    palette = COLOURS + [demo_base.SIGNATURE]
+    palette = COLOURS + [demo.SIGNATURE]
     for garment in GARMENTS:
         for label, rgb in palette:
             for seed in range(2):
                 image = draw_garment(garment, rgb, 64, rng=random.Random(seed))
-                dom = demo_base.dominant_colour(image)
-                assert demo_base.delta_e(dom, rgb) < 3, (garment, label, dom)  # the cloth, not outline or wordmark
-                assert demo_base.nearest_colour(dom, palette) == label
-    assert demo_base.dominant_colour(np.full((64, 64, 3), 255, np.uint8)) is None  # nothing drawn
+                dom = demo.dominant_colour(image)
+                assert demo.delta_e(dom, rgb) < 3, (garment, label, dom)  # the cloth, not outline or wordmark
+                assert demo.nearest_colour(dom, palette) == label
+    assert demo.dominant_colour(np.full((64, 64, 3), 255, np.uint8)) is None  # nothing drawn
 
 
 def test_delta_e_matches_scikit_image():
@@ -80,7 +81,7 @@ def test_delta_e_matches_scikit_image():
 
     a, b = np.array([[[30, 42, 94]]], np.uint8), np.array([[[190, 30, 45]]], np.uint8)
     ref = deltaE_cie76(rgb2lab(a), rgb2lab(b))[0, 0]
-    assert demo_base.delta_e((30, 42, 94), (190, 30, 45)) == pytest.approx(ref, abs=0.05)
+    assert demo.delta_e((30, 42, 94), (190, 30, 45)) == pytest.approx(ref, abs=0.05)
 
 
 def test_install_copies_once(tmp_path):

@@ -106,3 +106,21 @@ def test_a_training_job_follows_the_workspace_process_count(monkeypatch):
     monkeypatch.setenv("WORKBENCH_NUM_PROCESSES", "2")
     assert not jobs_spawn.wants_preload("train_lora", {}, reload_settings())
     assert get_settings().num_processes == 2
+
+
+def test_a_forked_job_starts_while_a_page_script_is_main(forking, monkeypatch, tmp_path):
+    """Streamlit (and AppTest) install the page script as ``__main__``; a forked job's process must not re-run it
+    (it did: after a page test, every forked job died running the Review page bare)."""
+    import sys
+    import types
+
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the page ran in the job process')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    job_id = jobs.enqueue("selftest", {"steps": 3, "delay": 0.01}, queue=False)
+    _supervise(job_id).join(60)
+    job = jobs.get_job(job_id)
+    assert job.status == "done", jobs.log_tail(job_id, 30)
+    assert job.result["process"] == "forked"

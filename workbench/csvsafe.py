@@ -43,8 +43,8 @@ def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any] | Seque
 def write_csv(path: str | Path, fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any] | Sequence[Any]],
               lineterminator: str = "\r\n") -> str:
     """Write ``csv_text(...)`` to ``path`` atomically (a temporary file renamed over it); returns the text."""
-    from workbench.data.images import write_atomic
+    from workbench.files import write_bytes_atomic
 
     text = csv_text(fieldnames, rows, lineterminator)
-    write_atomic(Path(path), text.encode("utf-8"))
+    write_bytes_atomic(Path(path), text.encode("utf-8"))
     return text

@@ -96,10 +96,10 @@ def _state() -> dict[str, Any]:
 
 
 def _save_state(state: dict[str, Any]) -> None:
-    from workbench.train.progress import write_json
+    from workbench.files import write_json_atomic
 
     _state_path().parent.mkdir(parents=True, exist_ok=True)
-    write_json(_state_path(), state)
+    write_json_atomic(_state_path(), state)
 
 
 def is_demo_workspace() -> bool:
@@ -210,7 +210,7 @@ def _training(state: dict, steps: int) -> int:
     from workbench.train.config import build_config, load_config
 
     from workbench.data.demo import import_demo_catalog
-    from workbench.models.demo_base import SIGNATURE
+    from workbench.data.demo import SIGNATURE
 
     # The LoRA learns a brand variant the base model has never seen: the garments in a new signature colour, so
     # generating "a t-shirt by aurelo" with it visibly moves toward that colour (bench/demo_colour_accuracy.py).

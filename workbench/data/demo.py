@@ -19,9 +19,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from workbench.data.images import write_atomic
+from workbench.files import write_bytes_atomic
 
 BRAND = "AURELO"
 # name -> (rgb, baseColour label as in styles.csv)
@@ -174,13 +175,13 @@ def make_demo_catalog(out_dir: str | Path, seed: int = 0, size: int = 512, colou
         # A row with a missing season: the caption drops the field and is flagged.
         rows[1] = {**rows[1], "season": "NA"}
     for pid, data in encoded.items():
-        write_atomic(root / "images" / f"{pid}.jpg", data)
+        write_bytes_atomic(root / "images" / f"{pid}.jpg", data)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     csv_path = root / "styles.csv"
-    write_atomic(csv_path, buf.getvalue().encode("utf-8"))
+    write_bytes_atomic(csv_path, buf.getvalue().encode("utf-8"))
     return DemoCatalog(root=root, csv_path=csv_path, brand=brand, rows=rows)
 
 
@@ -200,3 +201,54 @@ def import_demo_catalog(seed: int = 0, size: int = 512, colours: int = 4, name: 
     cat = make_demo_catalog(out, seed=seed, size=size, colours=colours, palette=palette)
     return import_dataset(cat.csv_path, name=name or f"demo-{cat.brand.lower()}", created_by=created_by,
                           settings=settings)
+
+
+# -- the colour measure (bench/demo_colour_accuracy.py, scripts/train_demo_base.py, the tests) --------------------------------------------------------------------------------------------------------
+# Foreground = pixels whose CIELAB distance from pure white is over FOREGROUND_DELTA_E (this drops the white sweep
+# and the light floor shadow, 236/255 grey, Delta E ~6); dominant colour = the per-channel median RGB of the
+# foreground (the wordmark and outlines are a minority of the garment's pixels, so the median is the cloth); nearest
+# colour = smallest Delta E 1976.
+
+FOREGROUND_DELTA_E = 15.0
+MIN_FOREGROUND = 0.02  # below 2% of the pixels there is no garment to measure
+
+# The brand variant the demo LoRA learns: a signature colour far from every catalog colour (nearest is Navy Blue).
+SIGNATURE = ("Aurelo Violet", (124, 58, 196))
+
+
+def demo_palette() -> list[tuple[str, tuple[int, int, int]]]:
+    return list(COLOURS)
+
+
+def rgb_to_lab(rgb) -> np.ndarray:
+    """sRGB (0-255, shape (..., 3)) to CIELAB under D65 (the standard formulas, as in scikit-image's rgb2lab)."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    m = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
+    xyz = c @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
+    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])],
+                    axis=-1)
+
+
+def delta_e(a, b) -> np.ndarray:
+    """CIELAB Delta E 1976 between sRGB colours (broadcasts)."""
+    return np.linalg.norm(rgb_to_lab(a) - rgb_to_lab(b), axis=-1)
+
+
+def dominant_colour(image) -> tuple[int, int, int] | None:
+    """The garment's colour in a product shot on white: median RGB of the non-background pixels, or None when
+    under ``MIN_FOREGROUND`` of the image is foreground (nothing drawn)."""
+    px = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.float64).reshape(-1, 3)
+    fg = px[delta_e(px, (255, 255, 255)) > FOREGROUND_DELTA_E]
+    if len(fg) < MIN_FOREGROUND * len(px):
+        return None
+    return tuple(int(round(v)) for v in np.median(fg, axis=0))  # type: ignore[return-value]
+
+
+def nearest_colour(rgb, palette: list[tuple[str, tuple[int, int, int]]]) -> str | None:
+    """The label of the palette colour nearest to ``rgb`` (Delta E 1976); None for None."""
+    if rgb is None:
+        return None
+    dists = delta_e(np.asarray([c for _, c in palette], dtype=np.float64), np.asarray(rgb, dtype=np.float64))
+    return palette[int(np.argmin(dists))][0]

@@ -11,12 +11,10 @@ Thresholds shown to users (the page and ``workbench data show`` print them):
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
 import stat
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
+
+from workbench.files import write_bytes_atomic
 
 MIN_SIDE = 256
 MAX_ASPECT = 3.0
@@ -46,26 +46,12 @@ def is_image_name(name: str) -> bool:
 
 # -- files -------------------------------------------------------------------------------------------------------
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def save_image_atomic(image: Image.Image, path: Path, format: str, **params: Any) -> bytes:
     """Encode ``image`` in memory and write it atomically. Returns the bytes written (to hash them)."""
     buf = io.BytesIO()
     image.save(buf, format=format, **params)
     data = buf.getvalue()
-    write_atomic(path, data)
+    write_bytes_atomic(path, data)
     return data
 
 
@@ -270,7 +256,7 @@ def ingest_one(task: tuple[str, str | None, bytes | None, str, str, int | None])
         if a.sha256 not in _known:
             target = Path(images_dir) / f"{a.sha256}.{a.ext}"
             if not target.exists():
-                write_atomic(target, data)
+                write_bytes_atomic(target, data)
             write_thumbnail(a.thumb, Path(thumbs_dir), a.sha256)
     except BadImage as exc:
         return {"key": key, "error": str(exc)}

@@ -22,13 +22,10 @@ reported as "already present" and add nothing.
 """
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import shutil
-import sys
 import time
-import types
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -42,11 +39,12 @@ from sqlalchemy.orm import Session
 from workbench.data import dedupe
 from workbench.data.captions import DEFAULT_TEMPLATE, MAX_CAPTION_CHARS, caption_flags, cut_caption
 from workbench.data.images import ingest_one, init_worker
-from workbench.data.sources import Candidate, Skip, SourceError, derive_columns, open_source
+from workbench.data.sources import Candidate, Skip, derive_columns, open_source
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope, utcnow
 from workbench.jobs import pid_alive
 from workbench.auth import Actor, require
+from workbench.procs import plain_main
 from workbench.settings import Settings, get_settings
 
 Progress = Callable[[int, "int | None", str], None]
@@ -233,23 +231,6 @@ def _jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@contextlib.contextmanager
-def _plain_main() -> Iterator[None]:
-    """Hide a script ``__main__`` while spawned workers start. A spawned process first re-runs its parent's main
-    script; under Streamlit that is the page (its script runner installs each page as ``__main__``), which would run
-    bare in every worker, and the pool never started: an import of 64+ photos from the Datasets page hung. The
-    workers need only ``workbench.data.images``. A ``python -m`` main (it has a ``__spec__``) is left as it is."""
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
-        yield
-        return
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
 def _ingest(src, staging: Path, thumbs: Path, known: frozenset[str], workers: int | None, max_pixels: int | None,
             progress: Progress | None) -> list[tuple[Candidate, dict[str, Any]]]:
     workers = workers or default_workers()
@@ -260,7 +241,7 @@ def _ingest(src, staging: Path, thumbs: Path, known: frozenset[str], workers: in
     try:
         if use_pool:
             # spawn, not fork: the caller may be a Streamlit server or a job process with threads and DB connections.
-            with _plain_main():
+            with plain_main():
                 pool = multiprocessing.get_context("spawn").Pool(workers, initializer=init_worker, initargs=(known,))
         else:
             init_worker(known)

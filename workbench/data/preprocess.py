@@ -38,7 +38,8 @@ from typing import Literal
 from PIL import Image, ImageColor
 from sqlalchemy import select
 
-from workbench.data.images import decode, oriented, save_image_atomic, to_rgb, write_atomic
+from workbench.data.images import decode, oriented, save_image_atomic, to_rgb
+from workbench.files import write_bytes_atomic
 from workbench.data.store import DatasetError, image_path
 from workbench.data.tables import Dataset, Item
 from workbench.db import session_scope
@@ -183,14 +184,14 @@ def preprocess_dataset(dataset_id: int, config: PreprocessConfig | None = None, 
                 progress(n, len(items), f"preprocessed {n} of {len(items)}")
         for split, lines in meta.items():
             data = ("\n".join(lines) + "\n").encode("utf-8")
-            write_atomic(tmp / split / "metadata.jsonl", data)
+            write_bytes_atomic(tmp / split / "metadata.jsonl", data)
             files[f"{split}/metadata.jsonl"] = hashlib.sha256(data).hexdigest()
         listing = "".join(f"{k}\t{files[k]}\n" for k in sorted(files))
         result_hash = hashlib.sha256(listing.encode()).hexdigest()
         manifest = {"dataset_id": dataset_id, "dataset_name": ds_name, "settings": asdict(config),
                     "items": {k: ids[k] for k in sorted(ids)}, "files": dict(sorted(files.items())),
                     "sizes": dict(sorted(sizes.items())), "result_hash": result_hash}
-        write_atomic(tmp / "manifest.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+        write_bytes_atomic(tmp / "manifest.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
         if out.exists():
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(out, old)

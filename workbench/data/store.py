@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import String, case, cast, delete, func, or_, select, update
 
 from workbench.data.captions import MAX_CAPTION_CHARS, REGEX_TIMEOUT, caption_flags, find_replace, with_prefix
-from workbench.data.images import analyse, thumb_path, write_atomic, write_thumbnail
+from workbench.data.images import analyse, thumb_path, write_thumbnail
+from workbench.files import write_bytes_atomic
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope
 from workbench.auth import Actor, UserInfo, require
@@ -361,5 +362,5 @@ def export_imagefolder(dataset_id: int, out_dir: str | Path, include_excluded: b
                                      "source_key": item.source_key, **{f"attr_{k}": v for k, v in
                                                                         item.attributes.items()}},
                                     ensure_ascii=False, sort_keys=True))
-    write_atomic(out / "metadata.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+    write_bytes_atomic(out / "metadata.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
     return out

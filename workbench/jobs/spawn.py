@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from workbench.jobs.runner import PROCESS_ENV
+from workbench.procs import plain_main
 from workbench.settings import Settings
 
 # Job kinds whose handlers import the model libraries.
@@ -113,7 +114,8 @@ def start_job_process(job_id: int, kind: str, config: dict, log_path: Path, sett
         process = _forkserver().Process(target=_child, args=(job_id, str(log_path), env | {PROCESS_ENV: "forked"}),
                                         daemon=False, name=f"workbench-job-{job_id}")
         try:
-            process.start()
+            with plain_main():  # the child must not re-run a page script that is __main__ here (AppTest, Streamlit)
+                process.start()
         except Exception as exc:  # noqa: BLE001 - the job server is a speed-up: without it the job starts fresh
             print(f"[workbench] could not fork job {job_id} from the job server ({type(exc).__name__}: {exc}); "
                   "starting it fresh", flush=True)

@@ -33,7 +33,7 @@ def _mark(folder: Path, what: str) -> None:
 # -- SDXL ----------------------------------------------------------------------------------------------------------
 
 def _byte_vocab() -> dict[str, int]:
-    from workbench.prompts.tokens import bytes_to_unicode  # CLIP's byte alphabet, the one place it is written
+    from workbench.models.clip_bytes import bytes_to_unicode
 
     chars = list(bytes_to_unicode().values())
     vocab = {c: i for i, c in enumerate(chars)}

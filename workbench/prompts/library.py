@@ -17,7 +17,8 @@ from pathlib import Path
 
 from workbench.prompts.brands import BrandProfile, parse_brand
 from workbench.prompts.templates import Template, parse_template
-from workbench.prompts.yamlio import Problem, PromptError, write_text_atomic
+from workbench.files import write_text_atomic
+from workbench.prompts.yamlio import Problem, PromptError
 from workbench.db import audit, session_scope
 from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from workbench.models.clip_bytes import bytes_to_unicode
+
 CONTEXT_LENGTH = 77  # positions in SDXL's text encoders
 CONTENT_LIMIT = CONTEXT_LENGTH - 2  # minus the start and end tokens
 VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
@@ -57,19 +59,6 @@ def vocab_path() -> Path:
         raise RuntimeError(f"the CLIP vocabulary {VOCAB_FILE} was not found: install open_clip_torch "
                            "(pip install -r requirements.txt); token counts need it")
     return path
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    # CLIP's byte-level alphabet: printable bytes map to themselves, the rest to code points from 256 up.
-    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    cs = bs[:]
-    extra = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 @lru_cache(maxsize=1)

@@ -7,10 +7,7 @@
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -116,16 +113,3 @@ def _record(node: yaml.Node, path: tuple, doc: YamlDoc, line: int | None = None)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _record(item, path + (i,), doc)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file next to ``path`` and rename it, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from workbench.files import write_json_atomic
 from workbench.train import progress as progress_mod
 from workbench.train.config import ConfigError
 
@@ -173,7 +174,7 @@ def save_checkpoint(accelerator, out: Path, step: int, loss: float, cfg, *, opti
         if accelerator.scaler is not None:
             files += _write_state(tmp, "scaler", accelerator.scaler.state_dict())
         manifest = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        progress_mod.write_json(tmp / STATE_FILE, {"step": step, "loss": loss, "format": FORMAT,
+        write_json_atomic(tmp / STATE_FILE, {"step": step, "loss": loss, "format": FORMAT,
                                                    "state_files": files, "sha256": manifest})
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)

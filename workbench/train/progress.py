@@ -15,13 +15,6 @@ from typing import Any
 PROGRESS_EVERY = 0.5  # seconds between job-row writes (the last step is always written)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Temp name + rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name, "")
     return int(value) if value.isdigit() else None

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.files import write_json_atomic
 from workbench.train import progress as progress_mod
 from workbench.train.checkpoints import (  # noqa: F401 - list_checkpoints: also imported from here
     list_checkpoints, load_checkpoint, read_trainer_state, resolve_checkpoint, save_checkpoint)
@@ -237,7 +238,7 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
     with contextlib.suppress(ValueError):  # not the main thread (in-process callers): rely on should_stop
         signal.signal(signal.SIGTERM, _on_sigterm)
     if is_main:
-        progress_mod.write_json(out / "config.json", cfg.model_dump())
+        write_json_atomic(out / "config.json", cfg.model_dump())
     if cfg.allow_tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
 
@@ -516,13 +517,13 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
         result.seconds = time.monotonic() - started
         if is_main:
             card = run_card(cfg, base, vae_ref, data_info, result, accelerator)
-            progress_mod.write_json(tmp / "run_card.json", card)
+            write_json_atomic(tmp / "run_card.json", card)
             shutil.rmtree(lora_dir, ignore_errors=True)
             os.replace(tmp, lora_dir)
             progress_mod.register_lora(cfg, base, data_info, result, card)
     result.seconds = time.monotonic() - started
     if is_main:
-        progress_mod.write_json(out / "result.json", asdict(result))
+        write_json_atomic(out / "result.json", asdict(result))
         reporter.finish(status, f"{status} at step {step}/{max_steps}" + (
             f", loss {last_loss:.4f}" if last_loss is not None else ""))
     accelerator.end_training()
@@ -541,7 +542,7 @@ def write_rank_checksum(out: Path, rank: int, world: int, adapted: dict[str, Any
             digest.update(sd[key].detach().float().cpu().contiguous().numpy().tobytes())
     folder = out / "ranks"
     folder.mkdir(exist_ok=True)
-    progress_mod.write_json(folder / f"rank-{rank}.json", {"rank": rank, "world": world, "pid": os.getpid(),
+    write_json_atomic(folder / f"rank-{rank}.json", {"rank": rank, "world": world, "pid": os.getpid(),
                                                            "lora_sha256": digest.hexdigest()})
 
 
