@@ -22,10 +22,10 @@ def test_kaggle_styles_csv_ids_names_colours_and_article_types(tmp_path):
     for n, pid in enumerate((15970, 39386, 59263)):
         write(root / "images" / f"{pid}.jpg", image_bytes((64, 64), pattern=n, fmt="JPEG"))
     write(root / "styles.csv", (
-        "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName\n"
-        "15970,Men,Apparel,Topwear,Shirts,Navy Blue,Fall,2011,Casual,Turtle Check Men Navy Blue Shirt\n"
-        "39386,Men,Apparel,Bottomwear,Jeans,Blue,Summer,2012,Casual,Peter England Men Party Blue Jeans\n"
-        "59263,Women,Accessories,Watches,Watches,Silver,Winter,2016,Casual,Titan Women Silver, Watch\n").encode())
+        b"id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName\n"
+        b"15970,Men,Apparel,Topwear,Shirts,Navy Blue,Fall,2011,Casual,Turtle Check Men Navy Blue Shirt\n"
+        b"39386,Men,Apparel,Bottomwear,Jeans,Blue,Summer,2012,Casual,Peter England Men Party Blue Jeans\n"
+        b"59263,Women,Accessories,Watches,Watches,Silver,Winter,2016,Casual,Titan Women Silver, Watch\n"))
     report = import_dataset(root, workers=1, created_by=CURATOR)
     assert report.added == 3
     assert report.products == {"created": 3, "updated": 0, "linked": 3, "conflicts": 0}

@@ -21,9 +21,9 @@ def setup(workspace, monkeypatch, tmp_path):
     for n, pid in enumerate((15970, 39386)):
         write(root / "images" / f"{pid}.jpg", image_bytes((64, 64), pattern=n, fmt="JPEG"))
     write(root / "styles.csv", (
-        "id,gender,articleType,baseColour,productDisplayName\n"
-        "15970,Men,Shirts,Navy Blue,Turtle Check Men Navy Blue Shirt\n"
-        "39386,Men,Jeans,Blue,Peter England Men Party <b>Blue</b> Jeans\n").encode())
+        b"id,gender,articleType,baseColour,productDisplayName\n"
+        b"15970,Men,Shirts,Navy Blue,Turtle Check Men Navy Blue Shirt\n"
+        b"39386,Men,Jeans,Blue,Peter England Men Party <b>Blue</b> Jeans\n"))
     import_dataset(root, template="a {baseColour} {articleType}", workers=1, created_by=CURATOR)
 
 

@@ -13,9 +13,21 @@ from workbench.data.importer import import_dataset
 from workbench.data.tables import Item
 from workbench.data.testing import CURATOR, image_bytes, write
 from workbench.db import AuditLog, Job, session_scope
-from workbench.products import (ProductError, create_product, generations_of_product, get_product, link_generation,
-                                link_items, list_products, merge_products, products_of_generation, products_of_items,
-                                tokens_of_run, unlink_items, update_product)
+from workbench.products import (
+    ProductError,
+    create_product,
+    generations_of_product,
+    get_product,
+    link_generation,
+    link_items,
+    list_products,
+    merge_products,
+    products_of_generation,
+    products_of_items,
+    tokens_of_run,
+    unlink_items,
+    update_product,
+)
 from workbench.products.tables import LoraProduct
 from workbench.review.auth import PermissionDenied
 from workbench.review.testing import as_role

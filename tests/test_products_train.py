@@ -4,6 +4,7 @@ photos; several products as one caption set with a token each), unique tokens ke
 writes a LoRA the registry ties to its product and token."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_one_product_gets_a_dreambooth_config_with_prior_preservation_and_a_kept
     assert cfg["class_prompt"] == "a photo of a coat"
     assert cfg["with_prior_preservation"] is True and cfg["num_class_images"] == 50
     folder = cfg["instance_data_dir"]
-    rows = [json.loads(x) for x in open(os.path.join(folder, "metadata.jsonl"))]
+    rows = [json.loads(x) for x in Path(folder, "metadata.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and {r["sku"] for r in rows} == {"AUR-1001"}
     assert all(os.path.isfile(os.path.join(folder, r["file_name"])) for r in rows)
     assert tokens_of_run(run_id) == {"AUR-1001": token}
@@ -82,7 +83,7 @@ def test_several_products_train_as_one_caption_set_with_a_token_each(catalog):
     assert set(tokens) == {"AUR-1001", "AUR-2002"} and len(set(tokens.values())) == 2
     cfg = runs.get_run(run_id).config
     assert cfg["instance_prompt"] is None and cfg["with_prior_preservation"] is False
-    rows = [json.loads(x) for x in open(os.path.join(cfg["dataset"], "metadata.jsonl"))]
+    rows = [json.loads(x) for x in Path(cfg["dataset"], "metadata.jsonl").read_text().splitlines()]
     captions = {r["text"] for r in rows}
     assert captions == {f"a photo of {tokens['AUR-1001']} coat", f"a photo of {tokens['AUR-2002']} scarf"}
     assert len(rows) == 5

@@ -8,11 +8,29 @@ shopper buys. See docs/ARCHITECTURE.md ("Products").
 Light to import (SQLAlchemy only): the training and import helpers are in their own modules.
 """
 from workbench.products.fields import ProductError
-from workbench.products.links import (GenerationLink, LoraLink, generations_of_product, link_generation, loras_for,
-                                      products_of_generation, tokens_of_run)
-from workbench.products.records import (EDITABLE, ProductInfo, categories, count_products, create_product, get_product,
-                                        link_items, list_products, merge_products, products_of_items, unlink_items,
-                                        update_product)
+from workbench.products.links import (
+    GenerationLink,
+    LoraLink,
+    generations_of_product,
+    link_generation,
+    loras_for,
+    products_of_generation,
+    tokens_of_run,
+)
+from workbench.products.records import (
+    EDITABLE,
+    ProductInfo,
+    categories,
+    count_products,
+    create_product,
+    get_product,
+    link_items,
+    list_products,
+    merge_products,
+    products_of_items,
+    unlink_items,
+    update_product,
+)
 
 
 def measure_colour(actor, sku: str):

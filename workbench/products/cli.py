@@ -59,7 +59,12 @@ def list_cmd(
 @app.command("show")
 def show_cmd(sku: str = typer.Argument(...)) -> None:
     """One product's fields, photos, token, LoRAs and linked generations (JSON)."""
-    from workbench.products import ProductError, generations_of_product, get_product, loras_for
+    from workbench.products import (
+        ProductError,
+        generations_of_product,
+        get_product,
+        loras_for,
+    )
 
     try:
         p = get_product(sku)

@@ -26,9 +26,21 @@ from sqlalchemy.orm import Session
 from workbench.data.images import thumb_path
 from workbench.data.tables import Item
 from workbench.db import audit, session_scope, utcnow
-from workbench.products.fields import (ProductError, check_currency, check_lab, check_price, check_sku, check_url,
-                                       lab_to_hex)
-from workbench.products.tables import GenerationProduct, LoraProduct, Product, ProductItem
+from workbench.products.fields import (
+    ProductError,
+    check_currency,
+    check_lab,
+    check_price,
+    check_sku,
+    check_url,
+    lab_to_hex,
+)
+from workbench.products.tables import (
+    GenerationProduct,
+    LoraProduct,
+    Product,
+    ProductItem,
+)
 from workbench.review.auth import Actor, require
 from workbench.settings import Settings, get_settings
 

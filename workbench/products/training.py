@@ -110,7 +110,7 @@ def ensure_tokens(actor: Actor, skus: Iterable[str], settings: Settings | None =
 
 def _training_folder(products: list[ProductInfo], tokens: dict[str, str], settings: Settings) -> Path:
     """Copy the products' photos into a new folder with a metadata.jsonl of per-photo captions."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     folder = settings.path("products", "training", f"{stamp}-{uuid.uuid4().hex[:6]}")
     tmp = folder.with_name(folder.name + ".tmp")
     (tmp / "images").mkdir(parents=True)
