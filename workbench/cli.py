@@ -22,6 +22,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("workbench.models.cli", "models"),
     ("workbench.jobs.cli", "jobs"),
     ("workbench.data.cli", "data"),
+    ("workbench.products.cli", "products"),
     ("workbench.prompts.cli", "prompts"),
     ("workbench.generate.cli", "generate"),
     ("workbench.review.users_cli", "users"),

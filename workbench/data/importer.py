@@ -70,6 +70,7 @@ class ImportReport:
     duplicates: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    products: dict[str, int] = field(default_factory=dict)  # created / updated / linked (workbench.products)
 
     @property
     def seen(self) -> int:
@@ -214,6 +215,9 @@ def import_dataset(
             progress(report.seen, report.seen, "writing to the database")
         _commit(report, rows, staging, settings, source=str(source), template=template if src.kind == "csv" else "",
                 created_by=who.username)
+        from workbench.products.importing import from_import
+
+        from_import(who, report.dataset_id, report, settings=settings)  # the products the source names
         report.seconds = time.monotonic() - started
         return report
     finally:

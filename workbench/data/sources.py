@@ -10,7 +10,8 @@ Kinds (``detect_kind``):
   (``text``, ``caption`` or ``prompt``, or the one named); other columns become attributes. Images of the folder that
   no metadata line names are imported without a caption (flagged ``no_caption``), not dropped.
 * ``kohya``: images with a ``<stem>.txt`` (or ``.caption``) caption beside each; a plain folder of images is the same
-  reader with no captions.
+  reader with no captions. An image in a sub-folder gets attribute ``folder`` (and ``sku`` from a ``sku.txt`` there):
+  a folder per product, see ``workbench.products.importing``.
 * ``csv``: an attribute table such as Kaggle's ``styles.csv``; the image of row ``id`` is ``images/<id>.<ext>`` (or
   ``<id>.<ext>``) beside the CSV, or the file in an ``image``/``file_name`` column. Captions come from a template
   (``captions.render_template``). A row with more fields than the header gets the extras joined into the last
@@ -284,10 +285,24 @@ def read_kohya(root: Path) -> Source:
             if caption is None:
                 continue
             attrs = {"folder": str(p.parent.relative_to(root))} if p.parent != root else {}
+            sku = _sku_file(p.parent) if p.parent != root else ""
+            if sku:  # a folder per product names its SKU (workbench.products.importing)
+                attrs["sku"] = sku
             yield Candidate(key=rel, path=p, caption=caption, caption_source="source" if caption else "",
                             attributes=attrs)
 
     return Source(kind, str(root), gen(), total=len(images), skips=skips)
+
+
+def _sku_file(folder: Path) -> str:
+    """The first line of ``folder/sku.txt`` (a product's SKU in a folder-per-product layout), or ""."""
+    path = folder / "sku.txt"
+    if path.is_symlink() or not path.is_file():
+        return ""
+    with path.open("rb") as f:
+        head = f.read(200)
+    lines = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
+    return lines[0].strip()[:100] if lines else ""
 
 
 # -- attribute CSV -----------------------------------------------------------------------------------------------

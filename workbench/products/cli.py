@@ -1,0 +1,183 @@
+"""`workbench products list|show|create|edit|link|unlink|merge|train`: the Products tab from the command line.
+
+    workbench products list --text coat
+    workbench products show AUR-1001
+    workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 --attr fit=regular
+    workbench products merge AUR-1001 aurelo-navy-wool-coat
+    workbench products train AUR-1001 AUR-2002 --steps 800
+
+The CLI acts as the operator (``system_actor("cli")``, admin: whoever runs it can open the workspace database).
+"""
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, merge, train.", no_args_is_help=True)
+
+
+def _actor():
+    from workbench.review.auth import system_actor
+
+    return system_actor("cli")
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _attrs(pairs: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r}: write key=value (key= removes the key)", param_hint="--attr")
+        out[key.strip()] = value if value != "" else None
+    return out
+
+
+@app.command("list")
+def list_cmd(
+    text: str = typer.Option("", help="Text in sku, name, colour or brand."),
+    category: str = typer.Option("", help="Exact category."),
+    limit: int = typer.Option(200, help="At most this many."),
+) -> None:
+    """List products: sku, name, category, colour, price, photos."""
+    from workbench.products import list_products
+
+    rows = list_products(text, category, limit=limit)
+    if not rows:
+        typer.echo("no products (import a source that names them, or `workbench products create`)")
+        return
+    for p in rows:
+        typer.echo(f"{p.sku:<24} {p.name[:40]:<40} {p.category[:16]:<16} {p.colour[:12]:<12} "
+                   f"{p.price_label:>14} {len(p.item_ids):>3} photo(s)")
+
+
+@app.command("show")
+def show_cmd(sku: str = typer.Argument(...)) -> None:
+    """One product's fields, photos, token, LoRAs and linked generations (JSON)."""
+    from workbench.products import (
+        ProductError,
+        generations_of_product,
+        get_product,
+        loras_for,
+    )
+
+    try:
+        p = get_product(sku)
+    except ProductError as exc:
+        _fail(exc)
+    data = {**p.as_dict(), "images": [str(x) for x in p.images],
+            "loras": [{"run_id": x.run_id, "token": x.token, "lora": x.lora_path, "status": x.status}
+                      for x in loras_for(sku)],
+            "generations": generations_of_product(sku), "updated_by": p.updated_by,
+            "updated_at": p.updated_at.isoformat(timespec="seconds") if p.updated_at else None}
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command("create")
+def create_cmd(
+    sku: str = typer.Argument(...),
+    name: str = typer.Option("", help="Product name."),
+    category: str = typer.Option("", help="Category (its noun is the class word of training prompts)."),
+    items: list[int] = typer.Option([], "--item", help="A dataset item id of a reference photo (repeat)."),
+) -> None:
+    """Create a product (edit its other fields with `edit`)."""
+    from workbench.products import ProductError, create_product
+
+    try:
+        p = create_product(_actor(), sku, name, category=category, item_ids=items)
+    except ProductError as exc:
+        _fail(exc)
+    typer.echo(f"created {p.sku} with {len(p.item_ids)} photo(s)")
+
+
+@app.command("edit")
+def edit_cmd(
+    sku: str = typer.Argument(...),
+    name: str = typer.Option(None), brand: str = typer.Option(None), category: str = typer.Option(None),
+    colour: str = typer.Option(None, help="Colour name."),
+    price: str = typer.Option(None, help="Amount such as 249.00 (empty: no price)."),
+    currency: str = typer.Option(None, help="ISO 4217 code, e.g. EUR."),
+    url: str = typer.Option(None, help="Product page, http(s) only."),
+    attr: list[str] = typer.Option([], "--attr", help="key=value attribute (repeat; key= removes it)."),
+) -> None:
+    """Change fields of a product; only the options given change."""
+    from workbench.products import ProductError, update_product
+
+    fields = {k: v for k, v in dict(name=name, brand=brand, category=category, colour=colour, price=price,
+                                     currency=currency, url=url).items() if v is not None}
+    if attr:
+        fields["attributes"] = _attrs(attr)
+    if not fields:
+        raise typer.BadParameter("give at least one field to change (see --help)")
+    try:
+        p = update_product(_actor(), sku, **fields)
+    except ProductError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(p.as_dict(), indent=2, ensure_ascii=False))
+
+
+@app.command("link")
+def link_cmd(sku: str = typer.Argument(...), items: list[int] = typer.Argument(..., help="Dataset item ids."),
+             move: bool = typer.Option(False, help="Take items that belong to another product.")) -> None:
+    """Make dataset items reference photos of a product."""
+    from workbench.products import ProductError, link_items
+
+    try:
+        p = link_items(_actor(), sku, items, move=move)
+    except ProductError as exc:
+        _fail(exc)
+    typer.echo(f"{p.sku}: {len(p.item_ids)} photo(s)")
+
+
+@app.command("unlink")
+def unlink_cmd(sku: str = typer.Argument(...), items: list[int] = typer.Argument(..., help="Dataset item ids.")) -> None:
+    """The items stop being photos of the product (they stay in their dataset)."""
+    from workbench.products import ProductError, unlink_items
+
+    try:
+        p = unlink_items(_actor(), sku, items)
+    except ProductError as exc:
+        _fail(exc)
+    typer.echo(f"{p.sku}: {len(p.item_ids)} photo(s)")
+
+
+@app.command("merge")
+def merge_cmd(keep: str = typer.Argument(..., help="The SKU kept."),
+              others: list[str] = typer.Argument(..., help="SKUs folded into it (then deleted).")) -> None:
+    """Merge duplicate products into one: photos, generation and LoRA links move; empty fields are filled."""
+    from workbench.products import ProductError, merge_products
+
+    try:
+        p = merge_products(_actor(), keep, others)
+    except ProductError as exc:
+        _fail(exc)
+    typer.echo(f"{p.sku}: merged {', '.join(p.attributes.get('merged_from', []))}; {len(p.item_ids)} photo(s)")
+
+
+@app.command("train")
+def train_cmd(
+    skus: list[str] = typer.Argument(..., help="One SKU (DreamBooth with prior preservation) or several (one token each)."),
+    steps: int = typer.Option(None, help="max_train_steps (default 500)."),
+    class_images: int = typer.Option(None, help="num_class_images for prior preservation (default 50)."),
+) -> None:
+    """Start a DreamBooth-LoRA run on the products' reference photos; prints the run id and tokens."""
+    from workbench import jobs
+    from workbench.products import ProductError, tokens_of_run
+    from workbench.products.training import start_product_run
+    from workbench.train.config import ConfigError
+    from workbench.train.runs import RunError
+
+    overrides = {k: v for k, v in (("max_train_steps", steps), ("num_class_images", class_images)) if v is not None}
+    try:
+        run_id = start_product_run(_actor(), skus, **overrides)
+    except (ProductError, ConfigError, RunError) as exc:
+        _fail(exc)
+    jobs.ensure_worker()
+    tokens = tokens_of_run(run_id)
+    typer.echo(f"run {run_id} queued; tokens: " + ", ".join(f"{k} = {v}" for k, v in tokens.items())
+               + f"\nwatch it with `workbench runs show {run_id}`")

@@ -1,0 +1,86 @@
+"""Tables of the Products capability: ``products`` (one SKU), ``product_items`` (its reference photos: dataset
+items), ``generation_products`` (the SKUs a generated image depicts or was matched to) and ``lora_products`` (the
+products, and their instance tokens, a training run's LoRA knows).
+
+Created by migration ``0010_products`` (chained onto ``0008``: product_items points at items). ``generation_id`` has no
+foreign key: the generations table lives on another migration branch (``0004``), as 0007 notes for prompts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workbench.data import tables as _data_tables  # noqa: F401 - items, the target of product_items.item_id
+from workbench.db import Base, utcnow
+
+# Prices keep 4 decimals: every ISO 4217 currency has at most 4 minor-unit digits (CLF), most have 2, JPY has 0.
+PRICE = Numeric(14, 4, asdecimal=True)
+
+
+class Product(Base):
+    """One SKU of the brand's catalog. ``colour_l/a/b`` is the measured CIE Lab colour of the garment region in its
+    reference photos (None until measured); ``colour`` is the colour name the source gave."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    brand: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(200), default="", index=True)
+    colour: Mapped[str] = mapped_column(String(100), default="")
+    colour_l: Mapped[float | None] = mapped_column(Float, nullable=True)
+    colour_a: Mapped[float | None] = mapped_column(Float, nullable=True)
+    colour_b: Mapped[float | None] = mapped_column(Float, nullable=True)
+    price: Mapped[Decimal | None] = mapped_column(PRICE, nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    url: Mapped[str] = mapped_column(String(2000), default="")
+    token: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)  # DreamBooth instance token
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ProductItem(Base):
+    """A dataset item that shows a product. An item belongs to at most one product (``item_id`` is the key)."""
+
+    __tablename__ = "product_items"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="reference")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GenerationProduct(Base):
+    """A generated image tied to a product: it was generated for it, or retrieval found the product in it."""
+
+    __tablename__ = "generation_products"
+
+    generation_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # generations.id (no FK: another branch)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True,
+                                            index=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)  # generated_for | retrieved
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # retrieval similarity
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LoraProduct(Base):
+    """A product (and its instance token) that a training run's LoRA was trained on. ``run_id`` is the run's first
+    job (``workbench.train.runs``); the ``loras`` row of that run is the adapter."""
+
+    __tablename__ = "lora_products"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True,
+                                            index=True)
+    token: Mapped[str] = mapped_column(String(32))
+    prompt: Mapped[str] = mapped_column(Text, default="")  # "a photo of <token> <category>"
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
