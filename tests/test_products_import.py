@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from workbench.data.importer import import_dataset
 from workbench.data.tables import Item
-from workbench.data.testing import CURATOR, image_bytes, write
+from helpers.data import CURATOR, image_bytes, write
 from workbench.db import AuditLog, session_scope
 from workbench.products import get_product, list_products, products_of_items
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from workbench.data.importer import import_dataset
-from workbench.data.testing import CURATOR, image_bytes, write
+from helpers.data import CURATOR, image_bytes, write
 from workbench.products import get_product, list_products
-from workbench.review import auth
-from workbench.review.testing import make_users, page_as, page_text
+from workbench import auth
+from helpers.review import make_users, page_as, page_text
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Datasets.py")
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from workbench.cli import app
 from workbench.data.importer import import_dataset
 from workbench.data.tables import Item
-from workbench.data.testing import CURATOR, image_bytes, write
+from helpers.data import CURATOR, image_bytes, write
 from workbench.db import AuditLog, Job, session_scope
 from workbench.products import (
     ProductError,
@@ -29,8 +29,8 @@ from workbench.products import (
     update_product,
 )
 from workbench.products.tables import LoraProduct
-from workbench.review.auth import PermissionDenied
-from workbench.review.testing import as_role
+from workbench.auth import PermissionDenied
+from helpers.review import as_role
 
 
 @pytest.fixture

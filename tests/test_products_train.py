@@ -10,13 +10,13 @@ import pytest
 
 from workbench import jobs
 from workbench.data.importer import import_dataset
-from workbench.data.testing import CURATOR, image_bytes, write
+from helpers.data import CURATOR, image_bytes, write
 from workbench.models import tiny
 from workbench.products import get_product, loras_for, tokens_of_run
 from workbench.products.fields import ProductError
 from workbench.products.training import class_prompt, noun, start_product_run
-from workbench.review.auth import PermissionDenied
-from workbench.review.testing import as_role
+from workbench.auth import PermissionDenied
+from helpers.review import as_role
 from workbench.train import runs
 from workbench.train.config import ConfigError
 
@@ -104,7 +104,7 @@ def test_refusals_name_what_is_wrong(catalog):
 
 
 def test_a_short_real_product_run_writes_a_lora_that_knows_its_product_and_token(catalog):
-    from workbench.jobs_runner import run_inline
+    from workbench.jobs.runner import run_inline
 
     run_id = start_product_run(as_role("marketer"), ["AUR-2002"], queue=False, resolution=64, max_train_steps=2,
                                num_class_images=1, class_num_inference_steps=1, sample_batch_size=1,

@@ -18,7 +18,7 @@ app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, 
 
 
 def _actor():
-    from workbench.review.auth import system_actor
+    from workbench.auth import system_actor
 
     return system_actor("cli")
 

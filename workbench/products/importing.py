@@ -34,7 +34,7 @@ from workbench.db import audit, session_scope, utcnow
 from workbench.products.fields import ProductError, check_sku, slug
 from workbench.products.records import TEXT_LIMITS, _clean, _state
 from workbench.products.tables import Product, ProductItem
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 SKU_KEYS = ("sku", "SKU", "product_id", "productId", "product_sku")

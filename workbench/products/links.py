@@ -23,7 +23,7 @@ from workbench.db import session_scope, utcnow
 from workbench.products.fields import ProductError
 from workbench.products.records import _dec
 from workbench.products.tables import GenerationProduct, LoraProduct, Product
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings
 
 SOURCES = {"generated_for": "generate", "retrieved": "evaluate"}  # link source -> the permission it needs

@@ -41,7 +41,7 @@ from workbench.products.tables import (
     Product,
     ProductItem,
 )
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 # update_product's fields (and what create_product takes besides sku and item_ids)

@@ -36,7 +36,7 @@ from workbench.db import audit, session_scope, utcnow
 from workbench.products.fields import ProductError
 from workbench.products.records import ProductInfo, list_products
 from workbench.products.tables import LoraProduct, Product
-from workbench.review.auth import Actor, require
+from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
 
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
