@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.data.importer import import_dataset
+from workbench.products.importing import import_catalog
 from helpers.data import CURATOR, image_bytes, write
 from workbench.products import get_product, list_products
 from workbench import auth
@@ -24,7 +24,7 @@ def setup(workspace, monkeypatch, tmp_path):
         b"id,gender,articleType,baseColour,productDisplayName\n"
         b"15970,Men,Shirts,Navy Blue,Turtle Check Men Navy Blue Shirt\n"
         b"39386,Men,Jeans,Blue,Peter England Men Party <b>Blue</b> Jeans\n"))
-    import_dataset(root, template="a {baseColour} {articleType}", workers=1, created_by=CURATOR)
+    import_catalog(root, template="a {baseColour} {articleType}", workers=1, actor=CURATOR)
 
 
 def _products_tab():

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from workbench.cli import app
-from workbench.data.importer import import_dataset
+from workbench.products.importing import import_catalog
 from workbench.data.tables import Item
 from helpers.data import CURATOR, image_bytes, write
 from workbench.db import AuditLog, Job, session_scope
@@ -37,7 +37,7 @@ from helpers.review import as_role
 def items(tmp_path):
     for n in range(5):
         write(tmp_path / "plain" / f"{n}.png", image_bytes((48, 48), pattern=90 + n))
-    report = import_dataset(tmp_path / "plain", workers=1, created_by=CURATOR)
+    report = import_catalog(tmp_path / "plain", workers=1, actor=CURATOR)
     with session_scope() as s:
         return list(s.scalars(select(Item.id).where(Item.dataset_id == report.dataset_id).order_by(Item.id)))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench import jobs
-from workbench.data.importer import import_dataset
+from workbench.products.importing import import_catalog
 from helpers.data import CURATOR, image_bytes, write
 from workbench.models import tiny
 from workbench.products import get_product, loras_for, tokens_of_run
@@ -41,7 +41,7 @@ def catalog(tmp_path, kit, monkeypatch):
         write(root / "Red silk scarf" / f"{n}.png", image_bytes((64, 64), pattern=80 + n))
     write(root / "Red silk scarf" / "sku.txt", b"AUR-2002")
     write(root / "metadata-free.txt", b"")
-    import_dataset(root, workers=1, created_by=CURATOR)
+    import_catalog(root, workers=1, actor=CURATOR)
     from workbench.products import update_product
 
     update_product(CURATOR, "AUR-1001", category="Coats")

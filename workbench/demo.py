@@ -176,8 +176,10 @@ def _models(state: dict) -> str:
 def _catalog(state: dict, size: int) -> int:
     from workbench.data.demo import import_demo_catalog
     from workbench.data.split import split_dataset
+    from workbench.products.importing import from_import
     demo = system_actor("demo", role="marketer")  # before the demo users exist
     report = import_demo_catalog(size=size, created_by=demo)
+    from_import(demo, report.dataset_id, report)  # the catalog's products
     split_dataset(report.dataset_id, 0.25, 0.0, 0, actor=demo)
     return report.dataset_id
 

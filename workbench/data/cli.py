@@ -55,13 +55,13 @@ def import_cmd(
 ) -> None:
     """Import photos and captions into a dataset. Re-importing the same files adds nothing."""
     from workbench.data.captions import DEFAULT_TEMPLATE
-    from workbench.data.importer import import_dataset
     from workbench.data.sources import SourceError
+    from workbench.products.importing import import_catalog  # the CLI composes: the photos, then their products
 
     try:
-        report = import_dataset(source, name=name, template=template or DEFAULT_TEMPLATE,
+        report = import_catalog(source, name=name, template=template or DEFAULT_TEMPLATE,
                                 caption_column=caption_column, kream=kream, workers=workers,
-                                progress=_bar("import"), created_by=_actor())
+                                progress=_bar("import"), actor=_actor())
     except (SourceError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -243,4 +243,8 @@ def demo(
         cat = make_demo_catalog(out, seed=seed, size=size, colours=colours)
         typer.echo(f"{len(cat.rows)} images + {cat.csv_path.name} in {cat.root}")
         return
-    typer.echo(import_demo_catalog(seed=seed, size=size, colours=colours, created_by=_actor()).summary())
+    from workbench.products.importing import from_import
+
+    report = import_demo_catalog(seed=seed, size=size, colours=colours, created_by=_actor())
+    from_import(_actor(), report.dataset_id, report)  # the catalog's products (its ids are SKUs)
+    typer.echo(report.summary())

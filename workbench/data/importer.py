@@ -215,9 +215,6 @@ def import_dataset(
             progress(report.seen, report.seen, "writing to the database")
         _commit(report, rows, staging, settings, source=str(source), template=template if src.kind == "csv" else "",
                 created_by=who.username)
-        from workbench.products.importing import from_import
-
-        from_import(who, report.dataset_id, report, settings=settings)  # the products the source names
         report.seconds = time.monotonic() - started
         return report
     finally:

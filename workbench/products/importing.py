@@ -1,8 +1,12 @@
 """Products from an import: after ``import_dataset`` writes the photos, each source that names its products gets
 product records, and the photos become their reference images.
 
-    from workbench.products.importing import from_import
-    result = from_import(actor, dataset_id)        # import_dataset calls it itself and adds result.summary() to its report
+    from workbench.products.importing import from_import, import_catalog
+    report = import_catalog("styles.csv", actor=user, name="ss26")   # import_dataset, then the products it names
+    result = from_import(actor, dataset_id)       # the product step alone, for a dataset imported earlier
+
+The dataset importer (``workbench.data``) knows nothing of products: it sits a floor below them. Whoever imports for
+a user (the Datasets page, ``workbench data import``, the demo builder, the shop crawler) calls ``import_catalog``.
 
 What names a product (the item's source attributes, read by ``workbench.data.sources``), first match wins:
 
@@ -118,6 +122,16 @@ def _checked(sku: str, fields: dict[str, Any], problems: list[str]) -> dict[str,
         except ProductError as exc:
             problems.append(f"{sku}: {exc} (not stored)")
     return out
+
+
+def import_catalog(source: Any, *, actor: Actor, **options: Any) -> Any:
+    """``workbench.data.import_dataset(source, created_by=actor, **options)``, then the products its items name
+    (``from_import``), whose summary joins the report's notes. Returns the ImportReport."""
+    from workbench.data.importer import import_dataset
+
+    report = import_dataset(source, created_by=actor, **options)
+    from_import(actor, report.dataset_id, report, settings=options.get("settings"))
+    return report
 
 
 def from_import(actor: Actor, dataset_id: int, report: Any = None, *,

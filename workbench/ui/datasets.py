@@ -315,8 +315,8 @@ def import_form() -> None:
     if not source:
         st.error("Give a path or hub name, or upload a zip.")
         return
-    from workbench.data.importer import import_dataset
     from workbench.data.uploads import discard_upload
+    from workbench.products.importing import import_catalog
 
     bar = st.progress(0.0, text="Reading the source…")
 
@@ -324,8 +324,8 @@ def import_form() -> None:
         bar.progress(min(1.0, done / total) if total else 0.0, text=message)
 
     try:
-        report = import_dataset(source, name=name.strip() or None, template=template, progress=progress,
-                                created_by=user())
+        report = import_catalog(source, name=name.strip() or None, template=template, progress=progress,
+                                actor=user())
     except ValueError as exc:
         st.error(plain(exc))
         return
