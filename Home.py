@@ -9,7 +9,8 @@ import streamlit as st
 
 from workbench.overview import redact_paths
 from workbench.ui.auth import current_user, user_box
-from workbench.ui.common import capability_report, demo_panel, model_table, recent_jobs, startup, workspace_counts
+from workbench.ui.common import capability_report, model_table, recent_jobs, startup, workspace_counts
+from workbench.ui.home import demo_panel
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Brand Workbench", page_icon="🧵", layout="wide")
