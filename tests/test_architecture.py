@@ -1,0 +1,57 @@
+"""The floor plan as a checked rule: import-linter's contracts (pyproject.toml [tool.importlinter]) and ruff's rules
+(pyproject.toml [tool.ruff]) hold for the code, and the contracts fail on a deliberately wrong import."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    # `lint-imports` reads pyproject.toml in cwd and imports nothing: it reads the source (grimp).
+    code = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"})
+
+
+def test_the_import_contracts_hold():
+    proc = _lint_imports(ROOT)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "Contracts: 3 kept, 0 broken." in proc.stdout
+
+
+LAYERS = "Layers follow the pipeline: each floor imports only the floors below it"
+STREAMLIT = "The library never imports streamlit outside workbench/ui"
+LOOPS = "No import loops between the modules of a package, nor between packages"
+
+
+@pytest.mark.parametrize("module, line, broken", [
+    ("workbench/db.py", "from workbench.review import queue  # noqa", LAYERS),  # the ground floor reaching up
+    ("workbench/data/store.py", "import streamlit  # noqa", STREAMLIT),
+    ("workbench/jobs/store.py", "from workbench.jobs import supervisor  # noqa", LOOPS),  # supervisor imports store
+])
+def test_a_wrong_import_breaks_a_contract(tmp_path, module, line, broken):
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    shutil.copytree(ROOT / "workbench", copy / "workbench", ignore=shutil.ignore_patterns(
+        "__pycache__", "demo_base"))
+    target = copy / module
+    target.write_text(target.read_text() + f"\n{line}\n")
+    proc = _lint_imports(copy)
+    assert proc.returncode != 0
+    assert f"{broken} BROKEN" in proc.stdout, proc.stdout[-3000:]
+    assert "Contracts: 2 kept, 1 broken." in proc.stdout  # only the contract that import breaks
+
+
+def test_ruff_finds_nothing():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is not installed: pip install -r requirements-test.txt")
+    proc = subprocess.run([ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-4000:]
