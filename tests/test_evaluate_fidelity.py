@@ -62,17 +62,18 @@ def test_ciede2000_equals_sharma_wu_dalal_2005_all_34_pairs():
         assert fidelity.ciede2000(row[3:6], row[0:3]) == pytest.approx(row[6], abs=1e-4)
 
 
-@pytest.mark.parametrize("de,reading", [(0.0, "not noticeable"), (1.99, "not noticeable"), (2.0, "noticeable (ΔE 2-5)"),
-                                        (5.0, "noticeable (ΔE 2-5)"), (5.01, "a different colour")])
+@pytest.mark.parametrize("de,reading", [(0.0, "not noticeable"), (1.99, "not noticeable"),
+                                        (2.0, "noticeable (ΔE 2-5)"), (5.0, "noticeable (ΔE 2-5)"),
+                                        (5.01, "a different colour")])
 def test_delta_e_reading(de, reading):
     assert delta_e_reading(de).startswith(reading)
 
 
 def test_cards_cover_every_metric_and_say_which_way_is_better():
     assert set(PRODUCT_CARDS) == {"dino", "clip_i", "delta_e", "shape_iou", "cmmd", "fd_dinov2"}
-    assert PRODUCT_CARDS["delta_e"]["higher_is_better"] is False and PRODUCT_CARDS["dino"]["higher_is_better"]
-    assert all({"title", "meaning", "range", "higher_is_better", "reliable_n", "caveats"} <= set(c)
-               for c in PRODUCT_CARDS.values())
+    assert PRODUCT_CARDS["delta_e"].higher_is_better is False and PRODUCT_CARDS["dino"].higher_is_better
+    assert PRODUCT_CARDS["cmmd"].reliable_n < PRODUCT_CARDS["fd_dinov2"].reliable_n
+    assert all(c.key == k and c.title and c.meaning and c.caveats for k, c in PRODUCT_CARDS.items())
 
 
 def test_dominant_colour_is_the_cloth_not_the_print():
@@ -118,7 +119,7 @@ def test_recoloured_garment_scores_a_different_colour(product, models):
 
 
 def test_dino_and_clip_i_with_the_tiny_models_are_cosines_marked_demo(product, models):
-    refs, shot, recoloured = product
+    refs, shot, _ = product
     r = fidelity.fidelity_scores(shot, refs, models=models)  # references as photos: prepared on the fly
     assert r.unavailable == {} and r.demo
     for v in (r.dino, r.clip_i):

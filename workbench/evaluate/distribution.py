@@ -39,8 +39,14 @@ from PIL import Image
 from torch import Tensor
 from torchmetrics import Metric
 
-from workbench.evaluate.product_cards import (CMMD_RELIABLE_N, CMMD_SCALE, CMMD_SIGMA, DISTRIBUTION_CARDS,
-                                              FD_BOOTSTRAP, FD_DINOV2_RELIABLE_N)
+from workbench.evaluate.product_cards import (
+    CMMD_RELIABLE_N,
+    CMMD_SCALE,
+    CMMD_SIGMA,
+    DISTRIBUTION_CARDS,
+    FD_BOOTSTRAP,
+    FD_DINOV2_RELIABLE_N,
+)
 
 __all__ = ["CMMD_RELIABLE_N", "DISTRIBUTION_CARDS", "FD_DINOV2_RELIABLE_N", "Cmmd", "DistributionResult",
            "FdDinov2", "cmmd", "cmmd_bias", "distribution_scores", "fd_bootstrap_interval", "fd_dinov2"]

@@ -3,7 +3,8 @@
     models = load_fidelity_models()                           # what this machine has; missing ones stay "unavailable"
     ref = prepare_references(product_photos, models=models)   # once per SKU: masks, colour, embeddings
     r = fidelity_scores(generated, ref, models=models)        # FidelityResult (a list of PIL photos works too)
-    r.delta_e, r.delta_e_reading, r.unavailable               # 7.9, "a different colour (ΔE > 5)", {"dino": "unavailable: ..."}
+    r.delta_e, r.delta_e_reading                              # 7.9, "a different colour (ΔE > 5)"
+    r.unavailable                                             # {"dino": "unavailable: facebook/dinov2-base — ..."}
 
 Every score is restricted to the garment: each image gets a mask (``workbench.evaluate.masks``: matting on plain
 backgrounds by default, a segmentation model when ``models["segmenter"]`` holds one), and the embeddings see the
@@ -244,6 +245,6 @@ def fidelity_scores(generated: Image.Image, references: Sequence[Image.Image] | 
             scores[metric] = None
             unavailable.setdefault(metric, why or f"unavailable: the references were prepared without {key}")
     demo = any(_is_demo(models[k]) for k in MODEL_KEYS if k in models and not isinstance(models[k], Exception))
-    return FidelityResult(dino=scores["dino"], clip_i=scores["clip_i"], delta_e=de, delta_e_reading=delta_e_reading(de), shape_iou=iou,
-                          mask_source=mask.source, generated_lab=lab, reference_lab=ref.lab, n_references=ref.n,
-                          unavailable=unavailable, demo=demo)
+    return FidelityResult(dino=scores["dino"], clip_i=scores["clip_i"], delta_e=de, delta_e_reading=delta_e_reading(de),
+                          shape_iou=iou, mask_source=mask.source, generated_lab=lab, reference_lab=ref.lab,
+                          n_references=ref.n, unavailable=unavailable, demo=demo)

@@ -85,12 +85,15 @@ def _border(arr: np.ndarray) -> np.ndarray:
                            arr[:, :b].reshape(-1, arr.shape[-1]), arr[:, -b:].reshape(-1, arr.shape[-1])])
 
 
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> np.ndarray:
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int = GUIDED_RADIUS,
+                  eps: float = GUIDED_EPS) -> np.ndarray:
     """He, Sun and Tang's guided filter (grey guide), box windows of (2r+1)²: edge-aware smoothing of ``src``."""
     from scipy.ndimage import uniform_filter
 
     size = 2 * radius + 1
-    mean = lambda x: uniform_filter(x, size=size, mode="reflect")  # noqa: E731
+    def mean(x: np.ndarray) -> np.ndarray:
+        return uniform_filter(x, size=size, mode="reflect")
+
     mi, mp = mean(guide), mean(src)
     var = mean(guide * guide) - mi * mi
     cov = mean(guide * src) - mi * mp
