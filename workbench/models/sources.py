@@ -48,6 +48,8 @@ DEFAULT_MODEL_INFO: dict[str, tuple[str, str]] = {
     "lpips_backbone": ("LPIPS backbone", "~233 MB"),
     "ocr_backend": ("logo legibility (OCR)", "ships with the package"),
     "preference": ("optional preference score (PickScore)", "~4 GB; pulled only when named"),
+    "dinov2": ("product fidelity (DINO similarity) and FD-DINOv2", "~350 MB"),
+    "segmenter": ("garment masks on busy backgrounds (matting needs none)", "~110 MB"),
 }
 OPTIONAL_MODELS = {"preference"}  # `models pull` without names leaves these out
 
@@ -285,6 +287,8 @@ def _pull_one(name: str, ref: str, progress: Callable[[str], None]) -> str:
         patterns = SDXL_PATTERNS if name == "sdxl_base" else GENERIC_PATTERNS
         if name == "vae":
             patterns = ["*.json", "diffusion_pytorch_model.safetensors"]
+        if name == "segmenter":  # BiRefNet/RMBG-style repos ship their architecture as .py (run only when trusted)
+            patterns = GENERIC_PATTERNS + ["*.py"]
         path = snapshot_download(parsed.repo_id, revision=parsed.revision, allow_patterns=patterns)
         return f"in the cache at {path}"
     if parsed.kind == "torch_hub_file":

@@ -230,6 +230,41 @@ def save_tiny_feature_extractor(folder: Path, seed: int = 0) -> Path:
     return TinyFeatureExtractor().save_pretrained(folder)
 
 
+# -- DINOv2 and the garment segmenter (product fidelity) ------------------------------------------------------------
+
+def save_tiny_dinov2(folder: Path, seed: int = 0) -> Path:
+    """A Dinov2Model (hidden 32, 2 layers, 56 px input, patch 14) and its image processor, loaded by
+    ``workbench.models.dinov2.load_dinov2`` like facebook/dinov2-base."""
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    model = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                     image_size=56, patch_size=14)).eval()
+    model.save_pretrained(str(folder), safe_serialization=True)
+    BitImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 56, "width": 56}, do_convert_rgb=True,
+                      image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(str(folder))
+    _mark(folder, "tiny DINOv2 model")
+    return folder
+
+
+def save_tiny_segmenter(folder: Path, seed: int = 0) -> Path:
+    """A 2-class SegFormer (background, garment) at 64 px with random weights: the semantic path of
+    ``workbench.models.segmenter.load_segmenter``, like mattmdjaga/segformer_b2_clothes."""
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    config = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
+                             patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 2], mlp_ratios=[2, 2],
+                             decoder_hidden_size=16, num_labels=2, id2label={0: "background", 1: "garment"},
+                             label2id={"background": 0, "garment": 1})
+    SegformerForSemanticSegmentation(config).eval().save_pretrained(str(folder), safe_serialization=True)
+    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(str(folder))
+    _mark(folder, "tiny garment segmenter")
+    return folder
+
+
 # -- the whole kit -------------------------------------------------------------------------------------------------
 
 KIT = {
@@ -238,11 +273,14 @@ KIT = {
     "blip_itm": save_tiny_blip_itm,
     "blip_captioner": save_tiny_blip_captioner,
     "feature_extractor": save_tiny_feature_extractor,
+    "dinov2": save_tiny_dinov2,
+    "segmenter": save_tiny_segmenter,
 }
 
 # Which Settings.models field each kit folder can stand in for.
 KIT_SETTINGS = {"sdxl": ("sdxl_base", "vae"), "open_clip": ("clip_scorer",), "blip_itm": ("blip_itm",),
-                "blip_captioner": ("blip_captioner",), "feature_extractor": ("fid_inception",)}
+                "blip_captioner": ("blip_captioner",), "feature_extractor": ("fid_inception",),
+                "dinov2": ("dinov2",), "segmenter": ("segmenter",)}
 
 
 def make_tiny_kit(root: Path, seed: int = 0) -> dict[str, Path]:
