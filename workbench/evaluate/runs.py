@@ -737,7 +737,9 @@ def enqueue_prompt_suite(suite: str, prompts: Sequence[str], variants: Sequence[
                          device: str | None = None, *, user: Actor) -> list[ImageSet]:
     """Queue one generate job per variant with the same prompts and seeds; returns the image sets to evaluate.
     Needs ``evaluate``: the suite is an analyst's measuring tool, so its jobs generate for them (as checked here)."""
-    from workbench.jobs import enqueue
+    from workbench.generate.batch import BatchConfig, BatchPrompt, enqueue_batch
+    from workbench.generate.pipeline import LoraSpec, PipelineSpec
+    from workbench.review.auth import on_behalf_of
 
     user = require(user, "evaluate").username
     if not prompts:
@@ -749,12 +751,12 @@ def enqueue_prompt_suite(suite: str, prompts: Sequence[str], variants: Sequence[
     out = []
     for v in variants:
         batch = suite_batch(suite, v.label)
-        spec = {"model": v.model or get_settings().models.sdxl_base, "device": device,
-                "loras": [{"path": l["path"], "scale": float(l.get("scale", 1.0))} for l in v.loras]}
-        config = {"spec": spec, "prompts": [{"text": p} for p in prompts], "batch": batch,
-                  "params": {"width": width, "height": height, "steps": steps, "seed": seed,
-                             "num_images": images_per_prompt}}
-        enqueue("generate", config, title=f"suite {suite}: {v.label}", created_by=user)
+        spec = PipelineSpec(model=v.model or get_settings().models.sdxl_base, device=device,
+                            loras=tuple(LoraSpec(l["path"], float(l.get("scale", 1.0))) for l in v.loras))
+        config = BatchConfig(spec=spec, prompts=tuple(BatchPrompt(p) for p in prompts), batch=batch,
+                             params={"width": width, "height": height, "steps": steps, "seed": seed,
+                                     "num_images": images_per_prompt})
+        enqueue_batch(on_behalf_of(user, "generate"), config, title=f"suite {suite}: {v.label}")
         out.append(ImageSet(label=v.label, batch=batch, step=v.step, params=dict(v.params)))
     return out
 

@@ -100,8 +100,8 @@ class GuardedImage:
 
 
 def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, scorer: ClipScorer, policy: GatePolicy,
-                     batch: str = "adhoc", *, user: Actor, trigger: str = "", record: bool = True
-                     ) -> list[GuardedImage]:
+                     batch: str = "adhoc", *, user: Actor, trigger: str = "", record: bool = True,
+                     replaces_id: int | None = None) -> list[GuardedImage]:
     """Generate ``params.num_images`` images through the gate as ``user`` (``generate`` permission). All attempts are
     saved; each is scored against the prompt as asked (not the refined one), so scores compare across attempts."""
     user = require(user, "generate")
@@ -131,6 +131,6 @@ def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, sco
             # the PNG carries the gate's verdict too
             write_png(a.path, a.image, a1111_parameters(a.provenance, assembled.sampler_name), a.provenance)
             if record:
-                a.generation_id = record_generation(a, batch, user.username)
+                a.generation_id = record_generation(a, batch, user.username, replaces_id=replaces_id)
         results.append(guarded)
     return results
