@@ -20,9 +20,10 @@ from workbench.data.store import get_dataset, image_path
 from workbench.data.tables import Item
 from workbench.data.testing import CURATOR
 from workbench.db import AuditLog, Job, session_scope
-from workbench.evaluate.runs import (EvalConfig, EvaluationError, ImageSet, ReferenceSet, SuiteVariant,
-                                     create_evaluation, enqueue_prompt_suite, export_csv, get_evaluation, image_rows,
-                                     resolve_image_set, result_rows, run_evaluation, start_evaluation)
+from workbench.evaluate.config import EvalConfig, EvaluationError, ImageSet, ReferenceSet, resolve_image_set
+from workbench.evaluate.results import export_csv, get_evaluation, image_rows, result_rows
+from workbench.evaluate.run import create_evaluation, run_evaluation, start_evaluation
+from workbench.evaluate.suites import SuiteVariant, enqueue_prompt_suite
 from workbench.generate.tables import Generation
 from workbench.models import tiny
 from workbench.review.testing import as_role

@@ -89,7 +89,8 @@ def _capability_actions(tmp_path):
     from workbench.data.importer import import_dataset
     from workbench.data.split import split_dataset
     from workbench.data.testing import image_bytes, write
-    from workbench.evaluate.runs import EvalConfig, ImageSet, create_evaluation
+    from workbench.evaluate.config import EvalConfig, ImageSet
+    from workbench.evaluate.run import create_evaluation
     from workbench.generate.batch import enqueue_batch
     from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch, save_brand_text, save_template_text
     from workbench.prompts.library import source_text

@@ -266,7 +266,8 @@ def _generation(state: dict) -> int:
 
 def _evaluation(state: dict) -> int | None:
     try:
-        from workbench.evaluate.runs import EvalConfig, ImageSet, ReferenceSet, create_evaluation, run_evaluation
+        from workbench.evaluate.config import EvalConfig, ImageSet, ReferenceSet
+        from workbench.evaluate.run import create_evaluation, run_evaluation
     except ImportError:  # evaluation not installed in this build
         return None
     cfg = EvalConfig(name="demo: AURELO tees vs the catalog", image_sets=[ImageSet("demo LoRA", batch=DEMO_BATCH)],

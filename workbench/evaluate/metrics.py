@@ -35,9 +35,9 @@ from PIL import Image
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from workbench.evaluate import (FID_BOOTSTRAP, FID_INPUT_PX, FID_RELIABLE_N, KID_RELIABLE_N, KID_SUBSET_SIZE,
-                                KID_SUBSETS, METRIC_CARDS, METRIC_GROUPS, PAIRED_PX, PSNR_MAX_DB, Aggregate, aggregate,
-                                bootstrap_interval)
+from workbench.evaluate.cards import (FID_BOOTSTRAP, FID_INPUT_PX, FID_RELIABLE_N, KID_RELIABLE_N,
+                                      KID_SUBSET_SIZE, KID_SUBSETS, METRIC_CARDS, METRIC_GROUPS, PAIRED_PX, PSNR_MAX_DB,
+                                      Aggregate, aggregate, bootstrap_interval)
 
 __all__ = ["METRIC_CARDS", "METRIC_GROUPS", "Aggregate", "BlipScore", "BrandConsistency", "ClipScore",
            "DistanceResult", "GenerativeDistances", "Lpips", "LpipsDiversity", "PerImageMetric", "Psnr", "Ssim",
