@@ -54,14 +54,10 @@ class ClipScorer:
         return cls(*load_open_clip(ref, device=device), device=device, ref=ref)
 
     def cosines(self, image, texts: list[str]) -> list[float]:
-        import torch
+        """The image against each text: the same cosine as the Evaluate page's (``models.clip.clip_cosines``)."""
+        from workbench.models.clip import clip_cosines
 
-        with torch.no_grad():
-            img = self.model.encode_image(self.preprocess(image).unsqueeze(0).to(self.device))
-            txt = self.model.encode_text(self.tokenizer(texts).to(self.device))
-            img = img / img.norm(dim=-1, keepdim=True)
-            txt = txt / txt.norm(dim=-1, keepdim=True)
-            return (txt @ img.T).squeeze(-1).float().tolist()
+        return clip_cosines(self.model, self.preprocess, self.tokenizer, [image], texts, self.device).tolist()
 
     def score(self, image, text: str) -> float:
         return self.cosines(image, [text])[0]
