@@ -46,7 +46,6 @@ def test_a_wrong_import_breaks_a_contract(tmp_path, module, line, broken):
     proc = _lint_imports(copy)
     assert proc.returncode != 0
     assert f"{broken} BROKEN" in proc.stdout, proc.stdout[-3000:]
-    assert "Contracts: 2 kept, 1 broken." in proc.stdout  # only the contract that import breaks
 
 
 def test_ruff_finds_nothing():

@@ -311,7 +311,7 @@ def test_metric_state_does_not_grow_with_images():
 # -- missing weights --------------------------------------------------------------------------------------------------
 
 def test_missing_real_weights_raise_model_unavailable_naming_the_model():
-    from workbench.evaluate.runs import load_backbone
+    from workbench.evaluate.backbones import load_backbone
     from workbench.settings import get_settings
 
     refs = get_settings().models

@@ -20,9 +20,10 @@ from workbench.data.store import get_dataset, image_path
 from workbench.data.tables import Item
 from helpers.data import CURATOR
 from workbench.db import AuditLog, Job, session_scope
-from workbench.evaluate.runs import (EvalConfig, EvaluationError, ImageSet, ReferenceSet, SuiteVariant,
-                                     create_evaluation, enqueue_prompt_suite, export_csv, get_evaluation, image_rows,
-                                     resolve_image_set, result_rows, run_evaluation, start_evaluation)
+from workbench.evaluate.config import EvalConfig, EvaluationError, ImageSet, ReferenceSet, resolve_image_set
+from workbench.evaluate.results import export_csv, get_evaluation, image_rows, result_rows
+from workbench.evaluate.run import create_evaluation, run_evaluation, start_evaluation
+from workbench.evaluate.suites import SuiteVariant, enqueue_prompt_suite
 from workbench.generate.tables import Generation
 from workbench.models import tiny
 from helpers.review import as_role
@@ -290,9 +291,10 @@ def test_cli_suite_queues_one_generate_job_per_variant_with_the_same_prompts_and
 
     from workbench import jobs
     from workbench.cli import app
+    from workbench.jobs import supervisor
 
     monkeypatch.setattr(jobs, "ensure_worker", lambda settings=None: False)
-    monkeypatch.setattr(jobs, "_queue", lambda settings=None: (None, lambda job_id: None))  # rows only
+    monkeypatch.setattr(supervisor, "_queue", lambda settings=None: (None, lambda job_id: None))  # rows only
     result = CliRunner().invoke(app, ["eval", "suite", "ss26", "--prompt", "a red tee", "--prompt", "a navy cap",
                                       "--variant", "base=base", "--variant", "ckpt10=+/runs/3/ckpt-10:0.8@10",
                                       "--seed", "5", "--size", "64", "--steps", "2"])

@@ -109,3 +109,10 @@ def _save_tiny_lora(kit, folder):
             torch.nn.init.normal_(p, std=0.1)
     StableDiffusionXLPipeline.save_lora_weights(
         folder, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)))
+
+
+def test_a_lora_line_with_a_bad_scale_is_an_error_message(workspace):
+    at = page_as(PAGE, timeout=60).run()
+    at.text_area(key="generate_loras").set_value("runs/3/lora:big").run()
+    assert not at.exception
+    assert "scale \\'big\\' is not a number" in at.error[0].value  # escaped by plain(): shown literally

@@ -89,7 +89,8 @@ def _capability_actions(tmp_path):
     from workbench.data.importer import import_dataset
     from workbench.data.split import split_dataset
     from helpers.data import image_bytes, write
-    from workbench.evaluate.runs import EvalConfig, ImageSet, create_evaluation
+    from workbench.evaluate.config import EvalConfig, ImageSet
+    from workbench.evaluate.run import create_evaluation
     from workbench.generate.batch import enqueue_batch
     from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch, save_brand_text, save_template_text
     from workbench.prompts.library import source_text
@@ -117,8 +118,8 @@ def _capability_actions(tmp_path):
         "prompts: save a template": lambda u: save_template_text(template, u),
         "settings: save a brand profile": lambda u: save_brand_text(brand, u),
         "train: start a run": train,
-        "generate: queue a batch": lambda u: enqueue_batch(u, {"prompts": [{"text": "a tee"}], "batch": "b"},
-                                                           queue=False),
+        "generate: queue a batch": lambda u: enqueue_batch(u, {"spec": {"model": "m"}, "prompts": [{"text": "a tee"}],
+                                                               "batch": "b"}, queue=False),
         "evaluate: create an evaluation": lambda u: create_evaluation(EvalConfig(image_sets=[ImageSet("a", batch="b")]),
                                                                       u),
     }
@@ -148,7 +149,7 @@ def test_stopping_a_job_is_checked_like_queueing_it(workspace):
     from workbench.generate.pipeline import GenerationError
 
     make_users()
-    batch = enqueue_batch("mia", {"prompts": [{"text": "a tee"}]}, queue=False)
+    batch = enqueue_batch("mia", {"spec": {"model": "m"}, "prompts": [{"text": "a tee"}]}, queue=False)
     caption = jobs.enqueue("caption", {"dataset_id": 1}, queue=False)
     with pytest.raises(PermissionDenied, match="ari is a analyst: 'generate' needs the role marketer"):
         stop_batch("ari", batch)
@@ -173,7 +174,7 @@ def test_unknown_inactive_or_missing_users_change_nothing(workspace, tmp_path):
         with pytest.raises(AuthError, match=refusal):
             import_dataset(tmp_path / "photos", workers=1, created_by=who)
         with pytest.raises(AuthError, match=refusal):
-            enqueue_batch(who, {"prompts": [{"text": "a tee"}]}, queue=False)
+            enqueue_batch(who, {"spec": {"model": "m"}, "prompts": [{"text": "a tee"}]}, queue=False)
     assert list_datasets() == []
     with db.session_scope() as s:
         assert s.scalar(text("SELECT count(*) FROM jobs")) == 0

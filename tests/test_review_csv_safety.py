@@ -39,11 +39,11 @@ def test_export_escapes_a_formula_prompt_and_keeps_a_negative_score(workspace):
 
 
 def test_evaluation_export_escapes_names(monkeypatch):
-    from workbench.evaluate import runs
+    from workbench.evaluate import results
 
-    monkeypatch.setattr(runs, "result_rows", lambda ids: [
+    monkeypatch.setattr(results, "result_rows", lambda ids: [
         {"evaluation": 1, "name": "=1+1", "image_set": "-set", "metric": "clip_cosine", "value": -0.25, "n": 3}])
-    (row,) = csv.DictReader(io.StringIO(runs.export_csv([1])))
+    (row,) = csv.DictReader(io.StringIO(results.export_csv([1])))
     assert (row["name"], row["image_set"], row["value"], row["n"]) == ("'=1+1", "'-set", "-0.25", "3")
 
 

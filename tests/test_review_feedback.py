@@ -43,11 +43,39 @@ def test_request_changes_creates_a_linked_prompt_version_and_a_regeneration_job(
     assert (cfg["spec"]["quantization"], cfg["params"]["seed"], cfg["batch"]) == ("int8", 8, fb.regen_batch)
     assert cfg["gate"] == {"threshold": 0.25} and cfg["replaces"] == gen
 
-    # the job's images arrive: they join the queue linked to the image they replace
-    new = make_generation(batch=fb.regen_batch, prompt=cfg["prompts"][0]["text"], prompt_id=fb.prompt.id)
+    # the job's images arrive, recorded as replacing the image (the generate job sets replaces_id from the config's
+    # "replaces"; the slow test below runs the real job): they join the queue linked to the image they replace
+    new = make_generation(batch=fb.regen_batch, prompt=cfg["prompts"][0]["text"], prompt_id=fb.prompt.id,
+                          replaces_id=cfg["replaces"])
     (item,) = list_queue("ana", QueueFilter(batch=fb.regen_batch))
     assert (item.generation_id, item.replaces_id) == (new, gen)
     assert get_item("mia", gen).review_status == "changes_requested"
+
+
+def test_migration_0011_links_regenerated_images_that_arrived_before_the_job_linked_them(users):
+    """Images a regeneration job recorded before the job set ``replaces_id`` itself were linked by the queue while it
+    listed images; migration 0011 links those once, and listing the queue writes nothing."""
+    import importlib.util
+
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    from workbench.generate.tables import Generation
+
+    gen = make_generation()
+    fb = request_changes("ana", gen, "sharper", regenerate=True, device="cpu")
+    legacy = make_generation(batch=fb.regen_batch, seed=8)  # recorded without replaces_id, as older jobs did
+    other = make_generation(batch="aw26", seed=9)
+    (item,) = list_queue("ana", QueueFilter(batch=fb.regen_batch))
+    assert item.replaces_id is None  # a read: no longer links anything
+    path = db.MIGRATIONS_DIR / "versions" / "0011_replacement_links.py"
+    spec = importlib.util.spec_from_file_location("migration_0010", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with db.get_engine().begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        module.upgrade()
+    with db.session_scope() as s:
+        assert (s.get(Generation, legacy).replaces_id, s.get(Generation, other).replaces_id) == (gen, None)
 
 
 def test_request_changes_without_prompt_text_or_job_and_its_refusals(users):

@@ -206,7 +206,9 @@ def test_the_sweep_table_shows_each_runs_latest_evaluation_scores(tmp_path, monk
             for gen_id, clip in zip(gens, clips):
                 s.add(EvaluationImage(evaluation_id=evaluation.id, image_set="r8", generation_id=gen_id,
                                       image_path="x.png", scores={"clip_cosine": clip, "lpips_ref": None}))
-    rows = {row["run"]: row for row in runs.sweep_table("s2")}
+    from workbench.evaluate.results import sweep_rows
+
+    rows = {row["run"]: row for row in sweep_rows("s2")}
     assert rows[r8]["eval_clip_cosine"] == pytest.approx(0.25)  # the latest evaluation, mean over its images
     assert "eval_lpips_ref" not in rows[r8]
     assert "eval_clip_cosine" not in rows[r4]  # never evaluated

@@ -245,16 +245,17 @@ def _prompts(state: dict) -> int:
 
 
 def _generation(state: dict) -> int:
-    from workbench.generate.batch import enqueue_batch
+    from workbench.generate.batch import BatchConfig, enqueue_batch
+    from workbench.generate.pipeline import LoraSpec, PipelineSpec
     from workbench.jobs.runner import run_inline
     from workbench.train.runs import lora_of
 
     lora = lora_of(int(state["training"]))
-    config = {"spec": {"model": get_settings().models.sdxl_base, "device": "cpu",
-                       "loras": [{"path": lora.path, "scale": 1.0, "name": lora.name}] if lora else []},
-              "prompt_batch_id": int(state["prompts"]), "batch": DEMO_BATCH,
-              "params": {"width": 64, "height": 64, "steps": 20, "seed": 7, "num_images": 1},
-              "gate": {"threshold": 0.9, "max_attempts": 2}}
+    spec = PipelineSpec(model=get_settings().models.sdxl_base, device="cpu",
+                        loras=(LoraSpec(lora.path, 1.0, lora.name),) if lora else ())
+    config = BatchConfig(spec=spec, prompt_batch_id=int(state["prompts"]), batch=DEMO_BATCH,
+                         params={"width": 64, "height": 64, "steps": 20, "seed": 7, "num_images": 1},
+                         gate={"threshold": 0.9, "max_attempts": 2})
     job_id = enqueue_batch(system_actor("mia", role="marketer"), config, title=f"generate {DEMO_BATCH}", queue=False)
     run_inline(job_id)
     from workbench.jobs import get_job
@@ -267,7 +268,8 @@ def _generation(state: dict) -> int:
 
 def _evaluation(state: dict) -> int | None:
     try:
-        from workbench.evaluate.runs import EvalConfig, ImageSet, ReferenceSet, create_evaluation, run_evaluation
+        from workbench.evaluate.config import EvalConfig, ImageSet, ReferenceSet
+        from workbench.evaluate.run import create_evaluation, run_evaluation
     except ImportError:  # evaluation not installed in this build
         return None
     cfg = EvalConfig(name="demo: AURELO tees vs the catalog", image_sets=[ImageSet("demo LoRA", batch=DEMO_BATCH)],

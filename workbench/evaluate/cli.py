@@ -46,7 +46,7 @@ def evaluate(
     wait: bool = typer.Option(False, help="Run here, in this process, and print the results (no worker needed)."),
 ) -> None:
     """Create an evaluation and queue it as a job (or run it here with --wait)."""
-    from workbench.evaluate.runs import EvalConfig, EvaluationError, ImageSet, ReferenceSet
+    from workbench.evaluate.config import EvalConfig, EvaluationError, ImageSet, ReferenceSet
 
     try:
         if config is not None:
@@ -68,11 +68,11 @@ def evaluate(
     if wait:
         _run_here(cfg)
         return
-    from workbench.evaluate.runs import start_evaluation
+    from workbench.evaluate.run import start_evaluation
     from workbench.jobs import get_job
 
     eval_id = start_evaluation(cfg, user=_actor())
-    from workbench.evaluate.runs import get_evaluation
+    from workbench.evaluate.results import get_evaluation
 
     job = get_job(get_evaluation(eval_id).job_id)
     typer.echo(f"queued evaluation {eval_id} (job {job.id}): watch it with `workbench jobs show {job.id}`, "
@@ -80,7 +80,8 @@ def evaluate(
 
 
 def _run_here(cfg) -> None:
-    from workbench.evaluate.runs import EvaluationError, create_evaluation, run_evaluation
+    from workbench.evaluate.config import EvaluationError
+    from workbench.evaluate.run import create_evaluation, run_evaluation
 
     eval_id = create_evaluation(cfg, user=_actor())
     last = [-1]
@@ -99,7 +100,7 @@ def _run_here(cfg) -> None:
 
 
 def _show(eval_id: int, images: int = 0, sort: str = "") -> None:
-    from workbench.evaluate.runs import get_evaluation, image_rows, result_rows, status_of
+    from workbench.evaluate.results import get_evaluation, image_rows, result_rows, status_of
 
     e = get_evaluation(eval_id)
     typer.echo(f"evaluation {e.id} · {e.name} · {status_of(e)}" + (f" · {e.error}" if e.error else ""))
@@ -127,7 +128,7 @@ def _show(eval_id: int, images: int = 0, sort: str = "") -> None:
 @eval_app.command("list")
 def list_cmd(limit: int = typer.Option(20)) -> None:
     """Recent evaluations."""
-    from workbench.evaluate.runs import list_evaluations, status_of
+    from workbench.evaluate.results import list_evaluations, status_of
 
     rows = list_evaluations(limit)
     if not rows:
@@ -144,7 +145,7 @@ def show(
     sort: str = typer.Option("clip_cosine", help="Per-image metric to sort by (e.g. clip_cosine, ocr_pass)."),
 ) -> None:
     """Aggregates of one evaluation, with intervals, reliability and unavailable metrics."""
-    from workbench.evaluate.runs import EvaluationError
+    from workbench.evaluate.config import EvaluationError
 
     try:
         _show(evaluation_id, images, sort)
@@ -158,7 +159,8 @@ def export(
     out: Path = typer.Option(None, help="CSV file to write (default: print to stdout)."),
 ) -> None:
     """The aggregates of one or more evaluations as CSV."""
-    from workbench.evaluate.runs import EvaluationError, export_csv, get_evaluation
+    from workbench.evaluate.config import EvaluationError
+    from workbench.evaluate.results import export_csv, get_evaluation
 
     try:
         for i in evaluation_ids:
@@ -182,7 +184,8 @@ def suite(
 ) -> None:
     """Queue a prompt suite: the same prompts and seeds through several models / LoRAs / checkpoints, one generate
     job each, so the image sets compare on identical inputs. Prints the `workbench evaluate` line to run after."""
-    from workbench.evaluate.runs import EvaluationError, SuiteVariant, enqueue_prompt_suite
+    from workbench.evaluate.config import EvaluationError
+    from workbench.evaluate.suites import SuiteVariant, enqueue_prompt_suite
     from workbench.jobs import ensure_worker
 
     variants = []

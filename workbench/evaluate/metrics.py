@@ -35,9 +35,11 @@ from PIL import Image
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from workbench.evaluate import (FID_BOOTSTRAP, FID_INPUT_PX, FID_RELIABLE_N, KID_RELIABLE_N, KID_SUBSET_SIZE,
-                                KID_SUBSETS, METRIC_CARDS, METRIC_GROUPS, PAIRED_PX, PSNR_MAX_DB, Aggregate, aggregate,
-                                bootstrap_interval)
+from workbench.evaluate.cards import (FID_BOOTSTRAP, FID_INPUT_PX, FID_RELIABLE_N, KID_RELIABLE_N,
+                                      KID_SUBSET_SIZE, KID_SUBSETS, METRIC_CARDS, METRIC_GROUPS, PAIRED_PX, PSNR_MAX_DB,
+                                      Aggregate, aggregate, bootstrap_interval)
+from workbench.models.clip import clip_cosines
+from workbench.models.clip import image_embeddings as clip_image_embeddings
 
 __all__ = ["METRIC_CARDS", "METRIC_GROUPS", "Aggregate", "BlipScore", "BrandConsistency", "ClipScore",
            "DistanceResult", "GenerativeDistances", "Lpips", "LpipsDiversity", "PerImageMetric", "Psnr", "Ssim",
@@ -319,20 +321,14 @@ class ClipScore(PerImageMetric):
         self.model, self.preprocess, self.tokenizer, self.device_name = model.eval(), preprocess, tokenizer, device
 
     def image_embeddings(self, images: Sequence[Image.Image]) -> Tensor:
-        with torch.no_grad():
-            pixels = torch.stack([self.preprocess(im.convert("RGB")) for im in images]).to(self.device_name)
-            emb = self.model.encode_image(pixels).double()
-        return emb / emb.norm(dim=-1, keepdim=True)
-
-    def text_embeddings(self, texts: Sequence[str]) -> Tensor:
-        with torch.no_grad():
-            emb = self.model.encode_text(self.tokenizer(list(texts)).to(self.device_name)).double()
-        return emb / emb.norm(dim=-1, keepdim=True)
+        """Unit image embeddings (``models.clip``'s, float32) as float64, for the brand centroid arithmetic."""
+        return clip_image_embeddings(self.model, self.preprocess, images, self.device_name).double()
 
     def score(self, images: Sequence[Image.Image], texts: Sequence[str]) -> Tensor:
+        """The gate's cosine (``models.clip.clip_cosines``), so an image gets one CLIP number everywhere."""
         if len(images) != len(texts):
             raise ValueError(f"CLIP score needs one prompt per image: {len(images)} images, {len(texts)} prompts")
-        return (self.image_embeddings(images) * self.text_embeddings(texts)).sum(-1)
+        return clip_cosines(self.model, self.preprocess, self.tokenizer, images, texts, self.device_name)
 
 
 def clip_score_100(cosine: Tensor | float) -> Tensor | float:

@@ -1,32 +1,40 @@
 """Batch generation as a job (kind ``generate``): a saved prompt batch (or a list of prompts) -> images, resumable.
 
-Config:
+The job's config is a ``BatchConfig`` (stored as its ``to_dict``; the job reads it back with ``from_dict``, which
+refuses unknown keys):
     spec:   PipelineSpec fields (model, vae, loras [{path, scale, name}], scheduler, dtype, quantization, device)
-    prompt_batch_id: a batch saved on the Prompts page   — or —   prompts: [{"text", "negative", "prompt_id"}]
+    prompt_batch_id: a batch saved on the Prompts page   — or —   prompts: [{"text", "negative", "prompt_id", "brand"}]
     params: GenerationParams fields shared by every prompt (width, height, steps, guidance, seed, num_images)
     batch:  the output batch name (folder under workspace/generations, and the generations.batch column)
-    gate:   optional {"threshold", "max_attempts"}: run each image through the CLIP gate (workbench.generate.guard)
+    gate:   optional {"threshold", "max_attempts", "scorer"}: run each image through the CLIP gate
+            (workbench.generate.guard)
+    replaces: optional generation id: every image made is recorded as replacing it (review's "request changes")
+    num_processes: more than 1 splits the batch across processes (workbench.generate.distributed)
 
 Image ``i`` of a prompt is asked with seed ``params.seed + i``. A stopped or crashed batch resumes by running the same
 config again: every (prompt, asked seed) that already has a kept image in the batch is skipped, so nothing finished is
 generated twice.
 
-Queueing or stopping a batch needs the ``generate`` permission (``enqueue_batch``, ``stop_batch``); the job then
-generates as the user who queued it, without checking again (``workbench.auth``).
+Queueing or stopping a batch needs the ``generate`` permission (``enqueue_batch``, the one way to queue a batch, and
+``stop_batch``); the job then generates as the user who queued it, without checking again (``workbench.auth``).
 
-    job_id = enqueue_batch("mia", {"spec": {...}, "prompt_batch_id": 3, "batch": "prompts-3", "params": {...}})
+    config = BatchConfig(spec=PipelineSpec(model="..."), prompt_batch_id=3, batch="prompts-3", params={"steps": 30})
+    job_id = enqueue_batch("mia", config)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 
 from workbench.db import session_scope
-from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec, build_pipeline
+from workbench.generate.pipeline import GenerationError, PipelineSpec, build_pipeline
 from workbench.generate.sample import GenerationParams, generate, params_from_dict
 from workbench.auth import Actor, on_behalf_of, require
+
+GATE_KEYS = ("threshold", "max_attempts", "scorer")
 
 
 @dataclass(frozen=True)
@@ -36,25 +44,81 @@ class BatchPrompt:
     prompt_id: int | None = None
     brand: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "negative": self.negative, "prompt_id": self.prompt_id, "brand": self.brand}
 
-def spec_from_dict(d: dict[str, Any]) -> PipelineSpec:
-    d = dict(d)
-    d["loras"] = tuple(LoraSpec(**l) for l in d.get("loras", []))
-    unknown = set(d) - set(PipelineSpec.__dataclass_fields__)
-    if unknown:
-        raise GenerationError(f"unknown pipeline setting(s): {', '.join(sorted(unknown))}")
-    return PipelineSpec(**d)
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BatchPrompt":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise GenerationError(f"prompt {d.get('text')!r}: unknown key(s) {', '.join(sorted(unknown))}")
+        return cls(d["text"], d.get("negative", ""), d.get("prompt_id"), d.get("brand", ""))
 
 
-def batch_prompts(config: dict[str, Any]) -> list[BatchPrompt]:
-    if config.get("prompt_batch_id") is not None:
+@dataclass(frozen=True)
+class BatchConfig:
+    """The config of a ``generate`` job (see the module docstring); ``to_dict`` is what the job row stores."""
+
+    spec: PipelineSpec
+    prompts: tuple[BatchPrompt, ...] = ()
+    prompt_batch_id: int | None = None  # wins over ``prompts`` when both are given
+    params: dict[str, Any] = field(default_factory=dict)  # GenerationParams fields without the prompt
+    batch: str | None = None  # None: ``job-<id>``
+    gate: dict[str, Any] | None = None  # {"threshold", "max_attempts", "scorer"}
+    replaces: int | None = None  # a generation id
+    num_processes: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"spec": self.spec.to_dict(), "params": dict(self.params)}
+        if self.prompts:
+            d["prompts"] = [p.to_dict() for p in self.prompts]
+        if self.prompt_batch_id is not None:
+            d["prompt_batch_id"] = self.prompt_batch_id
+        if self.batch is not None:
+            d["batch"] = self.batch
+        if self.gate is not None:
+            d["gate"] = dict(self.gate)
+        if self.replaces is not None:
+            d["replaces"] = self.replaces
+        if self.num_processes != 1:
+            d["num_processes"] = self.num_processes
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BatchConfig":
+        """Read a stored config (every key older versions wrote is accepted); an unknown key is an error naming it."""
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise GenerationError(f"unknown batch setting(s): {', '.join(sorted(unknown))}")
+        if "spec" not in d:
+            raise GenerationError("the batch has no spec: give the pipeline settings (at least the model)")
+        params = dict(d.get("params") or {})
+        bad = set(params) - set(GenerationParams.__dataclass_fields__)
+        if bad:
+            raise GenerationError(f"unknown generation setting(s): {', '.join(sorted(bad))}")
+        gate = d.get("gate")
+        if gate:
+            extra = set(gate) - set(GATE_KEYS)
+            if extra:
+                raise GenerationError(f"gate: unknown key(s) {', '.join(sorted(extra))}")
+        batch_id = d.get("prompt_batch_id")
+        replaces = d.get("replaces")
+        return cls(spec=PipelineSpec.from_dict(d["spec"]),
+                   prompts=tuple(BatchPrompt.from_dict(p) for p in d.get("prompts") or []),
+                   prompt_batch_id=int(batch_id) if batch_id is not None else None, params=params,
+                   batch=d.get("batch"), gate=dict(gate) if gate else None,
+                   replaces=int(replaces) if replaces is not None else None,
+                   num_processes=int(d.get("num_processes") or 1))
+
+
+def batch_prompts(config: BatchConfig) -> list[BatchPrompt]:
+    if config.prompt_batch_id is not None:
         from workbench.prompts.store import batch_prompts as stored
 
-        return [BatchPrompt(p.text, p.negative, p.id, p.brand) for p in stored(int(config["prompt_batch_id"]))]
-    prompts = config.get("prompts") or []
-    if not prompts:
+        return [BatchPrompt(p.text, p.negative, p.id, p.brand) for p in stored(config.prompt_batch_id)]
+    if not config.prompts:
         raise GenerationError("the batch has no prompts: give prompt_batch_id or a prompts list")
-    return [BatchPrompt(p["text"], p.get("negative", ""), p.get("prompt_id"), p.get("brand", "")) for p in prompts]
+    return list(config.prompts)
 
 
 def finished_keys(batch: str) -> set[tuple[str, int]]:
@@ -67,50 +131,56 @@ def finished_keys(batch: str) -> set[tuple[str, int]]:
         return {(prompt, int(params.get("base_seed", params.get("seed")))) for prompt, params in rows}
 
 
-def plan(cfg: dict[str, Any]) -> tuple[str, GenerationParams, list[tuple[BatchPrompt, int]], set]:
+def plan(cfg: BatchConfig) -> tuple[str, GenerationParams, list[tuple[BatchPrompt, int]], set]:
     """(batch name, shared params, every (prompt, asked seed) in a fixed order, the ones already done)."""
-    name = cfg.get("batch") or "batch"
-    base = params_from_dict({"prompt": "-", **cfg.get("params", {})})
+    name = cfg.batch or "batch"
+    base = params_from_dict({"prompt": "-", **cfg.params})
     todo = [(p, base.seed + i) for p in batch_prompts(cfg) for i in range(base.num_images)]
     return name, base, todo, finished_keys(name)
 
 
-def load_for_batch(cfg: dict[str, Any], device: str | None = None):
+def load_for_batch(cfg: BatchConfig, device: str | None = None):
     """The pipeline and, with a gate, the CLIP scorer and policy."""
-    spec = spec_from_dict(cfg["spec"])
+    spec = cfg.spec
     if device:
         spec = replace(spec, device=device)
     assembled = build_pipeline(spec)
     scorer = policy = None
-    if cfg.get("gate"):
+    if cfg.gate:
         from workbench.generate.guard import ClipScorer, GatePolicy
         from workbench.settings import get_settings
 
-        scorer = ClipScorer.from_ref(cfg["gate"].get("scorer") or get_settings().models.clip_scorer, spec.device)
-        policy = GatePolicy(threshold=float(cfg["gate"].get("threshold", 0.25)),
-                            max_attempts=int(cfg["gate"].get("max_attempts", 3)))
+        scorer = ClipScorer.from_ref(cfg.gate.get("scorer") or get_settings().models.clip_scorer, spec.device)
+        policy = GatePolicy(threshold=float(cfg.gate.get("threshold", 0.25)),
+                            max_attempts=int(cfg.gate.get("max_attempts", 3)))
     return assembled, scorer, policy
 
 
 def make_one(assembled, scorer, policy, base: GenerationParams, prompt: BatchPrompt, seed: int, name: str,
-             user: Actor) -> None:
+             user: Actor, replaces: int | None = None) -> None:
     params = replace(base, prompt=prompt.text, negative_prompt=prompt.negative, seed=seed, num_images=1,
                      batch_size=1, prompt_id=prompt.prompt_id, brand=prompt.brand)
     if scorer is not None:
         from workbench.generate.guard import generate_guarded
 
-        generate_guarded(assembled, params, scorer, policy, batch=name, user=user)
+        generate_guarded(assembled, params, scorer, policy, batch=name, user=user, replaces_id=replaces)
     else:
-        generate(assembled, params, batch=name, user=user)
+        generate(assembled, params, batch=name, user=user, replaces_id=replaces)
 
 
-def enqueue_batch(actor: Actor, config: dict[str, Any], *, title: str = "", queue: bool = True) -> int:
-    """Queue a ``generate`` job (config: see the module docstring) for ``actor``; returns the job id. The caller
-    starts a worker (``jobs.ensure_worker()``); ``queue=False``: see ``jobs.enqueue``."""
+def enqueue_batch(actor: Actor, config: BatchConfig | Mapping[str, Any], *, title: str = "", queue: bool = True
+                  ) -> int:
+    """Queue a ``generate`` job for ``actor``, who needs ``generate`` (the one way in: the Generate page, the CLI,
+    review's "request changes", evaluation prompt suites and the demo all call it; a step another checked action
+    entails passes ``on_behalf_of(user, "generate")``); returns the job id. A mapping is read with
+    ``BatchConfig.from_dict``. The caller starts a worker (``jobs.ensure_worker()``); ``queue=False``: see
+    ``jobs.enqueue``."""
     from workbench.jobs import enqueue
 
     who = require(actor, "generate")
-    return enqueue("generate", config, title=title or f"generate {config.get('batch') or 'batch'}",
+    if not isinstance(config, BatchConfig):
+        config = BatchConfig.from_dict(config)
+    return enqueue("generate", config.to_dict(), title=title or f"generate {config.batch or 'batch'}",
                    created_by=who.username, queue=queue)
 
 
@@ -125,9 +195,10 @@ def stop_batch(actor: Actor, job_id: int):
 
 
 def generate_job(ctx) -> dict[str, Any]:
-    cfg = dict(ctx.config)
-    cfg.setdefault("batch", f"job-{ctx.job_id}")
-    processes = int(cfg.get("num_processes") or 1)
+    cfg = BatchConfig.from_dict(ctx.config)
+    if cfg.batch is None:
+        cfg = replace(cfg, batch=f"job-{ctx.job_id}")
+    processes = cfg.num_processes
     if processes > 1:
         return _launch_processes(ctx, cfg, processes)
     name, base, todo, done = plan(cfg)
@@ -146,14 +217,14 @@ def generate_job(ctx) -> dict[str, Any]:
         if (prompt.text, seed) in done:
             continue
         ctx.check_stop()  # between images: everything saved so far stays, a rerun resumes here
-        make_one(assembled, scorer, policy, base, prompt, seed, name, author)
+        make_one(assembled, scorer, policy, base, prompt, seed, name, author, cfg.replaces)
         made += 1
         step += 1
         ctx.progress(step, total, message=f"{step}/{total} images")
     return {"batch": name, "generated": made, "skipped": skipped, "total": total}
 
 
-def _launch_processes(ctx, cfg: dict[str, Any], processes: int) -> dict[str, Any]:
+def _launch_processes(ctx, cfg: BatchConfig, processes: int) -> dict[str, Any]:
     """The same batch under ``accelerate launch``: each process takes its share of the unfinished images
     (workbench.generate.distributed) and writes into the same batch, so the result is one set."""
     from workbench.jobs import JobStopped

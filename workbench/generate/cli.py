@@ -16,16 +16,10 @@ def _actor():
 
 
 def _spec(model, vae, lora, scheduler, dtype, quantization, device):
-    from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec
+    from workbench.generate.pipeline import PipelineSpec, parse_lora_arg
     from workbench.settings import get_settings
 
-    loras = []
-    for item in lora or []:
-        path, _, scale = item.rpartition(":") if ":" in item else (item, "", "1.0")
-        try:
-            loras.append(LoraSpec(path or item, float(scale or 1.0)))
-        except ValueError:
-            raise GenerationError(f"--lora {item!r}: expected PATH or PATH:SCALE") from None
+    loras = [parse_lora_arg(item) for item in lora or []]  # a bad scale: GenerationError naming it
     s = get_settings()
     return PipelineSpec(model=model or s.models.sdxl_base, vae=vae, loras=tuple(loras), scheduler=scheduler,
                         dtype=dtype, quantization=quantization,
@@ -108,9 +102,7 @@ def batch(
     attempts: int = typer.Option(3, help="Attempts per image with the gate."),
 ) -> None:
     """Queue a batch job for a saved prompt batch (a background worker is started when none is alive)."""
-    from dataclasses import asdict
-
-    from workbench.generate.batch import enqueue_batch
+    from workbench.generate.batch import BatchConfig, enqueue_batch
     from workbench.generate.pipeline import GenerationError
     from workbench.jobs import ensure_worker
 
@@ -119,11 +111,9 @@ def batch(
     except GenerationError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    config = {"spec": {**spec.to_dict(), "loras": [asdict(l) for l in spec.loras]}, "prompt_batch_id": prompt_batch,
-              "batch": name or f"prompts-{prompt_batch}",
-              "params": {"width": size, "height": size, "steps": steps, "seed": seed, "num_images": n}}
-    if gate:
-        config["gate"] = {"threshold": threshold, "max_attempts": attempts}
-    job_id = enqueue_batch(_actor(), config, title=f"generate {config['batch']}")
+    config = BatchConfig(spec=spec, prompt_batch_id=prompt_batch, batch=name or f"prompts-{prompt_batch}",
+                         params={"width": size, "height": size, "steps": steps, "seed": seed, "num_images": n},
+                         gate={"threshold": threshold, "max_attempts": attempts} if gate else None)
+    job_id = enqueue_batch(_actor(), config, title=f"generate {config.batch}")
     ensure_worker()
     typer.echo(f"queued job {job_id}: watch it with `workbench jobs show {job_id}`")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 
 def main(job_id: int) -> int:
@@ -18,16 +19,17 @@ def main(job_id: int) -> int:
     from accelerate import PartialState
 
     from workbench.db import Job, session_scope, utcnow
-    from workbench.generate.batch import load_for_batch, make_one, plan
+    from workbench.generate.batch import BatchConfig, load_for_batch, make_one, plan
     from workbench.jobs import get_job
     from workbench.auth import on_behalf_of
     from workbench.settings import get_settings
 
     settings = get_settings()
     job = get_job(job_id)
-    cfg = dict(job.config)
-    cfg.setdefault("batch", f"job-{job_id}")
-    device = cfg.get("spec", {}).get("device") or settings.resolved_device()
+    cfg = BatchConfig.from_dict(job.config)
+    if cfg.batch is None:
+        cfg = replace(cfg, batch=f"job-{job_id}")
+    device = job.config["spec"].get("device") or settings.resolved_device()  # as stored: no device, the settings'
     state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
     name, base, todo, done = plan(cfg)
     pending = [(p, seed) for p, seed in todo if (p.text, seed) not in done]
@@ -41,7 +43,7 @@ def main(job_id: int) -> int:
                 print(f"[rank {state.process_index}] stop requested", flush=True)
                 break
             make_one(assembled, scorer, policy, base, prompt, seed, name,
-                     on_behalf_of(job.created_by, "generate"))  # checked when the job was queued
+                     on_behalf_of(job.created_by, "generate"), cfg.replaces)  # checked when the job was queued
             made.append([prompt.text, seed])
             finished = _count(name, todo)
             with session_scope() as s:

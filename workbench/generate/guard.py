@@ -54,14 +54,10 @@ class ClipScorer:
         return cls(*load_open_clip(ref, device=device), device=device, ref=ref)
 
     def cosines(self, image, texts: list[str]) -> list[float]:
-        import torch
+        """The image against each text: the same cosine as the Evaluate page's (``models.clip.clip_cosines``)."""
+        from workbench.models.clip import clip_cosines
 
-        with torch.no_grad():
-            img = self.model.encode_image(self.preprocess(image).unsqueeze(0).to(self.device))
-            txt = self.model.encode_text(self.tokenizer(texts).to(self.device))
-            img = img / img.norm(dim=-1, keepdim=True)
-            txt = txt / txt.norm(dim=-1, keepdim=True)
-            return (txt @ img.T).squeeze(-1).float().tolist()
+        return clip_cosines(self.model, self.preprocess, self.tokenizer, [image], texts, self.device).tolist()
 
     def score(self, image, text: str) -> float:
         return self.cosines(image, [text])[0]
@@ -100,8 +96,8 @@ class GuardedImage:
 
 
 def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, scorer: ClipScorer, policy: GatePolicy,
-                     batch: str = "adhoc", *, user: Actor, trigger: str = "", record: bool = True
-                     ) -> list[GuardedImage]:
+                     batch: str = "adhoc", *, user: Actor, trigger: str = "", record: bool = True,
+                     replaces_id: int | None = None) -> list[GuardedImage]:
     """Generate ``params.num_images`` images through the gate as ``user`` (``generate`` permission). All attempts are
     saved; each is scored against the prompt as asked (not the refined one), so scores compare across attempts."""
     user = require(user, "generate")
@@ -131,6 +127,6 @@ def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, sco
             # the PNG carries the gate's verdict too
             write_png(a.path, a.image, a1111_parameters(a.provenance, assembled.sampler_name), a.provenance)
             if record:
-                a.generation_id = record_generation(a, batch, user.username)
+                a.generation_id = record_generation(a, batch, user.username, replaces_id=replaces_id)
         results.append(guarded)
     return results

@@ -49,6 +49,30 @@ class LoraSpec:
     scale: float = 1.0
     name: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """``name`` only when it is set (an empty one means ``lora_<i>``, as when it is absent)."""
+        d: dict[str, Any] = {"path": self.path, "scale": self.scale}
+        if self.name:
+            d["name"] = self.name
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LoraSpec":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise GenerationError(f"LoRA {d.get('path')!r}: unknown key(s) {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def parse_lora_arg(text: str) -> LoraSpec:
+    """``PATH`` or ``PATH:SCALE`` (the CLI's ``--lora``, a line of the Generate page's "More LoRAs") -> a LoraSpec.
+    The scale is what follows the last colon; one that is not a number is an error naming it."""
+    path, _, scale = text.rpartition(":") if ":" in text else (text, "", "1.0")
+    try:
+        return LoraSpec(path or text, float(scale or 1.0))
+    except ValueError:
+        raise GenerationError(f"LoRA {text!r}: scale {scale!r} is not a number; expected PATH or PATH:SCALE") from None
+
 
 @dataclass(frozen=True)
 class PipelineSpec:
@@ -70,8 +94,18 @@ class PipelineSpec:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["loras"] = [asdict(l) for l in self.loras]
+        d["loras"] = [l.to_dict() for l in self.loras]
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PipelineSpec":
+        """The inverse of ``to_dict``; an unknown setting is an error naming it."""
+        d = dict(d)
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise GenerationError(f"unknown pipeline setting(s): {', '.join(sorted(unknown))}")
+        d["loras"] = tuple(LoraSpec.from_dict(l) for l in d.get("loras") or [])
+        return cls(**d)
 
 
 @dataclass

@@ -168,8 +168,10 @@ def read_png_metadata(path: Path) -> PngMetadata:
     return PngMetadata(text.get("parameters", ""), json.loads(text[PROVENANCE_KEY]) if PROVENANCE_KEY in text else {})
 
 
-def record_generation(img: GeneratedImage, batch: str, user: str, settings: Settings | None = None) -> int:
-    """Insert one generations row (pending review) for a saved image, in ``settings``' workspace; returns its id."""
+def record_generation(img: GeneratedImage, batch: str, user: str, settings: Settings | None = None,
+                      replaces_id: int | None = None) -> int:
+    """Insert one generations row (pending review) for a saved image, in ``settings``' workspace; returns its id.
+    ``replaces_id``: the image it replaces (a regeneration asked for by review)."""
     from workbench.generate.tables import Generation
 
     p = img.provenance
@@ -180,7 +182,7 @@ def record_generation(img: GeneratedImage, batch: str, user: str, settings: Sett
                          steps=p["steps"], guidance=p["guidance"], width=p["width"], height=p["height"], params=p,
                          image_path=str(img.path), clip_score=img.clip_score, attempt=img.attempt,
                          kept=img.kept, review_status="pending" if img.kept else "not_kept",
-                         demo_model=p["demo_model"], created_by=user)
+                         demo_model=p["demo_model"], created_by=user, replaces_id=replaces_id)
         s.add(row)
         s.flush()
         return row.id
@@ -188,9 +190,10 @@ def record_generation(img: GeneratedImage, batch: str, user: str, settings: Sett
 
 def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str = "adhoc", *, user: Actor,
              attempt: int = 1, record: bool = True, settings: Settings | None = None,
-             base_seed: int | None = None) -> list[GeneratedImage]:
+             base_seed: int | None = None, replaces_id: int | None = None) -> list[GeneratedImage]:
     """Generate ``params.num_images`` images (seeds seed, seed+1, ...), save and record each as made by ``user``
-    (a job passes ``on_behalf_of(created_by, "generate")``: the user was checked when it was queued)."""
+    (a job passes ``on_behalf_of(created_by, "generate")``: the user was checked when it was queued), each replacing
+    ``replaces_id`` when given."""
     import torch
 
     who = require(user, "generate", settings=settings)
@@ -216,7 +219,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             path = write_png(out_dir / name, image, a1111_parameters(prov, assembled.sampler_name), prov)
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
-                img.generation_id = record_generation(img, batch, who.username, settings)
+                img.generation_id = record_generation(img, batch, who.username, settings, replaces_id)
             results.append(img)
     return results
 

@@ -20,7 +20,7 @@ KINDS: dict[str, str] = {
     "selftest": "workbench.jobs.builtin:selftest",
     "caption": "workbench.data.captioning:caption_job",
     "generate": "workbench.generate.batch:generate_job",
-    "evaluate": "workbench.evaluate.runs:evaluate_job",
+    "evaluate": "workbench.evaluate.run:evaluate_job",
     "train_lora": "workbench.train.runs:train_job",
     "demo": "workbench.demo:demo_job",
 }

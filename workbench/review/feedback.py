@@ -3,9 +3,9 @@ regeneration job whose images come back to the queue linked to the image they re
 
 Order matters: the decision is recorded first (so an approver who loses a race creates nothing), then the prompt is
 refined with ``workbench.prompts.refine`` (its reason names the review and quotes the comment), then the job is
-queued (kind ``generate``, the same model, VAE, LoRAs and scales, quantization and size as the image, a new seed).
-The regenerated images land in batch ``<batch>-r<review id>``; the queue links each of them to the replaced image
-(``generations.replaces_id``) as soon as they arrive.
+queued with ``generate.batch.enqueue_batch`` (the same model, VAE, LoRAs and scales, quantization and size as the
+image, a new seed). The regenerated images land in batch ``<batch>-r<review id>``; the job records each of them as
+replacing the image (``generations.replaces_id``, from the config's ``replaces``).
 
     fb = request_changes("ana", 12, "logo too small, make it bigger", expected_seq=0,
                          new_prompt="nwo_style navy tee, large chest logo, studio", regenerate=True)
@@ -36,25 +36,27 @@ class FeedbackResult:
 
 
 def regeneration_config(gen, text: str, negative: str, prompt_id: int | None, batch: str, num_images: int = 1,
-                        device: str = "cpu") -> dict[str, Any]:
-    """A ``generate`` job config that remakes ``gen`` with new text: same model, LoRAs, quantization, size and gate;
-    a new seed."""
+                        device: str = "cpu"):
+    """The ``BatchConfig`` that remakes ``gen`` with new text: same model, LoRAs, quantization, size and gate; a new
+    seed; its images replace ``gen``."""
+    from workbench.generate.batch import BatchConfig, BatchPrompt
+    from workbench.generate.pipeline import LoraSpec, PipelineSpec
+
     params = gen.params or {}
-    config: dict[str, Any] = {
-        "spec": {"model": gen.model, "vae": gen.vae or None, "scheduler": gen.scheduler, "dtype": gen.dtype,
-                 "quantization": gen.quantization, "device": device,
-                 "loras": [{k: l[k] for k in ("path", "scale", "name") if k in l} for l in gen.loras or []]},
-        "prompts": [{"text": text, "negative": negative, "prompt_id": prompt_id, "brand": gen.brand}],
-        "params": {"width": gen.width, "height": gen.height, "steps": gen.steps, "guidance": gen.guidance,
-                   "seed": (int(params.get("base_seed", gen.seed)) + 1) % 2**32, "num_images": num_images},
-        "batch": batch,
-        "replaces": gen.id,
-    }
+    spec = PipelineSpec(model=gen.model, vae=gen.vae or None, scheduler=gen.scheduler, dtype=gen.dtype,
+                        quantization=gen.quantization, device=device,
+                        loras=tuple(LoraSpec.from_dict({k: l[k] for k in ("path", "scale", "name") if k in l})
+                                    for l in gen.loras or []))
+    gate = None
     if params.get("gate_threshold") is not None:  # it went through the CLIP gate: so does its replacement
-        config["gate"] = {"threshold": params["gate_threshold"]}
+        gate = {"threshold": params["gate_threshold"]}
         if params.get("clip_scorer"):
-            config["gate"]["scorer"] = params["clip_scorer"]
-    return config
+            gate["scorer"] = params["clip_scorer"]
+    return BatchConfig(spec=spec, prompts=(BatchPrompt(text, negative, prompt_id, gen.brand),),
+                       params={"width": gen.width, "height": gen.height, "steps": gen.steps, "guidance": gen.guidance,
+                               "seed": (int(params.get("base_seed", gen.seed)) + 1) % 2**32,
+                               "num_images": num_images},
+                       batch=batch, gate=gate, replaces=gen.id)
 
 
 def regen_batch_name(batch: str, review_id: int) -> str:
@@ -105,16 +107,17 @@ def request_changes(actor: Actor, generation_id: int, comment: str, *, expected_
     job_id = None
     batch = ""
     if regenerate:
-        from workbench import jobs
+        from workbench.generate.batch import enqueue_batch
 
         batch = regen_batch_name(gen.batch, decision.id)
         config = regeneration_config(gen, stored.text if stored else gen.prompt,
                                      stored.negative if stored else gen.negative_prompt,
                                      stored.id if stored else gen.prompt_id, batch, num_images,
                                      device or get_settings().resolved_device())
-        # The job acts for the image's author, so the new images show up in their submissions.
-        job_id = jobs.enqueue(REGEN_KIND, config, title=f"regenerate image {generation_id} (review {decision.id})",
-                              created_by=gen.created_by or who)
+        # The job acts for the image's author, so the new images show up in their submissions; queueing it is part
+        # of the change request ``decide`` allowed.
+        job_id = enqueue_batch(on_behalf_of(gen.created_by or who, "generate"), config,
+                               title=f"regenerate image {generation_id} (review {decision.id})")
 
     with session_scope() as s:
         row = s.get(ReviewRow, decision.id)

@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workbench.db import audit, session_scope, utcnow
@@ -282,7 +282,6 @@ def list_queue(actor: Actor, flt: QueueFilter | None = None) -> list[QueueItem]:
         except AuthError:
             who = require(actor, "view_own", s)
             created_by = who.username
-        _link_replacements(s)
         q = select(Generation).where(Generation.kept.is_(True)).order_by(Generation.id)
         if flt.brand:
             q = q.where(Generation.brand == flt.brand)
@@ -361,16 +360,3 @@ def filter_options(actor: Actor) -> dict[str, list[str]]:
         rows = s.execute(q).all()
     return {"brand": sorted({b for b, _ in rows if b}), "batch": sorted({b for _, b in rows})}
 
-
-def _link_replacements(s: Session) -> None:
-    """Images of a regeneration batch replace the image whose review asked for them (see feedback.request_changes).
-    Linked here, lazily, so it works whichever job kind made them and whenever they arrive."""
-    Generation = _generation_table()
-    wanted = dict(s.execute(select(ReviewRow.regen_batch, ReviewRow.generation_id)
-                            .where(ReviewRow.regen_batch != "")).all())
-    if not wanted:
-        return
-    unlinked = s.execute(select(Generation.id, Generation.batch).where(Generation.batch.in_(list(wanted)),
-                                                                      Generation.replaces_id.is_(None))).all()
-    for gen_id, batch in unlinked:  # a write only when something new arrived: listing stays read-only otherwise
-        s.execute(update(Generation).where(Generation.id == gen_id).values(replaces_id=wanted[batch]))

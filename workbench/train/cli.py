@@ -219,10 +219,11 @@ def sweep_run(ctx: typer.Context,
 @sweep_app.command("show")
 def sweep_show(sweep_id: str) -> None:
     """Compare the runs of a sweep: swept options, status, final loss, time, evaluation scores."""
-    from workbench.train.runs import RunError, sweep_table
+    from workbench.evaluate.results import sweep_rows
+    from workbench.train.runs import RunError
 
     try:
-        rows = sweep_table(sweep_id)
+        rows = sweep_rows(sweep_id)
     except RunError as exc:
         _fail(exc)
     cols = list(rows[0])

@@ -389,8 +389,8 @@ def sweep_ids() -> list[str]:
 
 
 def sweep_table(sweep_id: str) -> list[dict[str, Any]]:
-    """One row per run of a sweep: the swept options, status, final loss, training time, evaluation scores (when an
-    evaluation of the run's LoRA exists)."""
+    """One row per run of a sweep: the swept options, status, final loss, training time (the Training page and
+    ``workbench sweep show`` add each run's evaluation scores: ``workbench.evaluate.results.sweep_rows``)."""
     runs = list_runs(limit=10_000, sweep_id=sweep_id)
     if not runs:
         raise RunError(f"no sweep {sweep_id!r}")
@@ -404,32 +404,8 @@ def sweep_table(sweep_id: str) -> list[dict[str, Any]]:
             row[k] = r.config.get(k, defaults.get(k))
         row.update(status=r.status, step=r.step, final_loss=r.loss,
                    minutes=round(r.seconds / 60, 2) if r.seconds else None)
-        row.update(evaluation_scores(r.run_id))
         rows.append(row)
     return rows
-
-
-def evaluation_scores(run_id: int) -> dict[str, float]:
-    """Mean per-image scores (``eval_<metric>``) from the latest evaluation that scored images made with this run's
-    LoRA or one of its checkpoints (their provenance names a file under the run's folder)."""
-    from workbench.evaluate.tables import EvaluationImage
-    from workbench.generate.tables import Generation
-
-    folder = str(run_dir(run_id)) + "/"
-    with session_scope() as s:
-        rows = s.execute(select(EvaluationImage.evaluation_id, EvaluationImage.scores, Generation.loras)
-                         .join(Generation, Generation.id == EvaluationImage.generation_id)).all()
-    mine = [(e, scores) for e, scores, loras in rows
-            if any(str(lora.get("path", "")).startswith(folder) for lora in loras or [])]
-    if not mine:
-        return {}
-    latest = max(e for e, _ in mine)
-    sums: dict[str, list[float]] = {}
-    for e, scores in mine:
-        for metric, value in (scores or {}).items() if e == latest else ():
-            if isinstance(value, (int, float)) and value == value:  # numbers only, NaN left out
-                sums.setdefault(metric, []).append(float(value))
-    return {f"eval_{metric}": round(sum(v) / len(v), 4) for metric, v in sorted(sums.items())}
 
 
 def active_job(run_id: int) -> Job | None:

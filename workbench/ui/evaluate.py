@@ -14,8 +14,9 @@ import streamlit as st
 from workbench.ui.common import plain
 
 from workbench.evaluate import METRIC_CARDS, METRIC_GROUPS
-from workbench.evaluate.runs import (EvalConfig, EvaluationError, ImageSet, ReferenceSet, export_csv, image_rows,
-                                     list_evaluations, result_rows, start_evaluation, status_of)
+from workbench.evaluate.config import EvalConfig, EvaluationError, ImageSet, ReferenceSet
+from workbench.evaluate.results import export_csv, image_rows, list_evaluations, result_rows, status_of
+from workbench.evaluate.run import start_evaluation
 
 K_JOB = "evaluate_job_id"  # page-private state: the job of the evaluation started from this page
 
@@ -197,7 +198,7 @@ def new_evaluation_form(user: str) -> None:
         except EvaluationError as exc:
             st.error(plain(exc))
             return
-        from workbench.evaluate.runs import get_evaluation
+        from workbench.evaluate.results import get_evaluation
 
         st.session_state[K_JOB] = get_evaluation(eval_id).job_id
         evaluations.clear()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench.generate.pipeline import QUANTIZATION_MODES, SCHEDULERS, LoraSpec, PipelineSpec, estimate_memory_gib
+from workbench.generate.pipeline import (QUANTIZATION_MODES, SCHEDULERS, GenerationError, LoraSpec, PipelineSpec,
+                                        estimate_memory_gib, parse_lora_arg)
 from workbench.models.sources import native_size
 from workbench.settings import Settings
 from workbench.ui.common import plain
@@ -21,14 +22,8 @@ def assembled_pipeline(spec: PipelineSpec):
 
 
 def _loras(text: str) -> tuple[LoraSpec, ...]:
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        path, sep, scale = line.rpartition(":")
-        out.append(LoraSpec(path, float(scale)) if sep and scale.replace(".", "", 1).isdigit() else LoraSpec(line))
-    return tuple(out)
+    """One LoRA per non-empty line, ``PATH`` or ``PATH:SCALE`` (``parse_lora_arg``, the CLI's rule)."""
+    return tuple(parse_lora_arg(line.strip()) for line in text.splitlines() if line.strip())
 
 
 def controls(settings: Settings) -> PipelineSpec:
@@ -45,7 +40,12 @@ def controls(settings: Settings) -> PipelineSpec:
                          key="generate_quant", help="int8: optimum-quanto, about half the memory of fp16.")
     picked = registered_loras_picker()
     loras = st.text_area("More LoRAs (one per line, PATH or PATH:SCALE)", key="generate_loras", height=68)
-    spec = PipelineSpec(model=model.strip(), loras=picked + _loras(loras), scheduler=scheduler, dtype=dtype,
+    try:
+        typed = _loras(loras)
+    except GenerationError as exc:  # a bad scale: say so, rather than generating without that LoRA
+        st.error(plain(exc))
+        st.stop()
+    spec = PipelineSpec(model=model.strip(), loras=picked + typed, scheduler=scheduler, dtype=dtype,
                         quantization=quant, device=device)
     est = estimate_memory_gib(spec)
     st.caption(f"Weights for full-size SDXL in this mode: ~{est['total_weights']:.1f} GiB "
@@ -118,13 +118,14 @@ def is_demo(ref: str) -> bool:
     return is_demo_model(ref)
 
 
-def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = None, steps: int | None = None) -> dict:
-    from dataclasses import asdict
+def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = None, steps: int | None = None):
+    """The ``BatchConfig`` of the page's "Queue the batch" (size and steps from the one-prompt form)."""
+    from workbench.generate.batch import BatchConfig
 
     size = size or st.session_state.get("generate_size") or native_size(spec.model)
     steps = steps or st.session_state.get("generate_steps", 30)
-    return {"spec": {**spec.to_dict(), "loras": [asdict(l) for l in spec.loras]}, "prompt_batch_id": prompt_batch_id,
-            "batch": f"prompts-{prompt_batch_id}", "params": {"width": size, "height": size, "steps": steps}}
+    return BatchConfig(spec=spec, prompt_batch_id=prompt_batch_id, batch=f"prompts-{prompt_batch_id}",
+                       params={"width": size, "height": size, "steps": steps})
 
 
 def single_prompt_form(spec: PipelineSpec, user: str) -> None:

@@ -341,7 +341,9 @@ def sweep_compare() -> None:
     current = st.session_state.get("training_sweep_show")
     sweep_id = st.selectbox("Sweep", ids, index=ids.index(current) if current in ids else 0,
                             key="training_sweep_pick")
-    table = runs.sweep_table(sweep_id)
+    from workbench.evaluate.results import sweep_rows
+
+    table = sweep_rows(sweep_id)  # the runs' training columns, then their evaluation scores
     df = pd.DataFrame(table)
     st.dataframe(df, hide_index=True, width="stretch")
     done = df.dropna(subset=["final_loss"]) if "final_loss" in df else df.iloc[0:0]
