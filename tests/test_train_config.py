@@ -281,3 +281,43 @@ def test_resume_from_checkpoint_names_a_checkpoint_folder_or_latest():
         assert build_config({"resume_from_checkpoint": ok}).resume_from_checkpoint == ok
     with pytest.raises(ConfigError, match="resume_from_checkpoint.*'latest' or a checkpoint-<step> folder"):
         build_config({"resume_from_checkpoint": "/tmp/evil"})
+
+
+# -- issue #19 item 5: the GPU table is for full-size SDXL only ----------------------------------------------------
+
+def test_the_estimate_never_quotes_the_sdxl_table_for_a_small_model(tmp_path):
+    """An unmarked copy of the tiny kit (1.0 M UNet parameters) at 64 px used to get "at most 25.6 GiB" from the
+    H100 SDXL rows. A model that is not SDXL-sized gets no GPU memory figure, and says why."""
+    import shutil
+
+    from workbench.models import demo_base, tiny
+    from workbench.models.sources import DEMO_MARKER
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    plain = tmp_path / "my-small-model"
+    shutil.copytree(kit["sdxl"], plain)
+    (plain / DEMO_MARKER).unlink(missing_ok=True)
+    cfg = build_config({"dataset": "1", "pretrained_model_name_or_path": str(plain), "resolution": 64})
+    for gpu in (None, _gpu(24)):
+        est = est_mod.estimate(cfg, gpu=gpu)
+        text = est_mod.describe(est)
+        assert est.peak_gib is None and est.s_per_step is None and est.fits is None, text
+        assert "no measured row applies" in text and "1.0 M" in text and "2,567 M" in text, text
+        assert "GiB" not in est.summary() and "H100" not in text, text
+    assert est_mod.unet_parameters(str(plain)) == est_mod.unet_parameters(str(kit["sdxl"])) == 1_028_708
+    # The demo models (marked) use the CPU row, scaled to their parameters and samples x pixels
+    demo_row = est_mod.measured()["cpu_demo"]
+    demo = est_mod.estimate(cfg.model_copy(update={"pretrained_model_name_or_path": str(kit["sdxl"]),
+                                                   "train_batch_size": 4}))
+    assert demo.peak_gib is None and demo.fits and demo.s_per_step == pytest.approx(demo_row["s_per_step"])
+    bigger = est_mod.estimate(cfg.model_copy(update={"pretrained_model_name_or_path": str(kit["sdxl"]),
+                                                     "train_batch_size": 4, "resolution": 128}))
+    assert bigger.s_per_step == pytest.approx(4 * demo_row["s_per_step"])
+    shipped = str(demo_base.shipped_demo_base())
+    base = est_mod.estimate(cfg.model_copy(update={"pretrained_model_name_or_path": shipped, "train_batch_size": 4}))
+    ratio = est_mod.unet_parameters(shipped) / demo_row["unet_parameters"]
+    assert ratio > 2 and base.s_per_step == pytest.approx(ratio * demo_row["s_per_step"], rel=1e-3)
+    assert "GiB" not in base.summary() and "2.9 M" in est_mod.describe(base)
+    # full-size SDXL (a hub id, or a folder whose UNet has SDXL's parameter count) still gets the table
+    assert est_mod.estimate(build_config({"dataset": "1", "mixed_precision": "bf16", "pretrained_model_name_or_path":
+                                          "stabilityai/stable-diffusion-xl-base-1.0"})).peak_gib is not None
