@@ -33,7 +33,8 @@ from typing import Any
 
 from workbench.train import progress as progress_mod
 from workbench.train.checkpoints import (  # noqa: F401 - list_checkpoints: also imported from here
-    list_checkpoints, load_checkpoint, read_trainer_state, resolve_checkpoint, save_checkpoint)
+    checkpoint_root, discard_checkpoints_after, list_checkpoints, load_checkpoint, read_trainer_state,
+    resolve_checkpoint, save_checkpoint)
 from workbench.train.config import ConfigError, TrainConfig
 from workbench.train.data import Example, class_image_paths, is_cacheable, load_example, resolve_examples
 from workbench.train.validation import (  # noqa: F401 - is_demo, export_kohya: also imported from here
@@ -329,16 +330,22 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
 
     # 5. Resume: weights, optimizer, scheduler, RNG from the checkpoint; data position from trainer_state.json. -----
     step, resumed_from = 0, None
-    if cfg.resume_from_checkpoint:
-        if ckpt is None:
-            reporter.log(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: no checkpoint in {out / 'checkpoints'}"
-                         "; starting from step 0")
-        else:
-            state = load_checkpoint(ckpt, ckpt_state, optimizer=optimizer, lr_scheduler=lr_scheduler,
-                                    scaler=accelerator.scaler, adapted=adapted, unwrap=unwrap)
-            step = resumed_from = int(state["step"])
-            reporter.truncate_after(step)
-            reporter.log(f"resumed from {ckpt} at step {step}")
+    if cfg.resume_from_checkpoint and ckpt is None:  # diffusers' words, so a diffusers user recognises them
+        reporter.log(f"Checkpoint '{cfg.resume_from_checkpoint}' does not exist. Starting a new training run. "
+                     f"(no checkpoint in {checkpoint_root(out)})")
+    elif ckpt is not None:
+        state = load_checkpoint(ckpt, ckpt_state, optimizer=optimizer, lr_scheduler=lr_scheduler,
+                                scaler=accelerator.scaler, adapted=adapted, unwrap=unwrap)
+        step = resumed_from = int(state["step"])
+        reporter.log(f"resumed from {ckpt} at step {step}")
+    # Steps after the starting point belong to an abandoned branch (a kill, or a resume from an earlier checkpoint):
+    # their metrics rows, validation images and checkpoints go, so every step is recorded once.
+    if is_main:
+        reporter.truncate_after(step)
+        for path in discard_checkpoints_after(out, step):
+            progress_mod.forget_checkpoint(path)
+            reporter.log(f"removed {path.name}: it was saved after step {step} by an interrupted job")
+    accelerator.wait_for_everyone()
 
     # 6. Training loop. ---------------------------------------------------------------------------------------------
     for mod in trained:
