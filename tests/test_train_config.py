@@ -268,6 +268,10 @@ def test_the_cli_refuses_a_planted_checkpoint_and_a_path_axis(tmp_path):
     flags = ["--dataset", str(tmp_path / "photos"), "--pretrained_model_name_or_path", str(kit["sdxl"])]
     result = CliRunner().invoke(app, ["train", *flags, "--resume_from_checkpoint", str(ckpt), "--detach"])
     assert result.exit_code == 2 and "resume_from_checkpoint" in result.output, result.output
+    # issue #19: the planted folder as output_dir with "latest" is a folder no workbench run wrote
+    result = CliRunner().invoke(app, ["train", *flags, "--output_dir", str(ckpt.parent.parent),
+                                      "--resume_from_checkpoint", "latest", "--detach"])
+    assert result.exit_code == 2 and "not empty and no workbench run wrote it" in result.output, result.output
     result = CliRunner().invoke(app, ["sweep", "run", "--grid", f"resume_from_checkpoint={ckpt}", "--grid", "rank=4,8",
                                       *flags])
     assert result.exit_code == 2 and "cannot be swept" in result.output, result.output
