@@ -1,5 +1,6 @@
 """Training options: diffusers command lines, YAML configs, unknown flags, the shipped configs, the estimate, sweeps,
 and the `workbench train` / `runs` / `sweep` commands (no training here: see test_train_script / test_train_jobs)."""
+import re
 import shlex
 from pathlib import Path
 
@@ -269,6 +270,10 @@ def test_the_cli_refuses_a_planted_checkpoint_and_a_path_axis(tmp_path):
     flags = ["--dataset", str(tmp_path / "photos"), "--pretrained_model_name_or_path", str(kit["sdxl"])]
     result = CliRunner().invoke(app, ["train", *flags, "--resume_from_checkpoint", str(ckpt), "--detach"])
     assert result.exit_code == 2 and "resume_from_checkpoint" in result.output, result.output
+    # issue #19: the planted folder as output_dir with "latest" is a folder no workbench run wrote
+    result = CliRunner().invoke(app, ["train", *flags, "--output_dir", str(ckpt.parent.parent),
+                                      "--resume_from_checkpoint", "latest", "--detach"])
+    assert result.exit_code == 2 and "not empty and no workbench run wrote it" in result.output, result.output
     result = CliRunner().invoke(app, ["sweep", "run", "--grid", f"resume_from_checkpoint={ckpt}", "--grid", "rank=4,8",
                                       *flags])
     assert result.exit_code == 2 and "cannot be swept" in result.output, result.output
@@ -283,3 +288,121 @@ def test_resume_from_checkpoint_names_a_checkpoint_folder_or_latest():
         assert build_config({"resume_from_checkpoint": ok}).resume_from_checkpoint == ok
     with pytest.raises(ConfigError, match="resume_from_checkpoint.*'latest' or a checkpoint-<step> folder"):
         build_config({"resume_from_checkpoint": "/tmp/evil"})
+
+
+# -- issue #19 item 1: --output_dir is where the run writes, and only a folder the workbench may write into --------
+
+def test_output_dir_is_the_runs_folder_and_a_foreign_or_another_runs_folder_is_refused(tmp_path):
+    from workbench import jobs
+    from workbench.models import tiny
+    from workbench.settings import get_settings
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    (tmp_path / "photos").mkdir()
+    base = {"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path": str(kit["sdxl"])}
+    analyst = as_role("analyst")
+    mine = tmp_path / "out" / "mine"
+    run_id = runs.start(build_config({**base, "output_dir": str(mine)}), created_by=analyst, queue=False)
+    # recorded with the run: every reader of the run's files looks there
+    assert runs.run_dir(run_id) == mine.resolve() and runs.get_run(run_id).folder == mine.resolve()
+    assert jobs.get_job(run_id).config["output_dir"] == str(mine.resolve())
+    plain = runs.start(build_config(base), created_by=analyst, queue=False)
+    assert runs.run_dir(plain) == get_settings().path("runs", str(plain))
+
+    foreign = tmp_path / "out" / "foreign"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("someone's files")
+    refusals = {
+        str(foreign): "output_dir .*foreign is not empty and no workbench run wrote it",
+        str(mine): f"output_dir .*mine is run {run_id}'s folder: add --resume_from_checkpoint latest",
+        str(mine / "sub"): f"output_dir .*sub is inside run {run_id}'s folder",
+        str(get_settings().path("runs", "99")): "output_dir .*inside the workspace's runs folder",
+        str(foreign / "notes.txt"): "output_dir .*notes.txt is a file",
+    }
+    for folder, message in refusals.items():
+        cfg = build_config({**base, "output_dir": folder})
+        assert any(re.search(message, p) for p in runs.preflight(cfg)), (folder, runs.preflight(cfg))
+        with pytest.raises(runs.RunError, match=message):
+            runs.start(cfg, created_by=analyst, queue=False)
+    with pytest.raises(runs.RunError, match="output_dir: every run of a sweep needs its own folder"):
+        runs.start_sweep({**base, "output_dir": str(tmp_path / "out" / "sweep")}, {"rank": ["4", "8"]},
+                         created_by=analyst)
+    # a checkpoint path is accepted only inside the folder of the run being continued
+    outside = build_config({**base, "output_dir": str(tmp_path / "out" / "new"),
+                            "resume_from_checkpoint": str(mine / "checkpoints" / "checkpoint-2")})
+    with pytest.raises(runs.RunError, match="resume_from_checkpoint"):
+        runs.start(outside, created_by=analyst, queue=False)
+    assert [j.id for j in jobs.list_jobs(kind=runs.KIND)] == [plain, run_id]
+
+
+def test_the_same_command_line_with_resume_continues_the_run_whose_folder_is_output_dir(tmp_path):
+    """The diffusers flow: `--output_dir DIR` again with `--resume_from_checkpoint latest` is a new job of the run
+    that owns DIR (same run id, resumed_from its last job), not a second run in the same folder."""
+    from workbench import jobs
+    from workbench.db import Job, session_scope
+    from workbench.models import tiny
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    (tmp_path / "photos").mkdir()
+    out = tmp_path / "DIR"
+    base = {"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path": str(kit["sdxl"]),
+            "output_dir": str(out), "checkpointing_steps": 2, "max_train_steps": 2}
+    analyst = as_role("analyst")
+    run_id = runs.start(build_config(base), created_by=analyst, queue=False, num_processes=2)
+    with pytest.raises(runs.RunError, match=f"run {run_id} .*is queued: wait for it or stop it"):
+        runs.start(build_config({**base, "resume_from_checkpoint": "latest"}), created_by=analyst, queue=False)
+    with session_scope() as s:
+        s.get(Job, run_id).status = "done"
+    ckpt = out / "checkpoints" / "checkpoint-2"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text('{"step": 2}')
+    with pytest.raises(runs.RunError, match="max_train_steps 2: run .* is already at step 2"):
+        runs.start(build_config({**base, "resume_from_checkpoint": "latest"}), created_by=analyst, queue=False)
+    more = build_config({**base, "max_train_steps": 4, "resume_from_checkpoint": str(ckpt)})
+    assert runs.preflight(more) == []
+    assert runs.start(more, created_by=analyst, queue=False) == run_id
+    first, second = jobs.list_jobs(kind=runs.KIND)[::-1]
+    assert (first.id, second.resumed_from, second.config["run_id"]) == (run_id, run_id, run_id)
+    assert second.config["config"]["max_train_steps"] == 4 and second.config["num_processes"] == 2
+    assert runs.run_dir(run_id) == out.resolve() and runs.get_run(run_id).jobs == [run_id, second.id]
+    assert "continued at step 2" in second.title
+
+
+# -- issue #19 item 5: the GPU table is for full-size SDXL only ----------------------------------------------------
+
+def test_the_estimate_never_quotes_the_sdxl_table_for_a_small_model(tmp_path):
+    """An unmarked copy of the tiny kit (1.0 M UNet parameters) at 64 px used to get "at most 25.6 GiB" from the
+    H100 SDXL rows. A model that is not SDXL-sized gets no GPU memory figure, and says why."""
+    import shutil
+
+    from workbench.models import demo_base, tiny
+    from workbench.models.sources import DEMO_MARKER
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    plain = tmp_path / "my-small-model"
+    shutil.copytree(kit["sdxl"], plain)
+    (plain / DEMO_MARKER).unlink(missing_ok=True)
+    cfg = build_config({"dataset": "1", "pretrained_model_name_or_path": str(plain), "resolution": 64})
+    for gpu in (None, _gpu(24)):
+        est = est_mod.estimate(cfg, gpu=gpu)
+        text = est_mod.describe(est)
+        assert est.peak_gib is None and est.s_per_step is None and est.fits is None, text
+        assert "no measured row applies" in text and "1.0 M" in text and "2,567 M" in text, text
+        assert "GiB" not in est.summary() and "H100" not in text, text
+    assert est_mod.unet_parameters(str(plain)) == est_mod.unet_parameters(str(kit["sdxl"])) == 1_028_708
+    # The demo models (marked) use the CPU row, scaled to their parameters and samples x pixels
+    demo_row = est_mod.measured()["cpu_demo"]
+    demo = est_mod.estimate(cfg.model_copy(update={"pretrained_model_name_or_path": str(kit["sdxl"]),
+                                                   "train_batch_size": 4}))
+    assert demo.peak_gib is None and demo.fits and demo.s_per_step == pytest.approx(demo_row["s_per_step"])
+    bigger = est_mod.estimate(cfg.model_copy(update={"pretrained_model_name_or_path": str(kit["sdxl"]),
+                                                     "train_batch_size": 4, "resolution": 128}))
+    assert bigger.s_per_step == pytest.approx(4 * demo_row["s_per_step"])
+    shipped = str(demo_base.shipped_demo_base())
+    base = est_mod.estimate(cfg.model_copy(update={"pretrained_model_name_or_path": shipped, "train_batch_size": 4}))
+    ratio = est_mod.unet_parameters(shipped) / demo_row["unet_parameters"]
+    assert ratio > 2 and base.s_per_step == pytest.approx(ratio * demo_row["s_per_step"], rel=1e-3)
+    assert "GiB" not in base.summary() and "2.9 M" in est_mod.describe(base)
+    # full-size SDXL (a hub id, or a folder whose UNet has SDXL's parameter count) still gets the table
+    assert est_mod.estimate(build_config({"dataset": "1", "mixed_precision": "bf16", "pretrained_model_name_or_path":
+                                          "stabilityai/stable-diffusion-xl-base-1.0"})).peak_gib is not None

@@ -2,6 +2,7 @@
 held-out images, DreamBooth with prior preservation, 8-bit Adam, small datasets, NaN handling, the LoRA file."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,12 +90,40 @@ def test_a_run_on_the_demo_catalog_lowers_the_held_out_denoising_loss(kit, catal
     assert after < 0.95 * before, (before, after)
 
 
-def test_the_lora_file_loads_into_a_fresh_pipeline_and_changes_its_output(kit, catalog, tmp_path):
+@pytest.fixture(scope="module")
+def alpha8(kit, catalog, tmp_path_factory):
+    """One tiny trained LoRA (rank 4, lora_alpha 8, kohya export), shared by the LoRA-format tests."""
+    from workbench import db
+    from workbench.settings import reload_settings
+
+    root = tmp_path_factory.mktemp("alpha8")
+    with pytest.MonkeyPatch.context() as mp:  # its own workspace: the registry row goes there
+        mp.setenv("WORKBENCH_WORKSPACE", str(root / "workspace"))
+        mp.setenv("WORKBENCH_DEVICE", "cpu")
+        db.reset_for_tests()
+        reload_settings()
+        result = main(_cfg(kit, catalog["train"], root / "run", lora_alpha=8, max_train_steps=4, learning_rate=5e-3,
+                           export_kohya=True))
+        db.reset_for_tests()
+    return result
+
+
+def _pipe(kit):
     from diffusers import StableDiffusionXLPipeline
 
-    result = main(_cfg(kit, catalog["train"], tmp_path / "run", lora_alpha=8, max_train_steps=4,
-                       learning_rate=5e-3, export_kohya=True))
-    lora_dir = tmp_path / "run" / "lora"
+    pipe = StableDiffusionXLPipeline.from_pretrained(str(kit["sdxl"]))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _image(pipe, seed=0):
+    out = pipe("a photo of a red t shirt", num_inference_steps=2, height=64, width=64, output_type="np",
+               generator=torch.Generator("cpu").manual_seed(seed)).images[0]
+    return torch.from_numpy(out)
+
+
+def test_the_lora_file_loads_into_a_fresh_pipeline_and_changes_its_output(kit, alpha8):
+    lora_dir = Path(alpha8.lora_dir)
     card = json.loads((lora_dir / "run_card.json").read_text())
     assert card["rank"] == 4 and card["lora_alpha"] == 8 and card["steps"] == 4
     assert card["dataset_manifest_hash"] and card["base_model"] == str(kit["sdxl"])
@@ -103,18 +132,57 @@ def test_the_lora_file_loads_into_a_fresh_pipeline_and_changes_its_output(kit, c
     alphas = [v.item() for k, v in kohya.items() if k.startswith("lora_unet_") and k.endswith(".alpha")]
     assert alphas and set(alphas) == {8.0}  # lora_alpha, not the rank, so A1111 applies the same scale
 
-    def image(with_lora: bool):
-        pipe = StableDiffusionXLPipeline.from_pretrained(str(kit["sdxl"]))
-        pipe.set_progress_bar_config(disable=True)
-        if with_lora:
-            pipe.load_lora_weights(result.lora_dir)
-        out = pipe("a photo of a red t shirt", num_inference_steps=2, height=64, width=64, output_type="np",
-                   generator=torch.Generator("cpu").manual_seed(0)).images[0]
-        return torch.from_numpy(out)
-
-    plain, tuned = image(False), image(True)
+    pipe = _pipe(kit)
+    plain = _image(pipe)
+    pipe.load_lora_weights(alpha8.lora_dir)
+    tuned = _image(pipe)
     assert (plain - tuned).abs().max() > 1e-3  # the LoRA is loaded and does something
-    torch.testing.assert_close(image(True), tuned)  # and loading is deterministic
+    torch.testing.assert_close(_image(pipe), tuned)  # and loading is deterministic
+
+
+def _scalings(pipe, adapter):
+    return {m.scaling[adapter] for m in pipe.unet.modules() if adapter in (getattr(m, "scaling", None) or {})}
+
+
+def test_diffusers_load_lora_weights_keeps_lora_alpha(kit, alpha8, tmp_path):
+    """Issue #19 item 4, checked by the real consumer: rank 4 with alpha 8 loads with scaling 8/4 = 2 (without the
+    adapter metadata diffusers would assume alpha = rank, scaling 1), and draws differently from an alpha-4 copy."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    src = Path(alpha8.lora_dir) / "pytorch_lora_weights.safetensors"
+    with safe_open(str(src), "pt") as f:
+        metadata = dict(f.metadata())
+    adapter = json.loads(metadata["lora_adapter_metadata"])
+    assert adapter["unet.lora_alpha"] == 8 and adapter["unet.r"] == 4
+    copy = tmp_path / "alpha4"
+    copy.mkdir()
+    metadata["lora_adapter_metadata"] = json.dumps({**adapter, "unet.lora_alpha": 4})
+    save_file(load_file(src), str(copy / "pytorch_lora_weights.safetensors"), metadata=metadata)
+
+    pipe = _pipe(kit)
+    pipe.load_lora_weights(alpha8.lora_dir, adapter_name="ours")
+    assert _scalings(pipe, "ours") == {2.0}
+    ours = _image(pipe)
+    pipe.unload_lora_weights()
+    pipe.load_lora_weights(str(copy), adapter_name="alpha4")
+    assert _scalings(pipe, "alpha4") == {1.0}
+    assert (ours - _image(pipe)).abs().max() > 1e-3
+
+
+def test_the_kohya_export_loads_in_diffusers_and_draws_the_same_images(kit, alpha8):
+    """Issue #19 item 4: diffusers' load_lora_weights reads kohya/A1111 keys (lora_unet_*.lora_down/up + .alpha) and
+    folds each alpha into the weights; the images equal those of our diffusers file up to float rounding (max abs
+    difference 1e-5 on [0, 1] pixels: the scale is applied to the weights instead of the activations)."""
+    pipe = _pipe(kit)
+    pipe.load_lora_weights(alpha8.lora_dir, adapter_name="diffusers")
+    ours = _image(pipe, seed=5)
+    pipe.unload_lora_weights()
+    pipe.load_lora_weights(alpha8.lora_dir, weight_name="pytorch_lora_weights_kohya.safetensors", adapter_name="kohya")
+    kohya = _image(pipe, seed=5)
+    plain = _image(_pipe(kit), seed=5)
+    assert (ours - plain).abs().max() > 1e-3  # the comparison is not between two no-ops
+    torch.testing.assert_close(kohya, ours, rtol=0, atol=1e-5)
 
 
 def test_dreambooth_with_prior_preservation_generates_class_images_and_trains(kit, catalog, tmp_path):

@@ -55,6 +55,17 @@ def list_checkpoints(run_folder: Path) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name.split("-")[1]))
 
 
+def discard_checkpoints_after(run_folder: Path, step: int) -> list[Path]:
+    """Remove the checkpoints saved after ``step`` (and half-written ones): a run restarting at ``step`` would
+    otherwise leave a later checkpoint of an abandoned branch for "latest" to pick. Returns the removed folders."""
+    root = checkpoint_root(run_folder)
+    gone = [p for p in list_checkpoints(run_folder) if int(p.name.split("-")[1]) > step]
+    gone += [p for p in root.glob(".checkpoint-*.tmp")] if root.is_dir() else []
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return gone
+
+
 def resolve_checkpoint(which: str, run_folders: Iterable[Path]) -> Path | None:
     """The checkpoint folder ``resume_from_checkpoint`` names, confined to the ``checkpoints/`` folder of one of
     ``run_folders`` (today: the run's own folder; a later caller may pass other runs the workbench launched).

@@ -85,7 +85,7 @@ def train(ctx: typer.Context) -> None:
     from workbench.jobs import ensure_worker
     from workbench.train.config import ConfigError, options_help, parse_args
     from workbench.train.estimate import describe, estimate
-    from workbench.train.runs import RunError, start
+    from workbench.train.runs import RunError, get_run, run_dir, start
 
     own, flags = _split_own(list(ctx.args))
     if own["help_options"]:
@@ -105,11 +105,16 @@ def train(ctx: typer.Context) -> None:
     except (RunError, ConfigError) as exc:
         _fail(exc)
     ensure_worker()
-    typer.echo(f"queued run {run_id} (folder {cfg.output_dir or f'workspace/runs/{run_id}'})")
+    job_id = get_run(run_id).jobs[-1]
+    if job_id == run_id:
+        typer.echo(f"queued run {run_id} (folder {run_dir(run_id)})")
+    else:  # --output_dir was this run's folder and --resume_from_checkpoint was given: the run goes on
+        typer.echo(f"run {run_id} continues as job {job_id} from {cfg.resume_from_checkpoint} "
+                   f"(folder {run_dir(run_id)})")
     if own["detach"]:
         typer.echo(f"watch it with `workbench runs show {run_id}`")
         return
-    status = follow(run_id, run_id)
+    status = follow(run_id, job_id)
     if status == "failed":
         raise typer.Exit(1)
 

@@ -101,10 +101,13 @@ class TrainConfig(BaseModel):
     seed: int = 0  # one seed fixes data order, augmentations, noise and timesteps (so resume == uninterrupted)
 
     # -- checkpoints and output ---------------------------------------------------------------------------------
-    output_dir: str = ""  # empty: workspace/runs/<run id>
+    # Where the run writes (checkpoints/, lora/, logs/, metrics.jsonl): a new or empty folder, or a run's own folder
+    # together with resume_from_checkpoint to continue that run. Empty: workspace/runs/<run id>.
+    output_dir: str = ""
     checkpointing_steps: int = Field(500, ge=1)
     checkpoints_total_limit: int | None = Field(None, ge=1)
-    # "latest", or a checkpoint-<step> folder of this run's own output_dir (nothing else is resumed from: issue #17)
+    # "latest", or a checkpoint-<step> folder of this run's own output_dir (nothing else is resumed from: issue #17);
+    # "latest" with no checkpoint yet starts a new training run (and the log says so, as diffusers does)
     resume_from_checkpoint: str | None = None
     export_kohya: bool = False  # also write pytorch_lora_weights_kohya.safetensors for A1111 / ComfyUI
 

@@ -8,6 +8,11 @@ numbers ("measured"). Otherwise the nearest row is used and the difference is st
 bound: batch 2 measured no slower than batch 1 on an H100, the GPU is not saturated at batch 1). Some rows hold only an
 upper bound on memory ("at most"); the estimate says so.
 
+The table holds only for full-size SDXL. The model's UNet parameters are counted first (safetensors headers, or its
+config under ``accelerate.init_empty_weights``): a UNet that is not SDXL-sized (the demo and tiny models: 1-3 M
+parameters, not 2,567 M) never gets a GPU row. The demo models get the CPU row (measured on the tiny kit), scaled by
+parameters x samples x pixels; any other small or unusual model gets no figure and a note that no measured row applies.
+
     est = estimate(cfg)                  # detects the GPU (none on a CPU machine)
     est = estimate(cfg, gpu_gib=24)      # plan for a 24 GiB card
     est.fits, est.peak_gib, est.s_per_step, est.suggestions
@@ -23,6 +28,8 @@ from typing import Any
 from workbench.train.config import TrainConfig
 
 MEASURED = Path(__file__).with_name("measured.json")
+SDXL_UNET_PARAMETERS = 2_567_463_684  # stabilityai/stable-diffusion-xl-base-1.0's UNet (NOTES: 2.567 B)
+SDXL_TOLERANCE = 0.1  # a UNet within 10% of that is SDXL-sized (fine-tunes and merges keep the architecture)
 HEADROOM = 0.92  # the CUDA context, allocator fragmentation and the desktop take the rest of the card
 # Candidate changes, cheapest in quality first; the warning names those that make the run fit.
 REMEDIES: list[tuple[str, Any, str]] = [
@@ -79,7 +86,7 @@ class Estimate:
         if self.total_s is not None:
             parts.append(f"~{self.total_s:.0f} s for the run" if self.total_s < 120 else
                          f"~{self.total_s / 60:.0f} min for the run")
-        return ", ".join(parts) + f" ({self.basis})"
+        return ", ".join(parts) + f" ({self.basis})" if parts else self.basis
 
 
 def _key(cfg: TrainConfig) -> dict[str, Any]:
@@ -105,11 +112,85 @@ def _activation_per_sample_gib(rows: dict[str, dict]) -> float:
     return max(0.0, hi - lo) if hi and lo else 7.0
 
 
-def _is_demo(cfg: TrainConfig) -> bool:
-    from workbench.models.sources import is_demo_model
+def _base(cfg: TrainConfig) -> str:
     from workbench.settings import get_settings
 
-    return is_demo_model(cfg.pretrained_model_name_or_path or get_settings().models.sdxl_base)
+    return cfg.pretrained_model_name_or_path or get_settings().models.sdxl_base
+
+
+def _is_demo(cfg: TrainConfig) -> bool:
+    from workbench.models.sources import is_demo_model
+
+    return is_demo_model(_base(cfg))
+
+
+@functools.lru_cache(maxsize=32)
+def _count(ref: str, stamp: float) -> int | None:
+    import math
+
+    path = Path(ref).expanduser()
+    if path.is_file() and path.suffix == ".safetensors":  # a single-file checkpoint (A1111 / ComfyUI layout)
+        weights, prefix = [path], "model.diffusion_model."
+    else:
+        weights, prefix = sorted((path / "unet").glob("*.safetensors")), ""
+    if weights:
+        from safetensors import safe_open
+
+        total = 0
+        for file in weights:  # headers only: shapes, not tensors
+            with safe_open(str(file), "pt") as f:
+                total += sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys() if k.startswith(prefix))
+        return total or None
+    config = path / "unet" / "config.json"
+    if not config.is_file():
+        return None
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+
+    with init_empty_weights():  # parameters on the meta device: no memory, no weights needed
+        unet = UNet2DConditionModel.from_config(json.loads(config.read_text()))
+    return sum(p.numel() for p in unet.parameters())
+
+
+def unet_parameters(ref: str) -> int | None:
+    """Parameters of the UNet of a local model (diffusers folder or single .safetensors file); None for a hub id or
+    a folder without readable UNet weights or config."""
+    path = Path(ref).expanduser()
+    if not ref or not path.exists():
+        return None
+    try:
+        return _count(str(path.resolve()), path.stat().st_mtime)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _millions(n: float) -> str:
+    return f"{n / 1e6:,.1f} M" if n < 1e8 else f"{n / 1e6:,.0f} M"
+
+
+def _small_model(cfg: TrainConfig, params: int | None, table: dict[str, Any], gpu: Gpu | None,
+                 steps: int | None) -> Estimate:
+    """A UNet that is not SDXL-sized: the demo models scale the CPU row; nothing else has a measured row."""
+    demo = table["cpu_demo"]
+    size = (f"its UNet has {_millions(params)} parameters, full-size SDXL {_millions(SDXL_UNET_PARAMETERS)}"
+            if params else "its UNet parameters could not be counted")
+    if not _is_demo(cfg):
+        return Estimate(s_per_step=None, peak_gib=None, peak_is_bound=False, device="", gpu=gpu,
+                        basis=f"no measured row applies: {size}",
+                        notes=["the GPU table was measured on full-size SDXL only, so it gives no figure for this "
+                               "model; measure it with bench/train_sdxl_lora.py (docs/PERFORMANCE.md)"])
+    params = params or demo["unet_parameters"]
+    row_work = demo["unet_parameters"] * demo["batch"] * demo["resolution"] ** 2
+    work = params * cfg.train_batch_size * (2 if cfg.with_prior_preservation else 1) * cfg.resolution ** 2
+    s = demo["s_per_step"] * work / row_work
+    notes = [f"demo model: {size}; no GPU memory figure (it trains on CPU)"]
+    if abs(work / row_work - 1) > 1e-6:
+        notes.append(f"time scaled from the CPU row ({_millions(demo['unet_parameters'])} parameters, batch "
+                     f"{demo['batch']}, {demo['resolution']} px) by parameters x samples x pixels "
+                     f"({work / row_work:.2f}x)")
+    return Estimate(s_per_step=round(s, 4), peak_gib=None, peak_is_bound=False, device=demo.get("device", "CPU"),
+                    basis="tiny demo model: runs on CPU, no GPU needed", gpu=gpu, fits=True, notes=notes,
+                    total_s=s * steps if steps else None)
 
 
 def estimate(cfg: TrainConfig, gpu_gib: float | None = None, gpu: Gpu | None = None, steps: int | None = None,
@@ -118,12 +199,9 @@ def estimate(cfg: TrainConfig, gpu_gib: float | None = None, gpu: Gpu | None = N
     if gpu is None:
         gpu = Gpu(f"planned {gpu_gib:g} GiB GPU", gpu_gib) if gpu_gib else detect_gpu()
     steps = steps or cfg.max_train_steps
-    if _is_demo(cfg):
-        demo = table.get("cpu_demo", {})
-        s = demo.get("s_per_step")
-        return Estimate(s_per_step=s, peak_gib=None, peak_is_bound=False, device=demo.get("device", "CPU"),
-                        basis="tiny demo model: runs on CPU, no GPU needed", gpu=gpu, fits=True,
-                        total_s=s * steps if s and steps else None)
+    params = unet_parameters(_base(cfg))
+    if _is_demo(cfg) or (params is not None and abs(params / SDXL_UNET_PARAMETERS - 1) > SDXL_TOLERANCE):
+        return _small_model(cfg, params, table, gpu, steps)
     key = _key(cfg)
     rows = table["rows"]
     name, row = min(rows.items(), key=lambda kv: (_distance(key, kv[1]), kv[0]))
@@ -180,7 +258,7 @@ def _remedies(cfg: TrainConfig, gpu: Gpu, budget: float) -> list[str]:
 
 def describe(est: Estimate) -> str:
     """Multi-line text for the CLI."""
-    lines = [f"estimate: {est.summary()}", f"table measured on: {est.device}"]
+    lines = [f"estimate: {est.summary()}"] + ([f"table measured on: {est.device}"] if est.device else [])
     if est.gpu is None:
         lines.append("GPU: none detected (full-size SDXL training needs a CUDA GPU; the demo model trains on CPU)")
     else:

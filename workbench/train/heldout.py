@@ -26,7 +26,7 @@ def heldout_loss(model_ref: str, examples: list[Example], resolution: int, lora_
     m = load_models(model_ref, None, cfg)
     unet, vae = m["unet"], m["vae"]
     if lora_dir is not None:  # the way a user loads it: the pipeline's load_lora_weights (adapter metadata kept)
-        from workbench.train.script import _pipeline
+        from workbench.train.validation import _pipeline
 
         pipe = _pipeline(m, unet, [m["text_encoder"], m["text_encoder_2"]], "cpu", None)
         pipe.load_lora_weights(str(lora_dir), adapter_name="heldout")

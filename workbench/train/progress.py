@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,15 @@ class Reporter:
             print(f"[train] {message}", flush=True)
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop metrics of steps after the checkpoint (they will be recomputed)."""
-        if not self.enabled or not self.metrics_path.exists():
+        """At the start (step 0) or on resume, drop metrics rows and validation images of steps after ``step``: they
+        will be recomputed."""
+        if not self.enabled:
+            return
+        samples = self.out / "samples"
+        for folder in samples.glob("step-*") if samples.is_dir() else []:
+            if folder.name[5:].isdigit() and int(folder.name[5:]) > step:
+                shutil.rmtree(folder, ignore_errors=True)
+        if not self.metrics_path.exists():
             return
         keep = [line for line in self.metrics_path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step]

@@ -1,8 +1,11 @@
 """Training runs as background jobs: start, watch, stop, resume, sweep.
 
-A *run* is a chain of ``train_lora`` jobs writing into one folder, ``workspace/runs/<run id>``; the run id is the id of
-the chain's first job. Resuming adds a job (``jobs.resumed_from`` = the previous job) that continues from the run's
-latest checkpoint with the same config, so the run keeps one folder, one metrics.jsonl and one set of checkpoints.
+A *run* is a chain of ``train_lora`` jobs writing into one folder, ``workspace/runs/<run id>`` or the ``output_dir`` it
+was queued with (recorded in its first job's config: ``workbench.train.folders``); the run id is the id of the chain's
+first job. Resuming adds a job (``jobs.resumed_from`` = the previous job) that continues from the run's latest
+checkpoint with the same config, so the run keeps one folder, one metrics.jsonl and one set of checkpoints. Starting a
+config whose ``output_dir`` is a run's folder with ``resume_from_checkpoint`` set (a diffusers user running the same
+command line again with a higher ``max_train_steps``) continues that run the same way, with the new config.
 
 The job handler launches the training script through accelerate, as a user would by hand::
 
@@ -32,6 +35,7 @@ from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, rec
 from workbench.auth import Actor, require
 from workbench.settings import get_settings
 from workbench.train.config import ConfigError, TrainConfig, build_config
+from workbench.train.folders import folder_problems, output_target, run_folder
 
 KIND = "train_lora"
 
@@ -93,6 +97,12 @@ def train_job(ctx) -> dict[str, Any]:
     env = {"WORKBENCH_JOB_ID": str(ctx.job_id), "WORKBENCH_RUN_ID": str(run_id),
            "WORKBENCH_USER": ctx.created_by or "", "WORKBENCH_WORKSPACE": str(settings.workspace_dir)}
     (out / "result.json").unlink(missing_ok=True)  # a previous job's outcome must not be read as this one's
+    if cfg.resume_from_checkpoint and not ctx.config.get("run_id"):
+        from workbench.train.checkpoints import list_checkpoints
+
+        if list_checkpoints(out):  # the folder was empty when the run was queued: these are not this run's
+            raise RunError(f"output_dir {out} holds checkpoints this run did not write (they appeared after it was "
+                           "queued); it resumes only from its own. Empty the folder or give another one.")
     # The script stops itself (it polls the stop flag and checkpoints first); the supervisor escalates if it hangs.
     if num_processes == 1:
         code = _train_in_this_process(cfg, env)
@@ -116,7 +126,8 @@ def train_job(ctx) -> dict[str, Any]:
 # -- starting, stopping, resuming ---------------------------------------------------------------------------------
 
 def run_dir(run_id: int) -> Path:
-    return get_settings().path("runs", str(run_id))
+    """The run's folder: the output_dir recorded when it was queued, else workspace/runs/<run id>."""
+    return run_folder(run_id)
 
 
 def preflight(cfg: TrainConfig) -> list[str]:
@@ -130,12 +141,7 @@ def preflight(cfg: TrainConfig) -> list[str]:
         found = availability(ref) if ref else None
         if found is not None and not found.ok:
             problems.append(f"{option} {ref!r}: {found.reason}. {found.remedy}")
-    if cfg.resume_from_checkpoint not in (None, "latest"):
-        # A run resumes only from its own folder's checkpoints, and a new run has none yet: continuing a run is
-        # `resume(run_id)` (issue #17: a planted folder was unpickled). Nothing in the folder is opened here.
-        problems.append(f"resume_from_checkpoint {cfg.resume_from_checkpoint!r}: a new run cannot start from a "
-                        "checkpoint folder; continue a stopped run with `workbench runs resume <run id>` (or Resume on "
-                        "the Training page), which uses that run's own latest checkpoint")
+    problems += folder_problems(cfg)
     source = cfg.data_source
     if cfg.dataset_name:
         return problems
@@ -156,19 +162,52 @@ def preflight(cfg: TrainConfig) -> list[str]:
 
 def start(cfg: TrainConfig, created_by: Actor, sweep_id: str | None = None, title: str | None = None,
           num_processes: int | None = None, queue: bool = True) -> int:
-    """Queue a run for ``created_by``; returns the run id (= its first job's id). ``queue=False``: see
-    ``jobs.enqueue``."""
+    """Queue a run for ``created_by``; returns the run id (= its first job's id). It writes into ``output_dir`` when
+    set (recorded with the run), else workspace/runs/<run id>. When ``output_dir`` is a run's folder and
+    ``resume_from_checkpoint`` is set, the job continues that run instead (see ``_continue``) and its id is returned.
+    ``queue=False``: see ``jobs.enqueue``."""
     who = require(created_by, "train")
     problems = preflight(cfg)
     if problems:
         raise RunError("; ".join(problems))
+    folder, continues = output_target(cfg)
+    if continues is not None:
+        return _continue(continues, cfg, who, num_processes, queue)
     config: dict[str, Any] = {"config": cfg.model_dump(mode="json")}  # every option: defaults may change later
+    if folder is not None:
+        config["output_dir"] = config["config"]["output_dir"] = str(folder)
     if sweep_id:
         config["sweep_id"] = sweep_id
     if num_processes:
         config["num_processes"] = num_processes
     name = title or cfg.run_name or f"{cfg.method.replace('_', ' ')} rank {cfg.rank}"
     return enqueue(KIND, config, title=name, created_by=who.username, queue=queue)
+
+
+def _continue(run_id: int, cfg: TrainConfig, who, num_processes: int | None, queue: bool) -> int:
+    """The same command line again, with ``resume_from_checkpoint`` and the run's folder as ``output_dir``: a new job
+    of run ``run_id`` with this config (e.g. a higher max_train_steps), from the checkpoint it names."""
+    from workbench.train.checkpoints import resolve_checkpoint
+
+    jobs = _jobs_of(run_id)
+    if reconcile(job_ids=[j.id for j in jobs if j.status == "running"]):  # its process died unnoticed
+        jobs = _jobs_of(run_id)
+    last, folder = jobs[-1], run_dir(run_id)
+    if last.is_active:
+        raise RunError(f"output_dir {folder}: run {run_id} writing there is {last.status}: wait for it or stop it "
+                       f"(`workbench runs stop {run_id}`) before continuing it")
+    ckpt = resolve_checkpoint(cfg.resume_from_checkpoint, [folder])
+    at = int(ckpt.name.split("-")[1]) if ckpt else 0
+    if ckpt and cfg.max_train_steps is not None and cfg.max_train_steps <= at:
+        raise RunError(f"max_train_steps {cfg.max_train_steps}: run {run_id} is already at step {at} ({ckpt.name}); "
+                       "raise --max_train_steps to train it further")
+    config = dict(last.config)
+    config.update(config=cfg.model_dump(mode="json") | {"output_dir": str(folder)}, run_id=run_id)
+    if num_processes:
+        config["num_processes"] = num_processes
+    title = f"{jobs[0].title} (continued at step {at})" if ckpt else f"{jobs[0].title} (started again)"
+    enqueue(KIND, config, title=title, created_by=who.username, resumed_from=last.id, queue=queue)
+    return run_id
 
 
 def _jobs_of(run_id: int) -> list[Job]:
@@ -371,6 +410,9 @@ def start_sweep(base: dict[str, Any], grid: dict[str, list[Any]], created_by: Ac
     """Queue one run per grid point, sharing a sweep id. Returns (sweep id, run ids)."""
     created_by = require(created_by, "train")  # before any run is queued: all of the sweep or none of it
     points = sweep_configs(base, grid)
+    if base.get("output_dir") and len(points) > 1:
+        raise RunError("output_dir: every run of a sweep needs its own folder; leave output_dir empty (each run "
+                       "writes into workspace/runs/<run id>)")
     for _, cfg in points:
         problems = preflight(cfg)
         if problems:
