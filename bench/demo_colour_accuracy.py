@@ -123,7 +123,7 @@ def main() -> None:
     result: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                     f"torch {torch.__version__}, {args.threads} threads", "model": model, "px": args.px,
                     "steps": args.steps, "guidance": args.guidance, "seeds": seeds,
-                    "palette": {name: "#%02X%02X%02X" % rgb for name, rgb in palette},
+                    "palette": {name: "#{:02X}{:02X}{:02X}".format(*rgb) for name, rgb in palette},
                     "method": "foreground = pixels with CIELAB Delta E 1976 > 15 from white; dominant colour = "
                               "per-channel median RGB of the foreground; nearest = smallest Delta E 1976"}
 
@@ -176,7 +176,7 @@ def main() -> None:
             sheet_rows.append(images[::len(seeds)])
             sheet_labels.append(f"{label}: by aurelo")
             print(f"{label}: {shift[label]}", flush=True)
-        result["lora_shift"] = {"signature": {SIGNATURE[0]: "#%02X%02X%02X" % SIGNATURE[1]}, "lora": lora_path,
+        result["lora_shift"] = {"signature": {SIGNATURE[0]: "#{:02X}{:02X}{:02X}".format(*SIGNATURE[1])}, "lora": lora_path,
                                 "prompt": "a photo of a <garment> by aurelo, on a white background", **shift}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -83,7 +83,7 @@ def test_imagefolder_bad_lines_are_skipped_with_line_numbers(tmp_path):
 def test_kohya_txt_captions_and_undecodable_caption_file(tmp_path):
     root = tmp_path / "kohya" / "10_tok woman"
     write(root / "1.png", image_bytes((300, 300), pattern=1))
-    write(root / "1.txt", "tok woman, red coat\n".encode())
+    write(root / "1.txt", b"tok woman, red coat\n")
     write(root / "2.png", image_bytes((300, 300), pattern=2))
     write(root / "2.txt", b"\xff\xfe\xfa broken")  # UTF-16 BOM then odd bytes: decodes, so make it worse:
     write(root / "2.txt", b"caf\xe9 au lait")

@@ -101,7 +101,7 @@ def test_manifest_is_reproducible_byte_for_byte(tmp_path):
 
 
 def test_stratified_split_is_fixed_by_seed_and_keeps_categories_balanced():
-    groups = {"Tshirts": list(range(0, 40)), "Jeans": list(range(100, 120)), "Caps": [500, 501]}
+    groups = {"Tshirts": list(range(40)), "Jeans": list(range(100, 120)), "Caps": [500, 501]}
     a = assign(groups, val=0.1, test=0.2, seed=7)
     assert a == assign(groups, val=0.1, test=0.2, seed=7)
     assert a != assign(groups, val=0.1, test=0.2, seed=8)

@@ -108,7 +108,7 @@ def test_attribute_csv_reader_never_crashes(tmp_path_factory, image_dir, head, b
 @PROPERTY
 @given(lines=st.lists(st.one_of(
     st.text(max_size=60),
-    st.builds(lambda name, text: '{"file_name": %s, "text": %s}' % (name, text),
+    st.builds(lambda name, text: f'{{"file_name": {name}, "text": {text}}}',
               st.sampled_from(['"1.jpg"', '"2.jpg"', '"../1.jpg"', '"/etc/passwd"', "1", "null", '"nope.jpg"']),
               st.sampled_from(['"a red shirt"', "null", "[1,2]", '"' + "x" * 3000 + '"', '"line\\nbreak"'])),
     st.sampled_from(["[]", "{}", "{", '{"file_name": "1.jpg"', "\ufeff{}", "null"])), max_size=10),

@@ -45,6 +45,7 @@ def test_expand_sample_to_csv_and_save(tmp_path):
     assert saved.name == "AW hoodies" and saved.created_by == "ana"
     assert [p.text for p in batch_prompts(saved.id)] == [r["prompt"] for r in rows]
     again = runner.invoke(app, args[:-5] + ["--csv", str(tmp_path / "again.csv")])
+    assert again.exit_code == 0, again.output
     assert list(csv.DictReader((tmp_path / "again.csv").open())) == rows  # same seed, same batch
 
 

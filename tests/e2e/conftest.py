@@ -1,14 +1,12 @@
 """Real-browser tests: the app served by `streamlit run` on localhost, driven by Playwright in Debian's Chromium.
 
-Chromium comes from Debian (`apt-get install chromium`); Playwright cannot download its own browser here. When
-Chromium is missing, this installs it if it can (root and apt-get present), and otherwise skips with the reason.
+Chromium comes from Debian (`apt-get install chromium`, which .ci/run does); Playwright cannot download its own browser
+here, and tests never install system packages: without Chromium the journey skips, saying what to install.
 Screenshots of each page land in ./test-artifacts/ (set WORKBENCH_TEST_ARTIFACTS to move them).
 """
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,19 +16,8 @@ from workbench.browser import CHROMIUM_ARGS, ROOT, find_chromium, serve
 
 def _chromium() -> str:
     found = find_chromium()
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("Chromium is not installed and cannot be installed here (needs root and apt-get): "
-                    "apt-get install chromium")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-        if result.returncode != 0 and cmd[1] == "install":
-            pytest.skip(f"Chromium could not be installed: {result.stderr.strip()[-300:]}")
-    found = find_chromium()
     if not found:
-        pytest.skip("apt-get install chromium did not provide a chromium binary")
+        pytest.skip("Chromium is not installed: apt-get install chromium (.ci/run installs it)")
     return found
 
 

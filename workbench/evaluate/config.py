@@ -100,7 +100,7 @@ class EvalConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EvalConfig":
+    def from_dict(cls, d: dict[str, Any]) -> EvalConfig:
         d = dict(d)
         d.pop("evaluation_id", None)
         unknown = set(d) - set(cls.__dataclass_fields__)

@@ -48,7 +48,7 @@ class BatchPrompt:
         return {"text": self.text, "negative": self.negative, "prompt_id": self.prompt_id, "brand": self.brand}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "BatchPrompt":
+    def from_dict(cls, d: Mapping[str, Any]) -> BatchPrompt:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise GenerationError(f"prompt {d.get('text')!r}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -85,7 +85,7 @@ class BatchConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "BatchConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> BatchConfig:
         """Read a stored config (every key older versions wrote is accepted); an unknown key is an error naming it."""
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:

@@ -37,7 +37,7 @@ class GatePolicy:
             raise GenerationError(f"max_attempts {self.max_attempts} must be between 1 and 10")
 
     @classmethod
-    def for_brand(cls, brand) -> "GatePolicy":
+    def for_brand(cls, brand) -> GatePolicy:
         return cls(threshold=brand.clip_threshold, max_attempts=brand.max_attempts)
 
 
@@ -48,7 +48,7 @@ class ClipScorer:
         self.model, self.preprocess, self.tokenizer, self.device, self.ref = model, preprocess, tokenizer, device, ref
 
     @classmethod
-    def from_ref(cls, ref: str, device: str = "cpu") -> "ClipScorer":
+    def from_ref(cls, ref: str, device: str = "cpu") -> ClipScorer:
         from workbench.models.sources import load_open_clip
 
         return cls(*load_open_clip(ref, device=device), device=device, ref=ref)

@@ -57,7 +57,7 @@ class LoraSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LoraSpec":
+    def from_dict(cls, d: dict[str, Any]) -> LoraSpec:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise GenerationError(f"LoRA {d.get('path')!r}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -98,7 +98,7 @@ class PipelineSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PipelineSpec":
+    def from_dict(cls, d: dict[str, Any]) -> PipelineSpec:
         """The inverse of ``to_dict``; an unknown setting is an error naming it."""
         d = dict(d)
         unknown = set(d) - set(cls.__dataclass_fields__)

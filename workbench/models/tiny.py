@@ -215,7 +215,7 @@ class TinyFeatureExtractor(nn.Module):
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: Path) -> "TinyFeatureExtractor":
+    def from_pretrained(cls, folder: Path) -> TinyFeatureExtractor:
         from safetensors.torch import load_file
 
         folder = Path(folder)

@@ -123,7 +123,7 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
             zf.writestr("metadata.csv", csv_text(CSV_FIELDS, ({k: _csv_value(r[k]) for k in CSV_FIELDS}
                                                              for r in records)))
             zf.writestr("metadata.json", json.dumps(
-                {"exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                {"exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                  "exported_by": who.username, "brand": brand, "batch": batch, "images": records},
                 indent=2, sort_keys=True))
         digest = _sha256(tmp)
