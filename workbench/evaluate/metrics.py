@@ -423,11 +423,11 @@ LPIPS_NETS = {"torchvision:alexnet": "alex", "torchvision:vgg16": "vgg", "torchv
 def load_lpips(ref: str) -> nn.Module:
     """torchmetrics' LPIPS network: the torchvision backbone from the torch hub cache (``workbench models pull
     lpips_backbone``) and the linear layers torchmetrics ships. Raises ModelUnavailable when the backbone is missing."""
-    from workbench.models.sources import ModelUnavailable, require
+    from workbench.models.sources import ModelUnavailable, local_path
 
     if ref not in LPIPS_NETS:
         raise ModelUnavailable(ref, "not an LPIPS backbone", f"Use one of {', '.join(LPIPS_NETS)}.")
-    require(ref)  # the cached torchvision file, or ModelUnavailable naming the remedy
+    local_path(ref)  # the cached torchvision file, or ModelUnavailable naming the remedy
     from torchmetrics.functional.image.lpips import _NoTrainLpips
 
     return _NoTrainLpips(net=LPIPS_NETS[ref], pretrained=True, pnet_rand=False)
@@ -435,9 +435,9 @@ def load_lpips(ref: str) -> nn.Module:
 
 def load_preference(ref: str, device: str = "cpu") -> tuple[nn.Module, Any]:
     """(CLIPModel, processor) of a PickScore-style preference model folder or cached hub repo. Never downloads."""
-    from workbench.models.sources import ModelUnavailable, require
+    from workbench.models.sources import ModelUnavailable, local_path
 
-    path = require(ref)
+    path = local_path(ref)
     from transformers import AutoProcessor, CLIPModel
 
     model = CLIPModel.from_pretrained(str(path), use_safetensors=True, local_files_only=True)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.models.sources import is_demo_model, require
+from workbench.models.sources import is_demo_model, local_path
 from workbench.settings import Settings, get_settings
 
 # name -> (diffusers class, extra config), and the A1111 sampler name written into PNG info.
@@ -218,7 +218,7 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
 
     settings = settings or get_settings()
     check_spec(spec)
-    require(spec.model)
+    local_path(spec.model)
     pipe = load_sdxl_pipeline(spec.model, vae_ref=spec.vae, dtype=spec.dtype)
 
     # 1. scheduler

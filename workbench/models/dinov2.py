@@ -55,9 +55,9 @@ class DinoEmbedder:
 def load_dinov2(ref: str, device: str = "cpu") -> DinoEmbedder:
     """A Dinov2Model and its image processor from a cached hub repo or a local folder (safetensors only; never
     downloads). Raises ModelUnavailable naming the model and `workbench models pull dinov2` when it is missing."""
-    from workbench.models.sources import ModelUnavailable, is_demo_model, require
+    from workbench.models.sources import ModelUnavailable, is_demo_model, local_path
 
-    path = require(ref, "dinov2")
+    path = local_path(ref, "dinov2")
     from transformers import AutoImageProcessor, Dinov2Model
 
     try:

@@ -74,9 +74,9 @@ def garment_classes(id2label: dict[Any, str]) -> tuple[int, ...]:
 def load_segmenter(ref: str, device: str = "cpu", trust_remote_code: bool = False) -> Segmenter:
     """A garment segmenter from a cached hub repo or a local folder (safetensors only; never downloads).
     Raises ModelUnavailable naming the model and the remedy when it is missing or would run repo code unasked."""
-    from workbench.models.sources import ModelUnavailable, is_demo_model, require
+    from workbench.models.sources import ModelUnavailable, is_demo_model, local_path
 
-    path = require(ref, "segmenter")
+    path = local_path(ref, "segmenter")
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):

@@ -8,7 +8,7 @@ A model reference (a string in Settings.models or typed by a user) is one of:
 - ``scheme:name`` for assets that are not hub repos: ``torchvision:alexnet`` (LPIPS backbone),
   ``torch-fidelity:inception-v3-compat`` (FID Inception), ``rapidocr``, ``easyocr:en``.
 
-``availability(ref)`` answers without network. Loaders call ``require(ref)`` first, so a missing model raises
+``availability(ref)`` answers without network. Loaders call ``local_path(ref)`` first, so a missing model raises
 ``ModelUnavailable`` at once, naming the model and the remedy, instead of waiting on hub retries. Only ``.safetensors``
 is accepted for user-supplied weights: pickle formats (.ckpt/.bin/.pt/.pth) can run code when loaded and are refused.
 Downloading happens in one place, ``pull()`` (``workbench models pull``).
@@ -221,7 +221,7 @@ def availability(ref: str, name: str | None = None, settings: Settings | None = 
     raise AssertionError(parsed.kind)
 
 
-def require(ref: str, name: str | None = None) -> Path:
+def local_path(ref: str, name: str | None = None) -> Path:
     """The local path of a usable model, or ModelUnavailable/UnsafeWeights with the reason and the remedy."""
     a = availability(ref, name)
     if a.status == "refused":
@@ -353,7 +353,7 @@ def _dtype(dtype: Any):
 
 
 def load_vae(ref: str, dtype: Any = "fp32"):
-    path = require(ref)
+    path = local_path(ref)
     from diffusers import AutoencoderKL
 
     if path.is_file():
@@ -364,7 +364,7 @@ def load_vae(ref: str, dtype: Any = "fp32"):
 
 def load_sdxl_pipeline(ref: str, vae_ref: str | None = None, dtype: Any = "fp32", device: str | None = None):
     """StableDiffusionXLPipeline from a hub id (cached), a local diffusers folder or a single .safetensors file."""
-    path = require(ref)  # first: a missing model must fail at once, not after importing diffusers
+    path = local_path(ref)  # first: a missing model must fail at once, not after importing diffusers
     from diffusers import StableDiffusionXLPipeline
 
     kwargs: dict[str, Any] = {"dtype": _dtype(dtype)}
@@ -372,7 +372,7 @@ def load_sdxl_pipeline(ref: str, vae_ref: str | None = None, dtype: Any = "fp32"
         kwargs["vae"] = load_vae(vae_ref, dtype)
     if path.is_file():
         base = get_settings().models.sdxl_base  # the single file's config (tokenizers, scheduler) comes from here
-        base_path = require(base, "sdxl_base") if base != ref else None
+        base_path = local_path(base, "sdxl_base") if base != ref else None
         pipe = StableDiffusionXLPipeline.from_single_file(str(path), config=str(base_path) if base_path else None,
                                                           local_files_only=True, **kwargs)
     else:
@@ -386,7 +386,7 @@ def load_sdxl_pipeline(ref: str, vae_ref: str | None = None, dtype: Any = "fp32"
 def load_open_clip(ref: str, device: str = "cpu"):
     """(model, preprocess, tokenizer) from an open_clip folder (open_clip_config.json + safetensors) or a cached hub
     repo of that layout. Never downloads."""
-    path = require(ref)
+    path = local_path(ref)
     import open_clip
 
     if not (path / "open_clip_config.json").is_file():
@@ -399,7 +399,7 @@ def load_open_clip(ref: str, device: str = "cpu"):
 
 def load_blip_itm(ref: str, device: str = "cpu"):
     """(BlipForImageTextRetrieval, BlipProcessor): the image-text matching head used for the BLIP score."""
-    path = require(ref)
+    path = local_path(ref)
     from transformers import BlipProcessor, BlipForImageTextRetrieval
 
     model = BlipForImageTextRetrieval.from_pretrained(str(path), use_safetensors=True, local_files_only=True)
@@ -408,7 +408,7 @@ def load_blip_itm(ref: str, device: str = "cpu"):
 
 def load_blip_captioner(ref: str, device: str = "cpu"):
     """(BlipForConditionalGeneration, BlipProcessor) for captioning."""
-    path = require(ref)
+    path = local_path(ref)
     from transformers import BlipProcessor, BlipForConditionalGeneration
 
     model = BlipForConditionalGeneration.from_pretrained(str(path), use_safetensors=True, local_files_only=True)
@@ -417,7 +417,7 @@ def load_blip_captioner(ref: str, device: str = "cpu"):
 
 def load_feature_extractor(ref: str):
     """Image features for FID/KID: the real Inception (torch-fidelity weights) or a tiny-kit extractor folder."""
-    path = require(ref)
+    path = local_path(ref)
     if ref == "torch-fidelity:inception-v3-compat":
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
