@@ -121,6 +121,17 @@ def batch_prompts(config: BatchConfig) -> list[BatchPrompt]:
     return list(config.prompts)
 
 
+def batch_names() -> list[str]:
+    """Names of the generation batches that hold images, the most recently added to first."""
+    from sqlalchemy import func
+
+    from workbench.generate.tables import Generation
+
+    with session_scope() as s:
+        return [b for b, in s.execute(select(Generation.batch).group_by(Generation.batch)
+                                     .order_by(func.max(Generation.id).desc()))]
+
+
 def finished_keys(batch: str) -> set[tuple[str, int]]:
     """(prompt text, asked seed) of every kept image already in the batch."""
     from workbench.generate.tables import Generation

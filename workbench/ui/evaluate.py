@@ -165,15 +165,10 @@ def metric_cards() -> None:
 
 def new_evaluation_form(user: str) -> None:
     """Pick image sets (generation batches), a reference set and metrics; queue the evaluation job."""
-    from sqlalchemy import func, select
-
     from workbench.data.store import list_datasets
-    from workbench.db import session_scope
-    from workbench.generate.tables import Generation
+    from workbench.generate.batch import batch_names
 
-    with session_scope() as s:
-        batches = [b for b, in s.execute(select(Generation.batch).group_by(Generation.batch)
-                                         .order_by(func.max(Generation.id).desc()))]
+    batches = batch_names()
     if not batches:
         st.info("No generated images yet: make a batch on the **Generate** page, then evaluate it here.")
         return
