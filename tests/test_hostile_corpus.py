@@ -141,10 +141,10 @@ def long_caption(tmp: Path) -> None:
 
 
 def catastrophic_regex(tmp: Path) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ValueError, match="took too long"):
         captions.find_replace(hd.EVIL_REGEX_SUBJECT, hd.EVIL_REGEX, "x", regex=True, timeout=0.3)
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
 
 
 def caption_edit_too_long(tmp: Path) -> None:
@@ -161,10 +161,10 @@ def caption_edit_too_long(tmp: Path) -> None:
 
 def yaml_refused(text: str, match: str) -> Callable[[Path], None]:
     def run(tmp: Path) -> None:
-        started = time.monotonic()
+        started = time.process_time()
         with pytest.raises(PromptError, match=match):
             read_yaml(text, "hostile.yaml")
-        assert time.monotonic() - started < 1.0
+        assert time.process_time() - started < 1.0
     return run
 
 

@@ -17,7 +17,8 @@ Kinds (``detect_kind``):
   (``captions.render_template``). A row with more fields than the header gets the extras joined into the last
   column (Kaggle's unquoted commas in ``productDisplayName``); a row with fewer is skipped.
 * ``hf``: a Hugging Face dataset saved with ``save_to_disk`` or as parquet file(s); ``hub`` the same by name
-  (``org/name`` or ``hf://org/name``), which needs the hub or its cache and otherwise fails with one clear error.
+  (``org/name`` or ``hf://org/name``), which needs the hub or its cache and otherwise fails with one clear error
+  (the readers are in ``hf_sources.py``; the record types in ``candidates.py``).
   KREAM-style text ("category, product name, caption") is split when ``kream`` is on (auto: the name says kream).
 * ``zip``: extracted safely (``archive.extract_zip``: only the files these readers read, no absolute paths, no
   ``..``, no symlinks, size and ratio limits) into a temporary folder, then read as one of the kinds above.
@@ -29,87 +30,18 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench.data.archive import ZipRefused, extract_zip, safe_relpath
-from workbench.data.captions import (DEFAULT_TEMPLATE, check_template, is_missing, parse_kream,
-                                     render_template)
+# The record types live in candidates.py (hf_sources.py reads them too); importers keep importing them from here.
+from workbench.data.candidates import (  # noqa: F401
+    CAPTION_COLUMNS, CATEGORY_KEYS, COLOUR_KEYS, Candidate, Skip, Source, SourceError, _caption_column, _kream_fields,
+    _unusable_file, derive_columns)
+from workbench.data.captions import DEFAULT_TEMPLATE, check_template, render_template
+from workbench.data.hf_sources import read_hf_saved, read_hub, read_parquet
 from workbench.data.images import IMAGE_EXTENSIONS, is_image_name
 from workbench.data.records import csv_records, jsonl_record
-
-CAPTION_COLUMNS = ("text", "caption", "prompt", "captions", "description")
-CATEGORY_KEYS = ("category", "articleType", "subCategory", "masterCategory")
-COLOUR_KEYS = ("baseColour", "colour", "color", "baseColor")
-
-
-class SourceError(ValueError):
-    """The source as a whole cannot be read (missing, unknown layout, hub unreachable); the message says what to do."""
-
-
-@dataclass
-class Skip:
-    where: str  # the file, or "metadata.jsonl line 7"
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.reason}"
-
-
-@dataclass
-class Candidate:
-    key: str
-    path: Path | None = None
-    data: bytes | None = None
-    caption: str = ""
-    caption_source: str = ""  # source | template | ""
-    attributes: dict[str, Any] = field(default_factory=dict)
-    missing_fields: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Source:
-    """An opened source: what it is, how many candidates (when known up front), and what was skipped so far."""
-
-    kind: str
-    location: str
-    candidates: Iterator[Candidate]
-    total: int | None = None
-    skips: list[Skip] = field(default_factory=list)
-    cleanup: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def close(self) -> None:
-        for path in self.cleanup:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-
-def _unusable_file(path: Path, label: str, root: Path) -> str | None:
-    """Why a listed file cannot be imported, or None when it can. Symlinks are never followed, and the whole path
-    (not only its last part) must resolve inside ``root``: a symlinked folder cannot lead out of the source."""
-    if path.is_symlink():
-        return f"{label} is a symlink (not followed)"
-    try:
-        inside = path.resolve().is_relative_to(root.resolve())
-    except (OSError, RuntimeError):  # a symlink loop
-        inside = False
-    if not inside:
-        return f"{label} is outside the source folder (through a symlinked folder); not imported"
-    if not path.is_file():
-        return f"{label} not found"
-    return None
-
-def derive_columns(attributes: dict[str, Any]) -> tuple[str, str, str]:
-    """(category, brand, colour) from attributes, for filters and stratified splits."""
-    def first(keys):
-        for k in keys:
-            if k in attributes and not is_missing(attributes[k]):
-                return " ".join(str(attributes[k]).split())[:200]
-        return ""
-    return first(CATEGORY_KEYS), first(("brand", "Brand")), first(COLOUR_KEYS)
-
 
 # -- text decoding -------------------------------------------------------------------------------------------------
 
@@ -164,22 +96,6 @@ def _walk_images(root: Path, skips: list[Skip], with_text: bool = False) -> list
 
 
 # -- imagefolder -----------------------------------------------------------------------------------------------------
-
-def _caption_column(columns: list[str], wanted: str | None, where: str) -> str | None:
-    if wanted:
-        if wanted not in columns:
-            raise SourceError(f"{where}: caption column {wanted!r} not found (columns: {', '.join(columns)})")
-        return wanted
-    return next((c for c in CAPTION_COLUMNS if c in columns), None)
-
-
-def _kream_fields(caption: str, attrs: dict[str, Any]) -> str:
-    parsed = parse_kream(caption)
-    if parsed is None:
-        return caption
-    attrs.update(category=parsed.category, product_name=parsed.product_name, text=caption)
-    return parsed.caption
-
 
 def read_imagefolder(root: Path, caption_column: str | None = None, kream: bool = False) -> Source:
     skips: list[Skip] = []
@@ -380,130 +296,6 @@ def read_csv(csv_path: Path, template: str = DEFAULT_TEMPLATE, images_dir: Path 
                               attributes={k: v for k, v in rec.items() if k != file_col},
                               missing_fields=rendered.missing))
     return Source("csv", str(csv_path), iter(rows), total=len(rows), skips=skips)
-
-
-# -- Hugging Face datasets -------------------------------------------------------------------------------------------
-
-def _pick_columns(columns: list[str], image_column: str | None, caption_column: str | None,
-                  where: str) -> tuple[str, str | None]:
-    img = image_column or next((c for c in ("image", "img", "picture") if c in columns), None)
-    if img is None or img not in columns:
-        raise SourceError(f"{where}: no image column (looked for {image_column or 'image'}; columns: "
-                          f"{', '.join(columns)})")
-    return img, _caption_column(columns, caption_column, where)
-
-
-def _row_candidate(i: int, prefix: str, row: dict[str, Any], img_col: str, cap_col: str | None, kream: bool,
-                   skips: list[Skip]) -> Candidate | None:
-    where = f"{prefix}row {i}"
-    value = row.get(img_col)
-    data = None
-    if isinstance(value, dict):
-        data = value.get("bytes")
-    elif isinstance(value, (bytes, bytearray)):
-        data = bytes(value)
-    if not data:
-        skips.append(Skip(where, "the image column holds no embedded image bytes"))
-        return None
-    caption = row.get(cap_col) if cap_col else ""
-    caption = "" if caption is None else " ".join(str(caption).split())
-    attrs = {k: v for k, v in row.items() if k not in (img_col, cap_col) and isinstance(v, (str, int, float, bool))}
-    if kream:
-        caption = _kream_fields(caption, attrs)
-    name = value.get("path") if isinstance(value, dict) else None
-    key = f"{prefix}{i:06d}" + (f" {name}" if name else "")
-    return Candidate(key=key, data=bytes(data), caption=caption, caption_source="source" if caption else "",
-                     attributes=attrs)
-
-
-def _from_hf_dataset(ds: Any, location: str, kind: str, image_column: str | None, caption_column: str | None,
-                     kream: bool) -> Source:
-    from datasets import DatasetDict, Image as HFImage
-
-    splits = dict(ds) if isinstance(ds, DatasetDict) else {"": ds}
-    skips: list[Skip] = []
-    prepared = []
-    total = 0
-    for split, d in splits.items():
-        img, cap = _pick_columns(list(d.column_names), image_column, caption_column, location)
-        if isinstance(d.features.get(img), HFImage):
-            d = d.cast_column(img, HFImage(decode=False))
-        prepared.append((f"{split}/" if split else "", d, img, cap))
-        total += len(d)
-
-    def gen() -> Iterator[Candidate]:
-        for prefix, d, img, cap in prepared:
-            for i, row in enumerate(d):
-                c = _row_candidate(i, prefix, row, img, cap, kream, skips)
-                if c is not None:
-                    yield c
-
-    return Source(kind, location, gen(), total=total, skips=skips)
-
-
-def read_hf_saved(path: Path, image_column: str | None = None, caption_column: str | None = None,
-                  kream: bool = False) -> Source:
-    from datasets import load_from_disk
-
-    try:
-        ds = load_from_disk(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise SourceError(f"{path}: not a readable save_to_disk dataset ({type(exc).__name__}: {exc})") from None
-    return _from_hf_dataset(ds, str(path), "hf", image_column, caption_column, kream)
-
-
-def read_parquet(path: Path, image_column: str | None = None, caption_column: str | None = None,
-                 kream: bool = False) -> Source:
-    import pyarrow.parquet as pq
-
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*.parquet") if not p.is_symlink())
-    if not files:
-        raise SourceError(f"{path}: no .parquet files")
-    skips: list[Skip] = []
-    opened = []
-    total = 0
-    for f in files:
-        try:
-            pf = pq.ParquetFile(f)
-        except Exception as exc:  # noqa: BLE001
-            skips.append(Skip(f.name, f"not a readable parquet file ({exc})"))
-            continue
-        cols = pf.schema_arrow.names
-        img, cap = _pick_columns(cols, image_column, caption_column, f.name)
-        opened.append((f, pf, img, cap))
-        total += pf.metadata.num_rows
-
-    def gen() -> Iterator[Candidate]:
-        for f, pf, img, cap in opened:
-            prefix = f"{f.relative_to(path) if path.is_dir() else f.name}:"
-            i = 0
-            for batch in pf.iter_batches(batch_size=256):
-                for row in batch.to_pylist():
-                    c = _row_candidate(i, prefix, row, img, cap, kream, skips)
-                    i += 1
-                    if c is not None:
-                        yield c
-
-    return Source("hf", str(path), gen(), total=total, skips=skips)
-
-
-def read_hub(name: str, split: str | None = None, image_column: str | None = None,
-             caption_column: str | None = None, kream: bool = False) -> Source:
-    """A dataset on the Hugging Face hub by name: from the hub or its local cache, else one clear error."""
-    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE",
-                                                                                 "HF_DATASETS_OFFLINE"))
-    try:
-        from datasets import load_dataset
-
-        ds = load_dataset(name, split=split)
-    except Exception as exc:  # noqa: BLE001 - any failure to get it is the same advice
-        why = "offline mode is on (HF_HUB_OFFLINE)" if offline else f"{type(exc).__name__}: {str(exc)[:200]}"
-        raise SourceError(
-            f"Hugging Face dataset {name!r} is not available here ({why}) and is not in the local cache. "
-            f"Where the hub is reachable run: python -c \"import datasets; datasets.load_dataset('{name}')"
-            f".save_to_disk('{name.split('/')[-1]}')\", copy that folder here and import the folder."
-        ) from None
-    return _from_hf_dataset(ds, f"hf://{name}", "hub", image_column, caption_column, kream)
 
 
 # -- zip ----------------------------------------------------------------------------------------------------------
