@@ -116,17 +116,21 @@ def test_each_large_part_of_the_garment_mask_is_queried_on_its_own():
     assert len(retrieval.query_regions(Image.new("RGB", (64, 64)), masks)) == 1  # nothing stands out
 
 
-def test_missing_weights_say_unavailable_and_tag_nothing(workspace, catalog, tmp_path, monkeypatch):
-    _import(catalog)
-    monkeypatch.setenv("WORKBENCH_MODELS__DINOV2", str(tmp_path / "no-such-model"))
-    from workbench.settings import reload_settings
-
-    reload_settings()
+def test_missing_weights_say_unavailable_and_tag_nothing(workspace, catalog):
+    _import(catalog)  # settings name the released DINOv2 (facebook/dinov2-base), not in this test's empty cache
     result = retrieval.build_index(ANALYST, "dino")
-    assert result.unavailable.startswith(f"unavailable: {tmp_path / 'no-such-model'} — ") and result.added == 0
+    assert result.unavailable.startswith("unavailable: facebook/dinov2-base — ") and result.added == 0
     gid = make_generation()
     tagged = tag_generation(ANALYST, gid, model="dino")
     assert tagged.unavailable == result.unavailable and tagged.linked == [] and products_of_generation(gid) == []
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    for args in (["index"], ["tag", "--generation", str(gid)]):
+        out = CliRunner().invoke(app, ["products", *args, "--model", "dino"])
+        assert out.exit_code == 1 and "unavailable: " in out.output and "workbench models pull dinov2" in out.output
+    assert products_of_generation(gid) == []
 
 
 def _generation_of(product, **kw) -> int:

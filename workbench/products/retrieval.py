@@ -192,16 +192,7 @@ def build_index(actor: Actor, model: str = "clip", items: Iterable[int] | None =
     settings = settings or get_settings()
     check_model(model)
     start = time.perf_counter()
-    if embedder is None:
-        from workbench.models.sources import ModelUnavailable
-
-        try:
-            embedder = load_embedder(model, settings)
-        except ModelUnavailable as exc:
-            ref = getattr(settings.models, MODELS[model])
-            return IndexResult(model, f"{model}:{ref}", unavailable=unavailable_text(exc))
-    ref = embedder.model_ref
-    result = IndexResult(model, ref, demo=embedder.demo)
+    ref = embedder.model_ref if embedder else f"{model}:{getattr(settings.models, MODELS[model])}"
     with session_scope(settings) as s:
         if items is None:
             wanted = list(s.scalars(select(ProductItem.item_id).order_by(ProductItem.item_id)))
@@ -214,6 +205,14 @@ def build_index(actor: Actor, model: str = "clip", items: Iterable[int] | None =
                                                                  ItemEmbedding.item_id.in_(wanted))))
         todo = [(i, settings.path("datasets", str(rows[i].dataset_id), rows[i].path)) for i in wanted
                 if i not in done]
+    from workbench.models.sources import ModelUnavailable, is_demo_model
+
+    if embedder is None and todo:  # the model is loaded only when there is something to embed
+        try:
+            embedder = load_embedder(model, settings)
+        except ModelUnavailable as exc:
+            return IndexResult(model, ref, already=len(done), total=len(done), unavailable=unavailable_text(exc))
+    result = IndexResult(model, ref, demo=embedder.demo if embedder else is_demo_model(ref.split(":", 1)[1]))
     result.already = len(done)
     for at in range(0, len(todo), batch_size):
         ids, crops = [], []
