@@ -15,10 +15,11 @@ reference photos (issue #20 item 7).
   and trousers on white are two parts). Without ``masks``, whole images. The masks live on the evaluation floor,
   above products, so the callers that may import them (the CLI, the pages) pass them in.
 - **Search.** The embeddings of one model are held in memory as one float16 (n, d) matrix, loaded from the table
-  once per process and reloaded when the table's count or newest row changes. A query is one matrix product
-  (n x d by d x regions), the best ``CANDIDATES`` items are looked up in the database (so a photo moved to another
-  product, or merged, is found under its current product), and a product scores the max over its photos and the
-  query's regions. 100k items x 768 float16 = ~150 MB and one ~100 MFLOP product per query; beyond ~1M items, an
+  once per process and reloaded when the table's count or newest row changes (checked at most every
+  ``FRESH_SECONDS``; a build in this process reloads at once). A query is one matrix-vector product
+  per region (n x d by d); the best ``CANDIDATES`` (or 4 x k) items are looked up in the database (so a photo moved
+  to another product, or merged, is found under its current product), and a product scores the max over its photos
+  and the query's regions. 100k items x 768 float16 = ~150 MB and one ~100 MFLOP product per query; beyond ~1M items, an
   approximate index (FAISS / hnswlib) would replace the matrix product. Measured: docs/PERFORMANCE.md.
 """
 from __future__ import annotations
@@ -45,9 +46,10 @@ from workbench.products.tables import ItemEmbedding, Product, ProductItem
 from workbench.settings import Settings, get_settings
 
 MODELS = {"clip": "clip_scorer", "dino": "dinov2"}  # retrieval model -> the Settings.models field it uses
-CANDIDATES = 200  # items looked up per query before aggregating per product
+CANDIDATES = 64  # at least this many best items are looked up per query before aggregating per product
 COMPONENT_MIN = 0.05  # a garment-mask part of at least this share of the frame is queried on its own
 STORE_DTYPE = np.dtype("<f2")
+FRESH_SECONDS = 2.0  # a loaded matrix is checked against the table at most this often (this process's builds: at once)
 
 
 class RetrievalError(ProductError):
@@ -238,6 +240,8 @@ def build_index(actor: Actor, model: str = "clip", items: Iterable[int] | None =
         if result.added:
             audit(s, who.username, "products.index", "item_embeddings", ref,
                   after={"added": result.added, "total": result.total, "failed": len(result.failed)})
+    if result.added:
+        clear_cache(ref)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -251,6 +255,7 @@ class _Matrix:
     dim: int
     stamp: tuple[Any, ...]
     seconds: float
+    checked: float = 0.0  # time.monotonic() of the last freshness check
 
 
 _CACHE: dict[tuple[str, str], _Matrix] = {}
@@ -266,12 +271,15 @@ def _matrix(model_ref: str, settings: Settings) -> _Matrix:
     import torch
 
     key = (settings.db_url, model_ref)
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None and time.monotonic() - cached.checked < FRESH_SECONDS:
+            return cached
     with session_scope(settings) as s:
         stamp = _stamp(s, model_ref)
-        with _LOCK:
-            cached = _CACHE.get(key)
-            if cached is not None and cached.stamp == stamp:
-                return cached
+        if cached is not None and cached.stamp == stamp:
+            cached.checked = time.monotonic()
+            return cached
         start = time.perf_counter()
         rows = s.execute(select(ItemEmbedding.item_id, ItemEmbedding.dim, ItemEmbedding.vector)
                          .where(ItemEmbedding.model_ref == model_ref).order_by(ItemEmbedding.item_id)).all()
@@ -283,7 +291,7 @@ def _matrix(model_ref: str, settings: Settings) -> _Matrix:
     flat = np.frombuffer(b"".join(v for _, _, v in rows), dtype=STORE_DTYPE)
     vectors = torch.from_numpy(flat.astype(np.float16).reshape(len(rows), dim).copy())
     m = _Matrix(np.fromiter((i for i, _, _ in rows), dtype=np.int64, count=len(rows)), vectors, dim, stamp,
-                time.perf_counter() - start)
+                time.perf_counter() - start, time.monotonic())
     with _LOCK:
         _CACHE[key] = m
     return m
@@ -295,9 +303,11 @@ def load_index(model_ref: str, settings: Settings | None = None) -> LoadedIndex:
     return LoadedIndex(model_ref, len(m.item_ids), m.dim, m.vectors.numel() * 2 / 1e6, m.seconds)
 
 
-def clear_cache() -> None:
+def clear_cache(model_ref: str | None = None) -> None:
+    """Forget the loaded matrices (of one model, or all): the next query reads the table again."""
     with _LOCK:
-        _CACHE.clear()
+        for key in [k for k in _CACHE if model_ref is None or k[1] == model_ref]:
+            del _CACHE[key]
 
 
 # -- searching -----------------------------------------------------------------------------------------------------
@@ -317,21 +327,23 @@ def nearest_by_vector(vectors: np.ndarray, model_ref: str, k: int = 5, exclude: 
     if q.shape[1] != m.dim:
         raise RetrievalError(f"a query of dimension {q.shape[1]} against the {model_ref!r} index of dimension {m.dim}")
     q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    with torch.no_grad():
-        scores = (m.vectors @ torch.from_numpy(q.T.astype(np.float16))).float().amax(dim=1).numpy()
+    with torch.no_grad():  # one matrix-vector product per region: on CPU, float16 (n, d) @ (d, r) is much slower
+        q16 = torch.from_numpy(q.astype(np.float16))
+        scores = torch.stack([m.vectors @ row for row in q16]).float().amax(dim=0).numpy()
     skip = set(exclude)
     want = min(len(scores), max(CANDIDATES, 4 * (k + len(skip))))
     top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
     best = {int(m.item_ids[i]): float(scores[i]) for i in top}
     with session_scope(settings) as s:
-        rows = s.execute(select(ProductItem.item_id, Product).join(Product, Product.id == ProductItem.product_id)
+        rows = s.execute(select(ProductItem.item_id, Product.sku, Product.name, Product.url, Product.price,
+                                Product.currency).join(Product, Product.id == ProductItem.product_id)
                          .where(ProductItem.item_id.in_(list(best)))).all()
     out: dict[str, ProductMatch] = {}
-    for item_id, p in rows:
+    for item_id, sku, name, url, price, currency in rows:
         score = best[item_id]
-        if p.sku in skip or (p.sku in out and out[p.sku].score >= score):
+        if sku in skip or (sku in out and out[sku].score >= score):
             continue
-        out[p.sku] = ProductMatch(p.sku, p.name, p.url, _dec(p.price), p.currency, score, item_id)
+        out[sku] = ProductMatch(sku, name, url, _dec(price), currency, score, item_id)
     return sorted(out.values(), key=lambda x: (-x.score, x.sku))[:k]
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, Numeric, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workbench.data import tables as _data_tables  # noqa: F401 - items, the target of product_items.item_id
@@ -95,9 +95,10 @@ class ItemEmbedding(Base):
     model) by ``workbench.products.retrieval.build_index``; migration ``0013``."""
 
     __tablename__ = "item_embeddings"
+    __table_args__ = (Index("ix_item_embeddings_model_created", "model_ref", "created_at"),)
 
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
-    model_ref: Mapped[str] = mapped_column(String(500), primary_key=True, index=True)
+    model_ref: Mapped[str] = mapped_column(String(500), primary_key=True)
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

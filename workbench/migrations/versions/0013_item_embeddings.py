@@ -25,9 +25,11 @@ def upgrade() -> None:
         sa.Column("vector", sa.LargeBinary, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
     )
-    op.create_index("ix_item_embeddings_model_ref", "item_embeddings", ["model_ref"])
+    # (model, newest row): the retrieval index's freshness check (count and max per model) reads only this index,
+    # not the 20k+ rows of vectors.
+    op.create_index("ix_item_embeddings_model_created", "item_embeddings", ["model_ref", "created_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_item_embeddings_model_ref", "item_embeddings")
+    op.drop_index("ix_item_embeddings_model_created", "item_embeddings")
     op.drop_table("item_embeddings")
