@@ -205,12 +205,19 @@ def test_the_review_card_lists_the_products_with_links(workspace, catalog):
     gid = make_generation()
     link_generation(as_role("marketer"), gid, [products[0].sku])
     link_generation(ANALYST, gid, [products[1].sku], source="retrieved", score=0.87)
+    link_generation(ANALYST, gid, [products[2].sku], source="retrieved", score=0.5)
+    from workbench.db import session_scope
+    from workbench.products.tables import Product
+
+    with session_scope() as s:  # a value update_product refuses, written past it
+        s.query(Product).filter(Product.sku == products[2].sku).update({"url": "javascript:alert(1)"})
     at = page_as(PAGE, "ana").run()
     assert not at.exception, at.exception
     card = next(m.value for m in at.markdown if m.value.startswith("**Products in this image**"))
-    first, second = card.splitlines()[1:]
+    first, second, third = card.splitlines()[1:]
     p0, p1 = get_product(products[0].sku), get_product(products[1].sku)
     assert f"[product page](https://shop.example/p/{p0.sku})" in first and "generated for" in first
     assert "19.9 EUR" in first and "similar (0.87)" in second
     assert "(https://shop.example/p/%28odd%29)" in second  # a ")" cannot end the link early
     assert p1.name in page_text(at)
+    assert "similar (0.50)" in third and "javascript" not in card and "](" not in third
