@@ -4,8 +4,10 @@ shopper buys. See docs/ARCHITECTURE.md ("Products").
     from workbench.products import create_product, get_product, list_products, link_generation, loras_for
     from workbench.products.importing import from_import       # products from an import's items
     from workbench.products.training import start_product_run  # DreamBooth-LoRA on a product's photos
+    from workbench.products.retrieval import build_index, nearest_products  # shop-the-look index (torch inside)
+    from workbench.products.tagging import tag_generation  # record the catalog products an image shows
 
-Light to import (SQLAlchemy only): the training and import helpers are in their own modules.
+Light to import (SQLAlchemy only): the training, import, retrieval and tagging helpers are in their own modules.
 """
 from workbench.products.fields import ProductError
 from workbench.products.links import (

@@ -5,8 +5,12 @@
     workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 --attr fit=regular
     workbench products merge AUR-1001 aurelo-navy-wool-coat
     workbench products train AUR-1001 AUR-2002 --steps 800
+    workbench products index --model clip          # embed the reference photos not yet in the retrieval index
+    workbench products tag --batch ss26            # record the catalog products each image shows (shop-the-look)
+    workbench products nearest look.png --k 5      # the nearest catalog products of any image
 
-The CLI acts as the operator (``system_actor("cli")``, admin: whoever runs it can open the workspace database).
+The CLI acts as the operator (``system_actor("cli")``, admin: whoever runs it can open the workspace database);
+index and tag act as an analyst (retrieval is part of the evaluation: ``evaluate``).
 """
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ import json
 
 import typer
 
-app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, merge, train.", no_args_is_help=True)
+app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, merge, train, shop-the-look.",
+                  no_args_is_help=True)
 
 
 def _actor():
@@ -181,3 +186,96 @@ def train_cmd(
     tokens = tokens_of_run(run_id)
     typer.echo(f"run {run_id} queued; tokens: " + ", ".join(f"{k} = {v}" for k, v in tokens.items())
                + f"\nwatch it with `workbench runs show {run_id}`")
+
+
+# -- shop-the-look ---------------------------------------------------------------------------------------------------
+
+MODEL_OPT = typer.Option("clip", "--model", help="clip (settings.models.clip_scorer) or dino (settings.models.dinov2).")
+
+
+def _masks():
+    """The garment masks module (garment crops for retrieval); the CLI may import from any floor."""
+    from workbench.evaluate import masks
+
+    return masks
+
+
+def _unavailable(text: str) -> None:
+    typer.echo(text, err=True)
+    raise typer.Exit(1)
+
+
+def _match_line(m) -> str:
+    price = f"{m.price} {m.currency}".strip() if m.price is not None else "no price"
+    return f"{m.sku:<24} {m.score:6.3f}  {m.name[:40]:<40} {price:>14}  {m.url or '-'}"
+
+
+@app.command("index")
+def index_cmd(model: str = MODEL_OPT,
+              items: list[int] = typer.Option([], "--item", help="Only these dataset item ids (repeat).")) -> None:
+    """Embed the products' reference photos (garment crops) that are not in the retrieval index yet."""
+    from workbench.auth import system_actor
+    from workbench.products.retrieval import RetrievalError, build_index
+
+    try:
+        r = build_index(system_actor("cli", role="analyst"), model, items or None, masks=_masks())
+    except RetrievalError as exc:
+        _fail(exc)
+    if r.unavailable:
+        _unavailable(r.unavailable)
+    typer.echo(f"{r.model_ref}: {r.added} added, {r.already} already indexed, {r.total} in the index "
+               f"({r.seconds:.1f} s)" + (" — demo model: matches mean nothing" if r.demo else ""))
+    for line in r.failed:
+        typer.echo(f"  failed: {line}", err=True)
+
+
+@app.command("tag")
+def tag_cmd(batch: str = typer.Option(None, help="Every kept image of this generation batch."),
+            generation: int = typer.Option(None, help="One generated image id."),
+            k: int = typer.Option(3, help="At most this many retrieved products per image."),
+            min_score: float = typer.Option(None, help="Lowest similarity recorded (default per model)."),
+            model: str = MODEL_OPT) -> None:
+    """Record the catalog products each generated image shows (source "retrieved"), besides its own SKU."""
+    from workbench.auth import system_actor
+    from workbench.products.retrieval import RetrievalError
+    from workbench.products.tagging import tag_batch, tag_generation
+
+    if (batch is None) == (generation is None):
+        raise typer.BadParameter("give either --batch NAME or --generation ID")
+    actor = system_actor("cli", role="analyst")
+    try:
+        results = (tag_batch(actor, batch, k, min_score, model=model, masks=_masks()) if batch is not None else
+                   [tag_generation(actor, generation, k, min_score, model=model, masks=_masks())])
+    except RetrievalError as exc:
+        _fail(exc)
+    if results and results[0].unavailable:
+        _unavailable(results[0].unavailable)
+    for r in results:
+        shown = ", ".join(f"{m.sku} ({m.score:.3f})" for m in r.linked) or "none"
+        own = f"; generated for {', '.join(r.generated_for)}" if r.generated_for else ""
+        typer.echo(f"image {r.generation_id}: {shown}{own}" + (f"  ({r.note})" if r.note else ""))
+    if results and results[0].demo:
+        typer.echo("note: a demo model made these matches: they mean nothing")
+
+
+@app.command("nearest")
+def nearest_cmd(image: str = typer.Argument(..., help="An image file."),
+                k: int = typer.Option(5, help="How many products."), model: str = MODEL_OPT) -> None:
+    """The catalog products nearest to an image (its whole frame, garment crop and each large garment part)."""
+    from workbench.models.sources import ModelUnavailable
+    from workbench.products.retrieval import (
+        RetrievalError,
+        nearest_products,
+        unavailable_text,
+    )
+
+    try:
+        matches = nearest_products(image, k, model, masks=_masks())
+    except ModelUnavailable as exc:
+        _unavailable(unavailable_text(exc))
+    except (RetrievalError, OSError) as exc:
+        _fail(exc)
+    if not matches:
+        typer.echo(f"no matches: the {model} index is empty (run `workbench products index --model {model}`)")
+    for m in matches:
+        typer.echo(_match_line(m))

@@ -2,6 +2,9 @@
 items), ``generation_products`` (the SKUs a generated image depicts or was matched to) and ``lora_products`` (the
 products, and their instance tokens, a training run's LoRA knows).
 
+``item_embeddings`` (one image embedding per reference photo and embedding model, for shop-the-look retrieval) is
+migration ``0013_item_embeddings``.
+
 Created by migration ``0010_products`` (chained onto ``0008``: product_items points at items). ``generation_id`` has no
 foreign key: the generations table lives on another migration branch (``0004``), as 0007 notes for prompts.
 """
@@ -11,7 +14,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workbench.data import tables as _data_tables  # noqa: F401 - items, the target of product_items.item_id
@@ -83,4 +86,19 @@ class LoraProduct(Base):
                                             index=True)
     token: Mapped[str] = mapped_column(String(32))
     prompt: Mapped[str] = mapped_column(Text, default="")  # "a photo of <token> <category>"
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ItemEmbedding(Base):
+    """The embedding of one reference photo (dataset item) by one model: ``dim`` little-endian float16 values,
+    L2-normalised, of the garment crop (or the whole photo when no garment stands out). Written once per (item,
+    model) by ``workbench.products.retrieval.build_index``; migration ``0013``."""
+
+    __tablename__ = "item_embeddings"
+    __table_args__ = (Index("ix_item_embeddings_model_created", "model_ref", "created_at"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    model_ref: Mapped[str] = mapped_column(String(500), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

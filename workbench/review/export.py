@@ -6,8 +6,14 @@ gate, OCR result, approver and approval time, comment and tags, and the image's 
 spreadsheet would run as a formula are escaped: ``workbench.csvsafe``). It is written to a temporary
 name and renamed into ``<workspace>/exports/``, and the export is audited (who, which images, the zip's sha256).
 
+Next to the zip, a product feed (``<zip name>_products.csv`` and ``.json``, each written atomically) lists one row per
+(approved image, product it shows): the SKU it was generated for and the catalog products retrieval found in it
+(``workbench.products``: source ``generated_for`` | ``retrieved``), with the image's file name inside the zip, the
+product URL, price and currency as stored, and an alt text from the prompt (at most 125 characters, the length screen
+readers and shop platforms advise), so an e-commerce team can attach the approved images to product pages.
+
     result = export_approved("ana", brand="northwind", batch="ss26")
-    result.path, result.count
+    result.path, result.count, result.feed_csv, result.feed_json
 """
 from __future__ import annotations
 
@@ -24,9 +30,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workbench.csvsafe import csv_text
-from workbench.db import audit, session_scope, utcnow
 from workbench.auth import Actor, require
+from workbench.csvsafe import csv_text, write_csv
+from workbench.db import audit, session_scope, utcnow
+from workbench.files import write_json_atomic
+from workbench.products.links import products_of_generation
 from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items
 from workbench.settings import get_settings
 
@@ -36,6 +44,9 @@ CSV_FIELDS = [
     "clip_threshold", "gate", "ocr_passed", "ocr_detail", "approver", "approved_at", "comment", "tags", "demo_model",
     "replaces_id",
 ]
+FEED_FIELDS = ["generation_id", "image_file", "sku", "name", "product_url", "price", "currency", "alt_text", "source",
+               "score"]
+ALT_TEXT_MAX = 125
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,9 @@ class ExportResult:
     generation_ids: list[int]
     sha256: str
     records: list[dict[str, Any]]
+    feed_csv: Path | None = None  # the product feed beside the zip: one row per (image, product)
+    feed_json: Path | None = None
+    feed: list[dict[str, Any]] | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -70,6 +84,28 @@ def record_for(item: QueueItem, file: str, sha256: str) -> dict[str, Any]:
         "approved_at": d.created_at.isoformat(timespec="seconds") if d else "", "comment": d.comment if d else "",
         "tags": list(d.tags) if d else [], "demo_model": item.demo_model, "replaces_id": item.replaces_id,
     }
+
+
+def alt_text(prompt: str, limit: int = ALT_TEXT_MAX) -> str:
+    """The prompt as alt text: whitespace collapsed, cut at a word boundary to at most ``limit`` characters."""
+    text = " ".join((prompt or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
+
+
+def feed_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (exported image, product it shows), in the export's image order; generated-for products first."""
+    rows = []
+    for r in records:
+        for link in products_of_generation(r["generation_id"]):
+            rows.append({"generation_id": r["generation_id"], "image_file": r["file"], "sku": link.sku,
+                         "name": link.name, "product_url": link.url,
+                         "price": None if link.price is None else f"{link.price:f}", "currency": link.currency,
+                         "alt_text": alt_text(r["prompt"]), "source": link.source,
+                         "score": None if link.score is None else round(link.score, 4)})
+    return rows
 
 
 def _csv_value(value: Any) -> Any:
@@ -131,9 +167,13 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    feed = feed_rows(records)
+    feed_csv, feed_json = final.with_name(f"{final.stem}_products.csv"), final.with_name(f"{final.stem}_products.json")
+    write_csv(feed_csv, FEED_FIELDS, ({k: _csv_value(r[k]) for k in FEED_FIELDS} for r in feed))
+    write_json_atomic(feed_json, {"zip": final.name, "brand": brand, "batch": batch, "products": feed})
     ids = [i.generation_id for i in items]
     with session_scope() as s:
         audit(s, who.username, "review.export", "export", final.name,
               after={"path": str(final), "brand": brand, "batch": batch, "count": len(ids), "generation_ids": ids,
-                     "sha256": digest})
-    return ExportResult(final, len(ids), ids, digest, records)
+                     "sha256": digest, "product_feed": [feed_csv.name, feed_json.name], "feed_rows": len(feed)})
+    return ExportResult(final, len(ids), ids, digest, records, feed_csv, feed_json, feed)

@@ -7,6 +7,7 @@ Widget keys start with ``review_``.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -66,6 +67,36 @@ def provenance_panel(item: QueueItem) -> None:
         f"{item.width}×{item.height}\n- **Negative** {plain(item.negative_prompt) or '—'}\n"
         f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · **By** {plain(item.created_by) or '—'} · "
         f"attempt {item.attempt}" + (f"\n- **Replaces** image {item.replaces_id}" if item.replaces_id else ""))
+
+
+def product_url(url: str) -> str | None:
+    """A product URL fit for a markdown link: http(s) with a host (``products.fields.check_url``), with the characters
+    that could end the link's target percent-encoded; None for anything else."""
+    from workbench.products.fields import ProductError, check_url
+
+    try:
+        url = check_url(url)
+    except ProductError:
+        return None
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~") if url else None
+
+
+def products_panel(item: QueueItem) -> None:
+    """Products in this image (shop-the-look): the SKU(s) it was generated for and the similar catalog products
+    retrieval found, each with its price and a link to its product page."""
+    from workbench.products.links import products_of_generation
+
+    links = products_of_generation(item.generation_id)
+    if not links:
+        return
+    lines = []
+    for p in links:
+        kind = "generated for" if p.source == "generated_for" else f"similar ({(p.score or 0.0):.2f})"
+        price = f" · {p.price:f} {plain(p.currency)}".rstrip() if p.price is not None else ""
+        url = product_url(p.url)
+        link = f" · [product page]({url})" if url else ""
+        lines.append(f"- **{plain(p.name or p.sku)}** · SKU {code_span(p.sku)}{price} · {kind}{link}")
+    st.markdown("**Products in this image**  \n" + "\n".join(lines))
 
 
 def history_panel(user: UserInfo, item: QueueItem) -> None:
@@ -146,6 +177,7 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
             st.error(f"The image file is missing: {plain(item.image_path)}")
     with right:
         provenance_panel(item)
+        products_panel(item)
         if user.can("decide"):
             decision_controls(user, item)
         with st.expander("History", expanded=False):
@@ -200,6 +232,14 @@ def export_view(user: UserInfo) -> None:
         st.success(f"{result.count} images exported to {code_span(result.path)}")
         st.download_button("Download the zip", result.path.read_bytes(), file_name=result.path.name,
                            mime="application/zip", key="review_export_download")
+        if result.feed_csv and result.feed_json:
+            st.caption(f"Product feed ({len(result.feed or [])} image × product rows): {code_span(result.feed_csv)} · "
+                       f"{code_span(result.feed_json)}")
+            c1, c2 = st.columns(2)
+            c1.download_button("Product feed (CSV)", result.feed_csv.read_bytes(), file_name=result.feed_csv.name,
+                               mime="text/csv", key="review_export_feed_csv")
+            c2.download_button("Product feed (JSON)", result.feed_json.read_bytes(), file_name=result.feed_json.name,
+                               mime="application/json", key="review_export_feed_json")
 
 
 def audit_view(user: UserInfo) -> None:
