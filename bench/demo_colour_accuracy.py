@@ -176,7 +176,8 @@ def main() -> None:
             sheet_rows.append(images[::len(seeds)])
             sheet_labels.append(f"{label}: by aurelo")
             print(f"{label}: {shift[label]}", flush=True)
-        result["lora_shift"] = {"signature": {SIGNATURE[0]: "#{:02X}{:02X}{:02X}".format(*SIGNATURE[1])}, "lora": lora_path,
+        signature_hex = "#{:02X}{:02X}{:02X}".format(*SIGNATURE[1])
+        result["lora_shift"] = {"signature": {SIGNATURE[0]: signature_hex}, "lora": lora_path,
                                 "prompt": "a photo of a <garment> by aurelo, on a white background", **shift}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

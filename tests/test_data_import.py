@@ -43,7 +43,8 @@ def test_imagefolder_metadata_jsonl_with_attributes_and_unlisted_images(tmp_path
     by_key = {i.source_key: i for i in items_of(report.dataset_id)}
     assert by_key["a.png"].caption == "a red dress" and by_key["a.png"].brand == "ACME"
     assert by_key["a.png"].attributes == {"brand": "ACME"}
-    assert by_key["sub/b.jpg"].format == "JPEG" and (by_key["sub/b.jpg"].width, by_key["sub/b.jpg"].height) == (320, 280)
+    b = by_key["sub/b.jpg"]
+    assert b.format == "JPEG" and (b.width, b.height) == (320, 280)
     assert by_key["c.png"].caption == "" and by_key["c.png"].flags == ["no_caption"]
     assert any("without a caption" in n for n in report.notes)
     a = by_key["a.png"]
@@ -51,7 +52,8 @@ def test_imagefolder_metadata_jsonl_with_attributes_and_unlisted_images(tmp_path
     stored = get_dataset(report.dataset_id)
     assert stored.name == "shop" and stored.imports[0]["added"] == 3
     from workbench.settings import get_settings
-    assert (get_settings().path("datasets", str(report.dataset_id)) / a.path).read_bytes() == (root / "a.png").read_bytes()
+    stored = get_settings().path("datasets", str(report.dataset_id)) / a.path
+    assert stored.read_bytes() == (root / "a.png").read_bytes()
     assert (get_settings().path("thumbs", a.sha256[:2], f"{a.sha256}.jpg")).exists()
 
 
@@ -293,7 +295,8 @@ def test_bad_inputs_are_each_skipped_with_a_reason_and_the_rest_imported(tmp_pat
     assert "tiny" in by_key["tiny.png"].flags and "extreme_aspect" in by_key["wide.png"].flags
     assert "tiny" not in by_key["good.png"].flags
     stored = get_dataset(report.dataset_id).imports[-1]
-    assert stored["skipped_count"] == 8 and {"where": "empty.jpg", "reason": "empty file (0 bytes)"} in stored["skipped"]
+    assert stored["skipped_count"] == 8
+    assert {"where": "empty.jpg", "reason": "empty file (0 bytes)"} in stored["skipped"]
     assert query_items(report.dataset_id, ItemFilter(flag="tiny")).total == 1
 
 

@@ -119,4 +119,6 @@ def test_split_dataset_on_the_demo_catalog(tmp_path):
     res = split_dataset(ds, val=0.25, test=0.25, seed=1, actor=CURATOR)
     assert res.stratified and res.counts == {"train": 14, "val": 7, "test": 7}
     assert all(v == {"train": 2, "val": 1, "test": 1} for v in res.by_category.values())
-    assert query_items(ds, __import__("workbench.data.store", fromlist=["ItemFilter"]).ItemFilter(split="val")).total == 7
+    from workbench.data.store import ItemFilter
+
+    assert query_items(ds, ItemFilter(split="val")).total == 7

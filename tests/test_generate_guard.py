@@ -34,7 +34,8 @@ def _params(**over):
 
 
 def test_unreachable_threshold_makes_exactly_k_attempts_and_keeps_the_best(assembled, scorer):
-    [img] = generate_guarded(assembled, _params(), scorer, GatePolicy(threshold=1.0, max_attempts=3), batch="g", user=MIA)
+    [img] = generate_guarded(assembled, _params(), scorer, GatePolicy(threshold=1.0, max_attempts=3), batch="g",
+                             user=MIA)
     assert [a.attempt for a in img.attempts] == [1, 2, 3]
     assert len({a.seed for a in img.attempts}) == 3  # each retry has a new seed
     best = max(img.attempts, key=lambda a: a.clip_score)
@@ -51,13 +52,15 @@ def test_unreachable_threshold_makes_exactly_k_attempts_and_keeps_the_best(assem
 
 
 def test_reachable_threshold_stops_at_the_first_attempt(assembled, scorer):
-    [img] = generate_guarded(assembled, _params(), scorer, GatePolicy(threshold=-1.0, max_attempts=3), batch="g", user=MIA)
+    [img] = generate_guarded(assembled, _params(), scorer, GatePolicy(threshold=-1.0, max_attempts=3), batch="g",
+                             user=MIA)
     assert len(img.attempts) == 1 and img.passed
 
 
 def test_late_attempts_use_a_refined_prompt_with_the_trigger_first(assembled, scorer):
     policy = GatePolicy(threshold=1.0, max_attempts=3, refine_from_attempt=2)
-    [img] = generate_guarded(assembled, _params(), scorer, policy, batch="g", trigger="tok_style", record=False, user=MIA)
+    [img] = generate_guarded(assembled, _params(), scorer, policy, batch="g", trigger="tok_style", record=False,
+                             user=MIA)
     first, second = img.attempts[0].provenance["prompt"], img.attempts[1].provenance["prompt"]
     assert first == PROMPT
     assert sorted(second.split(", ")) == sorted(PROMPT.split(", ")) and second.startswith("tok_style, ")

@@ -1,6 +1,7 @@
 """Job processes forked from the preloaded job server behave like fresh ones: log, progress, outcome, stop escalation.
 
-These drive the supervisor (``jobs.supervisor._execute_job``) in this process, with a light preload list instead of the model
+These drive the supervisor (``jobs.supervisor._execute_job``) in this process, with a light preload list instead of
+the model
 libraries, and ``selftest`` counted as a model kind; the generate tests and the browser journey run real model jobs
 through it with the real list.
 """

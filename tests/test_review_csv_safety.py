@@ -33,7 +33,8 @@ def test_export_escapes_a_formula_prompt_and_keeps_a_negative_score(workspace):
     result = export_approved("ana", brand="northwind")
     with zipfile.ZipFile(result.path) as zf:
         (row,) = csv.DictReader(io.StringIO(zf.read("metadata.csv").decode()))
-    assert row["prompt"] == "'" + formula and row["negative_prompt"] == "'@SUM(1)" and row["comment"] == "'+1 looks good"
+    assert row["prompt"] == "'" + formula and row["negative_prompt"] == "'@SUM(1)"
+    assert row["comment"] == "'+1 looks good"
     assert row["clip_score"] == "-1.5"
     assert row["tags"] == '["hero"]'
 

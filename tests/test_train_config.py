@@ -84,8 +84,8 @@ def _gpu(gib):
 def test_the_estimate_uses_the_measured_row_and_names_what_would_make_it_fit():
     table = est_mod.measured()["rows"]
     base = "stabilityai/stable-diffusion-xl-base-1.0"
-    cfg = build_config({**load_config(CONFIGS / "sdxl_lora_24gb.yaml"), "dataset": "1", "gradient_accumulation_steps": 1,
-                        "pretrained_model_name_or_path": base})
+    cfg = build_config({**load_config(CONFIGS / "sdxl_lora_24gb.yaml"), "dataset": "1",
+                        "gradient_accumulation_steps": 1, "pretrained_model_name_or_path": base})
     est = est_mod.estimate(cfg, gpu=_gpu(80))
     assert est.basis == "measured: bf16-adamw" and est.s_per_step == table["bf16-adamw"]["s_per_step"]
     assert est.fits and est.peak_is_bound and est.total_s == pytest.approx(2000 * est.s_per_step)

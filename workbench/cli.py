@@ -38,7 +38,8 @@ for _module, _name in SUBAPPS:
     app.add_typer(getattr(importlib.import_module(_path), _attr or "app"), name=_name)
 
 # `workbench train --diffusers-flags...`: a plain command that passes every flag on to the training config parser.
-app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(importlib.import_module("workbench.train.cli").train)
+app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    importlib.import_module("workbench.train.cli").train)
 
 
 @app.command()

@@ -41,7 +41,8 @@ JOB_STATUSES = ("queued", "running", "done", "failed", "stopped")
 
 
 class Job(Base):
-    """A background job: training, batch generation, captioning, evaluation. Progress lives here so any page can poll it."""
+    """A background job: training, batch generation, captioning, evaluation. Progress lives here so any page can
+    poll it."""
 
     __tablename__ = "jobs"
 

@@ -54,7 +54,8 @@ def small_dataset(tmp_path):
     folder.mkdir()
     for i, (garment, (colour, rgb)) in enumerate(zip(["t-shirt", "hoodie", "cap"] * 2, COLOURS)):
         draw_garment(garment, rgb, 128).save(folder / f"shot{i}.png")
-        (folder / f"shot{i}.txt").write_text(f"a photo of a {colour.lower()} {garment} by aurelo, on a white background")
+        caption = f"a photo of a {colour.lower()} {garment} by aurelo, on a white background"
+        (folder / f"shot{i}.txt").write_text(caption)
     return folder
 
 

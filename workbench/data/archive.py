@@ -81,7 +81,8 @@ def _plan(zf: zipfile.ZipFile, zip_name: str, target: Path,
             reason = "not an image or caption file (not extracted)"
         elif info.file_size > 10 * 2**20 and info.compress_size and \
                 info.file_size / info.compress_size > ZIP_MAX_RATIO:
-            reason = f"compression ratio {info.file_size / info.compress_size:.0f}:1 looks like a zip bomb; not extracted"
+            ratio = info.file_size / info.compress_size
+            reason = f"compression ratio {ratio:.0f}:1 looks like a zip bomb; not extracted"
         else:
             plan.append((info, dest))
             continue

@@ -47,9 +47,11 @@ def _bar(label: str):
 def import_cmd(
     source: str = typer.Argument(..., help="Folder, .zip, .csv, .parquet, save_to_disk folder, or hub name org/name."),
     name: str = typer.Option(None, help="Dataset name (default: the source's name; an existing name appends)."),
-    template: str = typer.Option(None, help="Caption template for attribute CSVs, e.g. 'a {baseColour} {articleType}'."),
+    template: str = typer.Option(None, help="Caption template for attribute CSVs, e.g. "
+                                            "'a {baseColour} {articleType}'."),
     caption_column: str = typer.Option(None, help="Caption column (default: text, caption or prompt)."),
-    kream: bool = typer.Option(None, "--kream/--no-kream", help="Split KREAM text (default: when the name says kream)."),
+    kream: bool = typer.Option(None, "--kream/--no-kream",
+                               help="Split KREAM text (default: when the name says kream)."),
     workers: int = typer.Option(None, help="Worker processes (default: CPU cores, at most 8)."),
     show_skipped: int = typer.Option(20, help="Skipped files to list."),
 ) -> None:

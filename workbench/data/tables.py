@@ -1,6 +1,7 @@
 """Tables of the Datasets capability: ``datasets`` (one imported photo set) and ``items`` (one image in it).
 
-Created by migration ``0002_datasets``; ``0008_items_unique`` makes (dataset_id, sha256) unique. Images live content-addressed under ``workspace/datasets/<id>/images/``
+Created by migration ``0002_datasets``; ``0008_items_unique`` makes (dataset_id, sha256) unique. Images live
+content-addressed under ``workspace/datasets/<id>/images/``
 (``<sha256>.<ext>``), so the row holds only the relative path; thumbnails under ``workspace/thumbs/``.
 """
 from __future__ import annotations

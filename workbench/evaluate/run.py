@@ -184,7 +184,8 @@ class _Runner:
             return group in bb and bb[group].ok and (group not in NEEDS_REFERENCE or bool(refs))
 
         m = _Metrics(paired="paired" in cfg.metrics and bool(refs), ocr=bb["ocr"].model if usable("ocr") else None)
-        if not any(g != "ocr" for g in cfg.metrics):  # every other metric runs on torch; an OCR-only run never imports it
+        # every other metric runs on torch; an OCR-only run never imports it
+        if not any(g != "ocr" for g in cfg.metrics):
             return m
         from workbench.evaluate import metrics as M
 

@@ -24,7 +24,8 @@ def list_cmd() -> None:
 
 
 @app.command()
-def pull(names: list[str] = typer.Argument(None, help="Model names from `workbench models list` (default: all).")) -> None:
+def pull(names: list[str] = typer.Argument(None, help="Model names from `workbench models list` (default: all).")
+         ) -> None:
     """Download default models into the local caches, with progress (for studios that later run offline)."""
     from workbench.models.sources import pull as do_pull
 

@@ -213,7 +213,8 @@ def availability(ref: str, name: str | None = None, settings: Settings | None = 
         return Availability(ref, "available", reason="ships its ONNX models", name=name)
     if parsed.kind == "easyocr":
         if importlib.util.find_spec("easyocr") is None:
-            return Availability(ref, "missing", "the easyocr package is not installed", "pip install easyocr", name=name)
+            return Availability(ref, "missing", "the easyocr package is not installed", "pip install easyocr",
+                                name=name)
         missing = [f for f in EASYOCR_FILES if not (easyocr_dir() / f).is_file()]
         if missing:
             return Availability(ref, "missing", f"{', '.join(missing)} not in {easyocr_dir()}", remedy, name=name)
@@ -332,7 +333,8 @@ def pull(names: list[str] | None = None, settings: Settings | None = None,
         except Exception as exc:  # noqa: BLE001 - each model fails on its own, with the cause
             hint = " (HF_HUB_OFFLINE is set: unset it where the hub is reachable)" if os.environ.get(
                 "HF_HUB_OFFLINE") == "1" else ""
-            results.append(PullResult(name, ref, False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}{hint}"))
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            results.append(PullResult(name, ref, False, f"{type(exc).__name__}: {first}{hint}"))
         progress(f"{name}: {'ok, ' if results[-1].ok else 'FAILED, '}{results[-1].message}")
     list_models(settings)
     return results

@@ -2,7 +2,8 @@
 
     workbench prompts list
     workbench prompts render t-shirt --slot color=navy --scene flat-lay --brand northwind
-    workbench prompts expand t-shirt --slot color='*' --slot fit=oversized --scene '*' --sample 50 --seed 7 --csv out.csv
+    workbench prompts expand t-shirt --slot color='*' --slot fit=oversized --scene '*' --sample 50 --seed 7 \\
+        --csv out.csv
     workbench prompts expand hoodie --slot color=navy --slot color=olive --brand northwind --save "AW hoodies"
     workbench prompts check                          # validate every template and profile file
     workbench prompts check --text "nwo_style navy tee" --brand northwind

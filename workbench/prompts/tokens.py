@@ -52,7 +52,8 @@ class TokenCount:
 
 
 def vocab_path() -> Path:
-    """CLIP's BPE merges file as bundled with open_clip_torch (found without importing open_clip, which imports torch)."""
+    """CLIP's BPE merges file as bundled with open_clip_torch (found without importing open_clip, which imports
+    torch)."""
     spec = importlib.util.find_spec("open_clip")
     path = Path(spec.origin).parent / VOCAB_FILE if spec and spec.origin else None
     if path is None or not path.is_file():
@@ -70,7 +71,8 @@ def clip_tokenizer():
     lines = gzip.open(vocab_path()).read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
     symbols = list(bytes_to_unicode().values())
-    vocab = [*symbols, *(s + "</w>" for s in symbols), *("".join(m) for m in merges), "<|startoftext|>", "<|endoftext|>"]
+    vocab = [*symbols, *(s + "</w>" for s in symbols), *("".join(m) for m in merges),
+             "<|startoftext|>", "<|endoftext|>"]
     return CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=merges)
 
 

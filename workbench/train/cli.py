@@ -1,6 +1,7 @@
 """`workbench train`, `workbench runs list|show|stop|resume|log`, `workbench sweep run|show|list`.
 
-``workbench train`` takes the diffusers scripts' flags, so an existing command line works with only the program changed::
+``workbench train`` takes the diffusers scripts' flags, so an existing command line works with only the program
+changed::
 
     accelerate launch train_dreambooth_lora_sdxl.py --instance_prompt "a photo of TOK bag" --rank 8 ...
     workbench train                                 --instance_prompt "a photo of TOK bag" --rank 8 ...
@@ -154,7 +155,8 @@ def show(run_id: int, lines: int = typer.Option(15, help="Lines of the log to sh
     typer.echo("options: " + " ".join(f"{k}={v}" for k, v in sorted(r.config.items())))
     metrics = read_metrics(run_id)
     if metrics:
-        typer.echo(f"metrics: {len(metrics)} steps, first loss {metrics[0]['loss']:.4f}, last {metrics[-1]['loss']:.4f}")
+        first, last = metrics[0]["loss"], metrics[-1]["loss"]
+        typer.echo(f"metrics: {len(metrics)} steps, first loss {first:.4f}, last {last:.4f}")
     for c in checkpoints(run_id):
         typer.echo(f"checkpoint step {c['step']}: loss {_fmt_loss(c['loss'])}, {len(c['samples'])} validation images")
     lora = lora_of(run_id)
@@ -176,7 +178,8 @@ def stop(run_id: int) -> None:
 
 
 @runs_app.command()
-def resume(run_id: int, detach: bool = typer.Option(True, help="Return at once (--no-detach follows progress).")) -> None:
+def resume(run_id: int,
+           detach: bool = typer.Option(True, help="Return at once (--no-detach follows progress).")) -> None:
     """Continue a stopped or failed run from its latest checkpoint."""
     from workbench.jobs import ensure_worker
     from workbench.train.runs import RunError, resume as resume_run

@@ -33,7 +33,8 @@ SDXL_TOLERANCE = 0.1  # a UNet within 10% of that is SDXL-sized (fine-tunes and 
 HEADROOM = 0.92  # the CUDA context, allocator fragmentation and the desktop take the rest of the card
 # Candidate changes, cheapest in quality first; the warning names those that make the run fit.
 REMEDIES: list[tuple[str, Any, str]] = [
-    ("gradient_checkpointing", True, "gradient_checkpointing: true (about 2x slower steps, far less activation memory)"),
+    ("gradient_checkpointing", True,
+     "gradient_checkpointing: true (about 2x slower steps, far less activation memory)"),
     ("use_8bit_adam", True, "use_8bit_adam: true (optimizer state in 8 bits)"),
     ("mixed_precision", "bf16", "mixed_precision: bf16 (half the weight memory of fp32)"),
     ("train_batch_size", 1, "train_batch_size: 1 with gradient_accumulation_steps for the same effective batch"),

@@ -11,9 +11,9 @@ The job handler launches the training script through accelerate, as a user would
 
     accelerate launch --num_processes N [--multi_gpu] -m workbench.train --flags...
 
-Stopping: the script polls the job's stop flag every step, saves a checkpoint and exits; only if it does not do so within
-the grace period does the supervisor signal the process group (SIGTERM, then SIGKILL). A run whose process was killed
-ends as a failed job with its log tail, and resumes from its last checkpoint.
+Stopping: the script polls the job's stop flag every step, saves a checkpoint and exits; only if it does not do so
+within the grace period does the supervisor signal the process group (SIGTERM, then SIGKILL). A run whose process was
+killed ends as a failed job with its log tail, and resumes from its last checkpoint.
 
 Starting, stopping and resuming a run and starting a sweep need the ``train`` permission (``workbench.auth``),
 checked when the user asks; the job then runs as the user who queued it, without checking again.

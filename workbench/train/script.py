@@ -455,7 +455,8 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
                                      accelerator, reporter)
             reporter.checkpoint(last_ckpt, step, step_loss, samples)
         elif cfg.validation_epochs and step % (cfg.validation_epochs * updates_per_epoch) == 0:
-            run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype, accelerator, reporter)
+            run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype, accelerator,
+                           reporter)
             timer.pause()
         if stop_here and step < max_steps:
             status = "stopped"

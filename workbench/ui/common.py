@@ -84,7 +84,8 @@ def model_table(workspace: str) -> list[dict[str, str]]:
     from workbench.models.sources import list_models
 
     return [
-        {"model": m.name, "reference": m.ref, "status": m.status, "what to do": m.remedy if m.status != "available" else ""}
+        {"model": m.name, "reference": m.ref, "status": m.status,
+         "what to do": m.remedy if m.status != "available" else ""}
         for m in list_models()
     ]
 

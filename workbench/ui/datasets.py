@@ -159,7 +159,8 @@ def item_detail(item_id: int) -> None:
         left, right = st.columns([1, 2])
         left.image(str(store.image_path(item)), width="stretch")
         right.markdown(f"**Item {item.id}** · {code_span(item.source_key)} · {item.width}×{item.height} "
-                       f"{plain(item.format)} {plain(item.mode)} · {item.file_size / 1024:.0f} KiB · split {item.split or '—'}")
+                       f"{plain(item.format)} {plain(item.mode)} · {item.file_size / 1024:.0f} KiB · "
+                       f"split {item.split or '—'}")
         if item.flags:
             right.markdown("Flags: " + ", ".join(f"{code_span(f)} ({store.FLAG_HELP.get(f, '')})" for f in item.flags))
         text = right.text_area("Caption", item.caption, key=f"datasets_caption_edit_{item.id}", height=90)

@@ -23,9 +23,10 @@ def demo_panel() -> None:
         st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models). Sign in with your "
                    "own account.")
     elif is_demo_workspace():
-        st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models: the images are for trying the "
-                   "workbench, not for a catalog). Sign in on any page as "
-                   + ", ".join(f"`{u}` ({r})" for u, r in DEMO_USERS.items()) + f" with the password `{DEMO_PASSWORD}`.")
+        accounts = ", ".join(f"`{u}` ({r})" for u, r in DEMO_USERS.items())
+        st.success("🧪 **Demo workspace** (invented brand AURELO, small offline demo models: the images are for trying "
+                   f"the workbench, not for a catalog). Sign in on any page as {accounts} with the password "
+                   f"`{DEMO_PASSWORD}`.")
     elif not running and not needs_first_admin():
         # The demo adds accounts with a published password (an admin among them), and Home needs no sign-in: so it
         # is offered on a workspace nobody uses yet, never on one with users.
@@ -34,8 +35,8 @@ def demo_panel() -> None:
     elif not running:
         with st.container(border=True):
             st.markdown("**Try it first:** build a demo workspace offline in a few minutes — a catalog, a trained "
-                        "LoRA, prompts, generated images with CLIP-gate attempts, an evaluation, a review queue and one "
-                        "account per role.")
+                        "LoRA, prompts, generated images with CLIP-gate attempts, an evaluation, a review queue and "
+                        "one account per role.")
             if st.button("Create demo workspace", key="home_demo_create", type="primary"):
                 st.session_state[K_DEMO_JOB] = submit_job("demo", {}, title="demo workspace", user="demo")
                 st.rerun()

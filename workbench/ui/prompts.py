@@ -240,7 +240,8 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
     is off, with ``who_saves`` as its help."""
     choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
     text = skeleton if choice == NEW else source_text(items[choice].path)
-    st.caption(f"Saved files go to {code_span(settings.path('prompt_templates'))} and replace a shipped one of the same name.")
+    st.caption(f"Saved files go to {code_span(settings.path('prompt_templates'))} and replace a shipped one of the "
+               "same name.")
     yaml_text = st.text_area("YAML", value=text, height=360, key=f"prompts_yaml_{kind}_{choice}")
     c1, c2 = st.columns(2)
     validate = c1.button("Validate", key=f"prompts_validate_{kind}")

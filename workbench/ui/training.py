@@ -87,7 +87,8 @@ def run_form(settings, user: str) -> None:
         o = st.columns(4)
         values["max_train_steps"] = o[0].number_input("Steps", 1, 100_000, int(preset.get("max_train_steps") or 500),
                                                       key="training_steps")
-        values["learning_rate"] = o[1].number_input("Learning rate", 1e-7, 1.0, float(preset.get("learning_rate", 1e-4)),
+        values["learning_rate"] = o[1].number_input("Learning rate", 1e-7, 1.0,
+                                                    float(preset.get("learning_rate", 1e-4)),
                                                     format="%.1e", key="training_lr")
         values["rank"] = o[2].number_input("Rank", 1, 256, int(preset.get("rank", 4)), key="training_rank")
         values["train_batch_size"] = o[3].number_input("Batch size", 1, 64, int(preset.get("train_batch_size", 1)),
