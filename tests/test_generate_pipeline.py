@@ -271,3 +271,19 @@ def test_bitsandbytes_8bit_generates_in_the_pipelines_dtype_on_cuda(kit, dtype):
     assert assembled.pipe.vae.dtype == want
     img = generate(assembled, GenerationParams(**PARAMS, seed=1), batch="t", record=False, user=MIA)[0]
     assert img.image.size == (64, 64)
+
+
+def test_an_image_of_a_saved_prompt_version_records_its_template_and_version(kit, workspace):
+    from workbench.db import session_scope
+    from workbench.generate.tables import Generation
+    from workbench.prompts.store import refine, save_prompt
+
+    v1 = save_prompt("a red t-shirt on white", MIA, template="tee", brand="northwind")
+    v2 = refine(v1.id, "a red t-shirt on white, studio light", MIA, reason="flat light")
+    [img] = generate(build_pipeline(PipelineSpec(model=str(kit["sdxl"]))),
+                     GenerationParams(**{**PARAMS, "prompt": v2.text}, prompt_id=v2.id), batch="v", user=MIA)
+    p = read_png_metadata(img.path).provenance
+    assert (p["prompt_id"], p["prompt_version"], p["template"]) == (v2.id, 2, "tee")
+    with session_scope() as s:
+        row = s.get(Generation, img.generation_id)
+        assert (row.prompt_id, row.params["prompt_version"], row.params["template"]) == (v2.id, 2, "tee")
