@@ -287,3 +287,10 @@ def test_an_image_of_a_saved_prompt_version_records_its_template_and_version(kit
     with session_scope() as s:
         row = s.get(Generation, img.generation_id)
         assert (row.prompt_id, row.params["prompt_version"], row.params["template"]) == (v2.id, 2, "tee")
+
+
+def test_vae_tiling_is_applied_and_cpu_offload_on_the_cpu_says_it_does_nothing(kit):
+    assembled = build_pipeline(PipelineSpec(model=str(kit["sdxl"]), vae_tiling=True, cpu_offload=True))
+    assert assembled.pipe.vae.use_tiling
+    assert any("does nothing on the CPU" in note for note in assembled.notes)
+    assert not build_pipeline(PipelineSpec(model=str(kit["sdxl"]))).pipe.vae.use_tiling

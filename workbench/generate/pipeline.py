@@ -260,6 +260,8 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
     if spec.cpu_offload and spec.device.startswith("cuda"):
         pipe.enable_model_cpu_offload()
     else:
+        if spec.cpu_offload:
+            out.notes.append("CPU offload does nothing on the CPU (the model already runs from main memory)")
         pipe.to(spec.device)
     if spec.vae_tiling:
         pipe.vae.enable_tiling()
