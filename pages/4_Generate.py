@@ -35,10 +35,12 @@ with single:
 with batch_tab:
     if not batch_id:
         st.info("Save a batch on the **Prompts** page and press *Send to Generate*; it appears here.")
-    elif st.button("Queue the batch", key="generate_queue_batch", type="primary"):
-        st.session_state["generate_job"] = enqueue_batch(user.username, ui.batch_config(spec, batch_id),
-                                                         title=f"generate prompts-{batch_id}")
-        ensure_worker()
+    else:
+        gate = ui.batch_gate_controls(batch_id)  # the batch's brand gate, on by default when its profile has one
+        if st.button("Queue the batch", key="generate_queue_batch", type="primary"):
+            st.session_state["generate_job"] = enqueue_batch(
+                user.username, ui.batch_config(spec, batch_id, gate=gate), title=f"generate prompts-{batch_id}")
+            ensure_worker()
     if st.session_state.get("generate_job"):
         job_panel(st.session_state["generate_job"], key="generate",
                   stop=lambda job_id: stop_batch(user.username, job_id))

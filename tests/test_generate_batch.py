@@ -1,4 +1,5 @@
-"""Batch generation as a job through a real worker: progress, resume without regenerating, the CLIP gate."""
+"""Batch generation as a job: through a real worker (progress, resume, the CLI, several processes), and the job's
+function in process (the brand's CLIP gate; stop / kill and resume with byte-identical images)."""
 from collections import Counter
 
 import pytest
@@ -40,17 +41,6 @@ def test_batch_job_generates_then_resumes_without_regenerating(kit, preloaded_wo
     assert {r.review_status for r in rows} == {"pending"}
 
 
-def test_batch_job_with_the_clip_gate_keeps_every_attempt(kit, worker):
-    config = _config(kit, 1, gate={"threshold": 1.0, "max_attempts": 2, "scorer": str(kit["open_clip"])},
-                     batch="gated")
-    job = jobs.wait_for(jobs.enqueue("generate", config), timeout=180)
-    assert job.status == "done", job.error
-    with session_scope() as s:
-        rows = s.query(Generation).filter_by(batch="gated").all()
-    assert len(rows) == 4 and sum(r.kept for r in rows) == 2  # 2 prompts x 2 attempts, one kept each
-    assert all(r.clip_score is not None for r in rows)
-
-
 def test_batch_job_with_a_missing_model_fails_naming_it(worker):
     config = {"spec": {"model": "stabilityai/stable-diffusion-xl-base-1.0"}, "prompts": PROMPTS, "batch": "x",
               "params": {"width": 64, "height": 64, "steps": 2}}
@@ -70,7 +60,7 @@ def test_cli_queues_a_saved_prompt_batch(kit, worker):
     saved = save_batch(expand_batch(lib, BatchSpec(template=sorted(lib.templates)[0], slots={}, scenes=[],
                                                    brand="northwind")), "cli batch", user=as_role("marketer"))
     result = CliRunner().invoke(app, ["generate", "batch", "--prompt-batch", str(saved.id), "--model", str(kit["sdxl"]),
-                                      "--device", "cpu", "--steps", "2", "--size", "64"])
+                                      "--device", "cpu", "--steps", "2", "--size", "64", "--no-gate"])
     assert result.exit_code == 0, result.output
     job_id = int(result.output.split("queued job ")[1].split(":")[0])
     job = jobs.wait_for(job_id, timeout=180)
@@ -78,6 +68,12 @@ def test_cli_queues_a_saved_prompt_batch(kit, worker):
     with session_scope() as s:
         rows = s.query(Generation).filter_by(batch=f"prompts-{saved.id}").all()
     assert len(rows) == saved.size and {r.prompt_id for r in rows} == set(saved.prompt_ids)
+    # the template and prompt version they came from, in the row and in the PNG (#19 item 10: was empty)
+    from workbench.generate.sample import read_png_metadata
+
+    for r in rows:
+        assert (r.params["template"], r.params["prompt_version"]) == (saved.template, 1)
+        assert read_png_metadata(r.image_path).provenance["template"] == saved.template
 
 
 def test_two_cpu_processes_split_the_batch_and_cover_every_image_exactly_once(kit, worker):
@@ -99,3 +95,119 @@ def test_two_cpu_processes_split_the_batch_and_cover_every_image_exactly_once(ki
     mine = [tuple(x) for x in ranks[0]["made"]]
     theirs = [tuple(x) for x in ranks[1]["made"]]
     assert not set(mine) & set(theirs) and len(mine) + len(theirs) == 5
+
+
+# -- in process: the job's own function, no worker ---------------------------------------------------------------
+
+class Ctx:
+    """The parts of JobContext the batch handler uses; ``stop_after``: the stop flag is up after that many images."""
+
+    def __init__(self, config, created_by="mia", stop_after=None):
+        from workbench.settings import get_settings
+
+        self.config, self.job_id, self.created_by, self.settings = config, 1, created_by, get_settings()
+        self.stop_after, self.checks, self.lines = stop_after, 0, []
+
+    def log(self, message):
+        self.lines.append(message)
+
+    def progress(self, *args, **kwargs):
+        pass
+
+    def should_stop(self):
+        return self.stop_after is not None and self.checks > self.stop_after
+
+    def check_stop(self):
+        self.checks += 1
+        if self.should_stop():
+            raise jobs.JobStopped()
+
+
+BRAND = """name: acme
+title: Acme
+trigger: acm_style
+gate: {clip_threshold: 1.0, max_attempts: 3}
+"""
+BRAND_PROMPT = "acm_style, red t-shirt, white background, studio light"
+
+
+def _rows(batch):
+    with session_scope() as s:
+        return [(r.prompt, r.attempt, r.kept, r.params) for r in
+                s.query(Generation).filter_by(batch=batch).order_by(Generation.attempt)]
+
+
+def test_a_gated_batch_and_a_single_generation_use_the_brands_gate_and_trigger(kit, monkeypatch):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+    from workbench.generate.batch import generate_job
+    from workbench.prompts.library import save_brand_text
+    from workbench.settings import reload_settings
+
+    save_brand_text(BRAND, as_role("admin"))
+    config = _config(kit, 1, prompts=[{"text": BRAND_PROMPT, "brand": "acme"}], batch="brand-gate",
+                     gate={"scorer": str(kit["open_clip"])})
+    ctx = Ctx(config)
+    generate_job(ctx)
+    rows = _rows("brand-gate")
+    assert [r[1] for r in rows] == [1, 2, 3]  # the brand's 3 attempts (its threshold 1.0 is never reached)
+    assert {r[3]["gate_threshold"] for r in rows} == {1.0} and sum(r[2] for r in rows) == 1
+    assert rows[2][3]["prompt"].startswith("acm_style, ")  # the third attempt refines; the brand's trigger stays first
+    assert any("threshold 1.0, 3 attempt(s), trigger acm_style (brand acme)" in line for line in ctx.lines)
+
+    generate_job(Ctx({**config, "batch": "override", "gate": {"scorer": str(kit["open_clip"]), "max_attempts": 1}}))
+    assert [r[1] for r in _rows("override")] == [1]  # the user's override wins; the threshold stays the brand's
+    assert {r[3]["gate_threshold"] for r in _rows("override")} == {1.0}
+
+    monkeypatch.setenv("WORKBENCH_MODELS__CLIP_SCORER", str(kit["open_clip"]))
+    reload_settings()
+    single = CliRunner().invoke(app, ["generate", "run", "--prompt", BRAND_PROMPT, "--brand", "acme", "--model",
+                                      str(kit["sdxl"]), "--steps", "2", "--size", "64", "--device", "cpu",
+                                      "--batch", "one"])
+    assert single.exit_code == 0, single.output
+    assert "threshold 1.0, 3 attempt(s) (brand acme)" in single.output  # on by default: the brand defines a gate
+    assert [r[1] for r in _rows("one")] == [1, 2, 3] and _rows("one")[2][3]["prompt"].startswith("acm_style, ")
+    assert single.output.count(" kept: ") == 1
+
+
+def _pngs(batch):
+    from workbench.settings import get_settings
+
+    return {p.name: p.read_bytes() for p in get_settings().path("generations", batch).glob("*.png")}
+
+
+def test_a_gated_batch_stopped_then_killed_resumes_each_image_once_and_byte_identical(kit, monkeypatch):
+    """Stop after one image, then die while recording the next one's attempts (SIGKILL can land there), then run
+    again: every (prompt, seed) once, every attempt recorded once, and the same PNG bytes as a run never interrupted."""
+    from workbench.generate import guard
+    from workbench.generate.batch import generate_job
+
+    gate = {"threshold": 1.0, "max_attempts": 2, "scorer": str(kit["open_clip"])}
+    generate_job(Ctx(_config(kit, 1, batch="whole", gate=gate)))
+    with pytest.raises(jobs.JobStopped):
+        generate_job(Ctx(_config(kit, 1, batch="cut", gate=gate), stop_after=1))
+    assert len(_rows("cut")) == 2  # the first image's two attempts
+
+    real, calls = guard.record_generation, []
+
+    def killed_on_the_second_attempt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SystemExit("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(guard, "record_generation", killed_on_the_second_attempt)
+    with pytest.raises(SystemExit):
+        generate_job(Ctx(_config(kit, 1, batch="cut", gate=gate)))
+    monkeypatch.setattr(guard, "record_generation", real)
+    result = generate_job(Ctx(_config(kit, 1, batch="cut", gate=gate)))
+    assert result == {"batch": "cut", "generated": 1, "skipped": 1, "total": 2}
+    rows = _rows("cut")
+    assert Counter((p, params["base_seed"], a) for p, a, _, params in rows) == Counter(
+        {(p["text"], 10, a): 1 for p in PROMPTS for a in (1, 2)})  # every attempt of every image exactly once
+    assert sum(kept for _, _, kept, _ in rows) == 2  # one kept per image, every attempt scored
+    with session_scope() as s:
+        assert s.query(Generation).filter_by(batch="cut", clip_score=None).count() == 0
+    whole, cut = _pngs("whole"), _pngs("cut")
+    assert sorted(whole) == sorted(cut) and all(whole[name] == cut[name] for name in whole)

@@ -80,6 +80,9 @@ def test_policy_from_brand_and_bad_values():
     from workbench.prompts import parse_brand
 
     brand = parse_brand("title: A\ngate: {clip_threshold: 0.3, max_attempts: 4}\n", "a.yaml", "a")
-    assert GatePolicy.for_brand(brand) == GatePolicy(threshold=0.3, max_attempts=4)
+    assert GatePolicy.for_brand(brand) == GatePolicy(threshold=0.3, max_attempts=4) and brand.gate_defined
+    assert GatePolicy.for_brand(brand, max_attempts=2) == GatePolicy(threshold=0.3, max_attempts=2)  # user override
+    assert GatePolicy.for_brand(None) == GatePolicy()  # no brand: the defaults
+    assert not parse_brand("title: B\n", "b.yaml", "b").gate_defined  # no gate section: the page starts it off
     with pytest.raises(GenerationError, match="max_attempts 0"):
         GatePolicy(max_attempts=0)

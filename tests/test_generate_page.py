@@ -116,3 +116,40 @@ def test_a_lora_line_with_a_bad_scale_is_an_error_message(workspace):
     at.text_area(key="generate_loras").set_value("runs/3/lora:big").run()
     assert not at.exception
     assert "scale \\'big\\' is not a number" in at.error[0].value  # escaped by plain(): shown literally
+
+
+BRAND = "name: acme\ntitle: Acme\ntrigger: acm_style\ngate: {clip_threshold: 1.0, max_attempts: 2}\n"
+
+
+def test_a_saved_prompt_version_goes_through_the_brands_gate_and_every_attempt_is_shown(kit, workspace, monkeypatch):
+    from workbench.generate.sample import read_png_metadata
+    from workbench.prompts.library import save_brand_text
+    from workbench.prompts.store import refine, save_prompt
+    from helpers.review import as_role
+
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
+    monkeypatch.setenv("WORKBENCH_MODELS__CLIP_SCORER", str(kit["open_clip"]))
+    reload_settings()
+    save_brand_text(BRAND, as_role("admin"))
+    v1 = save_prompt("acm_style, red t-shirt, white background", as_role("marketer"), template="tee", brand="acme")
+    v2 = refine(v1.id, "acm_style, red t-shirt, grey background", as_role("marketer"), reason="grey")
+    at = page_as(PAGE, timeout=120).run()
+    assert not at.exception, at.exception
+    at.checkbox(key="generate_cpu_offload").check().run()
+    assert any("CPU offload does nothing here" in c.value for c in at.caption)
+    at.selectbox(key="generate_saved_prompt").set_value(v2.id).run()  # the current version is listed
+    at.selectbox(key=f"generate_saved_version_{v2.id}").set_value(v1.id).run()  # pick the older version
+    at.button(key="generate_use_version").click().run()
+    assert at.text_area(key="generate_prompt").value == v1.text and at.selectbox(key="generate_brand").value == "acme"
+    assert at.checkbox(key="generate_one_gate_acme").value  # on by default: the brand profile defines a gate
+    at.number_input(key="generate_steps").set_value(2)
+    at.selectbox(key="generate_size").set_value(64)
+    [submit] = [b for b in at.button if b.label == "Generate"]
+    submit.click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["attempt"]) == [1, 2] and list(table["kept"]).count(True) == 1  # every attempt, one kept
+    kept = at.session_state["generate_last_paths"][0]
+    p = read_png_metadata(Path(kept)).provenance
+    assert (p["prompt_id"], p["prompt_version"], p["template"], p["brand"]) == (v1.id, 1, "tee", "acme")
+    assert p["gate_threshold"] == 1.0 and p["kept"] is True

@@ -200,3 +200,137 @@ def test_cli_generates_and_prebuilds_int8(kit, workspace):
     assert "already built" in again.output
     missing = runner.invoke(app, ["generate", "run", "--prompt", "x", "--device", "cpu"])
     assert missing.exit_code == 2 and "workbench models pull" in missing.output
+
+
+def _quanto_int8_layers(module) -> dict[str, int]:
+    """How many optimum-quanto Linear / Conv2d layers of ``module`` hold frozen qint8 weights."""
+    from optimum.quanto import QModuleMixin, qint8
+    from optimum.quanto.nn import QConv2d, QLinear
+
+    counts = {"QLinear": 0, "QConv2d": 0, "other_quanto": 0}
+    for layer in module.modules():
+        if isinstance(layer, (QLinear, QConv2d)) and layer.weight_qtype == qint8 and layer.frozen:
+            counts[type(layer).__name__] += 1
+        elif isinstance(layer, QModuleMixin):
+            counts["other_quanto"] += 1
+    return counts
+
+
+def test_int8_really_quantizes_the_unet_and_both_text_encoders_but_not_the_vae(kit, workspace):
+    """Closeness alone would pass with no quantization at all: count the quanto int8 layers, fresh and from cache."""
+    import torch.nn as nn
+
+    spec = PipelineSpec(model=str(kit["sdxl"]), quantization="int8")
+    for assembled in (build_pipeline(spec), build_pipeline(spec)):  # built, then reloaded with requantize
+        pipe = assembled.pipe
+        unet = _quanto_int8_layers(pipe.unet)
+        assert unet["QLinear"] > 0 and unet["QConv2d"] > 0, unet
+        plain_convs = [n for n, m in pipe.unet.named_modules() if type(m) is nn.Conv2d]
+        plain_linears = [n for n, m in pipe.unet.named_modules() if type(m) is nn.Linear]
+        assert not plain_convs and not plain_linears  # every Linear and Conv2d of the UNet
+        for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+            counts = _quanto_int8_layers(encoder)
+            assert counts["QLinear"] > 0 and not [n for n, m in encoder.named_modules() if type(m) is nn.Linear]
+        assert _quanto_int8_layers(pipe.vae) == {"QLinear": 0, "QConv2d": 0, "other_quanto": 0}
+    assert assembled.quantized_from_cache
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_bitsandbytes_8bit_keeps_the_pipelines_dtype(dtype):
+    """The swap runs on the CPU (quantization itself happens on .cuda()): biases and pre-quantization weights stay in
+    the pipeline's dtype, never a forced fp16."""
+    import bitsandbytes as bnb
+
+    from workbench.generate.bnb8 import bnb8_dtype, swap_linear_to_bnb8
+
+    assert bnb8_dtype(torch.float32, dtype) == dtype and bnb8_dtype(dtype) == dtype
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.Sequential(torch.nn.Linear(8, 4)))
+    model.to(dtype)
+    bias = model[2][0].bias.detach().clone()
+    assert swap_linear_to_bnb8(model, dtype=dtype) == 2
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear8bitLt)]
+    assert len(layers) == 2 and {(m.weight.dtype, m.bias.dtype) for m in layers} == {(dtype, dtype)}
+    assert torch.equal(model[2][0].bias, bias)  # bit for bit: no round trip through fp16
+    default = torch.nn.Sequential(torch.nn.Linear(4, 4)).to(dtype)
+    swap_linear_to_bnb8(default)  # no dtype given: the layer's own
+    assert default[0].bias.dtype == dtype
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="bitsandbytes 8-bit needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+def test_bitsandbytes_8bit_generates_in_the_pipelines_dtype_on_cuda(kit, dtype):
+    import bitsandbytes as bnb
+
+    assembled = build_pipeline(PipelineSpec(model=str(kit["sdxl"]), quantization="bnb8", dtype=dtype, device="cuda"))
+    want = {"bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    layers = [m for m in assembled.pipe.unet.modules() if isinstance(m, bnb.nn.Linear8bitLt)]
+    assert layers and all(m.weight.dtype == torch.int8 for m in layers)  # quantized on the move to the GPU
+    assert all(m.bias is None or m.bias.dtype == want for m in layers)
+    assert assembled.pipe.vae.dtype == want
+    img = generate(assembled, GenerationParams(**PARAMS, seed=1), batch="t", record=False, user=MIA)[0]
+    assert img.image.size == (64, 64)
+
+
+def test_an_image_of_a_saved_prompt_version_records_its_template_and_version(kit, workspace):
+    from workbench.db import session_scope
+    from workbench.generate.tables import Generation
+    from workbench.prompts.store import refine, save_prompt
+
+    v1 = save_prompt("a red t-shirt on white", MIA, template="tee", brand="northwind")
+    v2 = refine(v1.id, "a red t-shirt on white, studio light", MIA, reason="flat light")
+    [img] = generate(build_pipeline(PipelineSpec(model=str(kit["sdxl"]))),
+                     GenerationParams(**{**PARAMS, "prompt": v2.text}, prompt_id=v2.id), batch="v", user=MIA)
+    p = read_png_metadata(img.path).provenance
+    assert (p["prompt_id"], p["prompt_version"], p["template"]) == (v2.id, 2, "tee")
+    with session_scope() as s:
+        row = s.get(Generation, img.generation_id)
+        assert (row.prompt_id, row.params["prompt_version"], row.params["template"]) == (v2.id, 2, "tee")
+
+
+def test_vae_tiling_is_applied_and_cpu_offload_on_the_cpu_says_it_does_nothing(kit):
+    assembled = build_pipeline(PipelineSpec(model=str(kit["sdxl"]), vae_tiling=True, cpu_offload=True))
+    assert assembled.pipe.vae.use_tiling
+    assert any("does nothing on the CPU" in note for note in assembled.notes)
+    assert not build_pipeline(PipelineSpec(model=str(kit["sdxl"]))).pipe.vae.use_tiling
+
+
+def test_a_single_file_in_the_original_sdxl_layout_loads_offline_and_generates(tmp_path):
+    """A tiny SDXL written as one A1111/ComfyUI-layout file (UNet under model.diffusion_model., VAE under
+    first_stage_model., CLIP-L and OpenCLIP-G under conditioner.embedders.0/1) loads through diffusers'
+    from_single_file with configs from <file>.config/, no hub, to the very same weights, and generates."""
+    import shutil
+
+    from safetensors import safe_open
+
+    from workbench.models.single_file import save_original_sdxl
+    from workbench.models.sources import ModelUnavailable, load_sdxl_pipeline
+
+    pipe = tiny.build_tiny_sdxl(seed=1, text_hidden_2=48)  # two encoder widths, as SDXL's 768 and 1280
+    path = save_original_sdxl(pipe, tmp_path / "model.safetensors")
+    with safe_open(str(path), "pt") as f:
+        keys = set(f.keys())
+    assert {"model.diffusion_model.input_blocks.0.0.weight", "model.diffusion_model.label_emb.0.0.weight",
+            "model.diffusion_model.output_blocks.1.2.conv.weight", "first_stage_model.encoder.mid.attn_1.q.weight",
+            "conditioner.embedders.0.transformer.text_model.embeddings.position_embedding.weight",
+            "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight",
+            "conditioner.embedders.1.model.text_projection"} <= keys
+    assert not any(k.startswith(("unet.", "vae.", "text_encoder")) or "down_blocks" in k for k in keys)
+    from workbench.models.sources import native_size
+
+    assert native_size(str(path)) == 64  # read from its configs, so the page offers the right size
+    loaded = load_sdxl_pipeline(str(path))
+    for part in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        want, got = getattr(pipe, part).state_dict(), getattr(loaded, part).state_dict()
+        assert set(want) == set(got), part
+        assert all(torch.equal(want[k], got[k]) for k in want), part
+    pipe.save_pretrained(str(tmp_path / "folder"))
+    from_file = _pixels(_run(PipelineSpec(model=str(path)), seed=3))
+    from_folder = _pixels(_run(PipelineSpec(model=str(tmp_path / "folder")), seed=3))
+    # the weights are bit-identical; the pooled text embedding differs by float round-off (~5e-7: diffusers
+    # transposes text_projection on load, so the matmul sees another memory layout), hence a tolerance of 1 level
+    assert np.abs(from_file - from_folder).max() <= 1
+    shutil.rmtree(str(path) + ".config")
+    with pytest.raises(ModelUnavailable, match="model.safetensors.config/"):
+        load_sdxl_pipeline(str(path))

@@ -7,7 +7,8 @@ refuses unknown keys):
     params: GenerationParams fields shared by every prompt (width, height, steps, guidance, seed, num_images)
     batch:  the output batch name (folder under workspace/generations, and the generations.batch column)
     gate:   optional {"threshold", "max_attempts", "scorer"}: run each image through the CLIP gate
-            (workbench.generate.guard)
+            (workbench.generate.guard); each prompt gets its brand profile's threshold and attempts and its trigger
+            token, a threshold or max_attempts given here overrides every brand's ({} = the brands' gates)
     replaces: optional generation id: every image made is recorded as replacing it (review's "request changes")
     num_processes: more than 1 splits the batch across processes (workbench.generate.distributed)
 
@@ -64,7 +65,7 @@ class BatchConfig:
     prompt_batch_id: int | None = None  # wins over ``prompts`` when both are given
     params: dict[str, Any] = field(default_factory=dict)  # GenerationParams fields without the prompt
     batch: str | None = None  # None: ``job-<id>``
-    gate: dict[str, Any] | None = None  # {"threshold", "max_attempts", "scorer"}
+    gate: dict[str, Any] | None = None  # {"threshold", "max_attempts", "scorer"}, each optional; {}: the brands' gates
     replaces: int | None = None  # a generation id
     num_processes: int = 1
 
@@ -106,7 +107,7 @@ class BatchConfig:
         return cls(spec=PipelineSpec.from_dict(d["spec"]),
                    prompts=tuple(BatchPrompt.from_dict(p) for p in d.get("prompts") or []),
                    prompt_batch_id=int(batch_id) if batch_id is not None else None, params=params,
-                   batch=d.get("batch"), gate=dict(gate) if gate else None,
+                   batch=d.get("batch"), gate=dict(gate) if gate is not None else None,
                    replaces=int(replaces) if replaces is not None else None,
                    num_processes=int(d.get("num_processes") or 1))
 
@@ -151,30 +152,34 @@ def plan(cfg: BatchConfig) -> tuple[str, GenerationParams, list[tuple[BatchPromp
 
 
 def load_for_batch(cfg: BatchConfig, device: str | None = None):
-    """The pipeline and, with a gate, the CLIP scorer and policy."""
+    """The pipeline and, with a gate, the CLIP scorer and the per-brand gates (``guard.BrandGates``)."""
     spec = cfg.spec
     if device:
         spec = replace(spec, device=device)
     assembled = build_pipeline(spec)
     scorer = policy = None
-    if cfg.gate:
-        from workbench.generate.guard import ClipScorer, GatePolicy
+    if cfg.gate is not None:
+        from workbench.generate.guard import BrandGates, ClipScorer
         from workbench.settings import get_settings
 
         scorer = ClipScorer.from_ref(cfg.gate.get("scorer") or get_settings().models.clip_scorer, spec.device)
-        policy = GatePolicy(threshold=float(cfg.gate.get("threshold", 0.25)),
-                            max_attempts=int(cfg.gate.get("max_attempts", 3)))
+        threshold, attempts = cfg.gate.get("threshold"), cfg.gate.get("max_attempts")
+        policy = BrandGates(float(threshold) if threshold is not None else None,
+                            int(attempts) if attempts is not None else None)
     return assembled, scorer, policy
 
 
-def make_one(assembled, scorer, policy, base: GenerationParams, prompt: BatchPrompt, seed: int, name: str,
+def make_one(assembled, scorer, gates, base: GenerationParams, prompt: BatchPrompt, seed: int, name: str,
              user: Actor, replaces: int | None = None) -> None:
+    """One (prompt, asked seed) of a batch; with a scorer, through the gate of the prompt's brand (``gates``)."""
     params = replace(base, prompt=prompt.text, negative_prompt=prompt.negative, seed=seed, num_images=1,
                      batch_size=1, prompt_id=prompt.prompt_id, brand=prompt.brand)
     if scorer is not None:
         from workbench.generate.guard import generate_guarded
 
-        generate_guarded(assembled, params, scorer, policy, batch=name, user=user, replaces_id=replaces)
+        gate = gates(prompt.brand)
+        generate_guarded(assembled, params, scorer, gate.policy, batch=name, user=user, trigger=gate.trigger,
+                         replaces_id=replaces)
     else:
         generate(assembled, params, batch=name, user=user, replaces_id=replaces)
 
@@ -221,6 +226,11 @@ def generate_job(ctx) -> dict[str, Any]:
     assembled, scorer, policy = load_for_batch(cfg)
     if assembled.demo_model:
         ctx.log("note: offline demo model: images are for trying the workbench only")
+    if scorer is not None:
+        for brand in sorted({p.brand for p, _ in todo}):
+            gate = policy(brand)
+            ctx.log(f"CLIP gate for {brand or 'prompts without a brand'}: threshold {gate.policy.threshold}, "
+                    f"{gate.policy.max_attempts} attempt(s), trigger {gate.trigger or '(none)'} ({gate.source})")
     author = on_behalf_of(ctx.created_by, "generate")  # checked when the job was queued
     made = 0
     step = skipped

@@ -43,24 +43,52 @@ def run(
     guidance: float = typer.Option(5.0),
     size: int = typer.Option(1024, help="Width and height in pixels."),
     batch: str = typer.Option("cli", help="Batch name (folder under workspace/generations)."),
+    brand: str = typer.Option("", help="Brand profile the prompt is for (recorded; its CLIP gate and trigger)."),
+    gate: bool = typer.Option(None, "--gate/--no-gate",
+                              help="Run the CLIP gate (default: on when the brand profile has a gate section)."),
+    threshold: float = typer.Option(None, help="Override the brand's CLIP threshold (gate)."),
+    attempts: int = typer.Option(None, help="Override the brand's attempts per image (gate)."),
 ) -> None:
     """Generate N images for one prompt; each PNG carries its parameters and provenance."""
+    from workbench.generate.guard import brand_profile
     from workbench.generate.pipeline import GenerationError, build_pipeline
     from workbench.generate.sample import GenerationParams, generate
     from workbench.models.sources import ModelUnavailable
 
+    params = GenerationParams(prompt=prompt, negative_prompt=negative, width=size, height=size, steps=steps,
+                              guidance=guidance, seed=seed, num_images=n, brand=brand)
+    profile = brand_profile(brand)
+    if brand and profile is None:
+        typer.echo(f"--brand {brand!r}: no such brand profile; see `workbench prompts list`", err=True)
+        raise typer.Exit(2)
+    gated = gate if gate is not None else bool(profile and profile.gate_defined)
     try:
         assembled = build_pipeline(_spec(model, vae, lora, scheduler, dtype, quantization, device))
-        images = generate(assembled, GenerationParams(prompt=prompt, negative_prompt=negative, width=size,
-                                                      height=size, steps=steps, guidance=guidance, seed=seed,
-                                                      num_images=n), batch=batch, user=_actor())
+        if gated:
+            for guarded in _gated(assembled, params, batch, threshold, attempts):
+                for a in guarded.attempts:
+                    typer.echo(f"seed {a.seed} attempt {a.attempt} CLIP {a.clip_score:.3f}"
+                               f"{' kept' if a.kept else ''}: {a.path}")
+        else:
+            images = generate(assembled, params, batch=batch, user=_actor())
     except (GenerationError, ModelUnavailable) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     if assembled.demo_model:
         typer.echo("note: this is an offline demo model: its images are for trying the workbench only")
-    for img in images:
-        typer.echo(f"seed {img.seed}: {img.path}")
+    if not gated:
+        for img in images:
+            typer.echo(f"seed {img.seed}: {img.path}")
+
+
+def _gated(assembled, params, batch, threshold, attempts):
+    from workbench.generate.guard import ClipScorer, gate_for, generate_guarded
+    from workbench.settings import get_settings
+
+    gate = gate_for(params.brand, threshold, attempts)
+    typer.echo(f"CLIP gate: threshold {gate.policy.threshold}, {gate.policy.max_attempts} attempt(s) ({gate.source})")
+    scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, assembled.spec.device)
+    return generate_guarded(assembled, params, scorer, gate.policy, batch=batch, user=_actor(), trigger=gate.trigger)
 
 
 @app.command()
@@ -97,23 +125,35 @@ def batch(
     seed: int = typer.Option(0),
     steps: int = typer.Option(30),
     size: int = typer.Option(1024),
-    gate: bool = typer.Option(False, help="Run every image through the CLIP gate (threshold and attempts below)."),
-    threshold: float = typer.Option(0.25, help="CLIP cosine below which an image is regenerated."),
-    attempts: int = typer.Option(3, help="Attempts per image with the gate."),
+    gate: bool = typer.Option(None, "--gate/--no-gate", help="Run every image through the CLIP gate (default: on "
+                              "when the batch's brand profile has a gate section)."),
+    threshold: float = typer.Option(None, help="Override the brand's CLIP cosine below which an image is remade."),
+    attempts: int = typer.Option(None, help="Override the brand's attempts per image (gate)."),
 ) -> None:
-    """Queue a batch job for a saved prompt batch (a background worker is started when none is alive)."""
+    """Queue a batch job for a saved prompt batch (a background worker is started when none is alive). With the gate,
+    each prompt gets its brand profile's threshold, attempts and trigger token unless --threshold/--attempts say
+    otherwise."""
     from workbench.generate.batch import BatchConfig, enqueue_batch
+    from workbench.generate.guard import brand_profile
     from workbench.generate.pipeline import GenerationError
     from workbench.jobs import ensure_worker
+    from workbench.prompts.store import get_batch
+    from workbench.prompts.yamlio import PromptError
 
     try:
         spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
-    except GenerationError as exc:
+        profile = brand_profile(get_batch(prompt_batch).brand)
+    except (GenerationError, PromptError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    gated = gate if gate is not None else bool(profile and profile.gate_defined)
+    overrides = {k: v for k, v in (("threshold", threshold), ("max_attempts", attempts)) if v is not None}
     config = BatchConfig(spec=spec, prompt_batch_id=prompt_batch, batch=name or f"prompts-{prompt_batch}",
                          params={"width": size, "height": size, "steps": steps, "seed": seed, "num_images": n},
-                         gate={"threshold": threshold, "max_attempts": attempts} if gate else None)
+                         gate=overrides if gated else None)
     job_id = enqueue_batch(_actor(), config, title=f"generate {config.batch}")
     ensure_worker()
+    if gated:
+        typer.echo("CLIP gate on: " + (", ".join(f"{k} {v}" for k, v in overrides.items()) or
+                                       "each prompt's brand profile's threshold and attempts") + " (--no-gate to skip)")
     typer.echo(f"queued job {job_id}: watch it with `workbench jobs show {job_id}`")

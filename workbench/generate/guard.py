@@ -7,6 +7,10 @@ last image and the weakest ones are moved forward (CLIP and SDXL weigh early tok
 first. At most ``max_attempts`` attempts are made. Every attempt is saved and recorded with its score; the best one
 is marked kept and goes to review, the others stay visible as ``not_kept``.
 
+The gate is per brand: ``gate_for(brand)`` reads the brand profile's ``gate:`` (threshold, attempts) and its trigger
+token; a value the user gives (``threshold=``/``max_attempts=``, the CLI's ``--threshold``/``--attempts``, the page's
+inputs) overrides the profile's. A prompt without a brand (or with one deleted since) gets ``GatePolicy()``'s defaults.
+
     scorer = ClipScorer.from_ref(settings.models.clip_scorer)
     results = generate_guarded(assembled, params, scorer, GatePolicy(threshold=0.25, max_attempts=3), batch="ss26",
                                user="mia")
@@ -16,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from workbench.generate.pipeline import AssembledPipeline, GenerationError
 from workbench.auth import Actor, require
+from workbench.db import session_scope
+from workbench.generate.pipeline import AssembledPipeline, GenerationError
 from workbench.generate.sample import (GeneratedImage, GenerationParams, a1111_parameters, generate,
                                        record_generation, write_png)
 
@@ -37,8 +42,54 @@ class GatePolicy:
             raise GenerationError(f"max_attempts {self.max_attempts} must be between 1 and 10")
 
     @classmethod
-    def for_brand(cls, brand) -> GatePolicy:
-        return cls(threshold=brand.clip_threshold, max_attempts=brand.max_attempts)
+    def for_brand(cls, brand, threshold: float | None = None, max_attempts: int | None = None) -> GatePolicy:
+        """The brand profile's gate (``None``: the defaults), each value overridden when given."""
+        return cls(threshold=float(threshold if threshold is not None else
+                                   brand.clip_threshold if brand is not None else cls.threshold),
+                   max_attempts=int(max_attempts if max_attempts is not None else
+                                    brand.max_attempts if brand is not None else cls.max_attempts))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the gate does for one brand: the policy, the trigger token refined prompts keep first, and where the
+    values came from (shown in job logs and on the page)."""
+
+    policy: GatePolicy
+    trigger: str = ""
+    source: str = "defaults"  # "brand <name>", "brand <name>, overridden", "overridden" or "defaults"
+
+
+def brand_profile(name: str):
+    """The brand profile called ``name`` from the prompt library, or None ('' or a profile deleted since)."""
+    if not name:
+        return None
+    from workbench.prompts import load_library
+
+    return load_library().brands.get(name)
+
+
+def gate_for(brand: str, threshold: float | None = None, max_attempts: int | None = None) -> Gate:
+    """The gate for a prompt of ``brand``: its profile's threshold and attempts unless overridden, its trigger."""
+    profile = brand_profile(brand)
+    overridden = threshold is not None or max_attempts is not None
+    source = (f"brand {profile.name}" + (", overridden" if overridden else "")) if profile else (
+        "overridden" if overridden else "defaults")
+    return Gate(GatePolicy.for_brand(profile, threshold, max_attempts), profile.trigger if profile else "", source)
+
+
+class BrandGates:
+    """The gates of a batch, one per brand met (profiles read once), with the batch's overrides
+    (``BatchConfig.gate``: a ``threshold`` or ``max_attempts`` given there wins over every brand's)."""
+
+    def __init__(self, threshold: float | None = None, max_attempts: int | None = None):
+        self.threshold, self.max_attempts = threshold, max_attempts
+        self._gates: dict[str, Gate] = {}
+
+    def __call__(self, brand: str) -> Gate:
+        if brand not in self._gates:
+            self._gates[brand] = gate_for(brand, self.threshold, self.max_attempts)
+        return self._gates[brand]
 
 
 class ClipScorer:
@@ -126,7 +177,9 @@ def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, sco
             a.provenance["gate_passed"] = best.clip_score >= policy.threshold
             # the PNG carries the gate's verdict too
             write_png(a.path, a.image, a1111_parameters(a.provenance, assembled.sampler_name), a.provenance)
-            if record:
-                a.generation_id = record_generation(a, batch, user.username, replaces_id=replaces_id)
+        if record:  # every attempt of the image in one transaction: a batch killed meanwhile has all or none,
+            with session_scope() as s:  # so its rerun remakes the image once instead of recording attempts twice
+                for a in guarded.attempts:
+                    a.generation_id = record_generation(a, batch, user.username, replaces_id=replaces_id, session=s)
         results.append(guarded)
     return results

@@ -250,8 +250,9 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
             pipe.fuse_lora(adapter_names=names, lora_scale=1.0)
             pipe.unload_lora_weights()
             out.notes.append(f"fused {len(names)} LoRA(s) before quantizing")
-        swapped = sum(swap_linear_to_bnb8(getattr(pipe, name)) for name in ("unet", "text_encoder", "text_encoder_2"))
-        out.notes.append(f"bitsandbytes 8-bit: {swapped} Linear layers (Conv2d stays 16-bit)")
+        swapped = sum(swap_linear_to_bnb8(getattr(pipe, name), dtype=getattr(pipe, name).dtype)  # keeps spec.dtype
+                      for name in QUANTIZED_PARTS)
+        out.notes.append(f"bitsandbytes 8-bit: {swapped} Linear layers (Conv2d stays {spec.dtype})")
     elif spec.loras:
         _load_loras(pipe, spec.loras)  # unfused: scales can change without reloading
 
@@ -259,6 +260,8 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
     if spec.cpu_offload and spec.device.startswith("cuda"):
         pipe.enable_model_cpu_offload()
     else:
+        if spec.cpu_offload:
+            out.notes.append("CPU offload does nothing on the CPU (the model already runs from main memory)")
         pipe.to(spec.device)
     if spec.vae_tiling:
         pipe.vae.enable_tiling()

@@ -5,15 +5,15 @@
 
 Each image is written atomically as a PNG with two chunks: ``parameters``, the A1111 text any tool that reads A1111 PNG
 info understands, and ``workbench``, a JSON object with everything that made the image (model and revision, VAE, LoRAs
-and scales, quantization, scheduler, seed, prompt version, brand, workbench version, and whether the model is a demo
-model). Image ``i`` of a request uses seed ``seed + i``, so one image can be remade alone; the same inputs and seed give
+and scales, quantization, scheduler, seed, the saved prompt it came from (``prompt_id``, ``prompt_version``,
+``template``: filled in from the prompt library whenever a prompt id is given), brand, workbench version, and whether
+the model is a demo model). Image ``i`` of a request uses seed ``seed + i``, so one image can be remade alone; the same inputs and seed give
 the same image on the same device. Every image is recorded in the ``generations`` table with review status pending.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +42,10 @@ class GenerationParams:
     seed: int = 0
     num_images: int = 1
     batch_size: int = 1
-    prompt_id: int | None = None
-    template: str = ""
+    prompt_id: int | None = None  # the saved prompt version (workbench.prompts) the text came from
+    template: str = ""  # that prompt's template ("" for a typed prompt)
     brand: str = ""
+    prompt_version: int | None = None  # that prompt's version number (1, 2, … along its refinements)
 
     def check(self) -> None:
         if not self.prompt.strip():
@@ -108,6 +109,7 @@ def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int
         "prompt": params.prompt,
         "negative_prompt": params.negative_prompt,
         "prompt_id": params.prompt_id,
+        "prompt_version": params.prompt_version,
         "template": params.template,
         "brand": params.brand,
         "seed": seed,
@@ -151,15 +153,30 @@ def parse_a1111(text: str) -> dict[str, Any]:
 
 
 def write_png(path: Path, image: Image.Image, parameters: str, prov: dict[str, Any]) -> Path:
-    """Save atomically (temp file + rename) with the ``parameters`` and ``workbench`` chunks."""
+    """Save atomically (``workbench.files.write_atomic``) with the ``parameters`` and ``workbench`` chunks."""
+    from workbench.files import write_atomic
+
     info = PngInfo()
     info.add_text("parameters", parameters)
     info.add_itxt(PROVENANCE_KEY, json.dumps(prov, sort_keys=True))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    image.save(tmp, format="PNG", pnginfo=info)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda f: image.save(f, format="PNG", pnginfo=info))
+
+
+def with_prompt_source(params: GenerationParams, settings: Settings | None = None) -> GenerationParams:
+    """``params`` with the template and version of its saved prompt (``prompt_id``) filled in from the prompt library,
+    so every caller (page, batch, review's regeneration, prompt suites) records where the text came from."""
+    if params.prompt_id is None or (params.template and params.prompt_version is not None):
+        return params
+    from dataclasses import replace
+
+    from workbench.prompts.tables import PromptRow
+
+    with session_scope(settings) as s:
+        row = s.get(PromptRow, params.prompt_id)
+        if row is None:  # deleted since: keep what the caller said
+            return params
+        return replace(params, template=params.template or row.template,
+                       prompt_version=params.prompt_version if params.prompt_version is not None else row.version)
 
 
 def read_png_metadata(path: Path) -> PngMetadata:
@@ -169,20 +186,25 @@ def read_png_metadata(path: Path) -> PngMetadata:
 
 
 def record_generation(img: GeneratedImage, batch: str, user: str, settings: Settings | None = None,
-                      replaces_id: int | None = None) -> int:
+                      replaces_id: int | None = None, session=None) -> int:
     """Insert one generations row (pending review) for a saved image, in ``settings``' workspace; returns its id.
-    ``replaces_id``: the image it replaces (a regeneration asked for by review)."""
+    ``replaces_id``: the image it replaces (a regeneration asked for by review). ``session``: add it to that open
+    transaction (the gate records every attempt of an image together) instead of committing it alone."""
     from workbench.generate.tables import Generation
 
     p = img.provenance
+    row = Generation(batch=batch, prompt_id=p["prompt_id"], prompt=p["prompt"], negative_prompt=p["negative_prompt"],
+                     brand=p["brand"], model=p["model"], vae=p["vae"], loras=p["loras"],
+                     quantization=p["quantization"], scheduler=p["scheduler"], dtype=p["dtype"], seed=p["seed"],
+                     steps=p["steps"], guidance=p["guidance"], width=p["width"], height=p["height"], params=p,
+                     image_path=str(img.path), clip_score=img.clip_score, attempt=img.attempt,
+                     kept=img.kept, review_status="pending" if img.kept else "not_kept",
+                     demo_model=p["demo_model"], created_by=user, replaces_id=replaces_id)
+    if session is not None:
+        session.add(row)
+        session.flush()
+        return row.id
     with session_scope(settings) as s:
-        row = Generation(batch=batch, prompt_id=p["prompt_id"], prompt=p["prompt"], negative_prompt=p["negative_prompt"],
-                         brand=p["brand"], model=p["model"], vae=p["vae"], loras=p["loras"],
-                         quantization=p["quantization"], scheduler=p["scheduler"], dtype=p["dtype"], seed=p["seed"],
-                         steps=p["steps"], guidance=p["guidance"], width=p["width"], height=p["height"], params=p,
-                         image_path=str(img.path), clip_score=img.clip_score, attempt=img.attempt,
-                         kept=img.kept, review_status="pending" if img.kept else "not_kept",
-                         demo_model=p["demo_model"], created_by=user, replaces_id=replaces_id)
         s.add(row)
         s.flush()
         return row.id
@@ -199,6 +221,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
     who = require(user, "generate", settings=settings)
     settings = settings or get_settings()
     params.check()
+    params = with_prompt_source(params, settings)
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", batch):
         raise GenerationError(f"batch name {batch!r} may use letters, digits, '.', '_' and '-' only")
     out_dir = settings.path("generations", batch)

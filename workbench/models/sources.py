@@ -243,11 +243,13 @@ def is_demo_model(ref: str | None) -> bool:
 
 def native_size(ref: str | None, default: int = 1024) -> int:
     """The image side a diffusers model folder was built for: its UNet's ``sample_size`` (latent pixels) times the
-    VAE's downscale (2 per VAE block after the first). ``default`` (SDXL's 1024) when the configs cannot be read
-    (a hub id, a single file, a missing folder)."""
+    VAE's downscale (2 per VAE block after the first); for a single file, its ``<file>.config/`` folder's. ``default``
+    (SDXL's 1024) when the configs cannot be read (a hub id, a single file without configs, a missing folder)."""
     if not ref:
         return default
     folder = Path(ref).expanduser()
+    if folder.is_file():  # a single file: its configs beside it (workbench.models.single_file)
+        folder = Path(str(folder) + ".config")
     try:
         unet = json.loads((folder / "unet" / "config.json").read_text())
         vae = json.loads((folder / "vae" / "config.json").read_text())
@@ -373,9 +375,7 @@ def load_sdxl_pipeline(ref: str, vae_ref: str | None = None, dtype: Any = "fp32"
     if vae_ref:
         kwargs["vae"] = load_vae(vae_ref, dtype)
     if path.is_file():
-        base = get_settings().models.sdxl_base  # the single file's config (tokenizers, scheduler) comes from here
-        base_path = local_path(base, "sdxl_base") if base != ref else None
-        pipe = StableDiffusionXLPipeline.from_single_file(str(path), config=str(base_path) if base_path else None,
+        pipe = StableDiffusionXLPipeline.from_single_file(str(path), config=str(single_file_config(ref, path)),
                                                           local_files_only=True, **kwargs)
     else:
         pipe = StableDiffusionXLPipeline.from_pretrained(str(path), use_safetensors=True, local_files_only=True,
@@ -383,6 +383,25 @@ def load_sdxl_pipeline(ref: str, vae_ref: str | None = None, dtype: Any = "fp32"
     if device:
         pipe.to(device)
     return pipe
+
+
+def single_file_config(ref: str, path: Path) -> Path:
+    """The local diffusers config folder a single-file checkpoint loads with (never the hub): ``<file>.config/``
+    beside it (``workbench.models.single_file``), else the ``sdxl_base`` setting's local folder or cached snapshot."""
+    from workbench.models.single_file import CONFIG_SUFFIX, config_folder
+
+    beside = config_folder(path)
+    if beside is not None:
+        return beside
+    base = get_settings().models.sdxl_base
+    found = availability(base, "sdxl_base") if base != ref else None
+    if found is None or not found.ok or not Path(found.local_path).is_dir():
+        raise ModelUnavailable(ref, f"no configs for the single file (no {path.name}{CONFIG_SUFFIX}/ beside it, and "
+                                    f"sdxl_base {base!r} is not a local diffusers folder)",
+                               f"Put the SDXL configs (model_index.json, component configs, tokenizers) in "
+                               f"{path.name}{CONFIG_SUFFIX}/ beside the file, or run `workbench models pull sdxl_base`"
+                               " once (configs only are needed) or point sdxl_base at a local SDXL folder.")
+    return Path(found.local_path)
 
 
 def load_open_clip(ref: str, device: str = "cpu"):

@@ -56,8 +56,10 @@ def tiny_clip_tokenizer(pad_token: str = "<|endoftext|>"):
                              pad_token=pad_token)
 
 
-def build_tiny_sdxl(seed: int = 0, sample_px: int = 64):
-    """A StableDiffusionXLPipeline with every SDXL component at toy size (random weights, seeded)."""
+def build_tiny_sdxl(seed: int = 0, sample_px: int = 64, text_hidden_2: int = TEXT_HIDDEN):
+    """A StableDiffusionXLPipeline with every SDXL component at toy size (random weights, seeded).
+    ``text_hidden_2``: the second text encoder's width; a different one from the first's (as in SDXL, 768 vs 1280)
+    lets diffusers' single-file loader tell the two encoders apart (``workbench.models.single_file``)."""
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -70,13 +72,15 @@ def build_tiny_sdxl(seed: int = 0, sample_px: int = 64):
                     hidden_act="gelu")
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(CLIPTextConfig(**text_cfg))
-    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_cfg))
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**text_cfg, "hidden_size": text_hidden_2,
+                                                                      "projection_dim": text_hidden_2}))
     unet = UNet2DConditionModel(
         sample_size=sample_px // 8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         attention_head_dim=(2, 4), transformer_layers_per_block=(1, 1), use_linear_projection=True,
-        cross_attention_dim=2 * TEXT_HIDDEN, addition_embed_type="text_time", addition_time_embed_dim=TIME_EMBED,
-        projection_class_embeddings_input_dim=6 * TIME_EMBED + TEXT_HIDDEN, norm_num_groups=16,
+        cross_attention_dim=TEXT_HIDDEN + text_hidden_2, addition_embed_type="text_time",
+        addition_time_embed_dim=TIME_EMBED, projection_class_embeddings_input_dim=6 * TIME_EMBED + text_hidden_2,
+        norm_num_groups=16,
     )
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 16, 32, 32), layers_per_block=1,

@@ -49,6 +49,7 @@ class BrandProfile:
     # max_attempts in all (see workbench.generate.guard).
     clip_threshold: float = 0.25
     max_attempts: int = 3
+    gate_defined: bool = False  # the profile has a ``gate:`` section: Generate turns the gate on by default
 
     @property
     def palette_names(self) -> tuple[str, ...]:
@@ -152,7 +153,7 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
         name=name, title=text_field("title", name) or name, path=file, trigger=trigger, loras=tuple(loras),
         logo_text=text_field("logo_text"), palette=palette, required_phrases=required, forbidden_terms=forbidden,
         negative=text_field("negative"), clip_threshold=float(gate["clip_threshold"]),
-        max_attempts=int(gate["max_attempts"]),
+        max_attempts=int(gate["max_attempts"]), gate_defined=bool(raw_gate),
     )
     if problems:
         raise PromptError(problems)

@@ -1,5 +1,6 @@
-"""Generate page widgets: pipeline controls with a memory estimate, a cached pipeline, one-prompt generation, batch
-jobs from a saved prompt batch, and the gallery."""
+"""Generate page widgets: pipeline controls (with CPU offload, VAE tiling and a memory estimate), a cached pipeline,
+a saved prompt version picker, the brand's CLIP gate, one-prompt generation, batch jobs from a saved prompt batch, and
+the gallery. Reads go through ``workbench.generate.reads`` (no table queries here)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -11,6 +12,8 @@ from workbench.settings import Settings
 from workbench.ui.common import plain
 
 K_LAST = "generate_last_paths"
+K_ATTEMPTS = "generate_last_attempts"  # the gate's attempts of the last request: [{image, attempt, seed, score, kept}]
+K_PICKED = "generate_picked_prompt"  # the id of the saved prompt version put into the form
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
@@ -45,8 +48,17 @@ def controls(settings: Settings) -> PipelineSpec:
     except GenerationError as exc:  # a bad scale: say so, rather than generating without that LoRA
         st.error(plain(exc))
         st.stop()
+    o1, o2 = st.columns(2)
+    offload = o1.checkbox("CPU offload", key="generate_cpu_offload",
+                          help="Keep each model part in main memory and move it to the GPU only while it runs "
+                               "(diffusers enable_model_cpu_offload): far less GPU memory, somewhat slower.")
+    if offload and device != "cuda":
+        o1.caption("CPU offload does nothing here: there is no GPU, the model already runs from main memory.")
+    tiling = o2.checkbox("VAE tiling", key="generate_vae_tiling",
+                         help="Decode the image in overlapping tiles (vae.enable_tiling): large images in less "
+                              "memory; no effect on images smaller than one tile.")
     spec = PipelineSpec(model=model.strip(), loras=picked + typed, scheduler=scheduler, dtype=dtype,
-                        quantization=quant, device=device)
+                        quantization=quant, device=device, cpu_offload=offload, vae_tiling=tiling)
     est = estimate_memory_gib(spec)
     st.caption(f"Weights for full-size SDXL in this mode: ~{est['total_weights']:.1f} GiB "
                f"(UNet {est['unet']:.1f}, text encoders {est['text_encoders']:.1f}, VAE {est['vae']:.2f}); "
@@ -54,17 +66,10 @@ def controls(settings: Settings) -> PipelineSpec:
     return spec
 
 
-def registered_loras() -> list:
-    """LoRAs trained here (the Training page registers them), newest first."""
-    from workbench.db import session_scope
-    from workbench.train.tables import Lora
-
-    with session_scope() as s:
-        return list(s.query(Lora).order_by(Lora.id.desc()).limit(200))
-
-
 def registered_loras_picker() -> tuple[LoraSpec, ...]:
     """Pick trained LoRAs by name, each with its scale."""
+    from workbench.generate.reads import registered_loras
+
     rows = registered_loras()
     if not rows:
         return ()
@@ -88,12 +93,9 @@ def use_seed(seed: int) -> None:
 
 
 def gallery(batch: str, limit: int = 24) -> None:
-    from workbench.db import session_scope
-    from workbench.generate.tables import Generation
+    from workbench.generate.reads import batch_images
 
-    with session_scope() as s:
-        rows = (s.query(Generation).filter(Generation.batch == batch).order_by(Generation.id.desc()).limit(limit)
-                .all())
+    rows = batch_images(batch, limit)
     if not rows:
         st.caption("No images in this batch yet.")
         return
@@ -118,23 +120,131 @@ def is_demo(ref: str) -> bool:
     return is_demo_model(ref)
 
 
-def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = None, steps: int | None = None):
-    """The ``BatchConfig`` of the page's "Queue the batch" (size and steps from the one-prompt form)."""
+def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = None, steps: int | None = None,
+                 gate: dict | None = None):
+    """The ``BatchConfig`` of the page's "Queue the batch" (size and steps from the one-prompt form; ``gate``: None
+    for no gate, else the overrides of ``gate_controls``, {} meaning each prompt's brand gate)."""
     from workbench.generate.batch import BatchConfig
 
     size = size or st.session_state.get("generate_size") or native_size(spec.model)
     steps = steps or st.session_state.get("generate_steps", 30)
     return BatchConfig(spec=spec, prompt_batch_id=prompt_batch_id, batch=f"prompts-{prompt_batch_id}",
-                       params={"width": size, "height": size, "steps": steps})
+                       params={"width": size, "height": size, "steps": steps}, gate=gate)
+
+
+@st.cache_resource(show_spinner="Loading the CLIP scorer…", max_entries=1)
+def clip_scorer(ref: str, device: str):
+    from workbench.generate.guard import ClipScorer
+
+    return ClipScorer.from_ref(ref, device)
+
+
+def brand_names() -> list[str]:
+    from workbench.prompts import load_library
+
+    return sorted(load_library().brands)
+
+
+def gate_controls(brand: str, key: str) -> dict | None:
+    """The CLIP gate for prompts of ``brand``: on by default when its profile has a ``gate:`` section, threshold and
+    attempts prefilled from it. Returns None (gate off) or the user's overrides ({} = the brand's own values)."""
+    from workbench.generate.guard import GatePolicy, brand_profile
+
+    profile = brand_profile(brand)
+    base = GatePolicy.for_brand(profile)
+    c1, c2, c3 = st.columns([2, 1, 1])
+    # keys name the brand: picking another brand shows that brand's values, not the last ones typed
+    on = c1.checkbox("CLIP gate: regenerate images that match the prompt poorly",
+                     value=bool(profile and profile.gate_defined), key=f"{key}_gate_{brand}")
+    threshold = c2.number_input("CLIP threshold", -1.0, 1.0, float(base.threshold), 0.01, disabled=not on,
+                                key=f"{key}_threshold_{brand}")
+    attempts = c3.number_input("Attempts", 1, 10, int(base.max_attempts), disabled=not on,
+                               key=f"{key}_attempts_{brand}")
+    if profile and profile.gate_defined:
+        c1.caption(f"Brand {plain(profile.title)}: threshold {base.threshold}, {base.max_attempts} attempt(s)"
+                   + (f", trigger {plain(profile.trigger)} kept first" if profile.trigger else ""))
+    else:
+        c1.caption("No brand gate: the defaults" + (f" (brand {plain(brand)} defines none)" if brand else ""))
+    if not on:
+        return None
+    overrides: dict = {}
+    if abs(float(threshold) - base.threshold) > 1e-9:
+        overrides["threshold"] = float(threshold)
+    if int(attempts) != base.max_attempts:
+        overrides["max_attempts"] = int(attempts)
+    return overrides
+
+
+def batch_gate_controls(prompt_batch_id: int) -> dict | None:
+    """``gate_controls`` for a saved prompt batch's brand."""
+    from workbench.prompts.store import get_batch
+
+    return gate_controls(get_batch(prompt_batch_id).brand, "generate_batch")
+
+
+def use_prompt_version(prompt_id: int) -> None:
+    """Button callback: put a saved prompt version (text, negative, brand) into the form."""
+    from workbench.prompts.store import get_prompt
+
+    p = get_prompt(prompt_id)
+    st.session_state["generate_prompt"] = p.text
+    st.session_state["generate_negative"] = p.negative
+    st.session_state["generate_brand"] = p.brand if p.brand in brand_names() else ""
+    st.session_state[K_PICKED] = p.id
+
+
+def saved_prompt_picker() -> None:
+    """Pick a saved prompt and one of its versions (the Prompts page's library) and put it into the form."""
+    from workbench.generate.reads import saved_prompts
+    from workbench.prompts.store import prompt_history
+
+    prompts = {p.id: p for p in saved_prompts()}
+    if not prompts:
+        return
+    c1, c2, c3 = st.columns([3, 2, 1])
+    pid = c1.selectbox("Saved prompt", [None, *prompts], key="generate_saved_prompt",
+                       format_func=lambda i: "— type a prompt —" if i is None else
+                       f"#{i} · {prompts[i].template or 'typed'} · {prompts[i].text[:70]}")
+    if pid is None:
+        return
+    versions = {v.id: v for v in prompt_history(pid)}
+    vid = c2.selectbox("Version", list(versions), index=len(versions) - 1, key=f"generate_saved_version_{pid}",
+                       format_func=lambda i: f"v{versions[i].version} · {versions[i].reason or versions[i].status}")
+    c3.button("Use this version", key="generate_use_version", on_click=use_prompt_version, args=(vid,))
+
+
+def _source(prompt: str, negative: str):
+    """The saved prompt version the form holds, if its text is still that version's (an edit makes it typed)."""
+    from workbench.prompts.store import get_prompt
+
+    picked = st.session_state.get(K_PICKED)
+    if picked is None:
+        return None
+    p = get_prompt(picked)
+    return p if (p.text, p.negative) == (" ".join(prompt.split()), negative) else None
+
+
+def _attempts_table() -> None:
+    rows = st.session_state.get(K_ATTEMPTS)
+    if rows:
+        st.caption("The CLIP gate: every attempt with its score; the kept one goes to review.")
+        st.dataframe(rows, hide_index=True, key="generate_attempts_table")
 
 
 def single_prompt_form(spec: PipelineSpec, user: str) -> None:
-    """Typed prompt -> N images in the page as ``user`` (the library checks the role), with progress; the gallery
-    shows them with seeds."""
+    """Typed (or saved) prompt -> N images in the page as ``user`` (the library checks the role), through the brand's
+    CLIP gate when it is on, with progress; the gallery shows them with seeds."""
+    from dataclasses import replace
+
     from workbench.generate.pipeline import GenerationError
     from workbench.generate.sample import GenerationParams, generate
     from workbench.models.sources import ModelUnavailable
 
+    saved_prompt_picker()
+    brands = ["", *brand_names()]
+    brand = st.selectbox("Brand", brands, key="generate_brand", format_func=lambda b: b or "— none —",
+                         help="The brand profile: recorded with each image; its CLIP gate and trigger token.")
+    gate = gate_controls(brand, "generate_one")
     with st.form("generate_form"):
         prompt = st.text_area("Prompt", key="generate_prompt")
         negative = st.text_input("Negative prompt", key="generate_negative")
@@ -151,22 +261,41 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
         go = st.form_submit_button("Generate", type="primary")
     if go:
         try:
+            source = _source(prompt, negative)
             params = GenerationParams(prompt=prompt, negative_prompt=negative, width=size, height=size,
-                                      steps=int(steps), guidance=float(guidance), seed=int(seed), num_images=int(n))
+                                      steps=int(steps), guidance=float(guidance), seed=int(seed), num_images=int(n),
+                                      brand=brand, prompt_id=source.id if source else None,
+                                      template=source.template if source else "",
+                                      prompt_version=source.version if source else None)
             params.check()
             assembled = assembled_pipeline(spec)
-            bar = st.progress(0.0, text="Generating…")
-            paths = []
-            for i in range(params.num_images):
-                from dataclasses import replace
+            scorer = None
+            if gate is not None:
+                from workbench.generate.guard import gate_for, generate_guarded
+                from workbench.settings import get_settings
 
-                img = generate(assembled, replace(params, seed=params.seed + i, num_images=1), batch="page",
-                               user=user)[0]
+                policy = gate_for(brand, gate.get("threshold"), gate.get("max_attempts"))
+                scorer = clip_scorer(get_settings().models.clip_scorer, spec.device)
+            bar = st.progress(0.0, text="Generating…")
+            paths, attempts = [], []
+            for i in range(params.num_images):
+                one = replace(params, seed=params.seed + i, num_images=1)
+                if scorer is None:
+                    img = generate(assembled, one, batch="page", user=user)[0]
+                else:
+                    [guarded] = generate_guarded(assembled, one, scorer, policy.policy, batch="page", user=user,
+                                                 trigger=policy.trigger)
+                    img = guarded.kept
+                    attempts += [{"image": i + 1, "attempt": a.attempt, "seed": a.seed,
+                                  "CLIP score": round(a.clip_score, 4), "kept": a.kept,
+                                  "passed": a.clip_score >= policy.policy.threshold} for a in guarded.attempts]
                 paths.append(str(img.path))
                 bar.progress((i + 1) / params.num_images, text=f"{i + 1}/{params.num_images} images")
             st.session_state[K_LAST] = paths
+            st.session_state[K_ATTEMPTS] = attempts
         except (GenerationError, ModelUnavailable) as exc:
             st.error(plain(exc))
     if st.session_state.get(K_LAST):
         st.success(f"{len(st.session_state[K_LAST])} image(s) saved with their provenance and sent to review.")
+    _attempts_table()
     gallery("page")
