@@ -5,9 +5,11 @@
 
 Each image is written atomically as a PNG with two chunks: ``parameters``, the A1111 text any tool that reads A1111 PNG
 info understands, and ``workbench``, a JSON object with everything that made the image (model and revision, VAE, LoRAs
-and scales, quantization, scheduler, seed, prompt version, brand, workbench version, and whether the model is a demo
-model). Image ``i`` of a request uses seed ``seed + i``, so one image can be remade alone; the same inputs and seed give
-the same image on the same device. Every image is recorded in the ``generations`` table with review status pending.
+and scales, quantization, scheduler, seed, prompt version, brand, the SKUs it was generated for, workbench version, and
+whether the model is a demo model). Image ``i`` of a request uses seed ``seed + i``, so one image can be remade alone;
+the same inputs and seed give the same image on the same device. Every image is recorded in the ``generations`` table
+with review status pending, and linked to the products it was generated for (``products.link_generation``, source
+"generated_for").
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class GenerationParams:
     prompt_id: int | None = None
     template: str = ""
     brand: str = ""
+    products: tuple[str, ...] = ()  # SKUs the image is generated for: in its provenance, linked in the DB
 
     def check(self) -> None:
         if not self.prompt.strip():
@@ -110,6 +113,7 @@ def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int
         "prompt_id": params.prompt_id,
         "template": params.template,
         "brand": params.brand,
+        "products": list(params.products),
         "seed": seed,
         "base_seed": seed if base_seed is None else base_seed,
         "steps": params.steps,
@@ -220,6 +224,10 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
                 img.generation_id = record_generation(img, batch, who.username, settings, replaces_id)
+                if params.products:
+                    from workbench.products.links import link_generation
+
+                    link_generation(who, img.generation_id, params.products, settings=settings)
             results.append(img)
     return results
 

@@ -1,10 +1,11 @@
-"""`workbench products list|show|create|edit|link|unlink|merge|train`: the Products tab from the command line.
+"""`workbench products list|show|create|edit|link|unlink|merge|train|measure`: the Products tab from the command line.
 
     workbench products list --text coat
     workbench products show AUR-1001
     workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 --attr fit=regular
     workbench products merge AUR-1001 aurelo-navy-wool-coat
     workbench products train AUR-1001 AUR-2002 --steps 800
+    workbench products measure AUR-1001          # or --all: the garment's Lab colour from its photos
 
 The CLI acts as the operator (``system_actor("cli")``, admin: whoever runs it can open the workspace database).
 """
@@ -14,7 +15,8 @@ import json
 
 import typer
 
-app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, merge, train.", no_args_is_help=True)
+app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, merge, train, measure colours.",
+                  no_args_is_help=True)
 
 
 def _actor():
@@ -181,3 +183,28 @@ def train_cmd(
     tokens = tokens_of_run(run_id)
     typer.echo(f"run {run_id} queued; tokens: " + ", ".join(f"{k} = {v}" for k, v in tokens.items())
                + f"\nwatch it with `workbench runs show {run_id}`")
+
+
+@app.command("measure")
+def measure_cmd(
+    skus: list[str] = typer.Argument(None, help="SKUs to measure."),
+    all_: bool = typer.Option(False, "--all", help="Every product with photos."),
+) -> None:
+    """Measure each product's garment colour (CIE Lab, from its reference photos) and store it."""
+    from workbench.products import ProductError, list_products, measure_colour
+
+    if all_ == bool(skus):
+        _fail(ValueError("name SKUs or give --all (not both)"))
+    targets = [p.sku for p in list_products(limit=100_000) if p.item_ids] if all_ else list(skus)
+    failed = 0
+    for sku in targets:
+        try:
+            p = measure_colour(_actor(), sku)
+        except ProductError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        lab = ", ".join(f"{v:.1f}" for v in p.colour_lab)
+        typer.echo(f"{sku}: Lab ({lab}) {p.swatch}")
+    if failed:
+        raise typer.Exit(2)
