@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from workbench.db import audit, session_scope, utcnow
 from workbench.products.fields import ProductError
@@ -190,17 +191,19 @@ def _fidelity_row(g: GenerationProduct, sku: str) -> FidelityRow:
 
 
 def fidelity_rows(sku: str | None = None, generation_ids: Iterable[int] | None = None,
-                  settings: Settings | None = None) -> list[FidelityRow]:
+                  settings: Settings | None = None, session: Session | None = None) -> list[FidelityRow]:
     """The fidelity checks of images generated for products (of ``sku``, or of ``generation_ids``), oldest first;
-    links never checked are left out."""
+    links never checked are left out. ``session``: read in the caller's (the review queue's) session."""
+    q = (select(GenerationProduct, Product.sku).join(Product)
+         .where(GenerationProduct.source == "generated_for", GenerationProduct.fidelity_at.is_not(None))
+         .order_by(GenerationProduct.generation_id, Product.sku))
+    if sku is not None:
+        q = q.where(Product.sku == sku)
+    if generation_ids is not None:
+        q = q.where(GenerationProduct.generation_id.in_([int(i) for i in generation_ids]))
+    if session is not None:
+        return [_fidelity_row(g, sku_) for g, sku_ in session.execute(q).all()]
     with session_scope(settings) as s:
-        q = (select(GenerationProduct, Product.sku).join(Product)
-             .where(GenerationProduct.source == "generated_for", GenerationProduct.fidelity_at.is_not(None))
-             .order_by(GenerationProduct.generation_id, Product.sku))
-        if sku is not None:
-            q = q.where(Product.sku == sku)
-        if generation_ids is not None:
-            q = q.where(GenerationProduct.generation_id.in_([int(i) for i in generation_ids]))
         return [_fidelity_row(g, sku_) for g, sku_ in s.execute(q).all()]
 
 

@@ -242,12 +242,12 @@ def gate_result(gen, checks: dict[str, ReviewCheckRow], policy: Policy, threshol
                       tuple(flags), state, fidelity_passed)
 
 
-def _fidelity(ids: list[int]) -> dict[int, list]:
-    """The product-fidelity checks of these images (products own the table)."""
+def _fidelity(s: Session, ids: list[int]) -> dict[int, list]:
+    """The product-fidelity checks of these images (products own the table), read in the queue's session."""
     from workbench.products.links import fidelity_rows
 
     out: dict[int, list] = {}
-    for row in fidelity_rows(generation_ids=ids) if ids else []:
+    for row in fidelity_rows(generation_ids=ids, session=s) if ids else []:
         out.setdefault(row.generation_id, []).append(row)
     return out
 
@@ -276,7 +276,7 @@ def _items(s: Session, gens: list) -> list[QueueItem]:
         for row in s.scalars(select(ReviewCheckRow).where(ReviewCheckRow.generation_id.in_(ids))):
             checks.setdefault(row.generation_id, {})[row.check] = row
     latest = _decisions(s, ids, latest_only=True)
-    fidelity = _fidelity(ids)
+    fidelity = _fidelity(s, ids)
     policies: dict[str, Policy] = {}
     thresholds: dict[str, float | None] = {}
     items = []
