@@ -116,3 +116,23 @@ def test_a_lora_line_with_a_bad_scale_is_an_error_message(workspace):
     at.text_area(key="generate_loras").set_value("runs/3/lora:big").run()
     assert not at.exception
     assert "scale \\'big\\' is not a number" in at.error[0].value  # escaped by plain(): shown literally
+
+
+def test_a_product_picked_fills_the_prompt_and_its_image_is_linked_to_the_sku(kit, workspace, monkeypatch):
+    from helpers.data import CURATOR
+    from workbench.products import create_product, fidelity_rows, generations_of_product
+
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
+    reload_settings()
+    create_product(CURATOR, "AUR-7", "Aurelo Olive Cap", category="Caps", colour="Olive")
+    at = page_as(PAGE, timeout=120).run()
+    at.selectbox(key="generate_product").set_value("AUR-7").run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="generate_prompt").value.startswith("a photo of olive cap, Aurelo Olive Cap, olive cap")
+    at.number_input(key="generate_steps").set_value(1)
+    [submit] = [b for b in at.button if b.label == "Generate"]
+    submit.click().run()
+    assert not at.exception, at.exception
+    [gid] = generations_of_product("AUR-7")
+    [row] = fidelity_rows("AUR-7")  # no photos to compare with: recorded as not checked, with the reason
+    assert row.generation_id == gid and row.passed is None and "no reference photos" in row.reason

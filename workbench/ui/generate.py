@@ -128,12 +128,61 @@ def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = No
                        params={"width": size, "height": size, "steps": steps})
 
 
+def _product_prompt(sku: str | None):
+    """The product's prompt (``generate.product.product_prompt``), or None with the error shown."""
+    from workbench.generate.product import product_prompt
+    from workbench.products import ProductError
+    from workbench.prompts import PromptError
+
+    if not sku:
+        return None
+    try:
+        return product_prompt(sku)
+    except (ProductError, PromptError) as exc:
+        st.error(plain(exc))
+        return None
+
+
+def _fill_product_prompt() -> None:
+    """Selectbox callback (runs before the form is drawn): the chosen product's prompt and negative into the form."""
+    pp = _product_prompt(st.session_state.get("generate_product"))
+    if pp is not None:
+        st.session_state["generate_prompt"], st.session_state["generate_negative"] = pp.prompt, pp.negative
+
+
+def product_picker(spec: PipelineSpec):
+    """Generate for a product: pick a SKU; its prompt fills the form and its newest finished LoRA is added at scale
+    1.0. Returns (the ProductPrompt or None, the spec with that LoRA)."""
+    from dataclasses import replace
+
+    from workbench.products import list_products
+
+    products = {p.sku: p for p in list_products(limit=1000)}
+    if not products:
+        return None, spec
+    sku = st.selectbox("Product (SKU)", [None, *products], key="generate_product", on_change=_fill_product_prompt,
+                       format_func=lambda k: "— none: a free prompt —" if k is None
+                       else f"{k} · {products[k].name or products[k].category}",
+                       help="The prompt is built from the product's template, attributes, brand and LoRA token; "
+                            "its images are linked to the SKU and checked against its photos.")
+    pp = _product_prompt(sku)
+    if pp is None:
+        return None, spec
+    if pp.lora and pp.lora.path not in {x.path for x in spec.loras}:
+        spec = replace(spec, loras=(*spec.loras, pp.lora))
+    st.caption(plain(f"template {pp.template or '—'} · brand {pp.brand or '—'} · "
+                     + (f"LoRA {pp.lora.name} at scale 1.0 (token {pp.token})" if pp.lora else "no product LoRA yet")))
+    return pp, spec
+
+
 def single_prompt_form(spec: PipelineSpec, user: str) -> None:
-    """Typed prompt -> N images in the page as ``user`` (the library checks the role), with progress; the gallery
-    shows them with seeds."""
+    """Typed prompt (or a product's) -> N images in the page as ``user`` (the library checks the role), with
+    progress; the gallery shows them with seeds. Images made for a product are fidelity-checked."""
     from workbench.generate.pipeline import GenerationError
     from workbench.generate.sample import GenerationParams, generate
     from workbench.models.sources import ModelUnavailable
+
+    pp, spec = product_picker(spec)
 
     with st.form("generate_form"):
         prompt = st.text_area("Prompt", key="generate_prompt")
@@ -156,15 +205,25 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
             params.check()
             assembled = assembled_pipeline(spec)
             bar = st.progress(0.0, text="Generating…")
-            paths = []
+            paths, held = [], []
             for i in range(params.num_images):
                 from dataclasses import replace
 
-                img = generate(assembled, replace(params, seed=params.seed + i, num_images=1), batch="page",
-                               user=user)[0]
+                one = replace(params, seed=params.seed + i, num_images=1)
+                if pp is not None:
+                    from workbench.generate.product import generate_for_product
+
+                    out = generate_for_product(assembled, pp.sku, replace(one, brand=pp.brand, template=pp.template),
+                                               batch="page", user=user, brand=pp.brand or None)
+                    img = out.images[0]
+                    held += [c.reason for c in out.checks if c.passed is False]
+                else:
+                    img = generate(assembled, one, batch="page", user=user)[0]
                 paths.append(str(img.path))
                 bar.progress((i + 1) / params.num_images, text=f"{i + 1}/{params.num_images} images")
             st.session_state[K_LAST] = paths
+            for reason in held:
+                st.warning(f"Held for review: {plain(reason)}")
         except (GenerationError, ModelUnavailable) as exc:
             st.error(plain(exc))
     if st.session_state.get(K_LAST):

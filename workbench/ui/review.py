@@ -68,6 +68,29 @@ def provenance_panel(item: QueueItem) -> None:
         f"attempt {item.attempt}" + (f"\n- **Replaces** image {item.replaces_id}" if item.replaces_id else ""))
 
 
+def product_references(item: QueueItem) -> None:
+    """Beside an image generated for a product: the product's reference photo (a thumbnail with its SKU) and the
+    fidelity verdict, so the reviewer compares garment, colour and print with the real thing."""
+    from workbench.products import ProductError, get_product, products_of_generation
+
+    links = [link for link in products_of_generation(item.generation_id) if link.source == "generated_for"]
+    if not links:
+        return
+    cols = st.columns(min(len(links), 4))
+    for col, link in zip(cols, links):
+        try:
+            product = get_product(link.sku)
+        except ProductError:
+            continue
+        photo = next((p for p in [*product.thumbnails, *product.images] if Path(p).is_file()), None)
+        verdict = {True: "✅ fidelity passed", False: "🔴 fidelity failed", None: "fidelity not checked"}[
+            link.fidelity_passed]
+        with col:
+            if photo is not None:
+                st.image(str(photo), width=120)
+            st.caption(f"reference: **{plain(link.sku)}** {plain(product.name)} · {verdict}")
+
+
 def history_panel(user: UserInfo, item: QueueItem) -> None:
     decisions = history(user.username, item.generation_id)
     if not decisions:
@@ -144,6 +167,7 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
             st.image(item.image_path, width="stretch")
         else:
             st.error(f"The image file is missing: {plain(item.image_path)}")
+        product_references(item)
     with right:
         provenance_panel(item)
         if user.can("decide"):
