@@ -23,7 +23,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 class ModelRefs(BaseModel):
     """Which model each capability uses. A reference is a hub id (``org/name`` or ``org/name@revision``), a local
     diffusers/transformers folder, a single ``.safetensors`` file, or one of the ``scheme:name`` forms for assets that
-    do not live on the hub (``torchvision:alexnet``, ``torch-fidelity:inception-v3-compat``, ``rapidocr``, ``easyocr:en``)."""
+    do not live on the hub (``torchvision:alexnet``, ``torch-fidelity:inception-v3-compat``, ``rapidocr``,
+    ``easyocr:en``)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -207,7 +207,7 @@ def import_demo_catalog(seed: int = 0, size: int = 512, colours: int = 4, name: 
                           settings=settings)
 
 
-# -- the colour measure (bench/demo_colour_accuracy.py, scripts/train_demo_base.py, the tests) --------------------------------------------------------------------------------------------------------
+# -- the colour measure (bench/demo_colour_accuracy.py, scripts/train_demo_base.py, the tests) ---------------------
 # Foreground = pixels whose CIELAB distance from pure white is over FOREGROUND_DELTA_E (this drops the white sweep
 # and the light floor shadow, 236/255 grey, Delta E ~6); dominant colour = the per-channel median RGB of the
 # foreground (the wordmark and outlines are a minority of the garment's pixels, so the median is the cloth); nearest

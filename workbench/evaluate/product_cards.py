@@ -92,7 +92,7 @@ FIDELITY_CARDS: dict[str, ProductCard] = {c.key: c for c in [
 ]}
 
 __all__ = ["CMMD_RELIABLE_N", "CMMD_SCALE", "CMMD_SIGMA", "DELTA_E_DIFFERENT", "DELTA_E_NOTICEABLE",
-           "DISTRIBUTION_CARDS", "FD_BOOTSTRAP", "FD_DINOV2_RELIABLE_N", "FIDELITY_CARDS", "PRODUCT_CARDS", "ProductCard",
-           "delta_e_reading"]
+           "DISTRIBUTION_CARDS", "FD_BOOTSTRAP", "FD_DINOV2_RELIABLE_N", "FIDELITY_CARDS", "PRODUCT_CARDS",
+           "ProductCard", "delta_e_reading"]
 
 PRODUCT_CARDS: dict[str, ProductCard] = {**FIDELITY_CARDS, **DISTRIBUTION_CARDS}

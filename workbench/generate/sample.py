@@ -180,7 +180,8 @@ def record_generation(img: GeneratedImage, batch: str, user: str, settings: Sett
 
     p = img.provenance
     with session_scope(settings) as s:
-        row = Generation(batch=batch, prompt_id=p["prompt_id"], prompt=p["prompt"], negative_prompt=p["negative_prompt"],
+        row = Generation(batch=batch, prompt_id=p["prompt_id"], prompt=p["prompt"],
+                         negative_prompt=p["negative_prompt"],
                          brand=p["brand"], model=p["model"], vae=p["vae"], loras=p["loras"],
                          quantization=p["quantization"], scheduler=p["scheduler"], dtype=p["dtype"], seed=p["seed"],
                          steps=p["steps"], guidance=p["guidance"], width=p["width"], height=p["height"], params=p,

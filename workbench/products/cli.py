@@ -2,7 +2,8 @@
 
     workbench products list --text coat
     workbench products show AUR-1001
-    workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 --attr fit=regular
+    workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 \
+        --attr fit=regular
     workbench products merge AUR-1001 aurelo-navy-wool-coat
     workbench products train AUR-1001 AUR-2002 --steps 800
     workbench products measure AUR-1001          # or --all: the garment's Lab colour from its photos
@@ -137,7 +138,8 @@ def link_cmd(sku: str = typer.Argument(...), items: list[int] = typer.Argument(.
 
 
 @app.command("unlink")
-def unlink_cmd(sku: str = typer.Argument(...), items: list[int] = typer.Argument(..., help="Dataset item ids.")) -> None:
+def unlink_cmd(sku: str = typer.Argument(...),
+               items: list[int] = typer.Argument(..., help="Dataset item ids.")) -> None:
     """The items stop being photos of the product (they stay in their dataset)."""
     from workbench.products import ProductError, unlink_items
 
@@ -163,7 +165,8 @@ def merge_cmd(keep: str = typer.Argument(..., help="The SKU kept."),
 
 @app.command("train")
 def train_cmd(
-    skus: list[str] = typer.Argument(..., help="One SKU (DreamBooth with prior preservation) or several (one token each)."),
+    skus: list[str] = typer.Argument(..., help="One SKU (DreamBooth with prior preservation) or several (one token "
+                                               "each)."),
     steps: int = typer.Option(None, help="max_train_steps (default 500)."),
     class_images: int = typer.Option(None, help="num_class_images for prior preservation (default 50)."),
 ) -> None:

@@ -4,7 +4,7 @@ retrieval code read and write.
     link_generation(actor, generation_id, ["AUR-1001"])                       # generated for this SKU
     link_generation(actor, generation_id, ["AUR-2002"], source="retrieved", score=0.83)
     products_of_generation(generation_id)       # -> [GenerationLink(sku="AUR-1001", url=..., price=..., ...)]
-    loras_for("AUR-1001")                        # -> [LoraLink(run_id=7, token="bkz", lora_path=..., ...)], newest first
+    loras_for("AUR-1001")                # -> [LoraLink(run_id=7, token="bkz", lora_path=..., ...)], newest first
     tokens_of_run(7)                             # -> {"AUR-1001": "bkz", ...}
     record_fidelity(actor, generation_id, "AUR-1001", result, False, "colour ΔE 7.9 vs AUR-1001 reference, limit 5")
     fidelity_rows("AUR-1001")                    # -> [FidelityRow(generation_id, sku, dino, delta_e, passed, ...)]

@@ -103,7 +103,8 @@ def gallery(batch: str, limit: int = 24) -> None:
             st.image(row.image_path, width="stretch")
             score = f" · CLIP {row.clip_score:.3f}" if row.clip_score is not None else ""
             kept = "" if row.kept else " · not kept"
-            st.caption(f"seed {row.seed} · attempt {row.attempt}{score}{kept}" + (" · 🧪 demo" if row.demo_model else ""))
+            st.caption(f"seed {row.seed} · attempt {row.attempt}{score}{kept}"
+                       + (" · 🧪 demo" if row.demo_model else ""))
             left, right = st.columns(2)
             with open(row.image_path, "rb") as f:
                 left.download_button("Download", f.read(), file_name=row.image_path.rsplit("/", 1)[-1],

@@ -58,13 +58,15 @@ def provenance_panel(item: QueueItem) -> None:
     st.markdown(f"CLIP **{clip}**{threshold} · OCR **{ocr}**" +
                 (f" (read {plain(repr(gate.ocr_detail.get('read', '')))})" if gate.ocr_detail else ""))
     st.code(item.prompt, language=None, wrap_lines=True)
-    loras = ", ".join(f"{plain(l.get('name') or l.get('path'))} × {plain(l.get('scale'))}" for l in item.loras) or "none"
+    loras = ", ".join(f"{plain(l.get('name') or l.get('path'))} × {plain(l.get('scale'))}"
+                      for l in item.loras) or "none"
     st.markdown(
         f"- **Model** {code_span(item.model)}{' 🧪 demo model' if item.demo_model else ''}\n"
         f"- **LoRAs** {loras}\n- **Quantization** {plain(item.quantization)} · **Scheduler** {plain(item.scheduler)}\n"
         f"- **Seed** {item.seed} · **Steps** {item.steps} · **Guidance** {item.guidance} · "
         f"{item.width}×{item.height}\n- **Negative** {plain(item.negative_prompt) or '—'}\n"
-        f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · **By** {plain(item.created_by) or '—'} · "
+        f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · "
+        f"**By** {plain(item.created_by) or '—'} · "
         f"attempt {item.attempt}" + (f"\n- **Replaces** image {item.replaces_id}" if item.replaces_id else ""))
 
 
@@ -99,7 +101,8 @@ def history_panel(user: UserInfo, item: QueueItem) -> None:
         tags = f" · tags: {plain(', '.join(d.tags))}" if d.tags else ""
         extra = f" · prompt v{d.prompt_version_id}" if d.prompt_version_id else ""
         extra += f" · regeneration job {d.regen_job_id}" if d.regen_job_id else ""
-        st.markdown(f"#{d.seq} **{d.decision.replace('_', ' ')}** by {plain(d.reviewer)} · {d.created_at:%Y-%m-%d %H:%M}"
+        st.markdown(f"#{d.seq} **{d.decision.replace('_', ' ')}** by {plain(d.reviewer)} · "
+                    f"{d.created_at:%Y-%m-%d %H:%M}"
                     f"{tags}{extra}" + (f"  \n> {plain(d.comment)}" if d.comment else ""))
 
 
