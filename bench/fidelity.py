@@ -57,8 +57,8 @@ def run(n: int, full: bool) -> dict:
     import torch
 
     from workbench.evaluate import distribution as D
-    from workbench.evaluate import fidelity as F
-    from workbench.evaluate import masks as M
+    from workbench.fidelity import scores as F
+    from workbench.fidelity import masks as M
     from workbench.models import tiny
     from workbench.settings import Settings
 

@@ -26,7 +26,8 @@ if not model.ok:
     st.info(f"**The model `{spec.model}` is not available here**: {model.reason}. {model.remedy}")
     st.stop()
 if ui.is_demo(spec.model):
-    st.warning("🧪 This is an offline demo model, not SDXL: its images are for trying the workbench, not for the catalog.")
+    st.warning("🧪 This is an offline demo model, not SDXL: its images are for trying the workbench, not for the "
+               "catalog.")
 
 batch_id = st.session_state.get(StateKeys.PROMPT_BATCH)
 single, batch_tab = tabs(["One prompt", f"Prompt batch {batch_id}" if batch_id else "Prompt batch"], key="generate_tab")

@@ -1,5 +1,6 @@
 """Evaluate: compare image sets (checkpoints, LoRAs, base vs fine-tuned) with FID/KID, CLIP, BLIP, LPIPS, SSIM, PSNR,
-brand consistency, PickScore and the OCR logo check; drill into single images; export CSV.
+brand consistency, PickScore and the OCR logo check; drill into single images; per product (SKU), the fidelity of its
+generated images; export CSV.
 
 Run: streamlit run Home.py (then the Evaluate page). Widgets live in workbench/ui/evaluate.py.
 """
@@ -17,7 +18,8 @@ st.title("Evaluate")
 st.caption("Numbers you can defend: each with its interval, its sample size and what it means.")
 user = require_login(any_of=("evaluate", "view_queue"))
 
-compare, images, new, cards = tabs(["Compare", "Images", "New evaluation", "Metric cards"], key="evaluate_tab")
+compare, images, products, new, cards = tabs(["Compare", "Images", "Products", "New evaluation", "Metric cards"],
+                                             key="evaluate_tab")
 runs = ui.evaluations(str(settings.workspace_dir))
 with compare:
     if not runs:
@@ -32,6 +34,8 @@ with images:
     if runs:
         labels = {r["id"]: f"#{r['id']} {r['name']}" for r in runs}
         ui.drilldown(st.selectbox("Evaluation", list(labels), format_func=labels.get, key="evaluate_drill_run"))
+with products:
+    ui.products_view()
 with new:
     if user.can("evaluate"):
         ui.new_evaluation_form(user.username)

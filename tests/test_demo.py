@@ -56,6 +56,23 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
 
     queue = list_queue("ana", QueueFilter())
     assert {i.generation_id for i in queue} >= {g.id for g in gens if g.kept}  # flagged, not held back
+    # products: priced on the invented shop, colours measured, images generated for SKUs with fidelity scores, and
+    # one recoloured catalog photo held by the fidelity gate with its reason
+    from workbench.demo import DEMO_GATE_BATCH
+    from workbench.products import fidelity_rows, list_products, products_of_generation
+
+    products = [p for p in list_products(limit=1000) if p.item_ids]
+    assert len(products) >= 28 and all(p.colour_lab is not None for p in products)
+    assert all(p.url == f"https://shop.aurelo.example/p/{p.sku}" for p in products)
+    assert {p.currency for p in products} == {"EUR"} and all(p.price > 0 for p in products)
+    rows = fidelity_rows()
+    assert len(rows) == 3 and all(r.delta_e is not None and r.dino is not None and r.demo for r in rows)
+    [held] = [i for i in list_queue("ana", QueueFilter(gate="held")) if i.batch == DEMO_GATE_BATCH]
+    [link] = products_of_generation(held.generation_id)
+    assert held.batch == DEMO_GATE_BATCH and link.fidelity_passed is False
+    assert any(f.startswith("fidelity: colour ΔE") and f"vs {link.sku} reference, limit 10" in f
+               for f in held.gate.flags)  # the demo brand's limit (its 64-px demo model)
+    assert {r.passed for r in rows} == {True, False}  # the Evaluate page's Products view has both to show
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output
@@ -83,7 +100,7 @@ def _fast_demo(monkeypatch, before_users=lambda state: "done"):
     """The demo build with every step but ``users`` stubbed out; ``before_users`` runs as the step before it."""
     from workbench import demo
 
-    for step in ("_models", "_catalog", "_training", "_prompts", "_generation", "_evaluation"):
+    for step in ("_models", "_catalog", "_training", "_prompts", "_generation", "_evaluation", "_products"):
         monkeypatch.setattr(demo, step, lambda *args, **kwargs: "stub")
     monkeypatch.setattr(demo, "_brand", before_users)
     return demo

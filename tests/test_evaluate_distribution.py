@@ -93,7 +93,7 @@ def test_metric_classes_accumulate_batches_and_keep_the_reference(feats):
 
 
 def test_distribution_scores_with_the_tiny_models_flags_small_sets(tmp_path):
-    from workbench.evaluate.fidelity import load_fidelity_models
+    from workbench.fidelity.scores import load_fidelity_models
     from workbench.models import tiny
     from workbench.settings import Settings
 

@@ -120,3 +120,29 @@ def test_an_analyst_queues_an_evaluation_of_a_batch(stored, monkeypatch):
         e = s.get(Evaluation, 2)
     assert job.config == {"evaluation_id": 2} and job.created_by == "ari" and e.job_id == job.id
     assert [x["batch"] for x in e.config["image_sets"]] == ["ss26"] and e.config["metrics"] == ["clip", "ocr"]
+
+
+def test_the_products_view_shows_each_skus_fidelity_worst_first_with_a_chart(stored):
+    from helpers.data import CURATOR
+    from helpers.review import as_role
+    from workbench.products import create_product, link_generation, record_fidelity
+
+    mia = as_role("marketer")
+    for sku in ("AUR-1", "AUR-2"):
+        create_product(CURATOR, sku, f"product {sku}")
+    for gid, sku, de, passed in ((stored[0], "AUR-1", 1.2, True), (stored[1], "AUR-2", 7.9, False),
+                                 (stored[2], "AUR-2", 2.0, True)):
+        link_generation(mia, gid, [sku])
+        record_fidelity(mia, gid, sku, {"dino": None, "delta_e": de, "shape_iou": 0.9,
+                                        "unavailable": {"dino": "unavailable: facebook/dinov2-base — run "
+                                                                "`workbench models pull dinov2`"}},
+                        passed, "colour ΔE 7.9 vs AUR-2 reference, limit 5" if not passed else "ok")
+    at = _page("ari")
+    assert not at.exception, at.exception
+    table = at.dataframe[2].value
+    assert table["sku"].tolist() == ["AUR-2", "AUR-1"]  # worst first
+    assert table["pass rate"].tolist() == ["50%", "100%"] and table["mean ΔE"].tolist() == ["5.0", "1.2"]
+    assert table["mean DINO"].tolist() == ["unavailable"] * 2  # never a number without the model
+    assert "unavailable: facebook/dinov2-base" in page_text(at)
+    charts = [c.proto.spec for c in at.get("vega_lite_chart") if '"SKU"' in c.proto.spec]
+    assert len(charts) == 2 and "pass rate" in charts[0] and "mean" in charts[1]  # pass rate and mean ΔE per SKU

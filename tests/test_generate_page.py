@@ -153,3 +153,23 @@ def test_a_saved_prompt_version_goes_through_the_brands_gate_and_every_attempt_i
     p = read_png_metadata(Path(kept)).provenance
     assert (p["prompt_id"], p["prompt_version"], p["template"], p["brand"]) == (v1.id, 1, "tee", "acme")
     assert p["gate_threshold"] == 1.0 and p["kept"] is True
+
+
+def test_a_product_picked_fills_the_prompt_and_its_image_is_linked_to_the_sku(kit, workspace, monkeypatch):
+    from helpers.data import CURATOR
+    from workbench.products import create_product, fidelity_rows, generations_of_product
+
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
+    reload_settings()
+    create_product(CURATOR, "AUR-7", "Aurelo Olive Cap", category="Caps", colour="Olive")
+    at = page_as(PAGE, timeout=120).run()
+    at.selectbox(key="generate_product").set_value("AUR-7").run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="generate_prompt").value.startswith("a photo of olive cap, Aurelo Olive Cap, olive cap")
+    at.number_input(key="generate_steps").set_value(1)
+    [submit] = [b for b in at.button if b.label == "Generate"]
+    submit.click().run()
+    assert not at.exception, at.exception
+    [gid] = generations_of_product("AUR-7")
+    [row] = fidelity_rows("AUR-7")  # no photos to compare with: recorded as not checked, with the reason
+    assert row.generation_id == gid and row.passed is None and "no reference photos" in row.reason

@@ -16,7 +16,7 @@ from helpers.review import as_role, make_generation, make_users, page_as, page_t
 from PIL import Image
 
 from workbench.data.demo import draw_garment, make_demo_catalog
-from workbench.evaluate import masks
+from workbench.fidelity import masks
 from workbench.models import tiny
 from workbench.products import (
     get_product,

@@ -199,3 +199,31 @@ def test_marketer_sees_their_submissions_and_feedback(workspace):
     assert list(table["image"]) == [mine] and list(table["feedback"]) == ["needs a bigger logo"]
     assert list(table["status"]) == ["changes requested"]
     assert "review_approve" not in _keys(at, "button") and not at.tabs
+
+
+def test_an_image_held_by_the_fidelity_gate_shows_the_reason_and_the_products_reference_photo(workspace, tmp_path):
+    from helpers.data import CURATOR, image_bytes, write
+    from helpers.review import as_role
+    from workbench.products import create_product, link_generation, record_fidelity
+    from workbench.products.importing import import_catalog
+
+    make_users()
+    write(tmp_path / "photos" / "1.png", image_bytes((48, 48)))
+    report = import_catalog(tmp_path / "photos", workers=1, actor=CURATOR)
+    from workbench.data.tables import Item
+    from workbench.db import session_scope
+
+    with session_scope() as s:
+        ids = [i.id for i in s.query(Item).filter(Item.dataset_id == report.dataset_id)]
+    create_product(CURATOR, "AUR-1001", "Aurelo Red Jacket", item_ids=ids)
+    gid = make_generation()
+    link_generation(as_role("marketer"), gid, ["AUR-1001"])
+    reason = "colour ΔE 7.9 vs AUR-1001 reference, limit 5"
+    record_fidelity(as_role("marketer"), gid, "AUR-1001", {"delta_e": 7.9}, False, reason)
+    at = _page("ana")
+    assert "Image 1 of" not in page_text(at)  # held: not in the default queue
+    at.selectbox(key="review_f_gate").set_value("held").run()
+    assert not at.exception, at.exception
+    assert f"fidelity: {reason}" in page_text(at)
+    assert "reference: **AUR-1001** Aurelo Red Jacket · 🔴 fidelity failed" in page_text(at)
+    assert len(at.get("image")) >= 2  # the generated image and the product's reference thumbnail

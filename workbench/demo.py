@@ -15,6 +15,10 @@ Steps (each skipped when already done, so running it twice is safe):
  6. prompts     a saved prompt batch for the brand;
  7. generation  that batch generated with the demo LoRA and the CLIP gate (every attempt kept with its score);
  8. evaluation  an evaluation run of the generated batch against the catalog's val split;
+ 9. products    the catalog's SKUs get EUR prices and product URLs on the invented shop (https://shop.aurelo.example),
+                their colours are measured from their photos, two of them get images generated for them (fidelity
+                scored against their photos), and one recoloured catalog photo is recorded as a generation for its
+                SKU to show the fidelity gate holding it (labelled as such; its score is computed like any other);
 and the generated images wait in the review queue. Everything is labelled as demo (tiny-kit models).
 """
 from __future__ import annotations
@@ -35,7 +39,9 @@ DEMO_USERS = {"mia": "marketer", "ari": "analyst", "ana": "approver", "adam": "a
 DEMO_TRAIN_STEPS = 120
 DEMO_BRAND = "aurelo"
 DEMO_BATCH = "demo-aurelo"
-STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation")
+DEMO_PRODUCT_BATCH = "demo-aurelo-products"
+DEMO_GATE_BATCH = "demo-fidelity-gate"
+STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation", "products")
 
 BRAND_YAML = """# The demo brand (invented). Made by `workbench demo`.
 name: aurelo
@@ -53,6 +59,8 @@ negative: "blurry, lowres, watermark"
 gate:
   clip_threshold: 0.9      # the tiny demo CLIP scores low: every image gets a second attempt, so the loop shows
   max_attempts: 2
+fidelity:
+  max_delta_e: 10          # the 64-px demo model draws a product's colour within ~7-17 ΔE; a real brand keeps 5
 """
 
 
@@ -137,7 +145,7 @@ def build_demo(progress: Callable[[int, int, str], None] | None = None, size: in
     report = DemoReport(workspace=str(get_settings().workspace_dir))
     builders = {"models": _models, "catalog": lambda s: _catalog(s, size), "brand": _brand, "users": _users,
                 "training": lambda s: _training(s, train_steps), "prompts": _prompts, "generation": _generation,
-                "evaluation": _evaluation}
+                "evaluation": _evaluation, "products": _products}
     for i, step in enumerate(STEPS):
         progress(i, len(STEPS), f"{step}…")
         if step in state:
@@ -277,6 +285,68 @@ def _evaluation(state: dict) -> int | None:
     eval_id = create_evaluation(cfg, system_actor("ari", role="analyst"))
     run_evaluation(eval_id)  # in this process (the demo may itself be a job: it never waits on the queue)
     return eval_id
+
+
+def _products(state: dict) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from workbench.data.demo import PRICES_EUR, SHOP_URL
+    from workbench.fidelity import load_fidelity_models
+    from workbench.generate.pipeline import PipelineSpec, build_pipeline
+    from workbench.generate.product import generate_for_product, product_prompt
+    from workbench.generate.sample import GenerationParams
+    from workbench.products import list_products, measure_colour, update_product
+
+    mia = system_actor("mia", role="marketer")  # prices, photos and generation are a marketer's
+    products = [p for p in list_products(dataset_id=int(state["catalog"]), limit=1000) if p.item_ids]
+    for p in products:
+        price = PRICES_EUR.get(p.category)
+        update_product(mia, p.sku, url=SHOP_URL.format(sku=p.sku),
+                       **({"price": Decimal(price), "currency": "EUR"} if price else {}))
+        measure_colour(mia, p.sku)
+    # A small product batch: one jacket and one t-shirt, generated for their SKUs and scored against their photos.
+    picks = [next(p for p in products if p.category == c) for c in ("Jackets", "Tshirts")
+             if any(p.category == c for p in products)]
+    assembled = build_pipeline(PipelineSpec(model=get_settings().models.sdxl_base, device="cpu"))
+    models = load_fidelity_models()
+    generated = []
+    for i, p in enumerate(picks):
+        pp = product_prompt(p.sku)
+        params = GenerationParams(prompt=pp.prompt, negative_prompt=pp.negative, width=64, height=64, steps=20,
+                                  seed=11 + i, brand=pp.brand, template=pp.template)
+        out = generate_for_product(assembled, p.sku, params, DEMO_PRODUCT_BATCH, user=mia, brand=pp.brand or None,
+                                   models=models)
+        generated += [img.generation_id for img in out.images]
+    held = _gate_example(mia, picks[0] if picks else products[0], models)
+    return {"priced": len(products), "generated": generated, "held": held}
+
+
+def _gate_example(actor, product, models) -> int:
+    """The fidelity gate at work: the product's own catalog photo with its colour channels swapped (red cloth turns
+    blue), recorded as a generation for its SKU and labelled as a demo of the gate; the check is the real one."""
+    import numpy as np
+    from PIL import Image
+
+    from workbench.generate.product import check_fidelity
+    from workbench.generate.sample import GeneratedImage, a1111_parameters, record_generation, write_png
+    from workbench.products import link_generation
+
+    with Image.open(product.images[0]) as im:
+        photo = im.convert("RGB")
+    recoloured = Image.fromarray(np.asarray(photo)[..., [2, 0, 1]])
+    prompt = f"demo of the fidelity gate: {product.name} with its colours swapped (not a generated image)"
+    prov = {"workbench_version": "demo", "model": "demo: recoloured catalog photo", "model_revision": "",
+            "demo_model": True, "vae": "", "loras": [], "quantization": "none", "dtype": "fp32", "scheduler": "none",
+            "prompt": prompt, "negative_prompt": "", "prompt_id": None, "template": "", "brand": DEMO_BRAND,
+            "products": [product.sku], "seed": 0, "base_seed": 0, "steps": 0, "guidance": 0.0,
+            "width": recoloured.width, "height": recoloured.height, "attempt": 1}
+    path = get_settings().path("generations", DEMO_GATE_BATCH, f"{product.sku}-recoloured.png")
+    write_png(path, recoloured, a1111_parameters(prov, "none"), prov)
+    img = GeneratedImage(image=recoloured, seed=0, path=path, provenance=prov)
+    gid = record_generation(img, DEMO_GATE_BATCH, "mia")
+    link_generation(actor, gid, [product.sku])
+    check_fidelity(actor, gid, product.sku, recoloured, brand=DEMO_BRAND, models=models)
+    return gid
 
 
 def demo_job(ctx) -> dict[str, Any]:

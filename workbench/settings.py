@@ -39,7 +39,7 @@ class ModelRefs(BaseModel):
     fid_inception: str = "torch-fidelity:inception-v3-compat"  # the weights FID was defined with
     lpips_backbone: str = "torchvision:alexnet"
     preference: str = "yuvalkirstain/PickScore_v1"  # optional PickScore (CLIPModel + processor)
-    # Product fidelity (workbench.evaluate.fidelity) and FD-DINOv2
+    # Product fidelity (workbench.fidelity) and FD-DINOv2
     dinov2: str = "facebook/dinov2-base"  # Dinov2Model: DINO similarity of garment crops, FD-DINOv2 features
     segmenter: str = "mattmdjaga/segformer_b2_clothes"  # garment masks where matting fails (SegFormer, no repo code)
     # Logo legibility

@@ -41,6 +41,10 @@ GARMENTS: dict[str, tuple[str, str, str, str]] = {
     "cap": ("Caps", "Headwear", "Accessories", "Unisex"),
 }
 SEASONS = ("Spring", "Summer", "Fall", "Winter")
+# The demo shop (invented domain): each garment's price in EUR, and the product page of a SKU.
+PRICES_EUR = {"Tshirts": "29.00", "Hoodies": "69.00", "Jackets": "149.00", "Trousers": "79.00", "Dresses": "99.00",
+              "Sneakers": "119.00", "Caps": "25.00"}
+SHOP_URL = "https://shop.aurelo.example/p/{sku}"
 COLUMNS = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage",
            "productDisplayName", "brand"]
 SS = 2  # supersampling factor: drawn at 2x, reduced with LANCZOS (smooth edges, still deterministic)

@@ -183,7 +183,7 @@ def distribution_scores(reference: Sequence[Image.Image], generated: Sequence[Im
                         models: Mapping[str, Any], fd_bootstrap: int = FD_BOOTSTRAP) -> DistributionResult:
     """CMMD (models["clip_scorer"]) and FD-DINOv2 (models["dinov2"]) of a generated set against reference photos.
     ``models`` as ``fidelity.load_fidelity_models`` returns it; a missing model makes its metric "unavailable"."""
-    from workbench.evaluate.fidelity import _usable, clip_image_embeddings
+    from workbench.fidelity.scores import _usable, clip_image_embeddings
 
     if len(reference) < 2 or len(generated) < 2:
         raise ValueError(f"distribution metrics need at least 2 images per set (reference {len(reference)}, "

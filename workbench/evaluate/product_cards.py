@@ -7,14 +7,14 @@ the CLI and review gates read them without importing torch.
 Each card (``ProductCard``, the fields of ``workbench.evaluate.MetricCard`` plus ``reliable_n``): title, meaning,
 range, higher_is_better, caveats, backbone (the Settings.models field it needs, "" for none), per (image | set),
 reliable_n (images per set for set metrics; 1 for per-image ones). Definitions and the
-reasons for the thresholds: ``workbench.evaluate.fidelity`` and ``workbench.evaluate.distribution``.
+reasons for the thresholds: ``workbench.fidelity`` and ``workbench.evaluate.distribution``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-DELTA_E_NOTICEABLE = 2.0  # below: not noticeable to most observers
-DELTA_E_DIFFERENT = 5.0  # above: reads as a different colour
+from workbench.fidelity.scores import DELTA_E_DIFFERENT, DELTA_E_NOTICEABLE, delta_e_reading
+
 CMMD_SIGMA = 10.0
 CMMD_SCALE = 1000.0
 CMMD_RELIABLE_N = 100
@@ -91,14 +91,8 @@ FIDELITY_CARDS: dict[str, ProductCard] = {c.key: c for c in [
         backbone="", per="image"),
 ]}
 
-
-def delta_e_reading(de: float) -> str:
-    """The usual reading of a CIEDE2000 difference."""
-    if de < DELTA_E_NOTICEABLE:
-        return "not noticeable (ΔE < 2)"
-    if de <= DELTA_E_DIFFERENT:
-        return "noticeable (ΔE 2-5)"
-    return "a different colour (ΔE > 5)"
-
+__all__ = ["CMMD_RELIABLE_N", "CMMD_SCALE", "CMMD_SIGMA", "DELTA_E_DIFFERENT", "DELTA_E_NOTICEABLE",
+           "DISTRIBUTION_CARDS", "FD_BOOTSTRAP", "FD_DINOV2_RELIABLE_N", "FIDELITY_CARDS", "PRODUCT_CARDS",
+           "ProductCard", "delta_e_reading"]
 
 PRODUCT_CARDS: dict[str, ProductCard] = {**FIDELITY_CARDS, **DISTRIBUTION_CARDS}

@@ -1,5 +1,8 @@
 """`workbench generate run|quantize|batch`: generate images with provenance, or prebuild INT8 weights.
 
+    workbench generate run --prompt "a navy t-shirt" --n 4
+    workbench generate run --product AUR-1001 --brand aurelo     # its prompt and LoRA; the SKU in provenance + DB
+
 The CLI generates as ``system_actor("cli", role="marketer")``: generating is the marketer's permission, and whoever runs
 the CLI can open the workspace database anyway."""
 from __future__ import annotations
@@ -28,7 +31,9 @@ def _spec(model, vae, lora, scheduler, dtype, quantization, device):
 
 @app.command()
 def run(
-    prompt: str = typer.Option(..., help="The prompt."),
+    prompt: str = typer.Option(None, help="The prompt (with --product: default the product's prompt)."),
+    product: str = typer.Option(None, help="SKU to generate for: its prompt, its LoRA (newest finished, scale 1.0), "
+                                           "the SKU in provenance, and the fidelity check against its photos."),
     negative: str = typer.Option("", help="Negative prompt."),
     model: str = typer.Option(None, help="Model reference (default: settings.models.sdxl_base)."),
     vae: str = typer.Option(None, help="VAE reference (default: the model's own)."),
@@ -43,28 +48,51 @@ def run(
     guidance: float = typer.Option(5.0),
     size: int = typer.Option(1024, help="Width and height in pixels."),
     batch: str = typer.Option("cli", help="Batch name (folder under workspace/generations)."),
-    brand: str = typer.Option("", help="Brand profile the prompt is for (recorded; its CLIP gate and trigger)."),
+    brand: str = typer.Option("", help="Brand profile the prompt is for (recorded; its CLIP gate and trigger). With "
+                                       "--product: default the one named like the product's brand."),
     gate: bool = typer.Option(None, "--gate/--no-gate",
                               help="Run the CLIP gate (default: on when the brand profile has a gate section)."),
     threshold: float = typer.Option(None, help="Override the brand's CLIP threshold (gate)."),
     attempts: int = typer.Option(None, help="Override the brand's attempts per image (gate)."),
 ) -> None:
-    """Generate N images for one prompt; each PNG carries its parameters and provenance."""
+    """Generate N images for one prompt (or for a product); each PNG carries its parameters and provenance."""
+    from dataclasses import replace
+
     from workbench.generate.guard import brand_profile
     from workbench.generate.pipeline import GenerationError, build_pipeline
     from workbench.generate.sample import GenerationParams, generate
     from workbench.models.sources import ModelUnavailable
 
-    params = GenerationParams(prompt=prompt, negative_prompt=negative, width=size, height=size, steps=steps,
-                              guidance=guidance, seed=seed, num_images=n, brand=brand)
-    profile = brand_profile(brand)
-    if brand and profile is None:
-        typer.echo(f"--brand {brand!r}: no such brand profile; see `workbench prompts list`", err=True)
+    if not prompt and not product:
+        typer.echo("give --prompt, or --product SKU to generate for a product", err=True)
         raise typer.Exit(2)
-    gated = gate if gate is not None else bool(profile and profile.gate_defined)
+    checks = []
     try:
-        assembled = build_pipeline(_spec(model, vae, lora, scheduler, dtype, quantization, device))
-        if gated:
+        spec = _spec(model, vae, lora, scheduler, dtype, quantization, device)
+        pp = None
+        if product:
+            from workbench.generate.product import product_prompt
+
+            pp = _product_prompt(product_prompt, product, brand or None)
+            if pp.lora and pp.lora.path not in {x.path for x in spec.loras}:
+                spec = replace(spec, loras=(*spec.loras, pp.lora))
+        params = GenerationParams(prompt=prompt or pp.prompt, negative_prompt=negative or (pp.negative if pp else ""),
+                                  width=size, height=size, steps=steps, guidance=guidance, seed=seed, num_images=n,
+                                  brand=pp.brand if pp else brand, template=pp.template if pp else "")
+        profile = brand_profile(params.brand)
+        if params.brand and profile is None:
+            typer.echo(f"--brand {params.brand!r}: no such brand profile; see `workbench prompts list`", err=True)
+            raise typer.Exit(2)
+        # A product's images go through its fidelity gate; the CLIP gate is for prompts.
+        gated = not product and (gate if gate is not None else bool(profile and profile.gate_defined))
+        assembled = build_pipeline(spec)
+        if product:
+            from workbench.generate.product import generate_for_product
+
+            out = generate_for_product(assembled, product, params, batch, user=_actor(), brand=pp.brand or None)
+            images, checks = out.images, out.checks
+        elif gated:
+            images = []
             for guarded in _gated(assembled, params, batch, threshold, attempts):
                 for a in guarded.attempts:
                     typer.echo(f"seed {a.seed} attempt {a.attempt} CLIP {a.clip_score:.3f}"
@@ -76,9 +104,14 @@ def run(
         raise typer.Exit(2) from None
     if assembled.demo_model:
         typer.echo("note: this is an offline demo model: its images are for trying the workbench only")
-    if not gated:
-        for img in images:
-            typer.echo(f"seed {img.seed}: {img.path}")
+    if pp is not None:
+        typer.echo(f"product {pp.sku}: {pp.prompt}" + (f" (LoRA {pp.lora.name}, token {pp.token})" if pp.lora else ""))
+    verdicts = {c.generation_id: c for c in checks}
+    for img in images:
+        c = verdicts.get(img.generation_id)
+        suffix = "" if c is None else {True: " · fidelity passed", False: f" · held for review: {c.reason}",
+                                       None: f" · fidelity {c.reason}"}[c.passed]
+        typer.echo(f"seed {img.seed}: {img.path}{suffix}")
 
 
 def _gated(assembled, params, batch, threshold, attempts):
@@ -89,6 +122,17 @@ def _gated(assembled, params, batch, threshold, attempts):
     typer.echo(f"CLIP gate: threshold {gate.policy.threshold}, {gate.policy.max_attempts} attempt(s) ({gate.source})")
     scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, assembled.spec.device)
     return generate_guarded(assembled, params, scorer, gate.policy, batch=batch, user=_actor(), trigger=gate.trigger)
+
+
+def _product_prompt(build, sku: str, brand: str | None):
+    from workbench.generate.pipeline import GenerationError
+    from workbench.products import ProductError
+    from workbench.prompts import PromptError
+
+    try:
+        return build(sku, brand=brand)
+    except (ProductError, PromptError) as exc:
+        raise GenerationError(str(exc)) from None
 
 
 @app.command()

@@ -49,7 +49,8 @@ def main(job_id: int) -> int:
             with session_scope() as s:
                 row = s.get(Job, job_id)
                 row.progress_step, row.progress_total = finished, len(todo)
-                row.message, row.updated_at = f"{finished}/{len(todo)} images ({state.num_processes} processes)", utcnow()
+                row.message = f"{finished}/{len(todo)} images ({state.num_processes} processes)"
+                row.updated_at = utcnow()
     folder = settings.path("jobs", str(job_id))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"rank-{state.process_index}.json").write_text(json.dumps({"rank": state.process_index,

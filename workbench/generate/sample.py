@@ -6,9 +6,11 @@
 Each image is written atomically as a PNG with two chunks: ``parameters``, the A1111 text any tool that reads A1111 PNG
 info understands, and ``workbench``, a JSON object with everything that made the image (model and revision, VAE, LoRAs
 and scales, quantization, scheduler, seed, the saved prompt it came from (``prompt_id``, ``prompt_version``,
-``template``: filled in from the prompt library whenever a prompt id is given), brand, workbench version, and whether
-the model is a demo model). Image ``i`` of a request uses seed ``seed + i``, so one image can be remade alone; the same inputs and seed give
-the same image on the same device. Every image is recorded in the ``generations`` table with review status pending.
+``template``: filled in from the prompt library whenever a prompt id is given), brand, the SKUs it was generated for,
+workbench version, and whether the model is a demo model). Image ``i`` of a request uses seed ``seed + i``, so one
+image can be remade alone; the same inputs and seed give the same image on the same device. Every image is recorded
+in the ``generations`` table with review status pending, and linked to the products it was generated for
+(``products.link_generation``, source "generated_for").
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class GenerationParams:
     template: str = ""  # that prompt's template ("" for a typed prompt)
     brand: str = ""
     prompt_version: int | None = None  # that prompt's version number (1, 2, … along its refinements)
+    products: tuple[str, ...] = ()  # SKUs the image is generated for: in its provenance, linked in the DB
 
     def check(self) -> None:
         if not self.prompt.strip():
@@ -112,6 +115,7 @@ def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int
         "prompt_version": params.prompt_version,
         "template": params.template,
         "brand": params.brand,
+        "products": list(params.products),
         "seed": seed,
         "base_seed": seed if base_seed is None else base_seed,
         "steps": params.steps,
@@ -243,6 +247,10 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
                 img.generation_id = record_generation(img, batch, who.username, settings, replaces_id)
+                if params.products:
+                    from workbench.products.links import link_generation
+
+                    link_generation(who, img.generation_id, params.products, settings=settings)
             results.append(img)
     return results
 

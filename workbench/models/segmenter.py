@@ -1,4 +1,4 @@
-"""Garment segmentation models for ``workbench.evaluate.masks`` (the model path; matting needs no weights).
+"""Garment segmentation models for ``workbench.fidelity.masks`` (the model path; matting needs no weights).
 
     seg = load_segmenter(settings.models.segmenter)     # cached hub repo or folder; `workbench models pull segmenter`
     alpha = seg(image)                                   # (H, W) float32 in 0..1: how garment-like each pixel is

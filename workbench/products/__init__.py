@@ -11,12 +11,17 @@ Light to import (SQLAlchemy only): the training, import, retrieval and tagging h
 """
 from workbench.products.fields import ProductError
 from workbench.products.links import (
+    FidelityRow,
     GenerationLink,
     LoraLink,
+    ProductFidelity,
+    fidelity_rows,
+    fidelity_summary,
     generations_of_product,
     link_generation,
     loras_for,
     products_of_generation,
+    record_fidelity,
     tokens_of_run,
 )
 from workbench.products.records import (
@@ -35,15 +40,18 @@ from workbench.products.records import (
 )
 
 
-def measure_colour(actor, sku: str):
-    """The garment region's dominant CIE Lab colour in ``sku``'s reference photos, stored in its colour_lab.
-    A slot for the fidelity metrics (``workbench.evaluate.fidelity``: garment masks + dominant Lab), which write it
-    with ``update_product(actor, sku, colour_lab=(L, a, b))``."""
-    raise NotImplementedError("measure_colour comes with the product-fidelity metrics (issue #20 item 4); until "
-                              "then a product's colour_lab stays empty unless set with update_product")
+def measure_colour(actor, sku: str, settings=None) -> ProductInfo:
+    """The garment region's dominant CIE Lab colour in ``sku``'s reference photos (``workbench.fidelity``: a garment
+    mask per photo, the interior pixels pooled, the largest k-means cluster's median), stored in its colour_lab with
+    ``update_product``. Needs ``datasets``; a product without photos, or whose photos show no garment, is a
+    ProductError naming it and the remedy."""
+    from workbench.products.colour import measure_colour as _measure
+
+    return _measure(actor, sku, settings=settings)
 
 
-__all__ = ["EDITABLE", "GenerationLink", "LoraLink", "ProductError", "ProductInfo", "categories", "count_products",
-           "create_product", "generations_of_product", "get_product", "link_generation", "link_items",
-           "list_products", "loras_for", "measure_colour", "merge_products", "products_of_generation",
-           "products_of_items", "tokens_of_run", "unlink_items", "update_product"]
+__all__ = ["EDITABLE", "FidelityRow", "GenerationLink", "LoraLink", "ProductError", "ProductFidelity", "ProductInfo",
+           "categories", "count_products", "create_product", "fidelity_rows", "fidelity_summary",
+           "generations_of_product", "get_product", "link_generation", "link_items", "list_products", "loras_for",
+           "measure_colour", "merge_products", "products_of_generation", "products_of_items", "record_fidelity",
+           "tokens_of_run", "unlink_items", "update_product"]

@@ -1,13 +1,15 @@
-"""`workbench products list|show|create|edit|link|unlink|merge|train`: the Products tab from the command line.
+"""`workbench products list|show|create|edit|link|unlink|merge|train|measure`: the Products tab from the command line.
 
     workbench products list --text coat
     workbench products show AUR-1001
-    workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 --attr fit=regular
+    workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 \
+        --attr fit=regular
     workbench products merge AUR-1001 aurelo-navy-wool-coat
     workbench products train AUR-1001 AUR-2002 --steps 800
     workbench products index --model clip          # embed the reference photos not yet in the retrieval index
     workbench products tag --batch ss26            # record the catalog products each image shows (shop-the-look)
     workbench products nearest look.png --k 5      # the nearest catalog products of any image
+    workbench products measure AUR-1001          # or --all: the garment's Lab colour from its photos
 
 The CLI acts as the operator (``system_actor("cli")``, admin: whoever runs it can open the workspace database);
 index and tag act as an analyst (retrieval is part of the evaluation: ``evaluate``).
@@ -18,7 +20,8 @@ import json
 
 import typer
 
-app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, merge, train, shop-the-look.",
+app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, merge, train, measure colours, "
+                  "shop-the-look.",
                   no_args_is_help=True)
 
 
@@ -140,7 +143,8 @@ def link_cmd(sku: str = typer.Argument(...), items: list[int] = typer.Argument(.
 
 
 @app.command("unlink")
-def unlink_cmd(sku: str = typer.Argument(...), items: list[int] = typer.Argument(..., help="Dataset item ids.")) -> None:
+def unlink_cmd(sku: str = typer.Argument(...),
+               items: list[int] = typer.Argument(..., help="Dataset item ids.")) -> None:
     """The items stop being photos of the product (they stay in their dataset)."""
     from workbench.products import ProductError, unlink_items
 
@@ -166,7 +170,8 @@ def merge_cmd(keep: str = typer.Argument(..., help="The SKU kept."),
 
 @app.command("train")
 def train_cmd(
-    skus: list[str] = typer.Argument(..., help="One SKU (DreamBooth with prior preservation) or several (one token each)."),
+    skus: list[str] = typer.Argument(..., help="One SKU (DreamBooth with prior preservation) or several (one token "
+                                               "each)."),
     steps: int = typer.Option(None, help="max_train_steps (default 500)."),
     class_images: int = typer.Option(None, help="num_class_images for prior preservation (default 50)."),
 ) -> None:
@@ -194,8 +199,8 @@ MODEL_OPT = typer.Option("clip", "--model", help="clip (settings.models.clip_sco
 
 
 def _masks():
-    """The garment masks module (garment crops for retrieval); the CLI may import from any floor."""
-    from workbench.evaluate import masks
+    """The garment masks module (garment crops for retrieval)."""
+    from workbench.fidelity import masks
 
     return masks
 
@@ -279,3 +284,26 @@ def nearest_cmd(image: str = typer.Argument(..., help="An image file."),
         typer.echo(f"no matches: the {model} index is empty (run `workbench products index --model {model}`)")
     for m in matches:
         typer.echo(_match_line(m))
+@app.command("measure")
+def measure_cmd(
+    skus: list[str] = typer.Argument(None, help="SKUs to measure."),
+    all_: bool = typer.Option(False, "--all", help="Every product with photos."),
+) -> None:
+    """Measure each product's garment colour (CIE Lab, from its reference photos) and store it."""
+    from workbench.products import ProductError, list_products, measure_colour
+
+    if all_ == bool(skus):
+        _fail(ValueError("name SKUs or give --all (not both)"))
+    targets = [p.sku for p in list_products(limit=100_000) if p.item_ids] if all_ else list(skus)
+    failed = 0
+    for sku in targets:
+        try:
+            p = measure_colour(_actor(), sku)
+        except ProductError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        lab = ", ".join(f"{v:.1f}" for v in p.colour_lab)
+        typer.echo(f"{sku}: Lab ({lab}) {p.swatch}")
+    if failed:
+        raise typer.Exit(2)

@@ -104,7 +104,8 @@ def product_key(item: Item) -> tuple[str, dict[str, Any]] | None:
              and not is_missing(v)}
     fields = {"name": name, "brand": item.brand or _first(attrs, ("brand",)),
               "category": _first(attrs, CATEGORY_KEYS) or item.category, "colour": item.colour
-              or _first(attrs, COLOUR_KEYS), "price": _first(attrs, PRICE_KEYS), "currency": _first(attrs, CURRENCY_KEYS),
+              or _first(attrs, COLOUR_KEYS), "price": _first(attrs, PRICE_KEYS),
+              "currency": _first(attrs, CURRENCY_KEYS),
               "url": _first(attrs, URL_KEYS), "attributes": extra}
     return sku, fields
 

@@ -57,7 +57,7 @@ class RetrievalError(ProductError):
 
 
 class MaskTools(Protocol):
-    """What retrieval needs from the garment masks module (``workbench.evaluate.masks`` or its successor)."""
+    """What retrieval needs from the garment masks module (``workbench.fidelity.masks``)."""
 
     def garment_mask(self, image: Image.Image) -> Any: ...
 

@@ -5,7 +5,8 @@ products, and their instance tokens, a training run's LoRA knows).
 ``item_embeddings`` (one image embedding per reference photo and embedding model, for shop-the-look retrieval) is
 migration ``0013_item_embeddings``.
 
-Created by migration ``0010_products`` (chained onto ``0008``: product_items points at items). ``generation_id`` has no
+Created by migration ``0010_products`` (chained onto ``0008``: product_items points at items); ``0012`` adds the
+fidelity columns of ``generation_products``. ``generation_id`` has no
 foreign key: the generations table lives on another migration branch (``0004``), as 0007 notes for prompts.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workbench.data import tables as _data_tables  # noqa: F401 - items, the target of product_items.item_id
@@ -73,6 +74,12 @@ class GenerationProduct(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)  # retrieval similarity
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Product fidelity of the image against this product's reference photos (migration 0012): the scores
+    # (FidelityResult.as_dict()), the brand gate's verdict (None: not checked) and its reason.
+    fidelity: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    fidelity_passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    fidelity_reason: Mapped[str] = mapped_column(Text, default="")
+    fidelity_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class LoraProduct(Base):

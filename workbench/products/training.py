@@ -54,7 +54,8 @@ DEFAULTS: dict[str, Any] = {"rank": 8, "learning_rate": 1e-4, "max_train_steps":
 
 
 def noun(category: str) -> str:
-    """"Shirts" -> "shirt", "Dresses" -> "dress", "Jeans" -> "jeans", "" -> "product": the class word of a product's prompts."""
+    """"Shirts" -> "shirt", "Dresses" -> "dress", "Jeans" -> "jeans", "" -> "product": the class word of a product's
+    prompts."""
     word = " ".join(str(category or "").lower().split())
     if not word:
         return "product"

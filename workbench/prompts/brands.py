@@ -10,6 +10,8 @@ A profile (``prompt_templates/brands/northwind.yaml``)::
     required_phrases: [photograph]
     forbidden_terms: [nike, knockoff]
     negative: "watermark, blurry, lowres"
+    product_template: jacket           # the template a product's prompt starts from (else its category's)
+    fidelity: {max_delta_e: 5, min_dino: 0.7}   # the product-fidelity gate (see BrandProfile)
 
 Problems are reported as ``file:line: field: message``; unknown keys are an error.
 """
@@ -22,8 +24,10 @@ from workbench.prompts.templates import NAME
 from workbench.prompts.yamlio import Problem, PromptError, read_yaml
 
 BRAND_KEYS = {"name", "title", "trigger", "loras", "logo_text", "palette", "required_phrases", "forbidden_terms",
-              "negative", "gate"}
+              "negative", "gate", "product_template", "fidelity"}
 GATE_KEYS = {"clip_threshold": (-1.0, 1.0), "max_attempts": (1, 10)}
+# The product-fidelity gate's limits: (lowest, highest allowed value, default). null switches a limit off.
+FIDELITY_KEYS = {"max_delta_e": (0.0, 100.0, 5.0), "min_dino": (-1.0, 1.0, None), "min_shape_iou": (0.0, 1.0, None)}
 HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}\Z")
 
 
@@ -50,6 +54,18 @@ class BrandProfile:
     clip_threshold: float = 0.25
     max_attempts: int = 3
     gate_defined: bool = False  # the profile has a ``gate:`` section: Generate turns the gate on by default
+    # The product-fidelity gate: an image generated for a product whose garment differs from the product's reference
+    # photos by more than max_delta_e (CIEDE2000), or whose DINO similarity / shape IoU is below min_dino /
+    # min_shape_iou, is held in review with the reason (workbench.fidelity.gate). None: no limit.
+    max_delta_e: float | None = 5.0
+    min_dino: float | None = None
+    min_shape_iou: float | None = None
+    product_template: str = ""  # the product template a product's prompt starts from ("" : its category's)
+
+    @property
+    def fidelity_limits(self) -> dict[str, float | None]:
+        """The keyword arguments of ``workbench.fidelity.fidelity_gate``."""
+        return {"max_delta_e": self.max_delta_e, "min_dino": self.min_dino, "min_shape_iou": self.min_shape_iou}
 
     @property
     def palette_names(self) -> tuple[str, ...]:
@@ -144,6 +160,28 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
         else:
             gate[key] = value
 
+    fidelity: dict[str, float | None] = {k: d for k, (_, _, d) in FIDELITY_KEYS.items()}
+    raw_fidelity = data.get("fidelity") or {}
+    if not isinstance(raw_fidelity, dict):
+        problems.append(doc.problem(("fidelity",), "must be a mapping, e.g. {max_delta_e: 5, min_dino: 0.7}"))
+        raw_fidelity = {}
+    for key, value in raw_fidelity.items():
+        if key not in FIDELITY_KEYS:
+            problems.append(doc.problem(("fidelity", key), f"unknown key (allowed: {', '.join(FIDELITY_KEYS)})"))
+            continue
+        lo, hi, _ = FIDELITY_KEYS[key]
+        if value is None:
+            fidelity[key] = None  # the limit switched off
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            problems.append(doc.problem(("fidelity", key), f"must be a number from {lo:g} to {hi:g} (or null for no "
+                                                           f"limit), not {value!r}"))
+        else:
+            fidelity[key] = float(value)
+    product_template = text_field("product_template")
+    if product_template and not NAME.match(product_template):
+        problems.append(doc.problem(("product_template",), f"{product_template!r} is not a template name: lowercase "
+                                                            "letters, digits, '-' or '_'"))
+
     required = text_list("required_phrases")
     forbidden = text_list("forbidden_terms")
     for phrase in required:
@@ -153,7 +191,8 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
         name=name, title=text_field("title", name) or name, path=file, trigger=trigger, loras=tuple(loras),
         logo_text=text_field("logo_text"), palette=palette, required_phrases=required, forbidden_terms=forbidden,
         negative=text_field("negative"), clip_threshold=float(gate["clip_threshold"]),
-        max_attempts=int(gate["max_attempts"]), gate_defined=bool(raw_gate),
+        max_attempts=int(gate["max_attempts"]), gate_defined=bool(raw_gate), max_delta_e=fidelity["max_delta_e"],
+        min_dino=fidelity["min_dino"], min_shape_iou=fidelity["min_shape_iou"], product_template=product_template,
     )
     if problems:
         raise PromptError(problems)

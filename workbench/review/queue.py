@@ -2,9 +2,13 @@
 
 Gates: an image whose CLIP score is below its threshold (the one the generation gate used, else the brand profile's
 ``clip_threshold``) fails the CLIP gate; an image with a failed ``ocr`` check (``record_check``, written by the
-evaluation side) fails the OCR gate. What a failure does is the brand's review policy (``set_policy``): ``flag``
-keeps the image in the queue with a mark, ``hold`` keeps it out of the default queue; approving a held image needs
-an explicit override. Defaults: CLIP failures are flagged, OCR failures (a wrong logo) held.
+evaluation side) fails the OCR gate; an image generated for a product whose fidelity check failed (its garment's
+colour, DINO similarity or shape beyond the brand's ``fidelity:`` limits, ``products.record_fidelity``) fails the
+fidelity gate. What a CLIP or OCR failure does is the brand's review policy (``set_policy``): ``flag`` keeps the image
+in the queue with a mark, ``hold`` keeps it out of the default queue; approving a held image needs an explicit
+override. Defaults: CLIP failures are flagged, OCR failures (a wrong logo) held; fidelity failures are always held
+(it is not the product a shopper would receive), with the reason ("fidelity: colour ΔE 7.9 vs AUR-1001 reference,
+limit 5").
 
 Approvers, analysts and admins see the whole queue; a marketer sees only the images they generated.
 
@@ -50,6 +54,7 @@ class GateResult:
     ocr_detail: dict[str, Any] = field(default_factory=dict)
     flags: tuple[str, ...] = ()  # one line per failed gate
     state: str = "passed"  # passed | flagged | held
+    fidelity_passed: bool | None = None  # product fidelity (images generated for a product); None: not checked
 
     @property
     def held(self) -> bool:
@@ -209,7 +214,9 @@ def _brand_threshold(brand: str) -> float | None:
     return profile.clip_threshold if profile is not None else None
 
 
-def gate_result(gen, checks: dict[str, ReviewCheckRow], policy: Policy, threshold: float | None) -> GateResult:
+def gate_result(gen, checks: dict[str, ReviewCheckRow], policy: Policy, threshold: float | None,
+                fidelity: list | tuple = ()) -> GateResult:
+    """The image's gates: CLIP, OCR and (``fidelity``: its ``products.FidelityRow``s) product fidelity."""
     flags: list[str] = []
     held = False
     clip_passed = None
@@ -224,9 +231,25 @@ def gate_result(gen, checks: dict[str, ReviewCheckRow], policy: Policy, threshol
         detail = ocr.detail or {}
         flags.append(f"OCR read {detail.get('read', '?')!r}, expected {detail.get('expected', '?')!r}")
         held |= policy.on_ocr_fail == "hold"
+    verdicts = [f.passed for f in fidelity if f.passed is not None]
+    fidelity_passed = all(verdicts) if verdicts else None
+    for f in fidelity:
+        if f.passed is False:
+            flags.append(f"fidelity: {f.reason}")
+            held = True
     state = "held" if held else "flagged" if flags else "passed"
     return GateResult(gen.clip_score, threshold, clip_passed, ocr_passed, dict(ocr.detail) if ocr else {},
-                      tuple(flags), state)
+                      tuple(flags), state, fidelity_passed)
+
+
+def _fidelity(s: Session, ids: list[int]) -> dict[int, list]:
+    """The product-fidelity checks of these images (products own the table), read in the queue's session."""
+    from workbench.products.links import fidelity_rows
+
+    out: dict[int, list] = {}
+    for row in fidelity_rows(generation_ids=ids, session=s) if ids else []:
+        out.setdefault(row.generation_id, []).append(row)
+    return out
 
 
 # -- reading the queue ---------------------------------------------------------------------------------------------
@@ -253,12 +276,13 @@ def _items(s: Session, gens: list) -> list[QueueItem]:
         for row in s.scalars(select(ReviewCheckRow).where(ReviewCheckRow.generation_id.in_(ids))):
             checks.setdefault(row.generation_id, {})[row.check] = row
     latest = _decisions(s, ids, latest_only=True)
+    fidelity = _fidelity(s, ids)
     policies: dict[str, Policy] = {}
     thresholds: dict[str, float | None] = {}
     items = []
     for g in gens:
         policy = policies.get(g.brand) or policies.setdefault(g.brand, get_policy(g.brand, s))
-        gate = gate_result(g, checks.get(g.id, {}), policy, _threshold(g, thresholds))
+        gate = gate_result(g, checks.get(g.id, {}), policy, _threshold(g, thresholds), fidelity.get(g.id, ()))
         last = (latest.get(g.id) or [None])[-1]
         items.append(QueueItem(
             generation_id=g.id, batch=g.batch, brand=g.brand, prompt=g.prompt, negative_prompt=g.negative_prompt,

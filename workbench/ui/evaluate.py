@@ -1,5 +1,5 @@
 """Evaluate page widgets: comparison table with intervals, charts (vs training step, vs a sweep parameter, base vs
-fine-tuned), per-image drill-down, metric cards, CSV export and the new-evaluation form.
+fine-tuned), per-image drill-down, the per-product fidelity view, metric cards, CSV export and the new-evaluation form.
 
 A metric whose model is missing reads "unavailable: <model id> — run `workbench models pull`" everywhere: its value
 is never shown (``runs.result_rows`` blanks it). Widget keys start with ``evaluate_``.
@@ -140,6 +140,45 @@ def drilldown(evaluation_id: int, limit: int = 12) -> None:
             c.caption(plain(f"model {prov.get('model', '?')} · LoRAs {loras or 'none'} · seed {prov.get('seed')} · "
                             f"step {prov.get('step') if prov.get('step') is not None else '—'} · "
                             f"batch {prov.get('batch')}"))
+
+
+def _score(value: float | None, digits: int = 3) -> str:
+    return "unavailable" if value is None else f"{value:.{digits}f}"
+
+
+def products_view() -> None:
+    """Per SKU: its generated images' fidelity (mean DINO, mean ΔE, shape IoU) and the gate's pass rate, worst first,
+    with a chart (``products.fidelity_summary`` over ``fidelity_rows``)."""
+    import altair as alt
+
+    from workbench.evaluate.product_cards import FIDELITY_CARDS
+    from workbench.products import fidelity_rows, fidelity_summary
+
+    rows = fidelity_rows()
+    if not rows:
+        st.info("No image generated for a product has been checked yet: generate for a SKU on the **Generate** page "
+                "(or `workbench generate run --product SKU`); each image is scored against the product's photos.")
+        return
+    summary = fidelity_summary(rows)
+    table = pd.DataFrame([{
+        "sku": p.sku, "images": p.images, "passed": p.passed, "failed": p.failed,
+        "pass rate": "—" if p.pass_rate is None else f"{p.pass_rate:.0%}", "mean DINO": _score(p.mean_dino),
+        "mean ΔE": _score(p.mean_delta_e, 1), "mean shape IoU": _score(p.mean_shape_iou)} for p in summary])
+    st.dataframe(table, hide_index=True, width="stretch")
+    missing = sorted({why for r in rows for why in (r.unavailable or {}).values()})
+    for why in missing[:3]:
+        st.caption(plain(why))
+    if any(p.demo for p in summary):
+        st.warning("🧪 Some scores used demo models (tiny kit): their DINO and CLIP-I numbers mean nothing.")
+    chart = pd.DataFrame([{"sku": p.sku, "pass rate": p.pass_rate, "mean ΔE": p.mean_delta_e} for p in summary])
+    left, right = st.columns(2)
+    for col, field, title in ((left, "pass rate", "pass rate (worst first)"), (right, "mean ΔE", "mean colour ΔE")):
+        d = chart[chart[field].notna()]
+        if not d.empty:
+            col.altair_chart(alt.Chart(d, title=title).mark_bar().encode(
+                x=alt.X("sku:N", sort=None, title="SKU"), y=alt.Y(f"{field}:Q", title=field),
+                tooltip=["sku", field]), width="stretch")
+    st.caption(f"ΔE: {FIDELITY_CARDS['delta_e'].range}. Held images wait in **Review** with the reason.")
 
 
 def metric_cards() -> None:

@@ -105,7 +105,8 @@ def gallery(batch: str, limit: int = 24) -> None:
             st.image(row.image_path, width="stretch")
             score = f" · CLIP {row.clip_score:.3f}" if row.clip_score is not None else ""
             kept = "" if row.kept else " · not kept"
-            st.caption(f"seed {row.seed} · attempt {row.attempt}{score}{kept}" + (" · 🧪 demo" if row.demo_model else ""))
+            st.caption(f"seed {row.seed} · attempt {row.attempt}{score}{kept}"
+                       + (" · 🧪 demo" if row.demo_model else ""))
             left, right = st.columns(2)
             with open(row.image_path, "rb") as f:
                 left.download_button("Download", f.read(), file_name=row.image_path.rsplit("/", 1)[-1],
@@ -231,9 +232,57 @@ def _attempts_table() -> None:
         st.dataframe(rows, hide_index=True, key="generate_attempts_table")
 
 
+def _product_prompt(sku: str | None):
+    """The product's prompt (``generate.product.product_prompt``), or None with the error shown."""
+    from workbench.generate.product import product_prompt
+    from workbench.products import ProductError
+    from workbench.prompts import PromptError
+
+    if not sku:
+        return None
+    try:
+        return product_prompt(sku)
+    except (ProductError, PromptError) as exc:
+        st.error(plain(exc))
+        return None
+
+
+def _fill_product_prompt() -> None:
+    """Selectbox callback (runs before the form is drawn): the chosen product's prompt and negative into the form."""
+    pp = _product_prompt(st.session_state.get("generate_product"))
+    if pp is not None:
+        st.session_state["generate_prompt"], st.session_state["generate_negative"] = pp.prompt, pp.negative
+
+
+def product_picker(spec: PipelineSpec):
+    """Generate for a product: pick a SKU; its prompt fills the form and its newest finished LoRA is added at scale
+    1.0. Returns (the ProductPrompt or None, the spec with that LoRA)."""
+    from dataclasses import replace
+
+    from workbench.products import list_products
+
+    products = {p.sku: p for p in list_products(limit=1000)}
+    if not products:
+        return None, spec
+    sku = st.selectbox("Product (SKU)", [None, *products], key="generate_product", on_change=_fill_product_prompt,
+                       format_func=lambda k: "— none: a free prompt —" if k is None
+                       else f"{k} · {products[k].name or products[k].category}",
+                       help="The prompt is built from the product's template, attributes, brand and LoRA token; "
+                            "its images are linked to the SKU and checked against its photos.")
+    pp = _product_prompt(sku)
+    if pp is None:
+        return None, spec
+    if pp.lora and pp.lora.path not in {x.path for x in spec.loras}:
+        spec = replace(spec, loras=(*spec.loras, pp.lora))
+    st.caption(plain(f"template {pp.template or '—'} · brand {pp.brand or '—'} · "
+                     + (f"LoRA {pp.lora.name} at scale 1.0 (token {pp.token})" if pp.lora else "no product LoRA yet")))
+    return pp, spec
+
+
 def single_prompt_form(spec: PipelineSpec, user: str) -> None:
-    """Typed (or saved) prompt -> N images in the page as ``user`` (the library checks the role), through the brand's
-    CLIP gate when it is on, with progress; the gallery shows them with seeds."""
+    """Typed (or saved) prompt, or a product's -> N images in the page as ``user`` (the library checks the role),
+    through the brand's CLIP gate when it is on (a product's images through its fidelity check instead), with
+    progress; the gallery shows them with seeds."""
     from dataclasses import replace
 
     from workbench.generate.pipeline import GenerationError
@@ -241,10 +290,11 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
     from workbench.models.sources import ModelUnavailable
 
     saved_prompt_picker()
+    pp, spec = product_picker(spec)
     brands = ["", *brand_names()]
     brand = st.selectbox("Brand", brands, key="generate_brand", format_func=lambda b: b or "— none —",
                          help="The brand profile: recorded with each image; its CLIP gate and trigger token.")
-    gate = gate_controls(brand, "generate_one")
+    gate = gate_controls(brand, "generate_one") if pp is None else None  # a product's images: its fidelity check
     with st.form("generate_form"):
         prompt = st.text_area("Prompt", key="generate_prompt")
         negative = st.text_input("Negative prompt", key="generate_negative")
@@ -277,10 +327,17 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
                 policy = gate_for(brand, gate.get("threshold"), gate.get("max_attempts"))
                 scorer = clip_scorer(get_settings().models.clip_scorer, spec.device)
             bar = st.progress(0.0, text="Generating…")
-            paths, attempts = [], []
+            paths, attempts, held = [], [], []
             for i in range(params.num_images):
                 one = replace(params, seed=params.seed + i, num_images=1)
-                if scorer is None:
+                if pp is not None:
+                    from workbench.generate.product import generate_for_product
+
+                    out = generate_for_product(assembled, pp.sku, replace(one, brand=pp.brand, template=pp.template),
+                                               batch="page", user=user, brand=pp.brand or None)
+                    img = out.images[0]
+                    held += [c.reason for c in out.checks if c.passed is False]
+                elif scorer is None:
                     img = generate(assembled, one, batch="page", user=user)[0]
                 else:
                     [guarded] = generate_guarded(assembled, one, scorer, policy.policy, batch="page", user=user,
@@ -293,6 +350,8 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
                 bar.progress((i + 1) / params.num_images, text=f"{i + 1}/{params.num_images} images")
             st.session_state[K_LAST] = paths
             st.session_state[K_ATTEMPTS] = attempts
+            for reason in held:
+                st.warning(f"Held for review: {plain(reason)}")
         except (GenerationError, ModelUnavailable) as exc:
             st.error(plain(exc))
     if st.session_state.get(K_LAST):

@@ -59,13 +59,15 @@ def provenance_panel(item: QueueItem) -> None:
     st.markdown(f"CLIP **{clip}**{threshold} · OCR **{ocr}**" +
                 (f" (read {plain(repr(gate.ocr_detail.get('read', '')))})" if gate.ocr_detail else ""))
     st.code(item.prompt, language=None, wrap_lines=True)
-    loras = ", ".join(f"{plain(l.get('name') or l.get('path'))} × {plain(l.get('scale'))}" for l in item.loras) or "none"
+    loras = ", ".join(f"{plain(l.get('name') or l.get('path'))} × {plain(l.get('scale'))}"
+                      for l in item.loras) or "none"
     st.markdown(
         f"- **Model** {code_span(item.model)}{' 🧪 demo model' if item.demo_model else ''}\n"
         f"- **LoRAs** {loras}\n- **Quantization** {plain(item.quantization)} · **Scheduler** {plain(item.scheduler)}\n"
         f"- **Seed** {item.seed} · **Steps** {item.steps} · **Guidance** {item.guidance} · "
         f"{item.width}×{item.height}\n- **Negative** {plain(item.negative_prompt) or '—'}\n"
-        f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · **By** {plain(item.created_by) or '—'} · "
+        f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · "
+        f"**By** {plain(item.created_by) or '—'} · "
         f"attempt {item.attempt}" + (f"\n- **Replaces** image {item.replaces_id}" if item.replaces_id else ""))
 
 
@@ -99,6 +101,29 @@ def products_panel(item: QueueItem) -> None:
     st.markdown("**Products in this image**  \n" + "\n".join(lines))
 
 
+def product_references(item: QueueItem) -> None:
+    """Beside an image generated for a product: the product's reference photo (a thumbnail with its SKU) and the
+    fidelity verdict, so the reviewer compares garment, colour and print with the real thing."""
+    from workbench.products import ProductError, get_product, products_of_generation
+
+    links = [link for link in products_of_generation(item.generation_id) if link.source == "generated_for"]
+    if not links:
+        return
+    cols = st.columns(min(len(links), 4))
+    for col, link in zip(cols, links):
+        try:
+            product = get_product(link.sku)
+        except ProductError:
+            continue
+        photo = next((p for p in [*product.thumbnails, *product.images] if Path(p).is_file()), None)
+        verdict = {True: "✅ fidelity passed", False: "🔴 fidelity failed", None: "fidelity not checked"}[
+            link.fidelity_passed]
+        with col:
+            if photo is not None:
+                st.image(str(photo), width=120)
+            st.caption(f"reference: **{plain(link.sku)}** {plain(product.name)} · {verdict}")
+
+
 def history_panel(user: UserInfo, item: QueueItem) -> None:
     decisions = history(user.username, item.generation_id)
     if not decisions:
@@ -107,7 +132,8 @@ def history_panel(user: UserInfo, item: QueueItem) -> None:
         tags = f" · tags: {plain(', '.join(d.tags))}" if d.tags else ""
         extra = f" · prompt v{d.prompt_version_id}" if d.prompt_version_id else ""
         extra += f" · regeneration job {d.regen_job_id}" if d.regen_job_id else ""
-        st.markdown(f"#{d.seq} **{d.decision.replace('_', ' ')}** by {plain(d.reviewer)} · {d.created_at:%Y-%m-%d %H:%M}"
+        st.markdown(f"#{d.seq} **{d.decision.replace('_', ' ')}** by {plain(d.reviewer)} · "
+                    f"{d.created_at:%Y-%m-%d %H:%M}"
                     f"{tags}{extra}" + (f"  \n> {plain(d.comment)}" if d.comment else ""))
 
 
@@ -175,6 +201,7 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
             st.image(item.image_path, width="stretch")
         else:
             st.error(f"The image file is missing: {plain(item.image_path)}")
+        product_references(item)
     with right:
         provenance_panel(item)
         products_panel(item)

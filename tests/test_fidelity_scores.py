@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from workbench.data.demo import draw_garment
-from workbench.evaluate import fidelity
+from workbench.fidelity import scores as fidelity
 from workbench.evaluate.product_cards import PRODUCT_CARDS, delta_e_reading
 from workbench.models import sources, tiny
 
@@ -127,7 +127,7 @@ def test_dino_and_clip_i_with_the_tiny_models_are_cosines_marked_demo(product, m
     alone = fidelity.fidelity_scores(refs[0], [refs[0]], models=models)
     assert alone.dino == pytest.approx(1.0) and alone.clip_i == pytest.approx(1.0)
     # independent check of the DINO score: mean over references of the cosine of the masked crops
-    from workbench.evaluate.masks import garment_mask, masked_crop
+    from workbench.fidelity.masks import garment_mask, masked_crop
 
     crops = [masked_crop(im, garment_mask(im)) for im in refs + [shot]]
     f = models["dinov2"].features(crops).numpy()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from workbench.evaluate import masks
+from workbench.fidelity import masks
 from workbench.models import sources, tiny
 
 TEE = [(30, 18), (42, 14), (50, 19), (58, 14), (70, 18), (88, 32), (80, 42), (72, 36), (72, 86), (28, 86), (28, 36),

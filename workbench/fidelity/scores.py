@@ -6,7 +6,7 @@
     r.delta_e, r.delta_e_reading                              # 7.9, "a different colour (ΔE > 5)"
     r.unavailable                                             # {"dino": "unavailable: facebook/dinov2-base — ..."}
 
-Every score is restricted to the garment: each image gets a mask (``workbench.evaluate.masks``: matting on plain
+Every score is restricted to the garment: each image gets a mask (``workbench.fidelity.masks``: matting on plain
 backgrounds by default, a segmentation model when ``models["segmenter"]`` holds one), and the embeddings see the
 masked crop (the garment composited over white, cropped square around its box).
 
@@ -35,13 +35,24 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from workbench.evaluate.masks import GarmentMask, garment_mask, masked_crop, shape_iou
-from workbench.evaluate.product_cards import FIDELITY_CARDS, delta_e_reading
+from workbench.fidelity.masks import GarmentMask, garment_mask, masked_crop, shape_iou
 
+METRICS = ("dino", "clip_i", "delta_e", "shape_iou")  # per-image fidelity metrics (their cards: evaluate.product_cards)
+DELTA_E_NOTICEABLE = 2.0  # below: not noticeable to most observers
+DELTA_E_DIFFERENT = 5.0  # above: reads as a different colour
 KMEANS_K = 3
 INTERIOR_ALPHA = 0.9
 MAX_COLOUR_PIXELS = 20_000
 MODEL_KEYS = ("dinov2", "clip_scorer", "segmenter")  # Settings.models fields fidelity uses
+
+
+def delta_e_reading(de: float) -> str:
+    """The usual reading of a CIEDE2000 difference."""
+    if de < DELTA_E_NOTICEABLE:
+        return "not noticeable (ΔE < 2)"
+    if de <= DELTA_E_DIFFERENT:
+        return "noticeable (ΔE 2-5)"
+    return "a different colour (ΔE > 5)"
 
 
 def ciede2000(lab1: Sequence[float] | np.ndarray, lab2: Sequence[float] | np.ndarray) -> np.ndarray | float:
@@ -77,6 +88,21 @@ def dominant_lab(pixels: np.ndarray, seed: int = 0) -> tuple[float, float, float
     _, labels = kmeans2(pixels, k, minit="++", seed=seed)
     biggest = np.bincount(labels, minlength=k).argmax()
     return tuple(float(v) for v in np.median(pixels[labels == biggest], axis=0))  # type: ignore[return-value]
+
+
+def measure_lab(photos: Sequence[Image.Image], segmenter: Any = None) -> tuple[float, float, float]:
+    """The garment's dominant CIE Lab colour pooled over a product's photos (each masked, interior pixels pooled,
+    then ``dominant_lab``): what ``products.measure_colour`` stores. A photo with no garment found is skipped;
+    none left is a ValueError naming how many were tried."""
+    pixels = []
+    for im in photos:
+        try:
+            pixels.append(garment_lab_pixels(im, garment_mask(im, segmenter=segmenter)))
+        except ValueError:
+            continue
+    if not pixels:
+        raise ValueError(f"no garment found in any of the {len(photos)} photo(s)")
+    return dominant_lab(np.concatenate(pixels))
 
 
 @dataclass
@@ -229,7 +255,7 @@ def fidelity_scores(generated: Image.Image, references: Sequence[Image.Image] | 
     except ValueError as exc:
         why = f"unavailable: {exc}"
         return FidelityResult(None, None, None, None, None, source, reference_lab=ref.lab, n_references=ref.n,
-                              unavailable={k: why for k in FIDELITY_CARDS})
+                              unavailable={k: why for k in METRICS})
     lab = dominant_lab(garment_lab_pixels(generated, mask))
     de = ciede2000(lab, ref.lab)
     iou = max(shape_iou(m.mask, mask.mask, align=align) for m in ref.masks)
