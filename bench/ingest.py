@@ -62,7 +62,7 @@ def phase_import(folder: Path, workers: int) -> dict:
     from workbench.auth import system_actor
 
     t = time.perf_counter()
-    report = import_dataset(folder, name="bench", workers=workers, created_by=system_actor("bench", role="marketer"))
+    report = import_dataset(system_actor("bench", role="marketer"), folder, name="bench", workers=workers)
     dt = time.perf_counter() - t
     assert report.added == len(list(folder.glob("*.jpg"))), report.summary()[:500]
     return {"images": report.added, "seconds": dt, "images_per_s": report.added / dt, "peak_mib": _peak_mib(),
@@ -86,7 +86,7 @@ def phase_grid(n_items: int, folder: Path) -> dict:
     seed.mkdir(exist_ok=True)
     for p in files:
         (seed / p.name).write_bytes(p.read_bytes())
-    report = import_dataset(seed, name="grid", workers=1, created_by=system_actor("bench", role="marketer"))
+    report = import_dataset(system_actor("bench", role="marketer"), seed, name="grid", workers=1)
     with session_scope() as s:
         base = s.query(Item).filter(Item.dataset_id == report.dataset_id).all()
         template = [{c: getattr(b, c) for c in ("path", "sha256", "phash", "color", "width", "height", "format",

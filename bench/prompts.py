@@ -59,7 +59,7 @@ def main() -> None:
               f"({batch.with_violations} break rules, {batch.truncated} over 77 tokens, "
               f"{batch.duplicates_removed} duplicates)")
     t = time.perf_counter()
-    save_batch(batch, "bench", user=system_actor("bench", role="marketer"))
+    save_batch(system_actor("bench", role="marketer"), batch, "bench")
     save_s = time.perf_counter() - t
 
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}")

@@ -6,7 +6,6 @@ Run: streamlit run Home.py (then the Generate page). Widgets live in workbench/u
 import streamlit as st
 
 from workbench.generate.batch import enqueue_batch, stop_batch
-from workbench.jobs import ensure_worker
 from workbench.models.sources import availability
 from workbench.ui import generate as ui
 from workbench.ui.auth import require_login
@@ -41,7 +40,6 @@ with batch_tab:
         if st.button("Queue the batch", key="generate_queue_batch", type="primary"):
             st.session_state["generate_job"] = enqueue_batch(
                 user.username, ui.batch_config(spec, batch_id, gate=gate), title=f"generate prompts-{batch_id}")
-            ensure_worker()
     if st.session_state.get("generate_job"):
         job_panel(st.session_state["generate_job"], key="generate",
                   stop=lambda job_id: stop_batch(user.username, job_id))

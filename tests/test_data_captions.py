@@ -66,7 +66,7 @@ def _dataset(tmp_path, n=3, captions=True):
         write(root / f"{i}.png", image_bytes((300, 300), pattern=300 + i))
         if captions:
             write(root / f"{i}.txt", f"a red coat number {i}".encode())
-    return import_dataset(root, name="caps", workers=1, created_by=CURATOR).dataset_id
+    return import_dataset(CURATOR, root, name="caps", workers=1).dataset_id
 
 
 def _captions(dataset_id):
@@ -78,16 +78,16 @@ def _captions(dataset_id):
 def test_single_edit_bulk_replace_and_prefix_persist_with_audit(tmp_path):
     ds = _dataset(tmp_path)
     first = store.query_items(ds).items[0]
-    store.set_caption(first.id, "  a   blue coat ", actor=CURATOR)
+    store.set_caption(CURATOR, first.id, "  a   blue coat ")
     assert store.get_item(first.id).caption == "a blue coat"
     assert store.get_item(first.id).caption_source == "edited"
-    assert store.bulk_find_replace(ds, "red", "green", actor=CURATOR) == 2
-    assert store.apply_prefix(ds, "a photo of TOK coat", actor=CURATOR) == 3
-    assert store.apply_prefix(ds, "a photo of TOK coat", actor=CURATOR) == 0
+    assert store.bulk_find_replace(CURATOR, ds, "red", "green") == 2
+    assert store.apply_prefix(CURATOR, ds, "a photo of TOK coat") == 3
+    assert store.apply_prefix(CURATOR, ds, "a photo of TOK coat") == 0
     caps = [c for c, _, _ in _captions(ds)]
     assert caps == ["a photo of TOK coat, a blue coat", "a photo of TOK coat, a green coat number 1",
                     "a photo of TOK coat, a green coat number 2"]
-    store.set_caption(first.id, "", actor=CURATOR)
+    store.set_caption(CURATOR, first.id, "")
     assert "no_caption" in store.get_item(first.id).flags
     with session_scope() as s:
         actions = [a.action for a in s.scalars(select(AuditLog).order_by(AuditLog.id))]
@@ -109,22 +109,22 @@ def test_caption_items_uncaptioned_then_all_with_prefix_and_stop(tmp_path):
     write(root / "g.png", image_bytes((300, 300), (10, 220, 10)))
     write(root / "b.png", image_bytes((300, 300), (10, 10, 220)))
     write(root / "b.txt", b"already captioned")
-    ds = import_dataset(root, workers=1, created_by=CURATOR).dataset_id
+    ds = import_dataset(CURATOR, root, workers=1).dataset_id
     seen = []
-    res = caption_items(ds, fake_captioner, mode="uncaptioned", batch_size=1,
-                        progress=lambda d, t, m: seen.append((d, t)), actor=CURATOR)
+    res = caption_items(CURATOR, ds, fake_captioner, mode="uncaptioned", batch_size=1,
+                        progress=lambda d, t, m: seen.append((d, t)))
     assert (res.captioned, res.total) == (2, 2) and seen[-1] == (2, 2)
     caps = {c for c, _, _ in _captions(ds)}
     assert caps == {"already captioned", "a red thing", "a green thing"}
     assert all(f == [] for _, _, f in _captions(ds))
-    res = caption_items(ds, fake_captioner, mode="all", prefix="TOK", actor=CURATOR)
+    res = caption_items(CURATOR, ds, fake_captioner, mode="all", prefix="TOK")
     assert res.captioned == 3
     assert sorted(c for c, _, _ in _captions(ds)) == ["TOK, a blue thing", "TOK, a green thing", "TOK, a red thing"]
     assert {src for _, src, _ in _captions(ds)} == {"blip"}
-    stopped = caption_items(ds, fake_captioner, mode="all", batch_size=1, should_stop=lambda: True, actor=CURATOR)
+    stopped = caption_items(CURATOR, ds, fake_captioner, mode="all", batch_size=1, should_stop=lambda: True)
     assert stopped.stopped and stopped.captioned == 0
     with pytest.raises(ValueError, match="mode must be"):
-        caption_items(ds, fake_captioner, mode="some", actor=CURATOR)
+        caption_items(CURATOR, ds, fake_captioner, mode="some")
 
 
 def test_caption_fn_adapter_accepts_callables_and_objects():
@@ -154,7 +154,7 @@ def test_caption_job_with_the_tiny_blip_captioner_through_a_worker(tmp_path, mon
     ds = _dataset(tmp_path, n=2, captions=False)
     worker = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True)
     try:
-        job_id = enqueue_caption(ds, mode="uncaptioned", prefix="a photo of TOK", created_by=CURATOR)
+        job_id = enqueue_caption(CURATOR, ds, mode="uncaptioned", prefix="a photo of TOK")
         job = jobs.wait_for(job_id, timeout=120)
         assert job.status == "done", job.error
         assert job.result["captioned"] == 2 and job.result["model"] == str(folder)
@@ -177,7 +177,7 @@ def test_caption_job_with_a_missing_model_fails_naming_it(tmp_path):
     ds = _dataset(tmp_path, n=1, captions=False)
     worker = subprocess.Popen([sys.executable, "-m", "workbench.jobs"], start_new_session=True)
     try:
-        job = jobs.wait_for(enqueue_caption(ds, created_by=CURATOR), timeout=120)
+        job = jobs.wait_for(enqueue_caption(CURATOR, ds), timeout=120)
         assert job.status == "failed"
         assert "Salesforce/blip-image-captioning-large" in job.message and "models pull" in job.message
         assert _captions(ds)[0][0] in ("", None)

@@ -34,11 +34,11 @@ def test_demo_catalog_contents_and_csv(tmp_path):
 
 
 def test_import_demo_catalog_into_the_workspace_shows_flags(tmp_path):
-    first = import_demo_catalog(seed=0, size=128, colours=2, created_by=CURATOR)
+    first = import_demo_catalog(CURATOR, seed=0, size=128, colours=2)
     assert first.added == 15 and first.skipped == []
     assert first.duplicates["groups"] == 1  # the re-encoded reshoot
     assert first.flags.get("caption_fields_missing") == 1
-    again = import_demo_catalog(seed=0, size=128, colours=2, created_by=CURATOR)
+    again = import_demo_catalog(CURATOR, seed=0, size=128, colours=2)
     assert (again.added, again.already_present) == (0, 15)
 
 

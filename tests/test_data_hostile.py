@@ -32,13 +32,13 @@ def reasons(report):
 def test_a_zip_of_many_small_bomb_entries_is_refused_before_extracting(tmp_path):
     z = hd.zip_bomb(tmp_path / "bomb.zip", entries=20, entry_size=5 * 2**20)  # 100 MiB from ~100 KB
     with pytest.raises(SourceError, match="bomb.zip.*(ratio|compress)"):
-        import_dataset(z, name="bomb", workers=1, created_by=CURATOR)
+        import_dataset(CURATOR, z, name="bomb", workers=1)
     leftovers = [p for p in get_settings().path("datasets").rglob("*") if p.is_file()]
     assert leftovers == []
 
 
 def test_a_zip_extracts_only_photos_and_captions_and_reports_the_rest(tmp_path):
-    report = import_dataset(hd.zip_with_non_media(tmp_path / "mixed.zip"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.zip_with_non_media(tmp_path / "mixed.zip"), workers=1)
     assert report.added == 2
     why = reasons(report)
     for name in ("set/payload.bin", "set/run.sh", "set/inner.zip"):
@@ -47,7 +47,7 @@ def test_a_zip_extracts_only_photos_and_captions_and_reports_the_rest(tmp_path):
 
 
 def test_a_zip_entry_that_lies_about_its_size_is_skipped(tmp_path):
-    report = import_dataset(hd.zip_lying_size(tmp_path / "liar.zip"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.zip_lying_size(tmp_path / "liar.zip"), workers=1)
     assert report.added == 1
     assert "liar.png" in reasons(report)
 
@@ -87,9 +87,9 @@ def test_concurrent_imports_into_one_dataset_store_each_photo_once(tmp_path, mon
         write(root / f"{i:02d}.png", image_bytes((96, 96), pattern=600 + i))
     seed = tmp_path / "seed"
     write(seed / "s.png", image_bytes((96, 96), pattern=699))
-    first = import_dataset(seed, name="shop", workers=1, created_by=CURATOR)
-    results, errors = _race(monkeypatch, 3, lambda i: import_dataset(root, dataset_id=first.dataset_id, workers=1,
-                                                                       created_by=CURATOR))
+    first = import_dataset(CURATOR, seed, name="shop", workers=1)
+    results, errors = _race(monkeypatch, 3, lambda i: import_dataset(CURATOR, root, dataset_id=first.dataset_id,
+                                                                     workers=1))
     assert errors == []
     assert len(items_of(first.dataset_id)) == 13
     assert sorted(r.added for r in results) == [0, 0, 12]
@@ -103,8 +103,7 @@ def test_two_imports_racing_to_create_one_dataset_name_share_it(tmp_path, monkey
         for i in range(3):
             write(root / f"{i}.png", image_bytes((96, 96), pattern=620 + 10 * k + i))
         roots.append(root)
-    results, errors = _race(monkeypatch, 2, lambda i: import_dataset(roots[i], name="new-set", workers=1,
-                                                                       created_by=CURATOR))
+    results, errors = _race(monkeypatch, 2, lambda i: import_dataset(CURATOR, roots[i], name="new-set", workers=1))
     assert errors == []
     with session_scope() as s:
         assert s.scalar(select(func.count(Dataset.id))) == 1
@@ -119,7 +118,7 @@ def test_the_same_bytes_twice_in_one_import_are_stored_once(tmp_path):
     base = image_bytes((300, 300), pattern=640)
     write(root / "a.png", base)
     write(root / "a_copy.png", base)
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     assert report.added == 1 and "the same bytes as a.png" in reasons(report)["a_copy.png"]
 
 
@@ -132,7 +131,7 @@ def test_16_bit_and_other_modes_are_imported_scaled_not_clipped(tmp_path):
     for mode in ("F", "I", "I;16B", "CMYK", "LA", "P"):
         hd.image_in_mode(root / f"m_{mode.replace(';', '')}.{'png' if mode in ('P', 'LA') else 'tif'}", mode)
     write(root / "good.png", image_bytes((300, 300), pattern=650))
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     assert report.skipped == [] and report.added == 9
     gray = next(i for i in items_of(report.dataset_id) if i.source_key == "gray16.png")
     thumb = Image.open(store.ensure_thumbnail(gray)).convert("L")
@@ -156,13 +155,13 @@ def test_an_unexpected_error_on_one_file_skips_it_with_its_name(tmp_path, monkey
         return a
 
     monkeypatch.setattr(images, "analyse", flaky)
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     assert report.added == 1
     assert "KeyError" in reasons(report)["weird.png"]
 
 
 def test_a_zip_with_a_file_and_a_folder_of_the_same_name(tmp_path):
-    report = import_dataset(hd.zip_file_and_folder_same_name(tmp_path / "clash.zip"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.zip_file_and_folder_same_name(tmp_path / "clash.zip"), workers=1)
     assert report.added == 2
     assert "x.png/y.png" in reasons(report)
 
@@ -171,7 +170,7 @@ def test_a_zip_with_a_file_and_a_folder_of_the_same_name(tmp_path):
 
 def test_an_unterminated_quote_in_styles_csv_loses_only_its_own_row(tmp_path):
     csv_path = hd.csv_unterminated_quote(tmp_path / "kaggle")
-    report = import_dataset(csv_path, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, csv_path, workers=1)
     assert "never closed" in reasons(report)["styles.csv line 3"]
     captions = {i.attributes["id"]: i.caption for i in items_of(report.dataset_id)}
     assert set(captions) == {"1", "3", "4", "5"}
@@ -181,7 +180,7 @@ def test_an_unterminated_quote_in_styles_csv_loses_only_its_own_row(tmp_path):
 
 def test_an_unterminated_quote_in_metadata_csv_loses_only_its_caption(tmp_path):
     hd.metadata_csv_unterminated_quote(tmp_path / "f")
-    report = import_dataset(tmp_path / "f", workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, tmp_path / "f", workers=1)
     assert "never closed" in reasons(report)["metadata.csv line 2"]
     assert {i.source_key: i.caption for i in items_of(report.dataset_id)} == {
         "a.png": "", "b.png": "blue jeans", "c.png": "green coat"}
@@ -189,7 +188,7 @@ def test_an_unterminated_quote_in_metadata_csv_loses_only_its_caption(tmp_path):
 
 def test_hostile_jsonl_lines_are_skipped_one_by_one(tmp_path):
     hd.metadata_jsonl_hostile_lines(tmp_path / "j")
-    report = import_dataset(tmp_path / "j", workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, tmp_path / "j", workers=1)
     why = reasons(report)
     assert "metadata.jsonl line 2" in why and "metadata.jsonl line 3" in why
     assert {i.source_key: i.caption for i in items_of(report.dataset_id)} == {"a.png": "a caption",
@@ -200,7 +199,7 @@ def test_hostile_jsonl_lines_are_skipped_one_by_one(tmp_path):
 
 def test_a_csv_cannot_reach_through_a_symlinked_folder(tmp_path):
     csv_path = hd.csv_symlinked_dir(tmp_path / "src", tmp_path / "elsewhere")
-    report = import_dataset(csv_path, template="{text}", workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, csv_path, template="{text}", workers=1)
     assert report.added == 1
     assert "outside the source folder" in reasons(report)["list.csv line 3"]
 
@@ -213,7 +212,7 @@ def test_an_imagefolder_cannot_reach_through_a_symlinked_folder(tmp_path):
     write(root / "ok.png", image_bytes((300, 300), pattern=671))
     os.symlink(tmp_path / "elsewhere", root / "pics")
     write(root / "metadata.jsonl", (json.dumps({"file_name": "pics/secret.png", "text": "x"}) + "\n").encode())
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     assert report.added == 1 and "outside the source folder" in reasons(report)["metadata.jsonl line 1"]
 
 
@@ -226,21 +225,21 @@ def test_a_catastrophic_regex_times_out_and_changes_nothing(tmp_path):
     root = tmp_path / "k"
     write(root / "a.png", image_bytes((300, 300), pattern=680))
     write(root / "a.txt", hd.EVIL_REGEX_SUBJECT.encode())
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     with pytest.raises(ValueError, match="took too long"):
-        store.bulk_find_replace(report.dataset_id, hd.EVIL_REGEX, "x", regex=True, actor=CURATOR)
+        store.bulk_find_replace(CURATOR, report.dataset_id, hd.EVIL_REGEX, "x", regex=True)
     assert items_of(report.dataset_id)[0].caption == hd.EVIL_REGEX_SUBJECT
 
 
 def test_long_captions_are_cut_on_import_and_refused_on_edit(tmp_path):
-    report = import_dataset(hd.long_caption_folder(tmp_path / "k").parent, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.long_caption_folder(tmp_path / "k").parent, workers=1)
     item = items_of(report.dataset_id)[0]
     assert len(item.caption) <= captions.MAX_CAPTION_CHARS
     assert any("cut to" in n and "long.png" in n for n in report.notes)
     with pytest.raises(store.DatasetError, match="too long"):
-        store.set_caption(item.id, "x" * (captions.MAX_CAPTION_CHARS + 1), actor=CURATOR)
+        store.set_caption(CURATOR, item.id, "x" * (captions.MAX_CAPTION_CHARS + 1))
     with pytest.raises(store.DatasetError, match="too long"):
-        store.apply_prefix(report.dataset_id, "y" * 100, actor=CURATOR)
+        store.apply_prefix(CURATOR, report.dataset_id, "y" * 100)
     assert items_of(report.dataset_id)[0].caption == item.caption
 
 

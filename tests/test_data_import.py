@@ -38,7 +38,7 @@ def test_imagefolder_metadata_jsonl_with_attributes_and_unlisted_images(tmp_path
     write(root / "metadata.jsonl", (json.dumps({"file_name": "a.png", "text": "a red  dress", "brand": "ACME"}) + "\n"
                                    + json.dumps({"file_name": "sub/b.jpg", "text": "blue jeans"}) + "\n").encode())
     assert detect_kind(root) == "imagefolder"
-    report = import_dataset(root, name="shop", workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, name="shop", workers=1)
     assert (report.added, report.already_present, report.skipped) == (3, 0, [])
     by_key = {i.source_key: i for i in items_of(report.dataset_id)}
     assert by_key["a.png"].caption == "a red dress" and by_key["a.png"].brand == "ACME"
@@ -68,7 +68,7 @@ def test_imagefolder_bad_lines_are_skipped_with_line_numbers(tmp_path):
              json.dumps({"file_name": "ok.png", "text": "again"})]
     raw = ("\n".join(lines) + "\n").encode() + b'{"file_name": "also.png", "text": "caf\xe9"}\n'
     write(root / "metadata.jsonl", raw)
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     reasons = skip_reasons(report)
     assert "not valid JSON" in reasons["metadata.jsonl line 2"]
     assert "not a relative path inside the folder" in reasons["metadata.jsonl line 3"]
@@ -90,7 +90,7 @@ def test_kohya_txt_captions_and_undecodable_caption_file(tmp_path):
     write(root / "2.txt", b"\xff\xfe\xfa broken")  # UTF-16 BOM then odd bytes: decodes, so make it worse:
     write(root / "2.txt", b"caf\xe9 au lait")
     write(root / "3.webp", image_bytes((300, 300), pattern=3, fmt="WEBP"))
-    report = import_dataset(tmp_path / "kohya", workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, tmp_path / "kohya", workers=1)
     assert report.kind == "kohya"
     assert report.added == 2
     assert "caption file 2.txt is not UTF-8" in skip_reasons(report)["10_tok woman/2.png"]
@@ -115,7 +115,7 @@ def test_kaggle_styles_csv_exact_caption_rule_and_bad_rows(tmp_path):
     write(root / "styles.csv", STYLES.encode())
     for n, pid in enumerate(("15970", "39386", "59263", "21379", "53759", "1855")):
         write(root / "images" / f"{pid}.jpg", image_bytes((300, 400), pattern=10 + n, fmt="JPEG"))
-    report = import_dataset(root / "styles.csv", workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root / "styles.csv", workers=1)
     assert report.kind == "csv" and report.added == 5
     reasons = skip_reasons(report)
     assert reasons["styles.csv line 7"] == "7 fields, the header has 10 (missing columns)"
@@ -138,7 +138,7 @@ def test_kaggle_styles_csv_exact_caption_rule_and_bad_rows(tmp_path):
 def test_csv_template_with_unknown_field_is_refused(tmp_path):
     write(tmp_path / "styles.csv", STYLES.encode())
     with pytest.raises(ValueError, match=r"\{baseColor\}.*not among the columns"):
-        import_dataset(tmp_path / "styles.csv", template="a {baseColor} {articleType}", workers=1, created_by=CURATOR)
+        import_dataset(CURATOR, tmp_path / "styles.csv", template="a {baseColor} {articleType}", workers=1)
     assert counts() == (0, 0)
 
 
@@ -162,7 +162,7 @@ def test_hf_save_to_disk_with_kream_parsing(tmp_path):
     path = tmp_path / "kream-product-blip-captions"
     ds.save_to_disk(str(path))
     assert detect_kind(path) == "hf"
-    report = import_dataset(path, workers=1, created_by=CURATOR)  # "kream" in the name turns parsing on
+    report = import_dataset(CURATOR, path, workers=1)  # "kream" in the name turns parsing on
     assert report.added == 3 and report.skipped == []
     items = items_of(report.dataset_id)
     assert items[0].caption == "a photography of the north face black down jacket"
@@ -180,7 +180,7 @@ def test_hf_parquet_plain_text_and_row_without_image(tmp_path):
     rows.append({"image": {"bytes": b"not an image at all", "path": "x.png"}, "text": "junk"})
     path = tmp_path / "train-00000.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
-    report = import_dataset(path, kream=False, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, path, kream=False, workers=1)
     assert report.added == 3
     reasons = skip_reasons(report)
     assert "no embedded image bytes" in reasons["train-00000.parquet:row 3"]
@@ -192,7 +192,7 @@ def test_hub_name_offline_gives_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SourceError, match=r"'hahminlew/kream-product-blip-captions' is not available here.*"
                                           r"offline.*save_to_disk"):
-        import_dataset("hahminlew/kream-product-blip-captions", workers=1, created_by=CURATOR)
+        import_dataset(CURATOR, "hahminlew/kream-product-blip-captions", workers=1)
     assert counts() == (0, 0)
 
 
@@ -207,7 +207,7 @@ def test_zip_upload_with_zip_slip_and_symlink_entries(tmp_path):
         link = zipfile.ZipInfo("shots/link.png")
         link.external_attr = (0o120777 << 16)
         zf.writestr(link, "/etc/passwd")
-    report = import_dataset(zpath, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, zpath, workers=1)
     assert report.kind == "zip" and report.added == 2
     reasons = skip_reasons(report)
     assert "zip-slip" in reasons["../../evil.png"] and "zip-slip" in reasons["/abs/evil2.png"]
@@ -220,11 +220,11 @@ def test_reimport_adds_nothing_and_new_files_are_added(tmp_path):
     root = tmp_path / "k"
     for i in range(3):
         write(root / f"{i}.png", image_bytes((300, 300), pattern=70 + i))
-    first = import_dataset(root, name="k", workers=1, created_by=CURATOR)
-    again = import_dataset(root, name="k", workers=1, created_by=CURATOR)
+    first = import_dataset(CURATOR, root, name="k", workers=1)
+    again = import_dataset(CURATOR, root, name="k", workers=1)
     assert (again.dataset_id, again.added, again.already_present) == (first.dataset_id, 0, 3)
     write(root / "3.png", image_bytes((300, 300), pattern=73))
-    third = import_dataset(root, dataset_id=first.dataset_id, workers=1, created_by=CURATOR)
+    third = import_dataset(CURATOR, root, dataset_id=first.dataset_id, workers=1)
     assert (third.added, third.already_present) == (1, 3)
     assert counts() == (1, 4)
     assert len(get_dataset(first.dataset_id).imports) == 3
@@ -242,7 +242,7 @@ def test_exact_and_near_duplicates_are_flagged_and_grouped(tmp_path):
     im.save(buf, "JPEG", quality=70)
     write(root / "a_small.jpg", buf.getvalue())  # near: resized + re-encoded
     write(root / "other.png", image_bytes((400, 400), pattern=81))
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     by_key = {i.source_key: i for i in items_of(report.dataset_id)}
     assert "a_copy.png" not in by_key and "the same bytes as a.png" in skip_reasons(report)["a_copy.png"]
     assert "near_duplicate" in by_key["a_small.jpg"].flags and "near_duplicate" in by_key["a.png"].flags
@@ -260,7 +260,7 @@ def test_same_shape_in_another_colour_is_not_a_near_duplicate(tmp_path):
         buf = io.BytesIO()
         draw_garment("t-shirt", rgb, 256).save(buf, "PNG")
         write(root / f"{name}.png", buf.getvalue())
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     a, b = items_of(report.dataset_id)
     assert dedupe.hamming(a.phash, b.phash) <= dedupe.NEAR_DISTANCE  # phash alone would call them duplicates
     assert a.dup_group is None and b.dup_group is None
@@ -279,7 +279,7 @@ def test_bad_inputs_are_each_skipped_with_a_reason_and_the_rest_imported(tmp_pat
     write(root / "bomb.png", bomb_png())
     write(root / "huge.png", bomb_png(30_000, 10))
     os.symlink(root / "good.png", root / "link.png")
-    report = import_dataset(root, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root, workers=1)
     reasons = skip_reasons(report)
     assert report.added == 3
     assert "empty file (0 bytes)" == reasons["empty.jpg"]
@@ -308,7 +308,7 @@ def test_csv_with_unknown_encoding_lines(tmp_path):
         b"1,Men,Apparel,Topwear,Tshirts,Grey,Summer,2011,Casual,Caf\xe9 shirt\n" + \
         b"2,Men,Apparel,Topwear,Tshirts,Red,Summer,2011,Casual,Plain shirt\n"
     write(root / "styles.csv", raw)
-    report = import_dataset(root / "styles.csv", workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, root / "styles.csv", workers=1)
     assert report.added == 1 and "not UTF-8" in skip_reasons(report)["styles.csv line 2"]
 
 
@@ -322,21 +322,21 @@ def test_a_crash_mid_import_leaves_no_half_imported_dataset(tmp_path, monkeypatc
 
     monkeypatch.setattr(importer.dedupe, "recompute", boom)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        import_dataset(root, name="x", workers=1, created_by=CURATOR)
+        import_dataset(CURATOR, root, name="x", workers=1)
     assert counts() == (0, 0)
     from workbench.settings import get_settings
     ds_root = get_settings().path("datasets")
     assert [p.name for p in ds_root.iterdir()] == []  # no dataset folder, no staging left behind
     monkeypatch.undo()
-    assert import_dataset(root, name="x", workers=1, created_by=CURATOR).added == 4
+    assert import_dataset(CURATOR, root, name="x", workers=1).added == 4
 
 
 def test_worker_pool_import_matches_inline(tmp_path):
     root = tmp_path / "many"
     for i in range(70):
         write(root / f"{i:03d}.jpg", image_bytes((96, 96), pattern=200 + i, fmt="JPEG"))
-    pooled = import_dataset(root, name="pooled", workers=2, created_by=CURATOR)
-    inline = import_dataset(root, name="inline", workers=1, created_by=CURATOR)
+    pooled = import_dataset(CURATOR, root, name="pooled", workers=2)
+    inline = import_dataset(CURATOR, root, name="inline", workers=1)
     assert pooled.added == inline.added == 70
     key = lambda i: (i.source_key, i.sha256, i.phash, i.color, i.width, i.flags)  # noqa: E731
     assert [key(i) for i in items_of(pooled.dataset_id)] == [key(i) for i in items_of(inline.dataset_id)]
@@ -360,7 +360,7 @@ def test_a_pooled_import_from_a_streamlit_page_does_not_rerun_the_page_in_its_wo
         "sys.modules['__main__'] = page  # what Streamlit's script runner does for every page run",
         "from workbench.data.importer import import_dataset",
         "from workbench.auth import system_actor",
-        f"report = import_dataset({str(root)!r}, name='big shoot', workers=2, created_by=system_actor())",
+        f"report = import_dataset(system_actor(), {str(root)!r}, name='big shoot', workers=2)",
         "assert sys.modules['__main__'] is page",
         "print('added', report.added)",
     ])

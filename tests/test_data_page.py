@@ -41,7 +41,7 @@ def test_empty_workspace_offers_demo_and_import():
 
 
 def test_populated_dataset_grid_filters_and_caption_edit_persisted():
-    report = import_demo_catalog(size=64, colours=2, created_by=CURATOR)
+    report = import_demo_catalog(CURATOR, size=64, colours=2)
     at = page_as(PAGE, timeout=60).run()
     assert not at.exception
     assert any("15 items match" in c.value for c in at.caption)
@@ -59,7 +59,7 @@ def test_populated_dataset_grid_filters_and_caption_edit_persisted():
 
 
 def test_other_views_render():
-    import_demo_catalog(size=64, colours=2, created_by=CURATOR)
+    import_demo_catalog(CURATOR, size=64, colours=2)
     at = page_as(PAGE, timeout=60).run()
     for view in ("Stats", "Duplicates", "Captions", "Import", "Preprocess & split"):
         at.session_state["datasets_view"] = view
@@ -76,8 +76,8 @@ def test_stopping_a_caption_job_after_losing_the_role_says_why(monkeypatch):
     from workbench.data.captioning import enqueue_caption
     from workbench.jobs import get_job
 
-    report = import_demo_catalog(size=64, colours=2, created_by=CURATOR)
-    job_id = enqueue_caption(report.dataset_id, created_by="mia")
+    report = import_demo_catalog(CURATOR, size=64, colours=2)
+    job_id = enqueue_caption("mia", report.dataset_id)
     at = page_as(PAGE, timeout=60)
     at.session_state["datasets_view"] = "Captions"
     at.session_state["datasets_caption_job"] = job_id

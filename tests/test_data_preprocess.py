@@ -17,7 +17,7 @@ def _import(tmp_path, files):
     root = tmp_path / "src"
     for name, data in files.items():
         write(root / name, data)
-    return import_dataset(root, workers=1, created_by=CURATOR).dataset_id
+    return import_dataset(CURATOR, root, workers=1).dataset_id
 
 
 def _out_images(result):
@@ -27,15 +27,15 @@ def _out_images(result):
 def test_crop_pad_and_bucket_sizes_and_pad_colour(tmp_path):
     ds = _import(tmp_path, {"wide.png": image_bytes((600, 300), (10, 10, 200)),
                             "tall.png": image_bytes((300, 900), (200, 10, 10))})
-    crop = preprocess_dataset(ds, PreprocessConfig(size=512, mode="crop"), actor=CURATOR)
+    crop = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=512, mode="crop"))
     assert {im.size for im in _out_images(crop).values()} == {(512, 512)}
-    pad = preprocess_dataset(ds, PreprocessConfig(size=256, mode="pad", pad_color="#808080"), actor=CURATOR)
+    pad = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=256, mode="pad", pad_color="#808080"))
     ims = list(_out_images(pad).values())
     wide = next(im for im in ims if im.getpixel((128, 128))[2] > 150)
     assert wide.size == (256, 256)
     assert wide.getpixel((128, 5)) == (128, 128, 128) and wide.getpixel((128, 250)) == (128, 128, 128)
     assert wide.getpixel((5, 128))[2] > 150  # the image spans the full width
-    bucket = preprocess_dataset(ds, PreprocessConfig(size=1024, mode="bucket"), actor=CURATOR)
+    bucket = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=1024, mode="bucket"))
     assert sorted(im.size for im in _out_images(bucket).values()) == [(640, 1536), (1344, 768)]
     assert nearest_bucket(1000, 1000, 1024) == (1024, 1024) and nearest_bucket(4000, 1000, 1024) == (1536, 640)
 
@@ -43,7 +43,7 @@ def test_crop_pad_and_bucket_sizes_and_pad_colour(tmp_path):
 def test_exif_orientation_is_applied(tmp_path):
     ds = _import(tmp_path, {"rot.jpg": exif_rotated_jpeg((400, 200), orientation=6)})
     assert query_items(ds).items[0].width == 200  # stored size is the displayed (rotated) size
-    res = preprocess_dataset(ds, PreprocessConfig(size=256, mode="pad"), actor=CURATOR)
+    res = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=256, mode="pad"))
     im = next(iter(_out_images(res).values()))
     arr = np.asarray(im).astype(int)
     # 90° clockwise: the left (red) half ends up on top, the right (blue) half at the bottom.
@@ -73,16 +73,16 @@ def test_sixteen_bit_png_imports_and_preprocesses(tmp_path):
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "PNG")
     ds = _import(tmp_path, {"deep.png": buf.getvalue()})
-    res = preprocess_dataset(ds, PreprocessConfig(size=256, mode="crop"), actor=CURATOR)
+    res = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=256, mode="crop"))
     im = np.asarray(next(iter(_out_images(res).values())))
     assert im[128, 0, 0] < 10 and im[128, -1, 0] > 245  # scaled to 8 bit, not clipped to white
 
 
 def test_manifest_is_reproducible_byte_for_byte(tmp_path):
     ds = _import(tmp_path, {f"{i}.png": image_bytes((320, 300), pattern=500 + i) for i in range(4)})
-    split_dataset(ds, val=0.25, test=0.25, seed=3, actor=CURATOR)
-    a = preprocess_dataset(ds, PreprocessConfig(size=256, mode="pad"), out_dir=tmp_path / "a", actor=CURATOR)
-    b = preprocess_dataset(ds, PreprocessConfig(size=256, mode="pad"), out_dir=tmp_path / "b", actor=CURATOR)
+    split_dataset(CURATOR, ds, val=0.25, test=0.25, seed=3)
+    a = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=256, mode="pad"), out_dir=tmp_path / "a")
+    b = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=256, mode="pad"), out_dir=tmp_path / "b")
     assert a.result_hash == b.result_hash
     files_a = {p.relative_to(a.out_dir): p.read_bytes() for p in a.out_dir.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b.out_dir): p.read_bytes() for p in b.out_dir.rglob("*") if p.is_file()}
@@ -92,12 +92,12 @@ def test_manifest_is_reproducible_byte_for_byte(tmp_path):
     assert sorted(sum(manifest["items"].values(), [])) == sorted(i.id for i in query_items(ds).items)
     meta = [json.loads(line) for line in (a.out_dir / "train" / "metadata.jsonl").read_text().splitlines()]
     assert all((a.out_dir / "train" / m["file_name"]).exists() for m in meta)
-    other = preprocess_dataset(ds, PreprocessConfig(size=256, mode="crop"), out_dir=tmp_path / "c", actor=CURATOR)
+    other = preprocess_dataset(CURATOR, ds, PreprocessConfig(size=256, mode="crop"), out_dir=tmp_path / "c")
     assert other.result_hash != a.result_hash
     with pytest.raises(ValueError, match="size must be a multiple of 64"):
-        preprocess_dataset(ds, PreprocessConfig(size=500), actor=CURATOR)
+        preprocess_dataset(CURATOR, ds, PreprocessConfig(size=500))
     with pytest.raises(ValueError, match="pad_color 'beige-ish'"):
-        preprocess_dataset(ds, PreprocessConfig(pad_color="beige-ish"), actor=CURATOR)
+        preprocess_dataset(CURATOR, ds, PreprocessConfig(pad_color="beige-ish"))
 
 
 def test_stratified_split_is_fixed_by_seed_and_keeps_categories_balanced():
@@ -115,8 +115,8 @@ def test_stratified_split_is_fixed_by_seed_and_keeps_categories_balanced():
 def test_split_dataset_on_the_demo_catalog(tmp_path):
     from workbench.data.demo import make_demo_catalog
     cat = make_demo_catalog(tmp_path / "demo", size=64, colours=4, extras=False)
-    ds = import_dataset(cat.csv_path, workers=1, created_by=CURATOR).dataset_id
-    res = split_dataset(ds, val=0.25, test=0.25, seed=1, actor=CURATOR)
+    ds = import_dataset(CURATOR, cat.csv_path, workers=1).dataset_id
+    res = split_dataset(CURATOR, ds, val=0.25, test=0.25, seed=1)
     assert res.stratified and res.counts == {"train": 14, "val": 7, "test": 7}
     assert all(v == {"train": 2, "val": 1, "test": 1} for v in res.by_category.values())
     from workbench.data.store import ItemFilter

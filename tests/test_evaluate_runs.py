@@ -59,9 +59,9 @@ def catalog(workspace):
     """The demo catalog (128 px) as the reference dataset, an 'aurelo' brand profile, and two generation batches:
     'ft' (checkpoint 500 of a LoRA): the val photos re-saved as PNGs under their captions, one more image for the
     first caption, and an image of that caption without the wordmark; 'base': two shots without a wordmark."""
-    import_demo_catalog(seed=0, size=128, colours=1, created_by=CURATOR)
+    import_demo_catalog(CURATOR, seed=0, size=128, colours=1)
     ds = get_dataset("demo-aurelo")
-    split_dataset(ds.id, val=0.4, test=0.0, stratify=False, actor=CURATOR)
+    split_dataset(CURATOR, ds.id, val=0.4, test=0.0, stratify=False)
     brands = get_settings().path("prompt_templates", "brands")
     brands.mkdir(parents=True)
     (brands / "aurelo.yaml").write_text("title: Aurelo\nlogo_text: AURELO\n")
@@ -110,7 +110,7 @@ def test_a_run_stores_per_image_scores_and_aggregates_with_intervals(kit, catalo
     cfg = EvalConfig(name="ckpt 500 vs base", image_sets=[ImageSet("ft", batch="ft"), ImageSet("base", batch="base")],
                      reference=ReferenceSet(catalog["dataset"], "val"), backbones=_backbones(kit), batch_size=4,
                      paired_px=128)
-    eval_id = create_evaluation(cfg, user=as_role("analyst"))
+    eval_id = create_evaluation(as_role("analyst"), cfg)
     seen = []
     result = run_evaluation(eval_id, progress=lambda step, total, msg: seen.append((step, total)),
                             models={"lpips_backbone": lpips_net})
@@ -170,7 +170,7 @@ def test_missing_models_are_unavailable_and_never_a_number(catalog):
     cfg = EvalConfig(image_sets=[ImageSet("ft", batch="ft")], reference=ReferenceSet(catalog["dataset"], "val"),
                      metrics=["fid_kid", "clip", "blip", "paired", "diversity"])
     cfg.paired_px = 64
-    eval_id = create_evaluation(cfg, user=as_role("analyst"))
+    eval_id = create_evaluation(as_role("analyst"), cfg)
     run_evaluation(eval_id)
     rows = result_rows([eval_id])
     for metric in ("fid", "kid", "clip_cosine", "clip_score_100", "blip_itm", "lpips_ref", "lpips_diversity"):
@@ -186,7 +186,7 @@ def test_missing_models_are_unavailable_and_never_a_number(catalog):
 def test_without_a_reference_set_reference_metrics_say_so(kit, catalog):
     cfg = EvalConfig(image_sets=[ImageSet("ft", batch="ft")], metrics=["fid_kid", "brand", "clip"],
                      backbones=_backbones(kit))
-    eval_id = create_evaluation(cfg, user=as_role("analyst"))
+    eval_id = create_evaluation(as_role("analyst"), cfg)
     run_evaluation(eval_id)
     rows = result_rows([eval_id])
     assert _by(rows, "ft", "fid")["display"] == "no data: no reference set chosen"
@@ -209,18 +209,19 @@ def test_config_errors_name_the_setting(catalog):
         resolve_image_set(ImageSet("x", generation_ids=[catalog["ids"]["ft"][0], 999]))
     with pytest.raises(EvaluationError, match="has no images"):
         resolve_image_set(ImageSet("x", batch="no-such-batch"))
-    eval_id = create_evaluation(EvalConfig(image_sets=[ImageSet("a", batch="ft")], metrics=["paired"],
-                                           reference=ReferenceSet(catalog["dataset"], "test")), user=as_role("analyst"))
+    eval_id = create_evaluation(as_role("analyst"), EvalConfig(image_sets=[ImageSet("a", batch="ft")],
+                                                               metrics=["paired"],
+                                           reference=ReferenceSet(catalog["dataset"], "test")))
     with pytest.raises(EvaluationError, match="no photos in split 'test'"):
         run_evaluation(eval_id)
     assert get_evaluation(eval_id).status == "failed" and "split 'test'" in get_evaluation(eval_id).error
 
 
 def test_a_prompt_suite_queues_the_same_prompts_and_seeds_for_every_variant(workspace):
-    sets = enqueue_prompt_suite("ss26", ["a red tee", "a navy cap"], [
+    sets = enqueue_prompt_suite(as_role("analyst"), "ss26", ["a red tee", "a navy cap"], [
         SuiteVariant("base"), SuiteVariant("ckpt 1000", loras=[{"path": "/runs/3/checkpoint-1000"}], step=1000,
                                            params={"rank": 8})], seed=7, images_per_prompt=2, width=64, height=64,
-        steps=2, device="cpu", user=as_role("analyst"))
+        steps=2, device="cpu")
     assert [(s.label, s.batch, s.step, s.params) for s in sets] == [
         ("base", "suite-ss26-base", None, {}), ("ckpt 1000", "suite-ss26-ckpt_1000", 1000, {"rank": 8})]
     with session_scope() as s:
@@ -230,7 +231,7 @@ def test_a_prompt_suite_queues_the_same_prompts_and_seeds_for_every_variant(work
     assert configs[0]["params"]["seed"] == 7 and configs[0]["params"]["num_images"] == 2
     assert configs[1]["spec"]["loras"] == [{"path": "/runs/3/checkpoint-1000", "scale": 1.0}]
     with pytest.raises(EvaluationError, match="unique labels"):
-        enqueue_prompt_suite("x", ["p"], [SuiteVariant("a"), SuiteVariant("a")], user=as_role("analyst"))
+        enqueue_prompt_suite(as_role("analyst"), "x", ["p"], [SuiteVariant("a"), SuiteVariant("a")])
 
 
 def test_cli_evaluate_show_and_export(kit, catalog, monkeypatch, tmp_path):
@@ -272,7 +273,7 @@ def test_evaluation_job_end_to_end_through_the_worker(catalog, worker):
     # through the same run_evaluation in the tests above.
     cfg = EvalConfig(image_sets=[ImageSet("ft", batch="ft")], reference=ReferenceSet(catalog["dataset"], "val"),
                      metrics=["ocr"])
-    eval_id = start_evaluation(cfg, user=as_role("analyst"), start_worker=False)
+    eval_id = start_evaluation(as_role("analyst"), cfg)
     job = jobs.wait_for(get_evaluation(eval_id).job_id, timeout=180)
     assert job.status == "done", (job.message, job.error)
     total = len(catalog["captions"]) + len(catalog["ids"]["ft"])

@@ -57,8 +57,9 @@ def test_cli_queues_a_saved_prompt_batch(kit, worker):
     from workbench.prompts.store import save_batch
 
     lib = load_library()
-    saved = save_batch(expand_batch(lib, BatchSpec(template=sorted(lib.templates)[0], slots={}, scenes=[],
-                                                   brand="northwind")), "cli batch", user=as_role("marketer"))
+    saved = save_batch(as_role("marketer"), expand_batch(lib, BatchSpec(template=sorted(lib.templates)[0], slots={},
+                                                                        scenes=[],
+                                                   brand="northwind")), "cli batch")
     result = CliRunner().invoke(app, ["generate", "batch", "--prompt-batch", str(saved.id), "--model", str(kit["sdxl"]),
                                       "--device", "cpu", "--steps", "2", "--size", "64", "--no-gate"])
     assert result.exit_code == 0, result.output
@@ -145,7 +146,7 @@ def test_a_gated_batch_and_a_single_generation_use_the_brands_gate_and_trigger(k
     from workbench.prompts.library import save_brand_text
     from workbench.settings import reload_settings
 
-    save_brand_text(BRAND, as_role("admin"))
+    save_brand_text(as_role("admin"), BRAND)
     config = _config(kit, 1, prompts=[{"text": BRAND_PROMPT, "brand": "acme"}], batch="brand-gate",
                      gate={"scorer": str(kit["open_clip"])})
     ctx = Ctx(config)

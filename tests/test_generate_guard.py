@@ -34,8 +34,7 @@ def _params(**over):
 
 
 def test_unreachable_threshold_makes_exactly_k_attempts_and_keeps_the_best(assembled, scorer):
-    [img] = generate_guarded(assembled, _params(), scorer, GatePolicy(threshold=1.0, max_attempts=3), batch="g",
-                             user=MIA)
+    [img] = generate_guarded(MIA, assembled, _params(), scorer, GatePolicy(threshold=1.0, max_attempts=3), batch="g")
     assert [a.attempt for a in img.attempts] == [1, 2, 3]
     assert len({a.seed for a in img.attempts}) == 3  # each retry has a new seed
     best = max(img.attempts, key=lambda a: a.clip_score)
@@ -52,15 +51,13 @@ def test_unreachable_threshold_makes_exactly_k_attempts_and_keeps_the_best(assem
 
 
 def test_reachable_threshold_stops_at_the_first_attempt(assembled, scorer):
-    [img] = generate_guarded(assembled, _params(), scorer, GatePolicy(threshold=-1.0, max_attempts=3), batch="g",
-                             user=MIA)
+    [img] = generate_guarded(MIA, assembled, _params(), scorer, GatePolicy(threshold=-1.0, max_attempts=3), batch="g")
     assert len(img.attempts) == 1 and img.passed
 
 
 def test_late_attempts_use_a_refined_prompt_with_the_trigger_first(assembled, scorer):
     policy = GatePolicy(threshold=1.0, max_attempts=3, refine_from_attempt=2)
-    [img] = generate_guarded(assembled, _params(), scorer, policy, batch="g", trigger="tok_style", record=False,
-                             user=MIA)
+    [img] = generate_guarded(MIA, assembled, _params(), scorer, policy, batch="g", trigger="tok_style", record=False)
     first, second = img.attempts[0].provenance["prompt"], img.attempts[1].provenance["prompt"]
     assert first == PROMPT
     assert sorted(second.split(", ")) == sorted(PROMPT.split(", ")) and second.startswith("tok_style, ")
@@ -69,7 +66,7 @@ def test_late_attempts_use_a_refined_prompt_with_the_trigger_first(assembled, sc
 
 
 def test_refine_moves_the_weakest_attribute_forward(assembled, scorer):
-    image = generate_guarded(assembled, _params(), scorer, GatePolicy(-1.0, 1), record=False, user=MIA)[0].kept.image
+    image = generate_guarded(MIA, assembled, _params(), scorer, GatePolicy(-1.0, 1), record=False)[0].kept.image
     parts = PROMPT.split(", ")[1:]
     scores = dict(zip(parts, scorer.cosines(image, parts)))
     refined = refine_prompt(PROMPT, image, scorer, trigger="tok_style").split(", ")

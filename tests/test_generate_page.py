@@ -130,9 +130,9 @@ def test_a_saved_prompt_version_goes_through_the_brands_gate_and_every_attempt_i
     monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
     monkeypatch.setenv("WORKBENCH_MODELS__CLIP_SCORER", str(kit["open_clip"]))
     reload_settings()
-    save_brand_text(BRAND, as_role("admin"))
-    v1 = save_prompt("acm_style, red t-shirt, white background", as_role("marketer"), template="tee", brand="acme")
-    v2 = refine(v1.id, "acm_style, red t-shirt, grey background", as_role("marketer"), reason="grey")
+    save_brand_text(as_role("admin"), BRAND)
+    v1 = save_prompt(as_role("marketer"), "acm_style, red t-shirt, white background", template="tee", brand="acme")
+    v2 = refine(as_role("marketer"), v1.id, "acm_style, red t-shirt, grey background", reason="grey")
     at = page_as(PAGE, timeout=120).run()
     assert not at.exception, at.exception
     at.checkbox(key="generate_cpu_offload").check().run()

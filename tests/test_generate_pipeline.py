@@ -49,7 +49,7 @@ def _pixels(imgs):
 
 
 def _run(spec, **over):
-    return generate(build_pipeline(spec), GenerationParams(**{**PARAMS, **over}), batch="t", record=False, user=MIA)
+    return generate(MIA, build_pipeline(spec), GenerationParams(**{**PARAMS, **over}), batch="t", record=False)
 
 
 def test_same_seed_same_image_and_seeds_per_image(kit):
@@ -99,8 +99,8 @@ def test_quantized_weights_are_cached_and_reload_exactly(kit, lora_dir, workspac
     second = build_pipeline(spec)
     assert second.quantized_from_cache
     params = GenerationParams(**PARAMS, seed=3)
-    a = generate(first, params, batch="t", record=False, user=MIA)
-    b = generate(second, params, batch="t", record=False, user=MIA)
+    a = generate(MIA, first, params, batch="t", record=False)
+    b = generate(MIA, second, params, batch="t", record=False)
     assert np.array_equal(_pixels(a), _pixels(b))
     for (n1, t1), (n2, t2) in zip(first.pipe.unet.state_dict().items(), second.pipe.unet.state_dict().items()):
         assert n1 == n2 and torch.equal(t1, t2), n1
@@ -110,8 +110,8 @@ def test_quantized_weights_are_cached_and_reload_exactly(kit, lora_dir, workspac
 
 def test_png_carries_a1111_parameters_and_provenance(kit, lora_dir, workspace):
     spec = PipelineSpec(model=str(kit["sdxl"]), scheduler="dpmpp_2m_karras", loras=(LoraSpec(str(lora_dir), 0.8),))
-    img = generate(build_pipeline(spec), GenerationParams(**PARAMS, seed=11, brand="aurelo", prompt_id=4),
-                   batch="ss26", user=MIA)[0]
+    img = generate(MIA, build_pipeline(spec), GenerationParams(**PARAMS, seed=11, brand="aurelo", prompt_id=4),
+                   batch="ss26")[0]
     assert img.path.parent == workspace / "generations" / "ss26"
     meta = read_png_metadata(img.path)
     a1111 = parse_a1111(meta.parameters)
@@ -130,8 +130,8 @@ def test_generated_images_enter_the_review_queue(kit, workspace):
     from workbench.db import session_scope
     from workbench.generate.tables import Generation
 
-    imgs = generate(build_pipeline(PipelineSpec(model=str(kit["sdxl"]))), GenerationParams(**PARAMS, num_images=2),
-                    batch="q", user=MIA)
+    imgs = generate(MIA, build_pipeline(PipelineSpec(model=str(kit["sdxl"]))), GenerationParams(**PARAMS, num_images=2),
+                    batch="q")
     with session_scope() as s:
         rows = s.query(Generation).order_by(Generation.id).all()
     assert [r.id for r in rows] == [i.generation_id for i in imgs]
@@ -153,8 +153,8 @@ def test_generating_for_another_workspace_checks_and_records_there(kit, workspac
         s.add_all([db.User(username="bea", role="marketer"), db.User(username="ana", role="approver")])
     assembled = build_pipeline(PipelineSpec(model=str(kit["sdxl"])))
     with pytest.raises(PermissionDenied, match="ana is a approver"):
-        generate(assembled, GenerationParams(**PARAMS), batch="o", user="ana", settings=other)
-    img, = generate(assembled, GenerationParams(**PARAMS), batch="o", user="bea", settings=other)
+        generate("ana", assembled, GenerationParams(**PARAMS), batch="o", settings=other)
+    img, = generate("bea", assembled, GenerationParams(**PARAMS), batch="o", settings=other)
     assert img.path.parent == (tmp_path / "other" / "generations" / "o").resolve()
     with db.session_scope(other) as s:
         assert [(r.id, r.created_by) for r in s.query(Generation)] == [(img.generation_id, "bea")]
@@ -269,7 +269,7 @@ def test_bitsandbytes_8bit_generates_in_the_pipelines_dtype_on_cuda(kit, dtype):
     assert layers and all(m.weight.dtype == torch.int8 for m in layers)  # quantized on the move to the GPU
     assert all(m.bias is None or m.bias.dtype == want for m in layers)
     assert assembled.pipe.vae.dtype == want
-    img = generate(assembled, GenerationParams(**PARAMS, seed=1), batch="t", record=False, user=MIA)[0]
+    img = generate(MIA, assembled, GenerationParams(**PARAMS, seed=1), batch="t", record=False)[0]
     assert img.image.size == (64, 64)
 
 
@@ -278,10 +278,10 @@ def test_an_image_of_a_saved_prompt_version_records_its_template_and_version(kit
     from workbench.generate.tables import Generation
     from workbench.prompts.store import refine, save_prompt
 
-    v1 = save_prompt("a red t-shirt on white", MIA, template="tee", brand="northwind")
-    v2 = refine(v1.id, "a red t-shirt on white, studio light", MIA, reason="flat light")
-    [img] = generate(build_pipeline(PipelineSpec(model=str(kit["sdxl"]))),
-                     GenerationParams(**{**PARAMS, "prompt": v2.text}, prompt_id=v2.id), batch="v", user=MIA)
+    v1 = save_prompt(MIA, "a red t-shirt on white", template="tee", brand="northwind")
+    v2 = refine(MIA, v1.id, "a red t-shirt on white, studio light", reason="flat light")
+    [img] = generate(MIA, build_pipeline(PipelineSpec(model=str(kit["sdxl"]))),
+                     GenerationParams(**{**PARAMS, "prompt": v2.text}, prompt_id=v2.id), batch="v")
     p = read_png_metadata(img.path).provenance
     assert (p["prompt_id"], p["prompt_version"], p["template"]) == (v2.id, 2, "tee")
     with session_scope() as s:

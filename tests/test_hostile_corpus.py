@@ -61,13 +61,12 @@ def _files_outside_datasets(tmp: Path) -> list[Path]:
 
 def zip_bomb(tmp: Path) -> None:
     with pytest.raises(SourceError, match="(ratio|compress)"):
-        import_dataset(hd.zip_bomb(tmp / "bomb.zip", entries=20, entry_size=5 * 2**20), name="bomb", workers=1,
-                       created_by=CURATOR)
+        import_dataset(CURATOR, hd.zip_bomb(tmp / "bomb.zip", entries=20, entry_size=5 * 2**20), name="bomb", workers=1)
     assert not [p for p in get_settings().path("datasets").rglob("*") if p.is_file()]
 
 
 def zip_traversal(tmp: Path) -> None:
-    report = import_dataset(hd.zip_traversal(tmp / "slip.zip"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.zip_traversal(tmp / "slip.zip"), workers=1)
     why = _skips(report)
     assert report.added == 1
     assert all(name in why for name in hd.ZIP_TRAVERSAL_ENTRIES), why
@@ -75,17 +74,17 @@ def zip_traversal(tmp: Path) -> None:
 
 
 def zip_non_media(tmp: Path) -> None:
-    report = import_dataset(hd.zip_with_non_media(tmp / "mixed.zip"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.zip_with_non_media(tmp / "mixed.zip"), workers=1)
     assert "not an image or caption file" in _skips(report)["set/run.sh"]
 
 
 def zip_lying_size(tmp: Path) -> None:
-    report = import_dataset(hd.zip_lying_size(tmp / "liar.zip"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.zip_lying_size(tmp / "liar.zip"), workers=1)
     assert "liar.png" in _skips(report)
 
 
 def zip_file_and_folder(tmp: Path) -> None:
-    report = import_dataset(hd.zip_file_and_folder_same_name(tmp / "clash.zip"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.zip_file_and_folder_same_name(tmp / "clash.zip"), workers=1)
     assert report.skipped, "the clashing entry is reported"
 
 
@@ -99,7 +98,7 @@ def image_mode(mode: str) -> Callable[[Path], None]:
             hd.png_16bit(folder / "gray16.tif", fmt="TIFF")
         else:
             hd.image_in_mode(folder / f"odd.{'png' if mode in ('P', 'LA') else 'tif'}", mode)
-        report = import_dataset(folder, workers=1, created_by=CURATOR)
+        report = import_dataset(CURATOR, folder, workers=1)
         assert report.added == 1, _skips(report)
     return run
 
@@ -109,34 +108,33 @@ def decompression_bomb(tmp: Path) -> None:
     folder.mkdir()
     hd.png_decompression_bomb(folder / "huge.png")
     write(folder / "fine.png", image_bytes((300, 300), pattern=541))
-    report = import_dataset(folder, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, folder, workers=1)
     assert report.added == 1
     assert "huge.png" in _skips(report)
 
 
 def csv_unterminated_quote(tmp: Path) -> None:
-    report = import_dataset(hd.csv_unterminated_quote(tmp / "shop"), workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.csv_unterminated_quote(tmp / "shop"), workers=1)
     assert any("never closed" in reason for reason in _skips(report).values()), _skips(report)
     assert all("\n" not in item.caption and "," not in item.caption.split(" ", 1)[0] for item in
                _items(report.dataset_id))
 
 
 def jsonl_hostile_lines(tmp: Path) -> None:
-    report = import_dataset(hd.metadata_jsonl_hostile_lines(tmp / "folder").parent, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.metadata_jsonl_hostile_lines(tmp / "folder").parent, workers=1)
     assert report.added >= 1
     assert any(where.startswith("metadata.jsonl line") for where in _skips(report))
 
 
 def csv_symlinked_dir(tmp: Path) -> None:
     outside = tmp / "outside"
-    report = import_dataset(hd.csv_symlinked_dir(tmp / "shop", outside), template="{text}", workers=1,
-                            created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.csv_symlinked_dir(tmp / "shop", outside), template="{text}", workers=1)
     assert any("outside the source folder" in reason for reason in _skips(report).values()), _skips(report)
     assert [item.source_key for item in _items(report.dataset_id)] == ["own/ok.png"]
 
 
 def long_caption(tmp: Path) -> None:
-    report = import_dataset(hd.long_caption_folder(tmp / "long").parent, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, hd.long_caption_folder(tmp / "long").parent, workers=1)
     assert max(len(i.caption) for i in _items(report.dataset_id)) <= captions.MAX_CAPTION_CHARS
 
 
@@ -151,10 +149,10 @@ def caption_edit_too_long(tmp: Path) -> None:
     folder = tmp / "photos"
     folder.mkdir()
     write(folder / "a.png", image_bytes((300, 300), pattern=542))
-    report = import_dataset(folder, workers=1, created_by=CURATOR)
+    report = import_dataset(CURATOR, folder, workers=1)
     item = _items(report.dataset_id)[0]
     with pytest.raises(store.DatasetError, match="too long"):
-        store.set_caption(item.id, "x" * (captions.MAX_CAPTION_CHARS + 1), actor=CURATOR)
+        store.set_caption(CURATOR, item.id, "x" * (captions.MAX_CAPTION_CHARS + 1))
 
 
 # -- YAML -----------------------------------------------------------------------------------------------------------

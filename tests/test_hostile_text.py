@@ -59,7 +59,7 @@ def hostile(workspace, tmp_path, monkeypatch):
     folder = tmp_path / "evil-folder"
     write(folder / "a.png", image_bytes((64, 64)))
     (folder / "metadata.jsonl").write_text(json.dumps({"file_name": "a.png", "text": EVIL}) + "\n")
-    import_dataset(folder, name=SHORT, created_by=as_role("marketer"))
+    import_dataset(as_role("marketer"), folder, name=SHORT)
     gid = make_generation(prompt=EVIL, negative_prompt=EVIL, batch=SHORT, brand=SHORT,
                           loras=[{"name": SHORT, "path": "/loras/x", "scale": 0.8}])
     decide("ana", gid, "reject", comment=EVIL)

@@ -29,7 +29,7 @@ def jacket(tmp_path):
     (tmp_path / "photos").mkdir()
     for n in (1, 2):
         draw_garment("jacket", RED, 96, rng=random.Random(n)).save(tmp_path / "photos" / f"{n}.png")
-    report = import_catalog(tmp_path / "photos", workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, tmp_path / "photos", workers=1)
     with session_scope() as s:
         ids = list(s.scalars(select(Item.id).where(Item.dataset_id == report.dataset_id).order_by(Item.id)))
     return create_product(CURATOR, "AUR-1001", "Aurelo Red Jacket", item_ids=ids, category="Jackets", colour="Red",
@@ -88,7 +88,7 @@ def test_the_brand_profile_sets_the_fidelity_limits(jacket):
         parse_brand("name: b\nfidelity:\n  max_delta_e: lots\n", "b.yaml")
     with pytest.raises(PromptError, match="fidelity.min_ssim: unknown key"):
         parse_brand("name: b\nfidelity: {min_ssim: 0.5}\n", "b.yaml")
-    save_brand_text("name: strict\nfidelity: {max_delta_e: 1}\n", as_role("admin"))
+    save_brand_text(as_role("admin"), "name: strict\nfidelity: {max_delta_e: 1}\n")
     assert brand_limits("strict")["max_delta_e"] == 1.0
     # a shot of the jacket a shade off passes the default limit but not the strict brand's
     shot = draw_garment("jacket", (166, 42, 60), 96, rng=random.Random(9))
@@ -120,7 +120,7 @@ def test_the_product_prompt_uses_its_template_attributes_brand_and_token(jacket,
     from workbench.generate.pipeline import LoraSpec
     from workbench.prompts.library import save_brand_text
 
-    save_brand_text("name: aurelo\ntrigger: aurelo_style\nnegative: blurry\n", as_role("admin"))
+    save_brand_text(as_role("admin"), "name: aurelo\ntrigger: aurelo_style\nnegative: blurry\n")
     pp = gp.product_prompt("AUR-1001")
     assert pp.brand == "aurelo" and pp.template == "jacket" and pp.token is None and pp.lora is None
     assert pp.prompt.startswith("a photo of red jacket, Aurelo Red Jacket, aurelo_style red jacket, ")

@@ -26,7 +26,7 @@ def test_kaggle_styles_csv_ids_names_colours_and_article_types(tmp_path):
         b"15970,Men,Apparel,Topwear,Shirts,Navy Blue,Fall,2011,Casual,Turtle Check Men Navy Blue Shirt\n"
         b"39386,Men,Apparel,Bottomwear,Jeans,Blue,Summer,2012,Casual,Peter England Men Party Blue Jeans\n"
         b"59263,Women,Accessories,Watches,Watches,Silver,Winter,2016,Casual,Titan Women Silver, Watch\n"))
-    report = import_catalog(root, workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, root, workers=1)
     assert report.added == 3
     assert report.products == {"created": 3, "updated": 0, "linked": 3, "conflicts": 0}
     assert any("products: 3 created, 0 updated, 3 photo(s) linked" in n for n in report.notes)
@@ -39,7 +39,7 @@ def test_kaggle_styles_csv_ids_names_colours_and_article_types(tmp_path):
     with session_scope() as s:
         assert s.query(AuditLog).filter(AuditLog.action == "product.create").count() == 3
 
-    again = import_catalog(root, workers=1, actor=CURATOR)  # nothing new: no duplicate products
+    again = import_catalog(CURATOR, root, workers=1)  # nothing new: no duplicate products
     assert again.products == {"created": 0, "updated": 0, "linked": 0, "conflicts": 0}
     assert len(list_products()) == 3
 
@@ -52,7 +52,7 @@ def test_kream_product_names_become_products(tmp_path):
     for n, (name, _) in enumerate(rows):
         write(root / name, image_bytes((64, 64), pattern=10 + n))
     write(root / "metadata.jsonl", "".join(json.dumps({"file_name": f, "text": t}) + "\n" for f, t in rows).encode())
-    report = import_catalog(root, workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, root, workers=1)
     assert report.products["created"] == 2 and report.products["linked"] == 3
     hoodie = get_product("stussy-basic-logo-hoodie-black")
     assert hoodie.name == "Stussy Basic Logo Hoodie Black" and hoodie.category == "top" and len(hoodie.item_ids) == 2
@@ -71,7 +71,7 @@ def test_imagefolder_metadata_with_a_sku_column_and_shop_fields(tmp_path):
     for n, row in enumerate(meta):
         write(root / row["file_name"], image_bytes((64, 64), pattern=20 + n))
     write(root / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in meta).encode())
-    report = import_catalog(root, workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, root, workers=1)
     assert report.added == 4 and report.products["created"] == 2 and report.products["linked"] == 3
     coat = get_product("AUR-1001")
     assert (coat.name, coat.colour, coat.category, str(coat.price), coat.currency) == \
@@ -93,7 +93,7 @@ def test_folder_per_product_layout_with_slugs_and_a_sku_file(tmp_path):
         write(root / "Red silk scarf" / f"photo{n}.png", image_bytes((64, 64), pattern=40 + n))
     write(root / "Red silk scarf" / "sku.txt", b"AUR-3003\n")
     write(root / "loose.png", image_bytes((64, 64), pattern=50))  # at the top: no product
-    report = import_catalog(root, workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, root, workers=1)
     assert report.added == 8
     assert report.products == {"created": 2, "updated": 0, "linked": 7, "conflicts": 0}
     coat = get_product("navy-wool-coat-regular-fit")
@@ -106,6 +106,6 @@ def test_kohya_repeat_folders_are_not_products(tmp_path):
     root = tmp_path / "kohya"
     write(root / "10_tok jacket" / "a.png", image_bytes((64, 64), pattern=60))
     write(root / "10_tok jacket" / "a.txt", b"a photo of tok jacket")
-    report = import_catalog(root, workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, root, workers=1)
     assert report.added == 1 and report.products["created"] == 0 and list_products() == []
     assert not any(n.startswith("products:") for n in report.notes)

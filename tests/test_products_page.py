@@ -24,7 +24,7 @@ def setup(workspace, monkeypatch, tmp_path):
         b"id,gender,articleType,baseColour,productDisplayName\n"
         b"15970,Men,Shirts,Navy Blue,Turtle Check Men Navy Blue Shirt\n"
         b"39386,Men,Jeans,Blue,Peter England Men Party <b>Blue</b> Jeans\n"))
-    import_catalog(root, template="a {baseColour} {articleType}", workers=1, actor=CURATOR)
+    import_catalog(CURATOR, root, template="a {baseColour} {articleType}", workers=1)
 
 
 def _products_tab():

@@ -37,7 +37,7 @@ from helpers.review import as_role
 def items(tmp_path):
     for n in range(5):
         write(tmp_path / "plain" / f"{n}.png", image_bytes((48, 48), pattern=90 + n))
-    report = import_catalog(tmp_path / "plain", workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, tmp_path / "plain", workers=1)
     with session_scope() as s:
         return list(s.scalars(select(Item.id).where(Item.dataset_id == report.dataset_id).order_by(Item.id)))
 

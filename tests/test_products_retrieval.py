@@ -54,7 +54,7 @@ def catalog(tmp_path_factory):
 
 def _import(catalog):
     retrieval.clear_cache()
-    import_catalog(catalog, workers=1, actor=CURATOR)
+    import_catalog(CURATOR, catalog, workers=1)
     for n, p in enumerate(list_products()):
         update_product(CURATOR, p.sku, price=f"{19 + n}.90", currency="EUR", url=f"https://shop.example/p/{p.sku}")
     return list_products()

@@ -41,7 +41,7 @@ def catalog(tmp_path, kit, monkeypatch):
         write(root / "Red silk scarf" / f"{n}.png", image_bytes((64, 64), pattern=80 + n))
     write(root / "Red silk scarf" / "sku.txt", b"AUR-2002")
     write(root / "metadata-free.txt", b"")
-    import_catalog(root, workers=1, actor=CURATOR)
+    import_catalog(CURATOR, root, workers=1)
     from workbench.products import update_product
 
     update_product(CURATOR, "AUR-1001", category="Coats")

@@ -14,7 +14,7 @@ ANA, BEN, CY = (system_actor(name, role="marketer") for name in ("ana", "ben", "
 def _saved(name="SS26 tees"):
     batch = expand_batch(load_library(), BatchSpec("t-shirt", slots={"color": ["navy", "olive", "black"]},
                                                    brand="northwind"))
-    return batch, save_batch(batch, name, user=ANA)
+    return batch, save_batch(ANA, batch, name)
 
 
 def test_saved_batch_keeps_prompts_in_order_with_their_checks(workspace):
@@ -33,8 +33,8 @@ def test_saved_batch_keeps_prompts_in_order_with_their_checks(workspace):
 def test_refine_links_versions_to_parents_and_audits(workspace):
     _, saved = _saved()
     v1 = get_prompt(saved.prompt_ids[0])
-    v2 = refine(v1.id, v1.text.replace("navy", "deep navy"), user=BEN, reason="colour read too bright")
-    v3 = refine(v2.id, v2.text + ", embroidered logo", user=CY, reason="approver: show the logo")
+    v2 = refine(BEN, v1.id, v1.text.replace("navy", "deep navy"), reason="colour read too bright")
+    v3 = refine(CY, v2.id, v2.text + ", embroidered logo", reason="approver: show the logo")
     assert (v2.version, v2.parent_id, v2.root_id) == (2, v1.id, v1.id)
     assert (v3.version, v3.parent_id, v3.root_id) == (3, v2.id, v1.id)
     assert (v3.created_by, v3.reason, v3.template, v3.slot_values) == ("cy", "approver: show the logo", "t-shirt",
@@ -53,7 +53,7 @@ def test_refine_links_versions_to_parents_and_audits(workspace):
 
 def test_refined_text_is_checked_against_the_brand(workspace):
     _, saved = _saved()
-    v2 = refine(saved.prompt_ids[0], "cheap navy tee", user=BEN, reason="shorter")
+    v2 = refine(BEN, saved.prompt_ids[0], "cheap navy tee", reason="shorter")
     assert set(v2.issues) == {"forbidden term 'cheap'", "missing trigger token 'nwo_style'",
                               "missing required phrase 'photograph'"}
 
@@ -62,20 +62,20 @@ def test_refine_refuses_bad_input(workspace):
     _, saved = _saved()
     pid = saved.prompt_ids[0]
     with pytest.raises(PromptError, match="reason"):
-        refine(pid, "nwo_style tee photograph", user=BEN, reason=" ")
+        refine(BEN, pid, "nwo_style tee photograph", reason=" ")
     with pytest.raises(PromptError, match="nothing to refine"):
-        refine(pid, get_prompt(pid).text, user=BEN, reason="again")
+        refine(BEN, pid, get_prompt(pid).text, reason="again")
     with pytest.raises(PromptError, match="prompt 999 does not exist"):
-        refine(999, "x", user=BEN, reason="y")
+        refine(BEN, 999, "x", reason="y")
     assert len(prompt_history(pid)) == 1
 
 
 def test_single_hand_written_prompt_and_empty_batch(workspace):
-    p = save_prompt("nwo_style  navy tee,\nphotograph", user=ANA, brand="northwind", reason="one-off")
+    p = save_prompt(ANA, "nwo_style  navy tee,\nphotograph", brand="northwind", reason="one-off")
     assert (p.text, p.version, p.root_id, p.issues) == ("nwo_style navy tee, photograph", 1, p.id, [])
     empty = expand_batch(load_library(), BatchSpec("t-shirt"))
     empty.prompts.clear()
     with pytest.raises(PromptError, match="empty"):
-        save_batch(empty, "nothing", user=ANA)
+        save_batch(ANA, empty, "nothing")
     with pytest.raises(PromptError, match="name"):
-        save_batch(expand_batch(load_library(), BatchSpec("t-shirt")), "  ", user=ANA)
+        save_batch(ANA, expand_batch(load_library(), BatchSpec("t-shirt")), "  ")

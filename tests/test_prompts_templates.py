@@ -155,10 +155,10 @@ def test_workspace_templates_override_shipped_and_broken_files_are_reported(work
 
 def test_editor_save_validates_before_writing(workspace):
     with pytest.raises(PromptError):
-        save_template_text(TEMPLATE.replace("title: Polo", "name: polo"), as_role("marketer"))  # unknown slot 'colour'
+        save_template_text(as_role("marketer"), TEMPLATE.replace("title: Polo", "name: polo"))  # unknown slot 'colour'
     assert not (workspace / "prompt_templates").exists()
-    path = save_template_text(TEMPLATE.replace("{colour} ", "").replace("title: Polo", "name: polo"),
-                              as_role("marketer"))
+    path = save_template_text(as_role("marketer"), TEMPLATE.replace("{colour} ", "").replace("title: Polo",
+                                                                                             "name: polo"))
     assert path == workspace / "prompt_templates" / "products" / "polo.yaml"
     assert load_library().template("polo").slots["color"].values == ("navy", "white")
 
@@ -182,15 +182,15 @@ def test_template_and_brand_saves_are_audited_with_the_text_before_and_after(wor
     from workbench.review.queue import audit_trail
 
     polo = TEMPLATE.replace("{colour} ", "").replace("title: Polo", "name: polo")
-    save_template_text(polo, as_role("marketer"))
-    save_template_text(polo.replace("collar", "pique collar"), as_role("marketer"))
+    save_template_text(as_role("marketer"), polo)
+    save_template_text(as_role("marketer"), polo.replace("collar", "pique collar"))
     shipped = (SHIPPED_DIR / "brands" / "northwind.yaml").read_text()
     stricter = shipped.replace("clip_threshold: 0.25 ", "clip_threshold: 0.3 ")
     with pytest.raises(PromptError, match="name: required"):  # the shipped file takes its name from its file name
-        save_brand_text(stricter, as_role("admin"))
-    save_brand_text(stricter, as_role("admin"), name="northwind")  # as the editor passes it
+        save_brand_text(as_role("admin"), stricter)
+    save_brand_text(as_role("admin"), stricter, name="northwind")  # as the editor passes it
     with pytest.raises(PromptError):  # invalid: nothing written, nothing recorded
-        save_brand_text("title: [unclosed\n", as_role("admin"))
+        save_brand_text(as_role("admin"), "title: [unclosed\n")
     rows = audit_trail(as_role("approver"), entity="prompt_template")
     assert [(r.actor, r.action, r.entity_id) for r in rows] == [
         ("adam", "prompts.save_brand", "brands/northwind.yaml"),

@@ -104,24 +104,24 @@ def _capability_actions(tmp_path):
     template = "name: t-shirt-copy\n" + source_text(lib.templates["t-shirt"].path)
     brand = "name: northwind-copy\n" + source_text(lib.brands["northwind"].path)
     no_data = build_config({"pretrained_model_name_or_path": str(tmp_path / "no-model"), "dataset": "999"})
-    photos = import_dataset(tmp_path / "photos", name="photos", workers=1, created_by=OPS).dataset_id
+    photos = import_dataset(OPS, tmp_path / "photos", name="photos", workers=1).dataset_id
     n = iter(range(1000))
 
     def train(u):
         with pytest.raises(runs.RunError, match="dataset 999"):  # preflight runs after the role check
-            runs.start(no_data, created_by=u, queue=False)
+            runs.start(u, no_data, queue=False)
 
     return {
-        "datasets: import": lambda u: import_dataset(tmp_path / "photos", name="photos", workers=1, created_by=u),
-        "datasets: split": lambda u: split_dataset(photos, 0.5, 0.0, actor=u),
-        "prompts: save a batch": lambda u: save_batch(batch, f"batch {next(n)}", user=u),
-        "prompts: save a template": lambda u: save_template_text(template, u),
-        "settings: save a brand profile": lambda u: save_brand_text(brand, u),
+        "datasets: import": lambda u: import_dataset(u, tmp_path / "photos", name="photos", workers=1),
+        "datasets: split": lambda u: split_dataset(u, photos, 0.5, 0.0),
+        "prompts: save a batch": lambda u: save_batch(u, batch, f"batch {next(n)}"),
+        "prompts: save a template": lambda u: save_template_text(u, template),
+        "settings: save a brand profile": lambda u: save_brand_text(u, brand),
         "train: start a run": train,
         "generate: queue a batch": lambda u: enqueue_batch(u, {"spec": {"model": "m"}, "prompts": [{"text": "a tee"}],
                                                                "batch": "b"}, queue=False),
-        "evaluate: create an evaluation": lambda u: create_evaluation(EvalConfig(image_sets=[ImageSet("a", batch="b")]),
-                                                                      u),
+        "evaluate: create an evaluation": lambda u: create_evaluation(u, EvalConfig(image_sets=[ImageSet("a",
+                                                                                                         batch="b")])),
     }
 
 
@@ -172,7 +172,7 @@ def test_unknown_inactive_or_missing_users_change_nothing(workspace, tmp_path):
     write(tmp_path / "photos" / "a.png", image_bytes((64, 64)))
     for who, refusal in (("ghost", "'ghost' does not exist"), ("mia", "'mia' is deactivated"), ("", "sign in first")):
         with pytest.raises(AuthError, match=refusal):
-            import_dataset(tmp_path / "photos", workers=1, created_by=who)
+            import_dataset(who, tmp_path / "photos", workers=1)
         with pytest.raises(AuthError, match=refusal):
             enqueue_batch(who, {"spec": {"model": "m"}, "prompts": [{"text": "a tee"}]}, queue=False)
     assert list_datasets() == []
@@ -200,17 +200,17 @@ def test_a_call_for_another_workspace_checks_the_role_in_that_workspace(workspac
                    db.User(username="adam", role="admin", active=False)])
     write(tmp_path / "photos" / "a.png", image_bytes((64, 64)))
 
-    ds = import_dataset(tmp_path / "photos", name="photos", workers=1, created_by="bea", settings=other).dataset_id
+    ds = import_dataset("bea", tmp_path / "photos", name="photos", workers=1, settings=other).dataset_id
     assert get_dataset(ds, other).created_by == "bea" and list_datasets() == []
-    assert split_dataset(ds, 0.0, 0.0, actor="bea", settings=other).counts["train"] == 1
+    assert split_dataset("bea", ds, 0.0, 0.0, settings=other).counts["train"] == 1
     with pytest.raises(PermissionDenied, match="mia is a approver"):
-        split_dataset(ds, 0.5, 0.0, actor="mia", settings=other)
+        split_dataset("mia", ds, 0.5, 0.0, settings=other)
     with pytest.raises(PermissionDenied, match="mia is a approver"):
-        delete_dataset(ds, "mia", settings=other)
+        delete_dataset("mia", ds, settings=other)
     assert get_dataset(ds, other).split_config["val"] == 0.0
     brand = "name: northwind-copy\n" + source_text(load_library().brands["northwind"].path)
     with pytest.raises(AuthError, match="'adam' is deactivated"):
-        save_brand_text(brand, "adam", other)
+        save_brand_text("adam", brand, other)
     assert not (tmp_path / "other" / "prompt_templates").exists()
 
 

@@ -23,7 +23,7 @@ def users(workspace):
 
 
 def test_request_changes_creates_a_linked_prompt_version_and_a_regeneration_job(users):
-    v1 = save_prompt("nwo_style navy tee, studio", "mia", negative="blurry", brand="northwind")
+    v1 = save_prompt("mia", "nwo_style navy tee, studio", negative="blurry", brand="northwind")
     gen = make_generation(prompt=v1.text, prompt_id=v1.id)
     fb = request_changes("ana", gen, "logo too small", tags=["logo"], new_prompt="nwo_style navy tee, large logo",
                          regenerate=True, device="cpu")

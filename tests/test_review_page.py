@@ -209,7 +209,7 @@ def test_an_image_held_by_the_fidelity_gate_shows_the_reason_and_the_products_re
 
     make_users()
     write(tmp_path / "photos" / "1.png", image_bytes((48, 48)))
-    report = import_catalog(tmp_path / "photos", workers=1, actor=CURATOR)
+    report = import_catalog(CURATOR, tmp_path / "photos", workers=1)
     from workbench.data.tables import Item
     from workbench.db import session_scope
 

@@ -131,9 +131,10 @@ def test_sweep_queues_runs_sharing_an_id_and_compares_them(tmp_path, monkeypatch
     kit = tiny.make_tiny_kit(tmp_path / "kit")
     (tmp_path / "photos").mkdir()
     monkeypatch.setattr(runs, "enqueue", _fake_enqueue())  # queue rows only: no worker runs them here
-    sweep_id, run_ids = runs.start_sweep({"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path":
+    sweep_id, run_ids = runs.start_sweep(as_role("analyst"), {"dataset": str(tmp_path / "photos"),
+                                                              "pretrained_model_name_or_path":
                                           str(kit["sdxl"])}, {"rank": ["4", "8"], "learning_rate": ["1e-4", "1e-3"]},
-                                         name="s1", created_by=as_role("analyst"))
+                                         name="s1")
     assert sweep_id == "s1" and len(run_ids) == 4
     rows = runs.sweep_table("s1")
     assert [set(r) >= {"run", "rank", "learning_rate", "status", "final_loss", "minutes"} for r in rows] == [True] * 4
@@ -195,8 +196,9 @@ def test_the_sweep_table_shows_each_runs_latest_evaluation_scores(tmp_path, monk
     kit = tiny.make_tiny_kit(tmp_path / "kit")
     (tmp_path / "photos").mkdir()
     monkeypatch.setattr(runs, "enqueue", _fake_enqueue())
-    _, (r4, r8) = runs.start_sweep({"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path":
-                                    str(kit["sdxl"])}, {"rank": ["4", "8"]}, name="s2", created_by=as_role("analyst"))
+    _, (r4, r8) = runs.start_sweep(as_role("analyst"), {"dataset": str(tmp_path / "photos"),
+                                                        "pretrained_model_name_or_path":
+                                    str(kit["sdxl"])}, {"rank": ["4", "8"]}, name="s2")
     lora_of_r8 = str(runs.run_dir(r8) / "lora")
     gens = [make_generation(loras=[{"path": lora_of_r8, "scale": 1.0, "name": "r8"}]) for _ in range(2)]
     with session_scope() as s:
@@ -250,13 +252,11 @@ def test_a_new_run_or_sweep_cannot_resume_from_a_planted_checkpoint(tmp_path, mo
                              "resume_from_checkpoint": str(ckpt)})
     assert any("resume_from_checkpoint" in p for p in runs.preflight(hub_data))  # whatever the data source
     with pytest.raises(runs.RunError, match="resume_from_checkpoint.*runs resume"):
-        runs.start(cfg, created_by=as_role("analyst"))
+        runs.start(as_role("analyst"), cfg)
     with pytest.raises(ConfigError, match="resume_from_checkpoint.*cannot be swept"):
-        runs.start_sweep(base, {"rank": ["4", "8"], "resume_from_checkpoint": [str(ckpt)]},
-                         created_by=as_role("analyst"))
+        runs.start_sweep(as_role("analyst"), base, {"rank": ["4", "8"], "resume_from_checkpoint": [str(ckpt)]})
     with pytest.raises(runs.RunError, match="resume_from_checkpoint"):  # in the base config instead of an axis
-        runs.start_sweep({**base, "resume_from_checkpoint": str(ckpt)}, {"rank": ["4", "8"]},
-                         created_by=as_role("analyst"))
+        runs.start_sweep(as_role("analyst"), {**base, "resume_from_checkpoint": str(ckpt)}, {"rank": ["4", "8"]})
     assert jobs.list_jobs(kind=runs.KIND) == [] and not marker.exists()
 
 
@@ -302,11 +302,11 @@ def test_output_dir_is_the_runs_folder_and_a_foreign_or_another_runs_folder_is_r
     base = {"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path": str(kit["sdxl"])}
     analyst = as_role("analyst")
     mine = tmp_path / "out" / "mine"
-    run_id = runs.start(build_config({**base, "output_dir": str(mine)}), created_by=analyst, queue=False)
+    run_id = runs.start(analyst, build_config({**base, "output_dir": str(mine)}), queue=False)
     # recorded with the run: every reader of the run's files looks there
     assert runs.run_dir(run_id) == mine.resolve() and runs.get_run(run_id).folder == mine.resolve()
     assert jobs.get_job(run_id).config["output_dir"] == str(mine.resolve())
-    plain = runs.start(build_config(base), created_by=analyst, queue=False)
+    plain = runs.start(analyst, build_config(base), queue=False)
     assert runs.run_dir(plain) == get_settings().path("runs", str(plain))
 
     foreign = tmp_path / "out" / "foreign"
@@ -323,15 +323,14 @@ def test_output_dir_is_the_runs_folder_and_a_foreign_or_another_runs_folder_is_r
         cfg = build_config({**base, "output_dir": folder})
         assert any(re.search(message, p) for p in runs.preflight(cfg)), (folder, runs.preflight(cfg))
         with pytest.raises(runs.RunError, match=message):
-            runs.start(cfg, created_by=analyst, queue=False)
+            runs.start(analyst, cfg, queue=False)
     with pytest.raises(runs.RunError, match="output_dir: every run of a sweep needs its own folder"):
-        runs.start_sweep({**base, "output_dir": str(tmp_path / "out" / "sweep")}, {"rank": ["4", "8"]},
-                         created_by=analyst)
+        runs.start_sweep(analyst, {**base, "output_dir": str(tmp_path / "out" / "sweep")}, {"rank": ["4", "8"]})
     # a checkpoint path is accepted only inside the folder of the run being continued
     outside = build_config({**base, "output_dir": str(tmp_path / "out" / "new"),
                             "resume_from_checkpoint": str(mine / "checkpoints" / "checkpoint-2")})
     with pytest.raises(runs.RunError, match="resume_from_checkpoint"):
-        runs.start(outside, created_by=analyst, queue=False)
+        runs.start(analyst, outside, queue=False)
     assert [j.id for j in jobs.list_jobs(kind=runs.KIND)] == [plain, run_id]
 
 
@@ -348,19 +347,19 @@ def test_the_same_command_line_with_resume_continues_the_run_whose_folder_is_out
     base = {"dataset": str(tmp_path / "photos"), "pretrained_model_name_or_path": str(kit["sdxl"]),
             "output_dir": str(out), "checkpointing_steps": 2, "max_train_steps": 2}
     analyst = as_role("analyst")
-    run_id = runs.start(build_config(base), created_by=analyst, queue=False, num_processes=2)
+    run_id = runs.start(analyst, build_config(base), queue=False, num_processes=2)
     with pytest.raises(runs.RunError, match=f"run {run_id} .*is queued: wait for it or stop it"):
-        runs.start(build_config({**base, "resume_from_checkpoint": "latest"}), created_by=analyst, queue=False)
+        runs.start(analyst, build_config({**base, "resume_from_checkpoint": "latest"}), queue=False)
     with session_scope() as s:
         s.get(Job, run_id).status = "done"
     ckpt = out / "checkpoints" / "checkpoint-2"
     ckpt.mkdir(parents=True)
     (ckpt / "trainer_state.json").write_text('{"step": 2}')
     with pytest.raises(runs.RunError, match="max_train_steps 2: run .* is already at step 2"):
-        runs.start(build_config({**base, "resume_from_checkpoint": "latest"}), created_by=analyst, queue=False)
+        runs.start(analyst, build_config({**base, "resume_from_checkpoint": "latest"}), queue=False)
     more = build_config({**base, "max_train_steps": 4, "resume_from_checkpoint": str(ckpt)})
     assert runs.preflight(more) == []
-    assert runs.start(more, created_by=analyst, queue=False) == run_id
+    assert runs.start(analyst, more, queue=False) == run_id
     first, second = jobs.list_jobs(kind=runs.KIND)[::-1]
     assert (first.id, second.resumed_from, second.config["run_id"]) == (run_id, run_id, run_id)
     assert second.config["config"]["max_train_steps"] == 4 and second.config["num_processes"] == 2

@@ -88,7 +88,7 @@ def test_a_two_process_run_killed_under_accelerate_launch_resumes_to_the_uninter
 
     options = dict(checkpointing_steps=2, report_to="tensorboard", validation_prompts=["a red shirt on white"],
                    num_validation_images=2, validation_num_inference_steps=2)
-    run_id = runs.start(_cfg(kit, data, max_train_steps=400, **options), created_by=as_role("analyst"),
+    run_id = runs.start(as_role("analyst"), _cfg(kit, data, max_train_steps=400, **options),
                         num_processes=2)
     folder = runs.run_dir(run_id)
     _wait_for(lambda: (folder / "checkpoints" / "checkpoint-4").is_dir() or not jobs.get_job(run_id).is_active,
@@ -103,8 +103,9 @@ def test_a_two_process_run_killed_under_accelerate_launch_resumes_to_the_uninter
     marker = folder.parent / "PWNED"
     plant_pickles(ckpt, marker)
 
-    assert runs.start(_cfg(kit, data, max_train_steps=4, output_dir=str(folder), resume_from_checkpoint=str(ckpt),
-                           **options), created_by=as_role("analyst")) == run_id
+    assert runs.start(as_role("analyst"), _cfg(kit, data, max_train_steps=4, output_dir=str(folder),
+                                               resume_from_checkpoint=str(ckpt),
+                           **options)) == run_id
     info = runs.get_run(run_id)
     second = info.jobs[-1]
     assert info.jobs == [run_id, second] and jobs.get_job(second).resumed_from == run_id
@@ -148,7 +149,7 @@ def test_sigkill_fails_the_run_then_resume_stop_and_resume_end_with_the_uninterr
         kit, data, preloaded_worker, tmp_path):
     from workbench.train.script import main
 
-    run_id = runs.start(_cfg(kit, data, max_train_steps=400, checkpointing_steps=5), created_by=as_role("analyst"))
+    run_id = runs.start(as_role("analyst"), _cfg(kit, data, max_train_steps=400, checkpointing_steps=5))
     folder = runs.run_dir(run_id)
     _wait_for(lambda: (folder / "checkpoints" / "checkpoint-5").is_dir() or not jobs.get_job(run_id).is_active,
               "checkpoint-5", timeout=120)
@@ -162,11 +163,11 @@ def test_sigkill_fails_the_run_then_resume_stop_and_resume_end_with_the_uninterr
     last_ckpt = max(int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("checkpoint-*"))
     assert last_ckpt >= 5
 
-    second = runs.resume(run_id, created_by=as_role("analyst"))
+    second = runs.resume(as_role("analyst"), run_id)
     job = _wait_step(second, last_ckpt + 3)
     assert job.status == "running", jobs.log_tail(second, 40)
     assert "resumed from" in jobs.log_tail(second, 400) and f"at step {last_ckpt}" in jobs.log_tail(second, 400)
-    runs.stop(run_id, as_role("analyst"))  # from the UI or `workbench runs stop`: a checkpoint first, then the job ends
+    runs.stop(as_role("analyst"), run_id)  # from the UI or `workbench runs stop`: a checkpoint first, then the job ends
     stopped = jobs.wait_for(second, timeout=120)
     assert stopped.status == "stopped", jobs.log_tail(second, 40)
     stop_step = stopped.progress_step
@@ -175,13 +176,14 @@ def test_sigkill_fails_the_run_then_resume_stop_and_resume_end_with_the_uninterr
     assert _steps(run_id) == list(range(1, stop_step + 1))  # every step once: none lost, none counted twice
     assert runs.get_run(run_id).jobs == [run_id, second]
     with pytest.raises(runs.RunError, match="not running"):
-        runs.stop(run_id, as_role("analyst"))
+        runs.stop(as_role("analyst"), run_id)
 
     # Finish the run where the test can afford to: the same options with a reachable max_train_steps, continued from
     # the stop's checkpoint (constant learning rate: the schedule does not depend on the total).
     total = stop_step + 3
-    assert runs.start(_cfg(kit, data, max_train_steps=total, checkpointing_steps=5, output_dir=str(folder),
-                           resume_from_checkpoint="latest"), created_by=as_role("analyst")) == run_id
+    assert runs.start(as_role("analyst"), _cfg(kit, data, max_train_steps=total, checkpointing_steps=5,
+                                               output_dir=str(folder),
+                           resume_from_checkpoint="latest")) == run_id
     third = runs.get_run(run_id).jobs[-1]
     done = jobs.wait_for(third, timeout=120)
     assert done.status == "done" and done.result["resumed_from_step"] == stop_step, jobs.log_tail(third, 40)
@@ -194,9 +196,9 @@ def test_sigkill_fails_the_run_then_resume_stop_and_resume_end_with_the_uninterr
 
 def test_a_missing_model_or_dataset_is_refused_before_anything_is_queued(kit, data, tmp_path):
     with pytest.raises(runs.RunError, match="pretrained_model_name_or_path .*nope.*does not exist"):
-        runs.start(_cfg(kit, data, pretrained_model_name_or_path=str(tmp_path / "nope")), created_by=as_role("analyst"))
+        runs.start(as_role("analyst"), _cfg(kit, data, pretrained_model_name_or_path=str(tmp_path / "nope")))
     with pytest.raises(runs.RunError, match="dataset 999: there is no workspace dataset"):
-        runs.start(_cfg(kit, None, dataset="999"), created_by=as_role("analyst"))
+        runs.start(as_role("analyst"), _cfg(kit, None, dataset="999"))
     assert jobs.list_jobs(kind=runs.KIND) == []
 
 
@@ -208,7 +210,7 @@ def test_stop_and_resume_work_on_a_run_whose_process_is_gone(kit, data):
     from workbench.db import Job, session_scope, utcnow
 
     def stale_run():
-        run_id = runs.start(_cfg(kit, data, max_train_steps=20, checkpointing_steps=5), created_by=as_role("analyst"),
+        run_id = runs.start(as_role("analyst"), _cfg(kit, data, max_train_steps=20, checkpointing_steps=5),
                             queue=False)
         proc = subprocess.Popen(["true"])
         proc.wait()
@@ -221,14 +223,14 @@ def test_stop_and_resume_work_on_a_run_whose_process_is_gone(kit, data):
         return run_id
 
     stopped = stale_run()
-    job = runs.stop(stopped, as_role("analyst"))
+    job = runs.stop(as_role("analyst"), stopped)
     assert job.status == "stopped" and "already gone" in job.message
     assert runs.get_run(stopped).status == "stopped"
-    new_job = runs.resume(stopped, created_by=as_role("analyst"))
+    new_job = runs.resume(as_role("analyst"), stopped)
     assert runs.get_run(stopped).jobs == [stopped, new_job]
 
     gone = stale_run()
-    new_job = runs.resume(gone, created_by=as_role("analyst"))  # no stop first: resume reconciles
+    new_job = runs.resume(as_role("analyst"), gone)  # no stop first: resume reconciles
     assert jobs.get_job(gone).status == "failed" and "is gone" in jobs.get_job(gone).message
     assert runs.get_run(gone).jobs == [gone, new_job] and runs.get_run(gone).status == "queued"
 

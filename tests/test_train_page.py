@@ -52,7 +52,7 @@ def test_an_approver_is_sent_away_and_a_marketer_sees_the_form_with_the_estimate
 
 
 def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path):
-    import_demo_catalog(size=64, created_by=CURATOR)
+    import_demo_catalog(CURATOR, size=64)
     at = _page("mia")
     assert at.button(key="training_launch").disabled is False, page_text(at)
     at.number_input(key="training_steps").set_value(12)
@@ -97,7 +97,7 @@ def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path
 
 
 def test_sweep_launcher_queues_the_grid_and_the_comparison_lists_it():
-    import_demo_catalog(size=64, created_by=CURATOR)
+    import_demo_catalog(CURATOR, size=64)
     at = _page("mia")
     at.selectbox(key="training_sweep_preset").set_value("tiny_cpu_demo")
     at.text_input(key="training_sweep_rank").input("2,4")
@@ -117,7 +117,7 @@ def test_sweep_launcher_queues_the_grid_and_the_comparison_lists_it():
 def test_stop_and_resume_after_losing_the_role_say_why(monkeypatch):
     from workbench.db import Job, session_scope
 
-    import_demo_catalog(size=64, created_by=CURATOR)
+    import_demo_catalog(CURATOR, size=64)
     at = _page("mia")
     at.number_input(key="training_steps").set_value(12)
     at.button(key="training_launch").click().run()

@@ -99,7 +99,7 @@ def demo_data(
     from workbench.data.demo import import_demo_catalog
     from workbench.auth import system_actor
 
-    typer.echo(import_demo_catalog(seed=seed, size=size, created_by=system_actor("cli")).summary())
+    typer.echo(import_demo_catalog(system_actor("cli"), seed=seed, size=size).summary())
 
 
 if __name__ == "__main__":

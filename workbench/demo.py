@@ -186,9 +186,9 @@ def _catalog(state: dict, size: int) -> int:
     from workbench.data.split import split_dataset
     from workbench.products.importing import from_import
     demo = system_actor("demo", role="marketer")  # before the demo users exist
-    report = import_demo_catalog(size=size, created_by=demo)
+    report = import_demo_catalog(demo, size=size)
     from_import(demo, report.dataset_id, report)  # the catalog's products
-    split_dataset(report.dataset_id, 0.25, 0.0, 0, actor=demo)
+    split_dataset(demo, report.dataset_id, 0.25, 0.0, 0)
     return report.dataset_id
 
 
@@ -198,7 +198,7 @@ def _brand(state: dict) -> str:
     from workbench import auth
     from workbench.review.queue import set_policy
 
-    path = save_brand_text(BRAND_YAML, auth.system_actor("demo"))  # brand profiles are an admin's (settings)
+    path = save_brand_text(auth.system_actor("demo"), BRAND_YAML)  # brand profiles are an admin's (settings)
     # The demo model cannot draw the wordmark, so every OCR check fails: flag those images instead of holding them
     # back (the default), so an approver sees them in the queue.
     set_policy(auth.system_actor("demo"), DEMO_BRAND, on_ocr_fail="flag")
@@ -224,16 +224,16 @@ def _training(state: dict, steps: int) -> int:
 
     # The LoRA learns a brand variant the base model has never seen: the garments in a new signature colour, so
     # generating "a t-shirt by aurelo" with it visibly moves toward that colour (bench/demo_colour_accuracy.py).
-    variant = import_demo_catalog(size=64, colours=1, palette=[SIGNATURE], name="demo-aurelo-violet",
-                                  out_dir=get_settings().path("demo", "catalog-violet"),
-                                  created_by=system_actor("demo", role="marketer")).dataset_id
+    variant = import_demo_catalog(system_actor("demo", role="marketer"), size=64, colours=1, palette=[SIGNATURE],
+                                  name="demo-aurelo-violet",
+                                  out_dir=get_settings().path("demo", "catalog-violet")).dataset_id
     config = Path(__file__).resolve().parent.parent / "configs" / "tiny_cpu_demo.yaml"
     values = load_config(config) if config.exists() else {"resolution": 64, "rank": 4, "learning_rate": 1e-3}
     values.update(dataset=str(variant), max_train_steps=steps, checkpointing_steps=max(1, steps // 2),
                   run_name="aurelo violet demo LoRA", instance_prompt=None,
                   validation_prompts=["a photo of a t shirt by aurelo, on a white background",
                                       "a photo of a navy blue hoodie by aurelo, on a white background"])
-    run_id = runs.start(build_config(values, "in the demo"), created_by=system_actor("mia", role="marketer"),
+    run_id = runs.start(system_actor("mia", role="marketer"), build_config(values, "in the demo"),
                         queue=False, num_processes=1)
     run_inline(run_id)
     info = runs.get_run(run_id)
@@ -249,7 +249,7 @@ def _prompts(state: dict) -> int:
 
     library = load_library()
     spec = BatchSpec(template="t-shirt", slots={"color": ["navy", "black", "olive", "heather grey"]}, brand=DEMO_BRAND)
-    return save_batch(expand_batch(library, spec), "AURELO demo tees", user=system_actor("mia", role="marketer")).id
+    return save_batch(system_actor("mia", role="marketer"), expand_batch(library, spec), "AURELO demo tees").id
 
 
 def _generation(state: dict) -> int:
@@ -282,7 +282,7 @@ def _evaluation(state: dict) -> int | None:
         return None
     cfg = EvalConfig(name="demo: AURELO tees vs the catalog", image_sets=[ImageSet("demo LoRA", batch=DEMO_BATCH)],
                      reference=ReferenceSet(dataset=int(state["catalog"]), split="val"), brand=DEMO_BRAND)
-    eval_id = create_evaluation(cfg, system_actor("ari", role="analyst"))
+    eval_id = create_evaluation(system_actor("ari", role="analyst"), cfg)
     run_evaluation(eval_id)  # in this process (the demo may itself be a job: it never waits on the queue)
     return eval_id
 
@@ -314,7 +314,7 @@ def _products(state: dict) -> dict[str, Any]:
         pp = product_prompt(p.sku)
         params = GenerationParams(prompt=pp.prompt, negative_prompt=pp.negative, width=64, height=64, steps=20,
                                   seed=11 + i, brand=pp.brand, template=pp.template)
-        out = generate_for_product(assembled, p.sku, params, DEMO_PRODUCT_BATCH, user=mia, brand=pp.brand or None,
+        out = generate_for_product(mia, assembled, p.sku, params, DEMO_PRODUCT_BATCH, brand=pp.brand or None,
                                    models=models)
         generated += [img.generation_id for img in out.images]
     held = _gate_example(mia, picks[0] if picks else products[0], models)
@@ -343,7 +343,7 @@ def _gate_example(actor, product, models) -> int:
     path = get_settings().path("generations", DEMO_GATE_BATCH, f"{product.sku}-recoloured.png")
     write_png(path, recoloured, a1111_parameters(prov, "none"), prov)
     img = GeneratedImage(image=recoloured, seed=0, path=path, provenance=prov)
-    gid = record_generation(img, DEMO_GATE_BATCH, "mia")
+    gid = record_generation("mia", img, DEMO_GATE_BATCH)
     link_generation(actor, gid, [product.sku])
     check_fidelity(actor, gid, product.sku, recoloured, brand=DEMO_BRAND, models=models)
     return gid

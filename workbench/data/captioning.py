@@ -1,7 +1,7 @@
 """BLIP captions for a dataset, run as the ``caption`` job (registered by ``import workbench.data``).
 
     from workbench.data.captioning import enqueue_caption
-    job_id = enqueue_caption(dataset_id, mode="uncaptioned", prefix="a photo of TOK woman", created_by="mia")
+    job_id = enqueue_caption("mia", dataset_id, mode="uncaptioned", prefix="a photo of TOK woman")
 
 The job loads the captioner named by ``config["model"]`` (default ``settings.models.blip_captioner``) through
 ``workbench.models.sources.load_blip_captioner``: a hub id, a local folder, or the tiny demo captioner. A model that
@@ -77,9 +77,9 @@ def load_captioner(ref: str | None = None, device: str | None = None, max_new_to
                           device or settings.resolved_device(), max_new_tokens)
 
 
-def caption_items(dataset_id: int, caption_fn: CaptionFn, mode: str = "uncaptioned", prefix: str = "",
+def caption_items(actor: Actor, dataset_id: int, caption_fn: CaptionFn, mode: str = "uncaptioned", prefix: str = "",
                   batch_size: int = 8, progress: Callable[[int, int, str], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, *, actor: Actor,
+                  should_stop: Callable[[], bool] | None = None, *,
                   settings: Settings | None = None) -> CaptionResult:
     """Caption the dataset's items (mode ``uncaptioned`` or ``all``), ``batch_size`` images at a time."""
     who = require(actor, "datasets", settings=settings)
@@ -128,22 +128,24 @@ def caption_job(ctx) -> dict[str, Any]:
     device = ctx.settings.resolved_device()
     ctx.log(f"loading captioner {ref} on {device}")
     caption_fn = load_captioner(ref, device, int(cfg.get("max_new_tokens", 30)), ctx.settings)
-    result = caption_items(dataset_id, caption_fn, cfg.get("mode", "uncaptioned"), cfg.get("prefix", ""),
+    # the job acts for the user who queued it (checked when it was queued)
+    result = caption_items(on_behalf_of(ctx.created_by, "datasets"), dataset_id, caption_fn,
+                           cfg.get("mode", "uncaptioned"), cfg.get("prefix", ""),
                            int(cfg.get("batch_size", 16 if device == "cuda" else 4)),
                            progress=lambda d, t, m: ctx.progress(d, t, m), should_stop=ctx.should_stop,
-                           actor=on_behalf_of(ctx.created_by, "datasets"),  # checked when it was queued
                            settings=ctx.settings)
     ctx.log(f"captioned {result.captioned} of {result.total} ({result.failed} unreadable)")
     return {**asdict(result), "model": ref}
 
 
-def enqueue_caption(dataset_id: int, mode: str = "uncaptioned", prefix: str = "", model: str | None = None,
-                    batch_size: int | None = None, *, created_by: Actor) -> int:
-    """Queue a caption job (the worker must be running: the page calls ``jobs.ensure_worker()``)."""
+def enqueue_caption(actor: Actor, dataset_id: int, mode: str = "uncaptioned", prefix: str = "",
+                    model: str | None = None,
+                    batch_size: int | None = None) -> int:
+    """Queue a caption job (queueing starts a consumer when none is alive)."""
     from workbench import jobs
     import workbench.data  # noqa: F401 - registers the kind
 
-    who = require(created_by, "datasets")
+    who = require(actor, "datasets")
     config: dict[str, Any] = {"dataset_id": dataset_id, "mode": mode, "prefix": prefix}
     if model:
         config["model"] = model

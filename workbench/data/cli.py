@@ -61,9 +61,9 @@ def import_cmd(
     from workbench.products.importing import import_catalog  # the CLI composes: the photos, then their products
 
     try:
-        report = import_catalog(source, name=name, template=template or DEFAULT_TEMPLATE,
+        report = import_catalog(_actor(), source, name=name, template=template or DEFAULT_TEMPLATE,
                                 caption_column=caption_column, kream=kream, workers=workers,
-                                progress=_bar("import"), actor=_actor())
+                                progress=_bar("import"))
     except (SourceError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -150,26 +150,25 @@ def caption(
     if set_item is not None:
         if new_text is None:
             raise typer.BadParameter("--item needs --text")
-        typer.echo(f"item {set_item}: {store.set_caption(set_item, new_text, actor=_actor()).caption}")
+        typer.echo(f"item {set_item}: {store.set_caption(_actor(), set_item, new_text).caption}")
         return
     if find:
-        typer.echo(f"{store.bulk_find_replace(ds.id, find, replace_with, actor=_actor())} captions changed")
+        typer.echo(f"{store.bulk_find_replace(_actor(), ds.id, find, replace_with)} captions changed")
         return
     if add_prefix:
-        typer.echo(f"{store.apply_prefix(ds.id, prefix, actor=_actor())} captions changed")
+        typer.echo(f"{store.apply_prefix(_actor(), ds.id, prefix)} captions changed")
         return
     mode = "all" if all_items else "uncaptioned"
     if inline:
         from workbench.data.captioning import caption_items, load_captioner
 
-        res = caption_items(ds.id, load_captioner(model), mode, prefix, progress=_bar("caption"), actor=_actor())
+        res = caption_items(_actor(), ds.id, load_captioner(model), mode, prefix, progress=_bar("caption"))
         typer.echo(f"captioned {res.captioned} of {res.total} ({res.failed} unreadable)")
         return
     from workbench import jobs
     from workbench.data.captioning import enqueue_caption
 
-    job_id = enqueue_caption(ds.id, mode, prefix, model, created_by=_actor())
-    jobs.ensure_worker()
+    job_id = enqueue_caption(_actor(), ds.id, mode, prefix, model)
     typer.echo(f"caption job {job_id} queued (`workbench jobs show {job_id}`)")
     if wait:
         job = jobs.wait_for(job_id, timeout=24 * 3600)
@@ -192,8 +191,8 @@ def preprocess(
 
     ds = _dataset(dataset)
     try:
-        res = preprocess_dataset(ds.id, PreprocessConfig(size=size, mode=mode, pad_color=pad_color, format=fmt),
-                                 out, progress=_bar("preprocess"), actor=_actor())
+        config = PreprocessConfig(size=size, mode=mode, pad_color=pad_color, format=fmt)
+        res = preprocess_dataset(_actor(), ds.id, config, out, progress=_bar("preprocess"))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -214,7 +213,7 @@ def split(
     from workbench.data.split import split_dataset
 
     ds = _dataset(dataset)
-    res = split_dataset(ds.id, val, test, seed, stratify, actor=_actor())
+    res = split_dataset(_actor(), ds.id, val, test, seed, stratify)
     typer.echo(f"{res.counts} ({'stratified by category' if res.stratified else 'not stratified'})")
 
 
@@ -247,6 +246,6 @@ def demo(
         return
     from workbench.products.importing import from_import
 
-    report = import_demo_catalog(seed=seed, size=size, colours=colours, created_by=_actor())
+    report = import_demo_catalog(_actor(), seed=seed, size=size, colours=colours)
     from_import(_actor(), report.dataset_id, report)  # the catalog's products (its ids are SKUs)
     typer.echo(report.summary())

@@ -2,7 +2,7 @@
 
     from workbench.data.demo import make_demo_catalog, import_demo_catalog
     cat = make_demo_catalog("demo-catalog", seed=0, size=512)   # images/<id>.jpg + styles.csv
-    report = import_demo_catalog(seed=0, created_by="mia")     # the same, imported as dataset "demo-aurelo"
+    report = import_demo_catalog("mia", seed=0)     # the same, imported as dataset "demo-aurelo"
 
 Seven garments (t-shirt, hoodie, jacket, trousers, dress, sneakers, cap), each in ``colours`` colours on a white
 sweep, with the brand wordmark (default "AURELO") printed large and dark-on-light or light-on-dark so OCR can read
@@ -189,8 +189,8 @@ def make_demo_catalog(out_dir: str | Path, seed: int = 0, size: int = 512, colou
     return DemoCatalog(root=root, csv_path=csv_path, brand=brand, rows=rows)
 
 
-def import_demo_catalog(seed: int = 0, size: int = 512, colours: int = 4, name: str | None = None,
-                        out_dir: str | Path | None = None, *, created_by, settings=None,
+def import_demo_catalog(actor, seed: int = 0, size: int = 512, colours: int = 4, name: str | None = None,
+                        out_dir: str | Path | None = None, *, settings=None,
                         palette: list[tuple[str, tuple[int, int, int]]] | None = None):
     """Draw the catalog into ``workspace/demo/catalog-<seed>`` (or ``out_dir``) and import it as ``created_by`` (an
     actor with the ``datasets`` permission). Returns the ImportReport; running it twice adds nothing the second time.
@@ -199,11 +199,11 @@ def import_demo_catalog(seed: int = 0, size: int = 512, colours: int = 4, name: 
     from workbench.auth import require
     from workbench.settings import get_settings
 
-    created_by = require(created_by, "datasets", settings=settings)  # before drawing anything
+    actor = require(actor, "datasets", settings=settings)  # before drawing anything
     settings = settings or get_settings()
     out = Path(out_dir) if out_dir else settings.path("demo", f"catalog-{seed}")
     cat = make_demo_catalog(out, seed=seed, size=size, colours=colours, palette=palette)
-    return import_dataset(cat.csv_path, name=name or f"demo-{cat.brand.lower()}", created_by=created_by,
+    return import_dataset(actor, cat.csv_path, name=name or f"demo-{cat.brand.lower()}",
                           settings=settings)
 
 

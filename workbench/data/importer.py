@@ -1,7 +1,7 @@
 """The one entry point for getting photos into a dataset: ``import_dataset(source, ...)``.
 
     from workbench.data import import_dataset
-    report = import_dataset("path/to/styles.csv", name="kaggle-small", created_by="mia")   # needs ``datasets``
+    report = import_dataset("mia", "path/to/styles.csv", name="kaggle-small")   # mia needs ``datasets``
     print(report.summary())          # added / already present / skipped, with a reason for every skip
 
 Pipeline: ``sources.open_source`` reads the source (folder, CSV, saved HF dataset, parquet, hub name, zip) into
@@ -121,7 +121,7 @@ def default_workers() -> int:
 
 
 def import_dataset(
-    source: str | Path,
+    actor: Actor, source: str | Path,
     *,
     name: str | None = None,
     dataset_id: int | None = None,
@@ -133,14 +133,14 @@ def import_dataset(
     workers: int | None = None,
     max_pixels: int | None = None,
     progress: Progress | None = None,
-    created_by: Actor,
+
     settings: Settings | None = None,
 ) -> ImportReport:
     """Import ``source`` into a new dataset (``name``, default the source's name) or into an existing one
     (``dataset_id``, or a ``name`` that exists). Returns the report; raises SourceError when the source as a whole
     cannot be read. See the module docstring for what a failure leaves behind. ``created_by`` needs the ``datasets``
     permission."""
-    who = require(created_by, "datasets", settings=settings)
+    who = require(actor, "datasets", settings=settings)
     settings = settings or get_settings()
     started = time.monotonic()
     datasets_root = settings.path("datasets")

@@ -140,9 +140,10 @@ def default_out_dir(dataset_id: int, config: PreprocessConfig, settings: Setting
                                              f"{config.mode}-{config.size}-{config.digest()}")
 
 
-def preprocess_dataset(dataset_id: int, config: PreprocessConfig | None = None, out_dir: str | Path | None = None,
+def preprocess_dataset(actor: Actor, dataset_id: int, config: PreprocessConfig | None = None,
+                       out_dir: str | Path | None = None,
                        progress: Callable[[int, int, str], None] | None = None,
-                       settings: Settings | None = None, *, actor: Actor) -> PreprocessResult:
+                       settings: Settings | None = None) -> PreprocessResult:
     """Write the training set; see the module docstring. Items without a split go to ``train``."""
     require(actor, "datasets", settings=settings)
     settings = settings or get_settings()

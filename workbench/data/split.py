@@ -47,8 +47,9 @@ def assign(ids_by_category: dict[str, list[int]], val: float, test: float, seed:
     return out
 
 
-def split_dataset(dataset_id: int, val: float = 0.1, test: float = 0.1, seed: int = 0, stratify: bool = True,
-                  *, actor: Actor, settings: Settings | None = None) -> SplitResult:
+def split_dataset(actor: Actor, dataset_id: int, val: float = 0.1, test: float = 0.1, seed: int = 0,
+                  stratify: bool = True,
+                  *, settings: Settings | None = None) -> SplitResult:
     who = require(actor, "datasets", settings=settings)
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise ValueError(f"val ({val}) and test ({test}) must be fractions in [0, 1) with val + test < 1")

@@ -120,7 +120,7 @@ def get_dataset(ref: int | str, settings: Settings | None = None) -> Dataset:
         return ds
 
 
-def delete_dataset(dataset_id: int, actor: Actor, settings: Settings | None = None) -> None:
+def delete_dataset(actor: Actor, dataset_id: int, settings: Settings | None = None) -> None:
     who = require(actor, "datasets", settings=settings)
     settings = settings or get_settings()
     with session_scope(settings) as s:
@@ -249,7 +249,7 @@ def _with_caption(item: Item, caption: str, source: str) -> None:
     item.flags = sorted(set(keep) | set(caption_flags(caption)))
 
 
-def set_caption(item_id: int, caption: str, actor: Actor, settings: Settings | None = None) -> Item:
+def set_caption(actor: Actor, item_id: int, caption: str, settings: Settings | None = None) -> Item:
     """Edit one caption (the grid's detail view)."""
     who = require(actor, "datasets", settings=settings)
     with session_scope(settings) as s:
@@ -278,8 +278,9 @@ def _bulk(dataset_id: int, change, action: str, detail: dict[str, Any], filt: It
     return changed
 
 
-def bulk_find_replace(dataset_id: int, find: str, replace: str, regex: bool = False, ignore_case: bool = False,
-                      filt: ItemFilter | None = None, *, actor: Actor, settings: Settings | None = None) -> int:
+def bulk_find_replace(actor: Actor, dataset_id: int, find: str, replace: str, regex: bool = False,
+                      ignore_case: bool = False,
+                      filt: ItemFilter | None = None, *, settings: Settings | None = None) -> int:
     """Find/replace in every caption (of the filtered items). Returns how many captions changed."""
     who = require(actor, "datasets", settings=settings)
     find_replace("", find, replace, regex, ignore_case)  # validate once, before touching anything
@@ -292,7 +293,7 @@ def bulk_find_replace(dataset_id: int, find: str, replace: str, regex: bool = Fa
                  filt, who, settings)
 
 
-def apply_prefix(dataset_id: int, prefix: str, filt: ItemFilter | None = None, *, actor: Actor,
+def apply_prefix(actor: Actor, dataset_id: int, prefix: str, filt: ItemFilter | None = None, *,
                  settings: Settings | None = None) -> int:
     """Put the instance/trigger phrase in front of every caption (idempotent). Returns how many changed."""
     who = require(actor, "datasets", settings=settings)
@@ -317,7 +318,7 @@ def duplicate_groups(dataset_id: int, limit: int = 200, settings: Settings | Non
         return groups
 
 
-def set_excluded(item_ids: list[int], excluded: bool, actor: Actor, settings: Settings | None = None) -> int:
+def set_excluded(actor: Actor, item_ids: list[int], excluded: bool, settings: Settings | None = None) -> int:
     who = require(actor, "datasets", settings=settings)
     with session_scope(settings) as s:
         n = s.execute(update(Item).where(Item.id.in_(item_ids)).values(excluded=excluded)).rowcount
@@ -326,7 +327,7 @@ def set_excluded(item_ids: list[int], excluded: bool, actor: Actor, settings: Se
         return n
 
 
-def resolve_group(dataset_id: int, group: int, keep: list[int], actor: Actor,
+def resolve_group(actor: Actor, dataset_id: int, group: int, keep: list[int],
                   settings: Settings | None = None) -> int:
     """The user's choice for one duplicate group: keep ``keep``, exclude the rest (reversible). Returns excluded."""
     actor = require(actor, "datasets", settings=settings)
@@ -337,9 +338,9 @@ def resolve_group(dataset_id: int, group: int, keep: list[int], actor: Actor,
     unknown = set(keep) - set(members)
     if unknown:
         raise DatasetError(f"items {sorted(unknown)} are not in duplicate group {group} (members: {members})")
-    set_excluded([i for i in members if i in keep], False, actor, settings)
+    set_excluded(actor, [i for i in members if i in keep], False, settings)
     drop = [i for i in members if i not in keep]
-    return set_excluded(drop, True, actor, settings) if drop else 0
+    return set_excluded(actor, drop, True, settings) if drop else 0
 
 
 # -- export --------------------------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def evaluate(
     from workbench.evaluate.run import start_evaluation
     from workbench.jobs import get_job
 
-    eval_id = start_evaluation(cfg, user=_actor())
+    eval_id = start_evaluation(_actor(), cfg)
     from workbench.evaluate.results import get_evaluation
 
     job = get_job(get_evaluation(eval_id).job_id)
@@ -83,7 +83,7 @@ def _run_here(cfg) -> None:
     from workbench.evaluate.config import EvaluationError
     from workbench.evaluate.run import create_evaluation, run_evaluation
 
-    eval_id = create_evaluation(cfg, user=_actor())
+    eval_id = create_evaluation(_actor(), cfg)
     last = [-1]
 
     def progress(step: int, total: int, message: str) -> None:
@@ -186,7 +186,6 @@ def suite(
     job each, so the image sets compare on identical inputs. Prints the `workbench evaluate` line to run after."""
     from workbench.evaluate.config import EvaluationError
     from workbench.evaluate.suites import SuiteVariant, enqueue_prompt_suite
-    from workbench.jobs import ensure_worker
 
     variants = []
     for item in variant:
@@ -207,11 +206,10 @@ def suite(
         variants.append(SuiteVariant(label=label, model=None if model in ("", "base") else model, loras=loras,
                                      step=int(step) if step else None))
     try:
-        sets = enqueue_prompt_suite(name, prompt, variants, seed=seed, images_per_prompt=n, width=size, height=size,
-                                    steps=steps, user=_actor())
+        sets = enqueue_prompt_suite(_actor(), name, prompt, variants, seed=seed, images_per_prompt=n, width=size,
+                                    height=size, steps=steps)
     except EvaluationError as exc:
         _fail(str(exc))
-    ensure_worker()
     typer.echo(f"queued {len(sets)} generate jobs ({len(prompt)} prompts x {n} images each, seeds from {seed})")
     typer.echo("when they are done: workbench evaluate " + " ".join(f"--batch {s.batch}" for s in sets)
                + " --reference DATASET")

@@ -1,7 +1,7 @@
 """Running an evaluation: image sets x a reference set x metrics, as a job (kind ``evaluate``) or in-process, stored
 per image and aggregated with the backbones used.
 
-    eval_id = start_evaluation(cfg, user="ari")     # an evaluations row + a queued job (needs ``evaluate``)
+    eval_id = start_evaluation("ari", cfg)          # an evaluations row + a queued job (needs ``evaluate``)
     run_evaluation(eval_id)                         # what the job does (also callable in-process)
 
 Images are read batch by batch and dropped. A metric whose model is missing is stored as ``unavailable`` with the
@@ -448,26 +448,25 @@ def run_evaluation(evaluation_id: int, progress: Callable[..., None] | None = No
     return result
 
 
-def create_evaluation(cfg: EvalConfig, user: Actor) -> int:
+def create_evaluation(actor: Actor, cfg: EvalConfig) -> int:
     """Store the evaluation (not run yet) for ``user``; returns its id."""
-    user = require(user, "evaluate").username
+    actor = require(actor, "evaluate").username
     cfg.check()
     with session_scope() as s:
         row = Evaluation(name=cfg.name or f"evaluation of {', '.join(x.label for x in cfg.image_sets)}"[:200],
-                         config=cfg.to_dict(), reference={}, backbones={}, created_by=user)
+                         config=cfg.to_dict(), reference={}, backbones={}, created_by=actor)
         s.add(row)
         s.flush()
         return row.id
 
 
-def start_evaluation(cfg: EvalConfig, user: Actor, start_worker: bool = True) -> int:
-    """Create the evaluation and queue its job (kind ``evaluate``); returns the evaluation id."""
-    from workbench.jobs import enqueue, ensure_worker
+def start_evaluation(actor: Actor, cfg: EvalConfig) -> int:
+    """Create the evaluation and queue its job (kind ``evaluate``; queueing starts a consumer when none is alive);
+    returns the evaluation id."""
+    from workbench.jobs import enqueue
 
-    who = require(user, "evaluate")
-    evaluation_id = create_evaluation(cfg, who)
-    if start_worker:
-        ensure_worker()
+    who = require(actor, "evaluate")
+    evaluation_id = create_evaluation(who, cfg)
     job_id = enqueue("evaluate", {"evaluation_id": evaluation_id}, title=f"evaluate #{evaluation_id}",
                      created_by=who.username)
     with session_scope() as s:

@@ -1,10 +1,9 @@
 """Prompt suites: one ``generate`` job per model / LoRA / checkpoint with the same prompts and seeds (batches
 ``suite-<name>-<label>``), so the image sets an evaluation then compares were made from identical inputs.
 
-    sets = enqueue_prompt_suite("s26", ["a red tee"], [SuiteVariant("base"),
-                                SuiteVariant("step 1000", loras=[{"path": "runs/3/checkpoint-1000"}], step=1000)],
-                                user="ari")
-    start_evaluation(EvalConfig(image_sets=sets, ...), user="ari")     # once the jobs are done
+    sets = enqueue_prompt_suite("ari", "s26", ["a red tee"], [SuiteVariant("base"),
+                                SuiteVariant("step 1000", loras=[{"path": "runs/3/checkpoint-1000"}], step=1000)])
+    start_evaluation("ari", EvalConfig(image_sets=sets, ...))     # once the jobs are done
 """
 from __future__ import annotations
 
@@ -34,16 +33,17 @@ def suite_batch(suite: str, label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100]
 
 
-def enqueue_prompt_suite(suite: str, prompts: Sequence[str], variants: Sequence[SuiteVariant], seed: int = 0,
+def enqueue_prompt_suite(actor: Actor, suite: str, prompts: Sequence[str], variants: Sequence[SuiteVariant],
+                         seed: int = 0,
                          images_per_prompt: int = 1, width: int = 1024, height: int = 1024, steps: int = 30,
-                         device: str | None = None, *, user: Actor) -> list[ImageSet]:
+                         device: str | None = None) -> list[ImageSet]:
     """Queue one generate job per variant with the same prompts and seeds; returns the image sets to evaluate.
     Needs ``evaluate``: the suite is an analyst's measuring tool, so its jobs generate for them (as checked here)."""
     from workbench.generate.batch import BatchConfig, BatchPrompt, enqueue_batch
     from workbench.generate.pipeline import LoraSpec, PipelineSpec
     from workbench.auth import on_behalf_of
 
-    user = require(user, "evaluate").username
+    actor = require(actor, "evaluate").username
     if not prompts:
         raise EvaluationError("a prompt suite needs at least one prompt")
     labels = [v.label for v in variants]
@@ -58,6 +58,6 @@ def enqueue_prompt_suite(suite: str, prompts: Sequence[str], variants: Sequence[
         config = BatchConfig(spec=spec, prompts=tuple(BatchPrompt(p) for p in prompts), batch=batch,
                              params={"width": width, "height": height, "steps": steps, "seed": seed,
                                      "num_images": images_per_prompt})
-        enqueue_batch(on_behalf_of(user, "generate"), config, title=f"suite {suite}: {v.label}")
+        enqueue_batch(on_behalf_of(actor, "generate"), config, title=f"suite {suite}: {v.label}")
         out.append(ImageSet(label=v.label, batch=batch, step=v.step, params=dict(v.params)))
     return out

@@ -169,8 +169,8 @@ def load_for_batch(cfg: BatchConfig, device: str | None = None):
     return assembled, scorer, policy
 
 
-def make_one(assembled, scorer, gates, base: GenerationParams, prompt: BatchPrompt, seed: int, name: str,
-             user: Actor, replaces: int | None = None) -> None:
+def make_one(actor: Actor, assembled, scorer, gates, base: GenerationParams, prompt: BatchPrompt, seed: int, name: str,
+             replaces: int | None = None) -> None:
     """One (prompt, asked seed) of a batch; with a scorer, through the gate of the prompt's brand (``gates``)."""
     params = replace(base, prompt=prompt.text, negative_prompt=prompt.negative, seed=seed, num_images=1,
                      batch_size=1, prompt_id=prompt.prompt_id, brand=prompt.brand)
@@ -178,10 +178,10 @@ def make_one(assembled, scorer, gates, base: GenerationParams, prompt: BatchProm
         from workbench.generate.guard import generate_guarded
 
         gate = gates(prompt.brand)
-        generate_guarded(assembled, params, scorer, gate.policy, batch=name, user=user, trigger=gate.trigger,
+        generate_guarded(actor, assembled, params, scorer, gate.policy, batch=name, trigger=gate.trigger,
                          replaces_id=replaces)
     else:
-        generate(assembled, params, batch=name, user=user, replaces_id=replaces)
+        generate(actor, assembled, params, batch=name, replaces_id=replaces)
 
 
 def enqueue_batch(actor: Actor, config: BatchConfig | Mapping[str, Any], *, title: str = "", queue: bool = True
@@ -189,7 +189,7 @@ def enqueue_batch(actor: Actor, config: BatchConfig | Mapping[str, Any], *, titl
     """Queue a ``generate`` job for ``actor``, who needs ``generate`` (the one way in: the Generate page, the CLI,
     review's "request changes", evaluation prompt suites and the demo all call it; a step another checked action
     entails passes ``on_behalf_of(user, "generate")``); returns the job id. A mapping is read with
-    ``BatchConfig.from_dict``. The caller starts a worker (``jobs.ensure_worker()``); ``queue=False``: see
+    ``BatchConfig.from_dict``. Queueing starts a consumer when none is alive; ``queue=False``: see
     ``jobs.enqueue``."""
     from workbench.jobs import enqueue
 
@@ -238,7 +238,7 @@ def generate_job(ctx) -> dict[str, Any]:
         if (prompt.text, seed) in done:
             continue
         ctx.check_stop()  # between images: everything saved so far stays, a rerun resumes here
-        make_one(assembled, scorer, policy, base, prompt, seed, name, author, cfg.replaces)
+        make_one(author, assembled, scorer, policy, base, prompt, seed, name, cfg.replaces)
         made += 1
         step += 1
         ctx.progress(step, total, message=f"{step}/{total} images")

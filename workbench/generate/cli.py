@@ -89,7 +89,7 @@ def run(
         if product:
             from workbench.generate.product import generate_for_product
 
-            out = generate_for_product(assembled, product, params, batch, user=_actor(), brand=pp.brand or None)
+            out = generate_for_product(_actor(), assembled, product, params, batch, brand=pp.brand or None)
             images, checks = out.images, out.checks
         elif gated:
             images = []
@@ -98,7 +98,7 @@ def run(
                     typer.echo(f"seed {a.seed} attempt {a.attempt} CLIP {a.clip_score:.3f}"
                                f"{' kept' if a.kept else ''}: {a.path}")
         else:
-            images = generate(assembled, params, batch=batch, user=_actor())
+            images = generate(_actor(), assembled, params, batch=batch)
     except (GenerationError, ModelUnavailable) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -121,7 +121,7 @@ def _gated(assembled, params, batch, threshold, attempts):
     gate = gate_for(params.brand, threshold, attempts)
     typer.echo(f"CLIP gate: threshold {gate.policy.threshold}, {gate.policy.max_attempts} attempt(s) ({gate.source})")
     scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, assembled.spec.device)
-    return generate_guarded(assembled, params, scorer, gate.policy, batch=batch, user=_actor(), trigger=gate.trigger)
+    return generate_guarded(_actor(), assembled, params, scorer, gate.policy, batch=batch, trigger=gate.trigger)
 
 
 def _product_prompt(build, sku: str, brand: str | None):
@@ -180,7 +180,6 @@ def batch(
     from workbench.generate.batch import BatchConfig, enqueue_batch
     from workbench.generate.guard import brand_profile
     from workbench.generate.pipeline import GenerationError
-    from workbench.jobs import ensure_worker
     from workbench.prompts.store import get_batch
     from workbench.prompts.yamlio import PromptError
 
@@ -196,7 +195,6 @@ def batch(
                          params={"width": size, "height": size, "steps": steps, "seed": seed, "num_images": n},
                          gate=overrides if gated else None)
     job_id = enqueue_batch(_actor(), config, title=f"generate {config.batch}")
-    ensure_worker()
     if gated:
         typer.echo("CLIP gate on: " + (", ".join(f"{k} {v}" for k, v in overrides.items()) or
                                        "each prompt's brand profile's threshold and attempts") + " (--no-gate to skip)")

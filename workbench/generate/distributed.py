@@ -42,8 +42,8 @@ def main(job_id: int) -> int:
             if get_job(job_id).stop_requested:
                 print(f"[rank {state.process_index}] stop requested", flush=True)
                 break
-            make_one(assembled, scorer, policy, base, prompt, seed, name,
-                     on_behalf_of(job.created_by, "generate"), cfg.replaces)  # checked when the job was queued
+            make_one(on_behalf_of(job.created_by, "generate"), assembled, scorer, policy, base, prompt, seed, name,
+                     cfg.replaces)  # checked when the job was queued
             made.append([prompt.text, seed])
             finished = _count(name, todo)
             with session_scope() as s:

@@ -12,8 +12,8 @@ token; a value the user gives (``threshold=``/``max_attempts=``, the CLI's ``--t
 inputs) overrides the profile's. A prompt without a brand (or with one deleted since) gets ``GatePolicy()``'s defaults.
 
     scorer = ClipScorer.from_ref(settings.models.clip_scorer)
-    results = generate_guarded(assembled, params, scorer, GatePolicy(threshold=0.25, max_attempts=3), batch="ss26",
-                               user="mia")
+    results = generate_guarded("mia", assembled, params, scorer, GatePolicy(threshold=0.25, max_attempts=3),
+                               batch="ss26")
 """
 from __future__ import annotations
 
@@ -146,12 +146,13 @@ class GuardedImage:
         return self.kept.provenance.get("gate_passed", False)
 
 
-def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, scorer: ClipScorer, policy: GatePolicy,
-                     batch: str = "adhoc", *, user: Actor, trigger: str = "", record: bool = True,
+def generate_guarded(actor: Actor, assembled: AssembledPipeline, params: GenerationParams, scorer: ClipScorer,
+                     policy: GatePolicy,
+                     batch: str = "adhoc", *, trigger: str = "", record: bool = True,
                      replaces_id: int | None = None) -> list[GuardedImage]:
     """Generate ``params.num_images`` images through the gate as ``user`` (``generate`` permission). All attempts are
     saved; each is scored against the prompt as asked (not the refined one), so scores compare across attempts."""
-    user = require(user, "generate")
+    actor = require(actor, "generate")
     params.check()
     results = []
     for i in range(params.num_images):
@@ -162,8 +163,8 @@ def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, sco
             if attempt >= policy.refine_from_attempt and guarded.attempts:
                 prompt = refine_prompt(params.prompt, guarded.attempts[-1].image, scorer, trigger)
             seed = (base_seed + (attempt - 1) * RETRY_SEED_STRIDE) % 2**32
-            img = generate(assembled, replace(params, prompt=prompt, seed=seed, num_images=1, batch_size=1),
-                           batch=batch, user=user, attempt=attempt, record=False, base_seed=base_seed)[0]
+            img = generate(actor, assembled, replace(params, prompt=prompt, seed=seed, num_images=1, batch_size=1),
+                           batch=batch, attempt=attempt, record=False, base_seed=base_seed)[0]
             img.clip_score = scorer.score(img.image, params.prompt)
             img.provenance.update(clip_score=img.clip_score, clip_scorer=scorer.ref, gate_threshold=policy.threshold,
                                   asked_prompt=params.prompt)
@@ -180,6 +181,6 @@ def generate_guarded(assembled: AssembledPipeline, params: GenerationParams, sco
         if record:  # every attempt of the image in one transaction: a batch killed meanwhile has all or none,
             with session_scope() as s:  # so its rerun remakes the image once instead of recording attempts twice
                 for a in guarded.attempts:
-                    a.generation_id = record_generation(a, batch, user.username, replaces_id=replaces_id, session=s)
+                    a.generation_id = record_generation(actor.username, a, batch, replaces_id=replaces_id, session=s)
         results.append(guarded)
     return results

@@ -2,8 +2,8 @@
 product-fidelity check of each image against the product's reference photos.
 
     pp = product_prompt("AUR-1001", brand="aurelo")   # ProductPrompt: prompt, negative, template, token, lora
-    out = generate_for_product(assembled, "AUR-1001", GenerationParams(prompt=pp.prompt, ...), batch="aur-1001",
-                               user="mia", brand="aurelo")       # images + one FidelityCheck per image
+    out = generate_for_product("mia", assembled, "AUR-1001", GenerationParams(prompt=pp.prompt, ...),
+                               batch="aur-1001", brand="aurelo")       # images + one FidelityCheck per image
     check_fidelity(actor, generation_id, "AUR-1001", image, brand="aurelo")   # one image made elsewhere
     workbench generate run --product AUR-1001 --brand aurelo
 
@@ -218,8 +218,9 @@ def check_fidelity(actor: Actor, generation_ids: int | Sequence[int], sku: str,
     return out
 
 
-def generate_for_product(assembled: AssembledPipeline, sku: str, params: GenerationParams, batch: str = "products",
-                         *, user: Actor, brand: str | None = None, models: Mapping[str, Any] | None = None,
+def generate_for_product(actor: Actor, assembled: AssembledPipeline, sku: str, params: GenerationParams,
+                         batch: str = "products",
+                         *, brand: str | None = None, models: Mapping[str, Any] | None = None,
                          check: bool = True, settings: Settings | None = None) -> ProductGeneration:
     """Generate ``params`` for ``sku`` (its PNG provenance and DB link carry the SKU), then check each image's
     fidelity (``check``). The prompt is the caller's: ``product_prompt`` builds the usual one."""
@@ -228,8 +229,8 @@ def generate_for_product(assembled: AssembledPipeline, sku: str, params: Generat
     except ProductError as exc:
         raise GenerationError(str(exc)) from None
     params = replace(params, products=tuple(dict.fromkeys((*params.products, sku))))
-    images = generate(assembled, params, batch, user=user, settings=settings)
+    images = generate(actor, assembled, params, batch, settings=settings)
     recorded = [img for img in images if img.generation_id is not None]
-    checks = check_fidelity(user, [img.generation_id for img in recorded], sku, [img.image for img in recorded],
+    checks = check_fidelity(actor, [img.generation_id for img in recorded], sku, [img.image for img in recorded],
                             brand=brand, models=models, settings=settings) if check and recorded else []
     return ProductGeneration(images, checks)

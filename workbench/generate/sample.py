@@ -1,7 +1,7 @@
 """Generate images for a prompt and save each with its full provenance.
 
-    images = generate(assembled, GenerationParams(prompt="...", seed=7, num_images=4, width=1024, height=1024),
-                      batch="ss26-tees", user="mia")      # needs the ``generate`` permission
+    images = generate("mia", assembled, GenerationParams(prompt="...", seed=7, num_images=4, width=1024, height=1024),
+                      batch="ss26-tees")      # mia needs the ``generate`` permission
 
 Each image is written atomically as a PNG with two chunks: ``parameters``, the A1111 text any tool that reads A1111 PNG
 info understands, and ``workbench``, a JSON object with everything that made the image (model and revision, VAE, LoRAs
@@ -189,7 +189,7 @@ def read_png_metadata(path: Path) -> PngMetadata:
     return PngMetadata(text.get("parameters", ""), json.loads(text[PROVENANCE_KEY]) if PROVENANCE_KEY in text else {})
 
 
-def record_generation(img: GeneratedImage, batch: str, user: str, settings: Settings | None = None,
+def record_generation(actor: str, img: GeneratedImage, batch: str, settings: Settings | None = None,
                       replaces_id: int | None = None, session=None) -> int:
     """Insert one generations row (pending review) for a saved image, in ``settings``' workspace; returns its id.
     ``replaces_id``: the image it replaces (a regeneration asked for by review). ``session``: add it to that open
@@ -203,7 +203,7 @@ def record_generation(img: GeneratedImage, batch: str, user: str, settings: Sett
                      steps=p["steps"], guidance=p["guidance"], width=p["width"], height=p["height"], params=p,
                      image_path=str(img.path), clip_score=img.clip_score, attempt=img.attempt,
                      kept=img.kept, review_status="pending" if img.kept else "not_kept",
-                     demo_model=p["demo_model"], created_by=user, replaces_id=replaces_id)
+                     demo_model=p["demo_model"], created_by=actor, replaces_id=replaces_id)
     if session is not None:
         session.add(row)
         session.flush()
@@ -214,7 +214,7 @@ def record_generation(img: GeneratedImage, batch: str, user: str, settings: Sett
         return row.id
 
 
-def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str = "adhoc", *, user: Actor,
+def generate(actor: Actor, assembled: AssembledPipeline, params: GenerationParams, batch: str = "adhoc", *,
              attempt: int = 1, record: bool = True, settings: Settings | None = None,
              base_seed: int | None = None, replaces_id: int | None = None) -> list[GeneratedImage]:
     """Generate ``params.num_images`` images (seeds seed, seed+1, ...), save and record each as made by ``user``
@@ -222,7 +222,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
     ``replaces_id`` when given."""
     import torch
 
-    who = require(user, "generate", settings=settings)
+    who = require(actor, "generate", settings=settings)
     settings = settings or get_settings()
     params.check()
     params = with_prompt_source(params, settings)
@@ -246,7 +246,7 @@ def generate(assembled: AssembledPipeline, params: GenerationParams, batch: str 
             path = write_png(out_dir / name, image, a1111_parameters(prov, assembled.sampler_name), prov)
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
-                img.generation_id = record_generation(img, batch, who.username, settings, replaces_id)
+                img.generation_id = record_generation(who.username, img, batch, settings, replaces_id)
                 if params.products:
                     from workbench.products.links import link_generation
 

@@ -76,11 +76,12 @@ def stop(
 @app.command()
 def selftest(steps: int = 5, delay: float = 0.2, timeout: float = 60.0) -> None:
     """Enqueue a small job and watch it finish: checks the queue and a worker end to end."""
-    from workbench.jobs import enqueue, ensure_worker, wait_for
+    from workbench.jobs import enqueue, wait_for, worker_alive
 
-    if ensure_worker():
+    alive = worker_alive()
+    job_id = enqueue("selftest", {"steps": steps, "delay": delay}, title="selftest")  # starts a consumer if none is
+    if not alive and worker_alive():
         typer.echo("started a background worker")
-    job_id = enqueue("selftest", {"steps": steps, "delay": delay}, title="selftest")
     job = wait_for(job_id, timeout=timeout)
     typer.echo(f"job {job_id}: {job.status} ({job.message})")
     if job.status != "done":

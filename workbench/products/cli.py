@@ -176,7 +176,6 @@ def train_cmd(
     class_images: int = typer.Option(None, help="num_class_images for prior preservation (default 50)."),
 ) -> None:
     """Start a DreamBooth-LoRA run on the products' reference photos; prints the run id and tokens."""
-    from workbench import jobs
     from workbench.products import ProductError, tokens_of_run
     from workbench.products.training import start_product_run
     from workbench.train.config import ConfigError
@@ -187,7 +186,6 @@ def train_cmd(
         run_id = start_product_run(_actor(), skus, **overrides)
     except (ProductError, ConfigError, RunError) as exc:
         _fail(exc)
-    jobs.ensure_worker()
     tokens = tokens_of_run(run_id)
     typer.echo(f"run {run_id} queued; tokens: " + ", ".join(f"{k} = {v}" for k, v in tokens.items())
                + f"\nwatch it with `workbench runs show {run_id}`")

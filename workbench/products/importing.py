@@ -125,12 +125,12 @@ def _checked(sku: str, fields: dict[str, Any], problems: list[str]) -> dict[str,
     return out
 
 
-def import_catalog(source: Any, *, actor: Actor, **options: Any) -> Any:
-    """``workbench.data.import_dataset(source, created_by=actor, **options)``, then the products its items name
+def import_catalog(actor: Actor, source: Any, **options: Any) -> Any:
+    """``workbench.data.import_dataset(actor, source, **options)``, then the products its items name
     (``from_import``), whose summary joins the report's notes. Returns the ImportReport."""
     from workbench.data.importer import import_dataset
 
-    report = import_dataset(source, created_by=actor, **options)
+    report = import_dataset(actor, source, **options)
     from_import(actor, report.dataset_id, report, settings=options.get("settings"))
     return report
 

@@ -180,7 +180,7 @@ def start_product_run(actor: Actor, skus: Iterable[str], *, num_processes: int |
     folder = _training_folder(ordered, tokens, settings)
     try:
         cfg = product_run_config(ordered, tokens, folder, overrides)
-        run_id = runs.start(cfg, created_by=who, title=cfg.run_name, num_processes=num_processes, queue=queue)
+        run_id = runs.start(who, cfg, title=cfg.run_name, num_processes=num_processes, queue=queue)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -4,7 +4,7 @@ expansion with CLIP token counts, and a versioned prompt library.
     from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch
     lib = load_library()                                   # shipped prompt_templates/ + <workspace>/prompt_templates/
     batch = expand_batch(lib, BatchSpec("t-shirt", slots={"color": ["navy", "olive"]}, brand="northwind"))
-    saved = save_batch(batch, "SS26 tees", user="mia")          # needs the prompts permission
+    saved = save_batch("mia", batch, "SS26 tees")          # needs the prompts permission
 
 Modules: syntax (the text language), templates / brands (YAML formats and validation), library (loading and saving
 files), expand (batches), rules (brand checks), tokens (CLIP BPE counts), store (database), cli (``workbench prompts``).

@@ -133,7 +133,7 @@ def expand(
         typer.echo(f"wrote {json_path}")
     if save:
         try:
-            saved = save_batch(batch, save, user=system_actor(user))
+            saved = save_batch(system_actor(user), batch, save)
         except PromptError as exc:
             _fail(exc)
         typer.echo(f"saved batch {saved.id} '{saved.name}' ({saved.size} prompts)")

@@ -118,7 +118,7 @@ def _unknown_scene(template: Template) -> Problem:
 # -- editors: validate, then save into the workspace -----------------------------------------------------------------
 
 
-def save_template_text(text: str, actor: Actor, settings: Settings | None = None, *, name: str = "") -> Path:
+def save_template_text(actor: Actor, text: str, settings: Settings | None = None, *, name: str = "") -> Path:
     """Validate a template or scene written in the editor and save it as ``<workspace>/prompt_templates/
     {products,scenes}/<name>.yaml``, replacing a shipped one of the same name. Nothing is written if it is invalid.
     The audit log records who saved it, with the text before (the workspace's or shipped file, if any) and after.
@@ -134,7 +134,7 @@ def save_template_text(text: str, actor: Actor, settings: Settings | None = None
                          settings)
 
 
-def save_brand_text(text: str, actor: Actor, settings: Settings | None = None, *, name: str = "") -> Path:
+def save_brand_text(actor: Actor, text: str, settings: Settings | None = None, *, name: str = "") -> Path:
     """Validate a brand profile written in the editor; save it as ``<workspace>/prompt_templates/brands/<name>.yaml``.
     Needs ``settings`` (an admin): a profile's forbidden terms and CLIP gate decide what reaches review, so the
     save is audited like a review policy. ``name`` as for ``save_template_text``."""

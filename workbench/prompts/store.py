@@ -2,8 +2,8 @@
 them back. Every change needs the ``prompts`` permission (``workbench.auth``) and writes an audit row, under
 the user's name, in the same transaction.
 
-    saved = save_batch(batch, "SS26 tees", user="mia")
-    v2 = refine(saved.prompt_ids[0], "…sharper text…", user="mia", reason="logo was blurry")
+    saved = save_batch("mia", batch, "SS26 tees")
+    v2 = refine("mia", saved.prompt_ids[0], "…sharper text…", reason="logo was blurry")
     [p.version for p in prompt_history(v2.id)]   # [1, 2]
 """
 from __future__ import annotations
@@ -66,9 +66,9 @@ def _row_values(check: PromptCheck) -> dict[str, Any]:
     return {"token_count": check.tokens.count, "issues": check.issues}
 
 
-def save_batch(batch: Batch, name: str, user: Actor) -> SavedBatch:
+def save_batch(actor: Actor, batch: Batch, name: str) -> SavedBatch:
     """Store every prompt of an expanded batch (version 1 each) and the batch that lists them, in order."""
-    user = require(user, "prompts").username
+    actor = require(actor, "prompts").username
     name = name.strip()
     if not name:
         raise PromptError("name: give the batch a name")
@@ -78,7 +78,7 @@ def save_batch(batch: Batch, name: str, user: Actor) -> SavedBatch:
     now = utcnow()
     rows = [{"text": p.text, "negative": p.negative, "template": p.template, "scene": p.scene or "",
              "slot_values": p.slot_values, "brand": spec.brand or "", "params": p.params, "version": 1,
-             "status": "active", "created_by": user, "reason": f"batch {name}", "created_at": now,
+             "status": "active", "created_by": actor, "reason": f"batch {name}", "created_at": now,
              **_row_values(p.check)} for p in batch.prompts]
     with session_scope() as s:
         # One multi-row INSERT … RETURNING: a 10,000-prompt batch saves in well under a second.
@@ -87,42 +87,42 @@ def save_batch(batch: Batch, name: str, user: Actor) -> SavedBatch:
                   .values(root_id=PromptRow.id))  # first versions are their own root
         row = PromptBatchRow(name=name, template=spec.template, brand=spec.brand or "", spec=spec.to_dict(),
                              size=len(ids), combinations=batch.combinations,
-                             duplicates_removed=batch.duplicates_removed, created_by=user, created_at=now)
+                             duplicates_removed=batch.duplicates_removed, created_by=actor, created_at=now)
         s.add(row)
         s.flush()
         s.execute(insert(PromptBatchItemRow), [{"batch_id": row.id, "position": i, "prompt_id": pid}
                                                for i, pid in enumerate(ids)])
-        audit(s, user, "prompt_batch.save", "prompt_batch", row.id,
+        audit(s, actor, "prompt_batch.save", "prompt_batch", row.id,
               after={"name": name, "template": spec.template, "brand": spec.brand, "size": len(ids)})
         return _batch(row, ids)
 
 
-def save_prompt(text: str, user: Actor, *, negative: str = "", brand: str = "", template: str = "", scene: str = "",
+def save_prompt(actor: Actor, text: str, *, negative: str = "", brand: str = "", template: str = "", scene: str = "",
                 slot_values: dict[str, Any] | None = None, params: dict[str, Any] | None = None, reason: str = "",
                 library: Library | None = None) -> StoredPrompt:
     """Store one prompt (written by hand, or a single rendered one) as version 1, checked against its brand."""
-    user = require(user, "prompts").username
+    actor = require(actor, "prompts").username
     text = " ".join(text.split())
     if not text:
         raise PromptError("text: the prompt is empty")
     check = check_prompt(text, negative, _brand(brand, library))
     with session_scope() as s:
         row = PromptRow(text=text, negative=negative, template=template, scene=scene, slot_values=slot_values or {},
-                        brand=brand, params=params or {}, version=1, status="active", created_by=user, reason=reason,
+                        brand=brand, params=params or {}, version=1, status="active", created_by=actor, reason=reason,
                         **_row_values(check))
         s.add(row)
         s.flush()
         row.root_id = row.id
-        audit(s, user, "prompt.create", "prompt", row.id, after={"text": text, "brand": brand})
+        audit(s, actor, "prompt.create", "prompt", row.id, after={"text": text, "brand": brand})
         s.flush()
         return StoredPrompt.from_row(row)
 
 
-def refine(prompt_id: int, new_text: str, user: Actor, reason: str, *, negative: str | None = None,
+def refine(actor: Actor, prompt_id: int, new_text: str, reason: str, *, negative: str | None = None,
            library: Library | None = None) -> StoredPrompt:
     """A new version of a prompt: same template, scene, slots, brand and settings, new text, linked to its parent,
     with who and why. The parent is kept (images made from it still point at it) and marked superseded."""
-    user = require(user, "prompts").username
+    actor = require(actor, "prompts").username
     new_text = " ".join(new_text.split())
     if not new_text:
         raise PromptError("new_text: the refined prompt is empty")
@@ -140,12 +140,12 @@ def refine(prompt_id: int, new_text: str, user: Actor, reason: str, *, negative:
         check = check_prompt(new_text, negative, _brand(parent.brand, library))
         row = PromptRow(text=new_text, negative=negative, template=parent.template, scene=parent.scene,
                         slot_values=dict(parent.slot_values), brand=parent.brand, params=dict(parent.params),
-                        version=version + 1, parent_id=parent.id, root_id=root, status="active", created_by=user,
+                        version=version + 1, parent_id=parent.id, root_id=root, status="active", created_by=actor,
                         reason=reason.strip(), **_row_values(check))
         parent.status = "superseded"
         s.add(row)
         s.flush()
-        audit(s, user, "prompt.refine", "prompt", row.id,
+        audit(s, actor, "prompt.refine", "prompt", row.id,
               before={"id": parent.id, "version": parent.version, "text": parent.text},
               after={"id": row.id, "version": row.version, "text": new_text, "reason": row.reason})
         return StoredPrompt.from_row(row)

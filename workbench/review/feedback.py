@@ -99,9 +99,9 @@ def request_changes(actor: Actor, generation_id: int, comment: str, *, expected_
         author = on_behalf_of(who, "prompts")
         parent_id = gen.prompt_id
         if parent_id is None:  # a prompt typed ad hoc: keep it as version 1 so the new one has a parent
-            parent_id = save_prompt(gen.prompt, author, negative=gen.negative_prompt, brand=gen.brand,
+            parent_id = save_prompt(author, gen.prompt, negative=gen.negative_prompt, brand=gen.brand,
                                     reason=f"prompt of image {generation_id}, kept for review feedback").id
-        stored = refine(parent_id, new_text, user=author,
+        stored = refine(author, parent_id, new_text,
                         reason=f"review {decision.id} of image {generation_id}: {decision.comment}")
 
     job_id = None

@@ -83,7 +83,6 @@ def follow(run_id: int, job_id: int, timeout: float | None = None) -> str:
 
 def train(ctx: typer.Context) -> None:
     """Train a LoRA or DreamBooth-LoRA (diffusers flags; --config run.yaml; --help-options lists them)."""
-    from workbench.jobs import ensure_worker
     from workbench.train.config import ConfigError, options_help, parse_args
     from workbench.train.estimate import describe, estimate
     from workbench.train.runs import RunError, get_run, run_dir, start
@@ -101,11 +100,10 @@ def train(ctx: typer.Context) -> None:
     if own["estimate"]:
         return
     try:
-        run_id = start(cfg, created_by=_actor(own["user"]),
+        run_id = start(_actor(own["user"]), cfg,
                        num_processes=int(own["processes"]) if own["processes"] else None)
     except (RunError, ConfigError) as exc:
         _fail(exc)
-    ensure_worker()
     job_id = get_run(run_id).jobs[-1]
     if job_id == run_id:
         typer.echo(f"queued run {run_id} (folder {run_dir(run_id)})")
@@ -171,7 +169,7 @@ def stop(run_id: int) -> None:
     from workbench.train.runs import RunError, stop as stop_run
 
     try:
-        stop_run(run_id, _actor())
+        stop_run(_actor(), run_id)
     except RunError as exc:
         _fail(exc)
     typer.echo(f"stop requested for run {run_id}: it saves a checkpoint, then ends")
@@ -181,14 +179,12 @@ def stop(run_id: int) -> None:
 def resume(run_id: int,
            detach: bool = typer.Option(True, help="Return at once (--no-detach follows progress).")) -> None:
     """Continue a stopped or failed run from its latest checkpoint."""
-    from workbench.jobs import ensure_worker
     from workbench.train.runs import RunError, resume as resume_run
 
     try:
-        job_id = resume_run(run_id, created_by=_actor())
+        job_id = resume_run(_actor(), run_id)
     except RunError as exc:
         _fail(exc)
-    ensure_worker()
     typer.echo(f"run {run_id} resumes as job {job_id}")
     if not detach and follow(run_id, job_id) == "failed":
         raise typer.Exit(1)
@@ -200,7 +196,6 @@ def sweep_run(ctx: typer.Context,
               name: str = typer.Option("", help="Sweep id (default: sweep-<random>)."),
               dry_run: bool = typer.Option(False, help="Only list the runs the grid makes.")) -> None:
     """Queue one run per grid point over a base config given as training flags (e.g. --config base.yaml)."""
-    from workbench.jobs import ensure_worker
     from workbench.train.config import ConfigError, parse_flags
     from workbench.train.runs import RunError, parse_grid, start_sweep, sweep_configs
 
@@ -216,10 +211,9 @@ def sweep_run(ctx: typer.Context,
         typer.echo(f"{len(points)} runs")
         return
     try:
-        sweep_id, run_ids = start_sweep(base, axes, created_by=_actor(), name=name)
+        sweep_id, run_ids = start_sweep(_actor(), base, axes, name=name)
     except (RunError, ConfigError) as exc:
         _fail(exc)
-    ensure_worker()
     typer.echo(f"sweep {sweep_id}: queued runs {', '.join(map(str, run_ids))}; compare with "
                f"`workbench sweep show {sweep_id}`")
 

@@ -91,8 +91,7 @@ def _from_workspace_dataset(dataset_id: int, cfg: TrainConfig) -> tuple[list[Exa
     # Training on a workspace dataset prepares it: part of the run that ``runs.start`` allowed (``train``), done as
     # the user who launched the run (the job passes WORKBENCH_USER; a bare CLI run is "train").
     who = os.environ.get("WORKBENCH_USER") or "train"
-    result = preprocess_dataset(dataset_id, PreprocessConfig(size=size, mode="pad"),
-                                actor=on_behalf_of(who, "datasets"))
+    result = preprocess_dataset(on_behalf_of(who, "datasets"), dataset_id, PreprocessConfig(size=size, mode="pad"))
     examples, _ = _from_folder(result.out_dir / "train", cfg)
     return examples, result.result_hash, str(result.out_dir)
 

@@ -160,13 +160,13 @@ def preflight(cfg: TrainConfig) -> list[str]:
     return problems
 
 
-def start(cfg: TrainConfig, created_by: Actor, sweep_id: str | None = None, title: str | None = None,
+def start(actor: Actor, cfg: TrainConfig, sweep_id: str | None = None, title: str | None = None,
           num_processes: int | None = None, queue: bool = True) -> int:
     """Queue a run for ``created_by``; returns the run id (= its first job's id). It writes into ``output_dir`` when
     set (recorded with the run), else workspace/runs/<run id>. When ``output_dir`` is a run's folder and
     ``resume_from_checkpoint`` is set, the job continues that run instead (see ``_continue``) and its id is returned.
     ``queue=False``: see ``jobs.enqueue``."""
-    who = require(created_by, "train")
+    who = require(actor, "train")
     problems = preflight(cfg)
     if problems:
         raise RunError("; ".join(problems))
@@ -219,7 +219,7 @@ def _jobs_of(run_id: int) -> list[Job]:
     return jobs
 
 
-def stop(run_id: int, actor: Actor) -> Job:
+def stop(actor: Actor, run_id: int) -> Job:
     """Ask the run's active job to stop: it saves a checkpoint first, so the run can be resumed. A job whose process
     is already gone is marked stopped at once (``jobs.request_stop``)."""
     require(actor, "train")
@@ -229,12 +229,12 @@ def stop(run_id: int, actor: Actor) -> Job:
     return request_stop(active[-1].id)
 
 
-def resume(run_id: int, created_by: Actor) -> int:
+def resume(actor: Actor, run_id: int) -> int:
     """Continue a stopped or failed run from its latest checkpoint: a new job in the same folder, queued by
     ``created_by``. Returns its job id."""
     from workbench.train.checkpoints import list_checkpoints
 
-    who = require(created_by, "train")
+    who = require(actor, "train")
     jobs = _jobs_of(run_id)
     if reconcile(job_ids=[j.id for j in jobs if j.status == "running"]):  # its process died unnoticed
         jobs = _jobs_of(run_id)
@@ -405,10 +405,10 @@ def sweep_configs(base: dict[str, Any], grid: dict[str, list[Any]]) -> list[tupl
     return out
 
 
-def start_sweep(base: dict[str, Any], grid: dict[str, list[Any]], created_by: Actor,
+def start_sweep(actor: Actor, base: dict[str, Any], grid: dict[str, list[Any]],
                 name: str = "") -> tuple[str, list[int]]:
     """Queue one run per grid point, sharing a sweep id. Returns (sweep id, run ids)."""
-    created_by = require(created_by, "train")  # before any run is queued: all of the sweep or none of it
+    actor = require(actor, "train")  # before any run is queued: all of the sweep or none of it
     points = sweep_configs(base, grid)
     if base.get("output_dir") and len(points) > 1:
         raise RunError("output_dir: every run of a sweep needs its own folder; leave output_dir empty (each run "
@@ -422,7 +422,7 @@ def start_sweep(base: dict[str, Any], grid: dict[str, list[Any]], created_by: Ac
     for params, cfg in points:
         label = ", ".join(f"{k}={v}" for k, v in params.items())
         cfg = cfg.model_copy(update={"run_name": f"{sweep_id}: {label}"})
-        run_ids.append(start(cfg, created_by=created_by, sweep_id=sweep_id, title=f"{sweep_id}: {label}"))
+        run_ids.append(start(actor, cfg, sweep_id=sweep_id, title=f"{sweep_id}: {label}"))
     return sweep_id, run_ids
 
 

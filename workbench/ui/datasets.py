@@ -63,7 +63,7 @@ def empty_workspace() -> None:
         from workbench.data.demo import import_demo_catalog
 
         with st.spinner("Drawing and importing the demo catalog…"):
-            report = import_demo_catalog(created_by=user())
+            report = import_demo_catalog(user())
         show_dataset(report.dataset_id)
         st.session_state[K_LAST_REPORT] = report.summary()
         changed()
@@ -166,12 +166,12 @@ def item_detail(item_id: int) -> None:
         text = right.text_area("Caption", item.caption, key=f"datasets_caption_edit_{item.id}", height=90)
         b = right.columns(3)
         if b[0].button("Save caption", key="datasets_caption_save", type="primary"):
-            store.set_caption(item.id, text, actor=user())
+            store.set_caption(user(), item.id, text)
             changed()
             st.toast("Caption saved")
             st.rerun()
         if b[1].button("Include" if item.excluded else "Exclude", key="datasets_exclude_toggle"):
-            store.set_excluded([item.id], not item.excluded, actor=user())
+            store.set_excluded(user(), [item.id], not item.excluded)
             changed()
             st.rerun()
         if b[2].button("Close", key="datasets_item_close"):
@@ -234,7 +234,7 @@ def duplicates_view(dataset_id: int) -> None:
             keep = st.multiselect("Keep", [i.id for i in g], default=[i.id for i in g if not i.excluded][:1],
                                   key=f"datasets_keep_{gid}")
             if st.button("Apply", key=f"datasets_resolve_{gid}"):
-                n = store.resolve_group(dataset_id, gid, keep, actor=user())
+                n = store.resolve_group(user(), dataset_id, gid, keep)
                 changed()
                 st.toast(f"{n} excluded")
                 st.rerun()
@@ -252,11 +252,9 @@ def captions_view(dataset_id: int) -> None:
                                key="datasets_blip_prefix")
         model = st.text_input("Captioner", get_settings().models.blip_captioner, key="datasets_blip_model")
         if st.form_submit_button("Start captioning"):
-            from workbench import jobs
             from workbench.data.captioning import enqueue_caption
 
-            st.session_state[K_CAPTION_JOB] = enqueue_caption(dataset_id, mode, prefix, model, created_by=user())
-            jobs.ensure_worker()  # after the check: a refused click starts nothing
+            st.session_state[K_CAPTION_JOB] = enqueue_caption(user(), dataset_id, mode, prefix, model)
     if st.session_state.get(K_CAPTION_JOB):
         from workbench.data.captioning import stop_caption
         from workbench.ui.jobs import job_panel
@@ -271,7 +269,7 @@ def captions_view(dataset_id: int) -> None:
         regex = st.checkbox("Regular expression", key="datasets_regex")
         if st.form_submit_button("Replace"):
             try:
-                st.success(f"{store.bulk_find_replace(dataset_id, find, repl, regex, actor=user())} captions changed")
+                st.success(f"{store.bulk_find_replace(user(), dataset_id, find, repl, regex)} captions changed")
                 changed()
             except ValueError as exc:
                 st.error(plain(exc))
@@ -280,7 +278,7 @@ def captions_view(dataset_id: int) -> None:
         prefix = st.text_input("Prefix", placeholder="a photo of TOK woman", key="datasets_prefix_text")
         if st.form_submit_button("Add prefix"):
             try:
-                st.success(f"{store.apply_prefix(dataset_id, prefix, actor=user())} captions changed")
+                st.success(f"{store.apply_prefix(user(), dataset_id, prefix)} captions changed")
                 changed()
             except ValueError as exc:
                 st.error(plain(exc))
@@ -325,8 +323,7 @@ def import_form() -> None:
         bar.progress(min(1.0, done / total) if total else 0.0, text=message)
 
     try:
-        report = import_catalog(source, name=name.strip() or None, template=template, progress=progress,
-                                actor=user())
+        report = import_catalog(user(), source, name=name.strip() or None, template=template, progress=progress)
     except ValueError as exc:
         st.error(plain(exc))
         return
@@ -353,7 +350,7 @@ def preprocess_view(dataset_id: int) -> None:
             from workbench.data.split import split_dataset
 
             try:
-                res = split_dataset(dataset_id, val, test, int(seed), actor=user())
+                res = split_dataset(user(), dataset_id, val, test, int(seed))
                 changed()
                 st.success(f"{res.counts} ({'stratified' if res.stratified else 'not stratified'})")
             except ValueError as exc:
@@ -370,8 +367,8 @@ def preprocess_view(dataset_id: int) -> None:
 
         bar = st.progress(0.0)
         try:
-            res = preprocess_dataset(dataset_id, PreprocessConfig(size=size, mode=mode, pad_color=color),
-                                     progress=lambda d, t, m: bar.progress(d / t, text=m), actor=user())
+            res = preprocess_dataset(user(), dataset_id, PreprocessConfig(size=size, mode=mode, pad_color=color),
+                                     progress=lambda d, t, m: bar.progress(d / t, text=m))
         except ValueError as exc:
             st.error(plain(exc))
             return

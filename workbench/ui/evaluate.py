@@ -228,7 +228,7 @@ def new_evaluation_form(user: str) -> None:
             reference = ReferenceSet(ref, None if split == "all" else split) if ref != "(none)" else None
             cfg = EvalConfig(image_sets=[ImageSet(label=b, batch=b) for b in chosen], name=name, metrics=metrics,
                              logo_text=logo, reference=reference)
-            eval_id = start_evaluation(cfg, user=user)
+            eval_id = start_evaluation(user, cfg)
         except EvaluationError as exc:
             st.error(plain(exc))
             return

@@ -333,14 +333,15 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
                 if pp is not None:
                     from workbench.generate.product import generate_for_product
 
-                    out = generate_for_product(assembled, pp.sku, replace(one, brand=pp.brand, template=pp.template),
-                                               batch="page", user=user, brand=pp.brand or None)
+                    out = generate_for_product(user, assembled, pp.sku, replace(one, brand=pp.brand,
+                                                                                template=pp.template),
+                                               batch="page", brand=pp.brand or None)
                     img = out.images[0]
                     held += [c.reason for c in out.checks if c.passed is False]
                 elif scorer is None:
-                    img = generate(assembled, one, batch="page", user=user)[0]
+                    img = generate(user, assembled, one, batch="page")[0]
                 else:
-                    [guarded] = generate_guarded(assembled, one, scorer, policy.policy, batch="page", user=user,
+                    [guarded] = generate_guarded(user, assembled, one, scorer, policy.policy, batch="page",
                                                  trigger=policy.trigger)
                     img = guarded.kept
                     attempts += [{"image": i + 1, "attempt": a.attempt, "seed": a.seed,

@@ -18,9 +18,8 @@ STATUS_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌
 
 
 def submit_job(kind: str, config: dict, title: str = "", user: str = "") -> int:
-    """Enqueue a job; the app starts a background worker when none is alive, so the job does not sit in the queue.
+    """Enqueue a job (``jobs.enqueue`` starts a background consumer when none is alive, so it does not sit queued).
     Checks no role: only for jobs anyone may start (the demo build on Home); capabilities have their own."""
-    jobs.ensure_worker()
     return jobs.enqueue(kind, config, title=title, created_by=user)
 
 

@@ -152,7 +152,6 @@ def links_panel(p: products.ProductInfo) -> None:
                    + (" · LoRA ready" if link.lora_path else ""))
     if st.button("Train on this product", key="datasets_products_train", disabled=not p.item_ids,
                  help="A DreamBooth-LoRA run on its photos with its own token and prior preservation"):
-        from workbench import jobs
         from workbench.products.training import start_product_run
 
         try:
@@ -160,7 +159,6 @@ def links_panel(p: products.ProductInfo) -> None:
         except Exception as exc:  # noqa: BLE001 - ProductError, ConfigError, RunError, the role check
             st.error(plain(exc))
         else:
-            jobs.ensure_worker()
             _flash(f"training run {run_id} queued for {p.sku}: follow it on the Training page")
             st.rerun()
 

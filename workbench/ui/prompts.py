@@ -145,7 +145,7 @@ def batch_builder(settings: Settings, stamp: tuple, spec: BatchSpec) -> None:
     batch_name = c1.text_input("Batch name", key="prompts_batch_name", placeholder="e.g. SS26 tees, studio")
     if c2.button("Save to prompt library", key="prompts_save", type="primary", disabled=not batch.prompts):
         try:
-            saved = save_batch(batch, batch_name, user=user())
+            saved = save_batch(user(), batch, batch_name)
         except PromptError as exc:
             st.error(plain(exc))
         else:
@@ -195,7 +195,7 @@ def library_tab() -> None:
     reason = st.text_input("Why", key="prompts_refine_reason", placeholder="e.g. logo came out blurry")
     if st.button("Save new version", key="prompts_refine_save"):
         try:
-            store.refine(latest.id, new_text, user=user(), reason=reason)
+            store.refine(user(), latest.id, new_text, reason=reason)
         except PromptError as exc:
             st.error(plain(exc))
         else:
@@ -236,7 +236,7 @@ negative: "watermark, blurry, lowres"
 def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Settings, can_save: bool = True,
                who_saves: str = "") -> None:
     """A YAML editor for templates (``kind="template"``) or brand profiles: Validate, then Save to the workspace as
-    the signed-in user (``save(text, user, settings, name=…)`` checks the role). Without ``can_save`` the Save button
+    the signed-in user (``save(user, text, settings, name=…)`` checks the role). Without ``can_save`` the Save button
     is off, with ``who_saves`` as its help."""
     choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
     text = skeleton if choice == NEW else source_text(items[choice].path)
@@ -253,7 +253,7 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
     try:
         parse(yaml_text, "editor", name)
         if save_clicked:
-            path = save(yaml_text, user(), settings, name=name)
+            path = save(user(), yaml_text, settings, name=name)
     except PromptError as exc:
         show_problems(exc.problems, f"Not saved: the {kind} has problems." if save_clicked else "Problems:")
         return

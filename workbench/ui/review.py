@@ -168,10 +168,6 @@ def _apply(username: str, gid: int, seen: int, prompt: str, action: str) -> None
             fb = request_changes(username, gid, comment, expected_seq=seen, tags=tags,
                                  new_prompt=new_prompt if changed else None,
                                  regenerate=bool(state.get(f"review_regenerate_{gid}")))
-            if fb.job_id:
-                from workbench.jobs import ensure_worker
-
-                ensure_worker()
             msg = f"Changes requested on image {gid}."
             msg += f" Prompt version {fb.prompt.version} saved." if fb.prompt else ""
             msg += f" Regeneration job {fb.job_id} queued." if fb.job_id else ""

@@ -127,10 +127,7 @@ def run_form(settings, user: str) -> None:
         st.error(plain(p))
     if st.button("Launch training", type="primary", key="training_launch", disabled=bool(problems)):
         try:
-            from workbench.jobs import ensure_worker
-
-            ensure_worker()
-            run_id = runs.start(cfg, created_by=user)
+            run_id = runs.start(user, cfg)
         except (runs.RunError, ConfigError) as exc:
             st.error(plain(exc))
             return
@@ -230,7 +227,7 @@ def status_row(r: runs.RunInfo, user: str) -> None:
     if r.status in ("queued", "running"):
         if c1.button("Stop (saves a checkpoint)", key=f"training_stop_{r.run_id}"):
             try:
-                runs.stop(r.run_id, user)
+                runs.stop(user, r.run_id)
             except (runs.RunError, AuthError) as exc:
                 st.error(plain(exc))
             else:
@@ -238,10 +235,7 @@ def status_row(r: runs.RunInfo, user: str) -> None:
     elif r.status in ("stopped", "failed"):
         if c2.button("Resume from the last checkpoint", key=f"training_resume_{r.run_id}", type="primary"):
             try:
-                from workbench.jobs import ensure_worker
-
-                runs.resume(r.run_id, created_by=user)
-                ensure_worker()  # after the check: a refused click starts nothing
+                runs.resume(user, r.run_id)
             except (runs.RunError, AuthError) as exc:
                 st.error(plain(exc))
             else:
@@ -321,11 +315,8 @@ def sweep_form(settings, user: str) -> None:
         return
     st.caption(f"{len(points)} runs will be queued (they run one after another on one GPU).")
     if st.button(f"Queue {len(points)} runs", key="training_sweep_go", type="primary"):
-        from workbench.jobs import ensure_worker
-
         try:
-            ensure_worker()
-            sweep_id, ids = runs.start_sweep(base, grid_, created_by=user)
+            sweep_id, ids = runs.start_sweep(user, base, grid_)
         except (runs.RunError, ConfigError) as exc:
             st.error(plain(exc))
             return
