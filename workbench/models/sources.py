@@ -375,8 +375,19 @@ def load_sdxl_pipeline(ref: str, vae_ref: str | None = None, dtype: Any = "fp32"
     if vae_ref:
         kwargs["vae"] = load_vae(vae_ref, dtype)
     if path.is_file():
-        pipe = StableDiffusionXLPipeline.from_single_file(str(path), config=str(single_file_config(ref, path)),
-                                                          local_files_only=True, **kwargs)
+        config = single_file_config(ref, path)
+        try:
+            pipe = StableDiffusionXLPipeline.from_single_file(str(path), config=str(config), local_files_only=True,
+                                                              **kwargs)
+        except (ValueError, RuntimeError) as exc:  # weights of another size than the configs
+            from workbench.models.single_file import SHIPPED_CONFIGS
+
+            if config != SHIPPED_CONFIGS:
+                raise
+            raise ModelUnavailable(ref, f"{path.name} does not match the shipped SDXL 1.0 base configs "
+                                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})",
+                                   f"Put the configs of its architecture (a diffusers folder without weights) in "
+                                   f"{path.name}.config/ beside the file.") from exc
     else:
         pipe = StableDiffusionXLPipeline.from_pretrained(str(path), use_safetensors=True, local_files_only=True,
                                                          **kwargs)
@@ -387,21 +398,22 @@ def load_sdxl_pipeline(ref: str, vae_ref: str | None = None, dtype: Any = "fp32"
 
 def single_file_config(ref: str, path: Path) -> Path:
     """The local diffusers config folder a single-file checkpoint loads with (never the hub): ``<file>.config/``
-    beside it (``workbench.models.single_file``), else the ``sdxl_base`` setting's local folder or cached snapshot."""
-    from workbench.models.single_file import CONFIG_SUFFIX, config_folder
+    beside it (``workbench.models.single_file``), else the SDXL 1.0 base configs shipped in the package
+    (``workbench/models/sdxl_configs``, written by ``scripts/make_sdxl_configs.py``). No hub and no ``sdxl_base``
+    folder are needed: a real SDXL file loads with the shipped configs; another architecture needs its own
+    ``<file>.config/``."""
+    from workbench.models.single_file import CONFIG_SUFFIX, SHIPPED_CONFIGS, config_folder
 
     beside = config_folder(path)
     if beside is not None:
         return beside
-    base = get_settings().models.sdxl_base
-    found = availability(base, "sdxl_base") if base != ref else None
-    if found is None or not found.ok or not Path(found.local_path).is_dir():
-        raise ModelUnavailable(ref, f"no configs for the single file (no {path.name}{CONFIG_SUFFIX}/ beside it, and "
-                                    f"sdxl_base {base!r} is not a local diffusers folder)",
-                               f"Put the SDXL configs (model_index.json, component configs, tokenizers) in "
-                               f"{path.name}{CONFIG_SUFFIX}/ beside the file, or run `workbench models pull sdxl_base`"
-                               " once (configs only are needed) or point sdxl_base at a local SDXL folder.")
-    return Path(found.local_path)
+    if (SHIPPED_CONFIGS / "model_index.json").is_file():
+        return SHIPPED_CONFIGS
+    raise ModelUnavailable(ref, f"no configs for the single file (no {path.name}{CONFIG_SUFFIX}/ beside it, and the "
+                                f"shipped SDXL configs are missing from {SHIPPED_CONFIGS})",
+                           f"Reinstall the package (or run scripts/make_sdxl_configs.py), or put the SDXL configs "
+                           f"(model_index.json, component configs, tokenizers) in {path.name}{CONFIG_SUFFIX}/ "
+                           "beside the file.")
 
 
 def load_open_clip(ref: str, device: str = "cpu"):
