@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.evaluate.cards import MetricCard
 from workbench.fidelity.scores import DELTA_E_DIFFERENT, DELTA_E_NOTICEABLE, delta_e_reading
 
 CMMD_SIGMA = 10.0
@@ -23,17 +24,9 @@ FD_BOOTSTRAP = 50
 
 
 @dataclass(frozen=True)
-class ProductCard:
-    """Like ``workbench.evaluate.MetricCard`` (same fields), plus the sample size from which a value is reliable."""
+class ProductCard(MetricCard):
+    """A ``MetricCard`` plus the sample size from which a value is reliable."""
 
-    key: str
-    title: str
-    meaning: str
-    range: str
-    higher_is_better: bool
-    caveats: str
-    backbone: str  # the Settings.models field whose weights it needs ("" for none)
-    per: str  # image | set
     reliable_n: int = 1  # images per set (set metrics); 1 for per-image metrics
 
 
