@@ -12,14 +12,13 @@ other; an upload left behind by a killed server is removed at the next upload on
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+from workbench.files import write_atomic
 from workbench.settings import Settings, get_settings
 
 ALLOWED_SUFFIXES = (".zip",)
@@ -55,16 +54,7 @@ def save_upload(stream: BinaryIO, client_name: str, settings: Settings | None = 
     folder.mkdir(parents=True, exist_ok=True)
     clean_stale_uploads(settings)
     dest = folder / f"{uuid.uuid4().hex}{suffix}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return dest
+    return write_atomic(dest, lambda out: shutil.copyfileobj(stream, out, 1 << 20))  # streamed, never whole in memory
 
 
 def discard_upload(path: Path, settings: Settings | None = None) -> None:
