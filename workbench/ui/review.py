@@ -83,12 +83,9 @@ def product_url(url: str) -> str | None:
     return quote(url, safe=":/?#[]@!$&'*+,;=%~") if url else None
 
 
-def products_panel(item: QueueItem) -> None:
-    """Products in this image (shop-the-look): the SKU(s) it was generated for and the similar catalog products
-    retrieval found, each with its price and a link to its product page."""
-    from workbench.products.links import products_of_generation
-
-    links = products_of_generation(item.generation_id)
+def products_panel(links: list) -> None:
+    """Products in this image (shop-the-look; ``products_of_generation`` rows): the SKU(s) it was generated for and
+    the similar catalog products retrieval found, each with its price and a link to its product page."""
     if not links:
         return
     lines = []
@@ -101,12 +98,12 @@ def products_panel(item: QueueItem) -> None:
     st.markdown("**Products in this image**  \n" + "\n".join(lines))
 
 
-def product_references(item: QueueItem) -> None:
+def product_references(links: list) -> None:
     """Beside an image generated for a product: the product's reference photo (a thumbnail with its SKU) and the
     fidelity verdict, so the reviewer compares garment, colour and print with the real thing."""
-    from workbench.products import ProductError, get_product, products_of_generation
+    from workbench.products import ProductError, get_product
 
-    links = [link for link in products_of_generation(item.generation_id) if link.source == "generated_for"]
+    links = [link for link in links if link.source == "generated_for"]
     if not links:
         return
     cols = st.columns(min(len(links), 4))
@@ -182,6 +179,8 @@ def _apply(username: str, gid: int, seen: int, prompt: str, action: str) -> None
 
 
 def single_view(user: UserInfo, items: list[QueueItem]) -> None:
+    from workbench.products.links import products_of_generation
+
     pos = min(st.session_state.get(POS, 0), len(items) - 1)
     nav1, nav2, nav3 = st.columns([1, 4, 1])
     if nav1.button("◀ Previous", key="review_prev", shortcut="K", disabled=pos == 0):
@@ -190,6 +189,7 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
         pos += 1
     st.session_state[POS] = pos
     item = items[pos]
+    products = products_of_generation(item.generation_id)  # read once: the reference photos and the product list
     nav2.caption(f"Image {pos + 1} of {len(items)} · shortcuts: A approve, X reject, E request changes, J/K next/prev")
     left, right = st.columns([3, 2])
     with left:
@@ -197,10 +197,10 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
             st.image(item.image_path, width="stretch")
         else:
             st.error(f"The image file is missing: {plain(item.image_path)}")
-        product_references(item)
+        product_references(products)
     with right:
         provenance_panel(item)
-        products_panel(item)
+        products_panel(products)
         if user.can("decide"):
             decision_controls(user, item)
         with st.expander("History", expanded=False):
