@@ -27,12 +27,12 @@ def test_batch_job_generates_then_resumes_without_regenerating(kit, preloaded_wo
     first = jobs.wait_for(jobs.enqueue("generate", _config(kit, 1)), timeout=180)
     assert first.status == "done", first.error
     assert "forked from the preloaded job server" in jobs.log_tail(first, 400)  # the default on a CPU machine
-    assert first.result == {"batch": "cat-1", "generated": 2, "skipped": 0, "total": 2}
+    assert first.result == {"batch": "cat-1", "generated": 2, "skipped": 0, "total": 2, "tagged": 0}
     assert (first.progress_step, first.progress_total) == (2, 2)
 
     second = jobs.wait_for(jobs.enqueue("generate", _config(kit, 2)), timeout=180)
     assert second.status == "done", second.error
-    assert second.result == {"batch": "cat-1", "generated": 2, "skipped": 2, "total": 4}
+    assert second.result == {"batch": "cat-1", "generated": 2, "skipped": 2, "total": 4, "tagged": 0}
     with session_scope() as s:
         rows = s.query(Generation).filter_by(batch="cat-1").all()
     keys = Counter((r.prompt, r.params["base_seed"]) for r in rows)
@@ -203,7 +203,7 @@ def test_a_gated_batch_stopped_then_killed_resumes_each_image_once_and_byte_iden
         generate_job(Ctx(_config(kit, 1, batch="cut", gate=gate)))
     monkeypatch.setattr(guard, "record_generation", real)
     result = generate_job(Ctx(_config(kit, 1, batch="cut", gate=gate)))
-    assert result == {"batch": "cut", "generated": 1, "skipped": 1, "total": 2}
+    assert result == {"batch": "cut", "generated": 1, "skipped": 1, "total": 2, "tagged": 0}
     rows = _rows("cut")
     assert Counter((p, params["base_seed"], a) for p, a, _, params in rows) == Counter(
         {(p["text"], 10, a): 1 for p in PROMPTS for a in (1, 2)})  # every attempt of every image exactly once
@@ -212,3 +212,33 @@ def test_a_gated_batch_stopped_then_killed_resumes_each_image_once_and_byte_iden
         assert s.query(Generation).filter_by(batch="cut", clip_score=None).count() == 0
     whole, cut = _pngs("whole"), _pngs("cut")
     assert sorted(whole) == sorted(cut) and all(whole[name] == cut[name] for name in whole)
+
+
+def test_a_finished_batch_lists_the_catalog_products_its_images_show_once_an_index_exists(kit, monkeypatch,
+                                                                                         tmp_path):
+    """#20 item 7: shop-the-look links are recorded by the batch itself, not only by `workbench products tag`."""
+    from workbench.data.demo import make_demo_catalog
+    from workbench.fidelity import masks
+    from workbench.generate.batch import generate_job
+    from workbench.products import products_of_generation, retrieval
+    from workbench.products.importing import import_catalog
+    from workbench.settings import reload_settings
+
+    monkeypatch.setenv("WORKBENCH_MODELS__CLIP_SCORER", str(kit["open_clip"]))
+    reload_settings()
+    ctx = Ctx(_config(kit, 1, prompts=PROMPTS[:1], batch="before-index"))
+    assert generate_job(ctx)["tagged"] == 0  # no catalog index yet: nothing to match, and the log says so
+    assert any("no catalog index yet" in line for line in ctx.lines)
+
+    make_demo_catalog(tmp_path / "catalog", size=64, colours=1, extras=False)
+    import_catalog(as_role("marketer"), tmp_path / "catalog", workers=1)
+    retrieval.clear_cache()
+    assert retrieval.build_index(as_role("analyst"), "clip", masks=masks).added == 7
+    ctx = Ctx(_config(kit, 1, prompts=PROMPTS[:1], batch="after-index"))
+    result = generate_job(ctx)  # queued by a marketer (mia): tagging is a step the batch entails
+    assert (result["tagged"], result["tag_model"]) == (1, "clip")
+    with session_scope() as s:
+        (gid,) = [g.id for g in s.query(Generation).filter_by(batch="after-index", kept=True)]
+    links = products_of_generation(gid)
+    assert links and {x.source for x in links} == {"retrieved"}  # the tiny CLIP scores everything near 1
+    assert any("1 image(s) tagged" in line and "demo model" in line for line in ctx.lines)

@@ -242,7 +242,35 @@ def generate_job(ctx) -> dict[str, Any]:
         made += 1
         step += 1
         ctx.progress(step, total, message=f"{step}/{total} images")
-    return {"batch": name, "generated": made, "skipped": skipped, "total": total}
+    result = {"batch": name, "generated": made, "skipped": skipped, "total": total}
+    if made:
+        result.update(tag_products(ctx, name))
+    return result
+
+
+def tag_products(ctx, batch: str) -> dict[str, Any]:
+    """Shop-the-look after a batch: when the catalog has an embedding index (`workbench products index`), record
+    the products each kept image shows (``products.tagging.tag_if_indexed``; a step the batch entails, so it acts
+    as ``on_behalf_of(created_by, "evaluate")``). The images are made either way: a tagging failure is logged and
+    reported in the result, never fails the batch."""
+    from workbench.fidelity import masks
+    from workbench.products.tagging import tag_if_indexed
+
+    try:
+        model, results = tag_if_indexed(on_behalf_of(ctx.created_by, "evaluate"), batch, masks=masks)
+    except Exception as exc:  # noqa: BLE001 - reported, the batch's images stay
+        ctx.log(f"shop-the-look tagging failed: {exc.__class__.__name__}: {exc}")
+        return {"tagged": 0, "tagging_error": str(exc)}
+    if model is None:
+        ctx.log("shop-the-look: no catalog index yet (`workbench products index`), images not tagged")
+        return {"tagged": 0}
+    if results and results[0].unavailable:
+        ctx.log(f"shop-the-look: {results[0].unavailable}")
+        return {"tagged": 0, "tagging_error": results[0].unavailable}
+    linked = sum(len(r.linked) for r in results)
+    ctx.log(f"shop-the-look ({model}): {len(results)} image(s) tagged, {linked} product link(s)"
+            + (" (demo model: the matches mean nothing)" if results and results[0].demo else ""))
+    return {"tagged": len(results), "tag_model": model}
 
 
 def _launch_processes(ctx, cfg: BatchConfig, processes: int) -> dict[str, Any]:
@@ -261,4 +289,5 @@ def _launch_processes(ctx, cfg: BatchConfig, processes: int) -> dict[str, Any]:
     if code != 0:
         raise GenerationError(f"{processes} generation processes exited with code {code} after {finished}/"
                               f"{len(todo)} images; run the job again to finish (finished images are kept)")
-    return {"batch": name, "total": len(todo), "finished": finished, "processes": processes}
+    return {"batch": name, "total": len(todo), "finished": finished, "processes": processes,
+            **tag_products(ctx, name)}

@@ -3,6 +3,7 @@ as ``generation_products`` rows with source "retrieved" and the similarity as sc
 
     tag_generation(actor, 42, k=3)                # -> TagResult(linked=[ProductMatch...], generated_for=["AUR-1001"])
     tag_batch(actor, "ss26", model="dino")        # every kept image of a batch, the model loaded once
+    tag_if_indexed(actor, "ss26")                 # after a generation batch: only when a catalog index exists
 
 Needs ``evaluate`` (retrieval runs with the evaluation; a job passes ``on_behalf_of(user, "evaluate")``). Idempotent:
 a re-run replaces the image's retrieved links with the current matches (a product no longer among them is
@@ -23,6 +24,7 @@ from workbench.auth import Actor, require
 from workbench.db import session_scope
 from workbench.products.links import link_generation, products_of_generation
 from workbench.products.retrieval import (
+    MODELS,
     Embedder,
     MaskTools,
     ProductMatch,
@@ -32,7 +34,7 @@ from workbench.products.retrieval import (
     nearest_products,
     unavailable_text,
 )
-from workbench.products.tables import GenerationProduct, Product
+from workbench.products.tables import GenerationProduct, ItemEmbedding, Product
 from workbench.settings import Settings, get_settings
 
 # Cosines below these are "not the same product" for the released models (garment crops on white): starting points,
@@ -134,3 +136,26 @@ def tag_batch(actor: Actor, batch: str, k: int = 3, min_score: float | None = No
         return [TagResult(i, unavailable=why) for i in ids]
     return [tag_generation(actor, i, k, min_score, model=model, embedder=embedder, masks=masks, settings=settings)
             for i in ids]
+
+
+def indexed_model(settings: Settings | None = None) -> str | None:
+    """The retrieval model ("clip" before "dino") whose configured weights have a catalog index, or None."""
+    settings = settings or get_settings()
+    with session_scope(settings) as s:
+        for model, field_name in MODELS.items():
+            ref = f"{model}:{getattr(settings.models, field_name)}"
+            if s.scalar(select(ItemEmbedding.item_id).where(ItemEmbedding.model_ref == ref).limit(1)) is not None:
+                return model
+    return None
+
+
+def tag_if_indexed(actor: Actor, batch: str, k: int = 3, *, masks: MaskTools | None = None,
+                   settings: Settings | None = None) -> tuple[str | None, list[TagResult]]:
+    """What a generation batch does when it ends: ``tag_batch`` with the model whose catalog index exists (built by
+    `workbench products index`), so every kept image lists the catalog products it shows without anyone running
+    `workbench products tag`. Returns (model, results); (None, []) when no index exists (nothing to match)."""
+    require(actor, "evaluate", settings=settings)
+    model = indexed_model(settings)
+    if model is None:
+        return None, []
+    return model, tag_batch(actor, batch, k, model=model, masks=masks, settings=settings)
