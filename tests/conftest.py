@@ -26,9 +26,29 @@ from workbench import db  # noqa: E402
 from workbench.settings import get_settings, reload_settings  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def _migrated_db(tmp_path_factory):
+    """A SQLite database migrated to every head once per session: each test's workspace starts from a copy of it
+    (~5 ms) instead of running the ~25 migrations again (~0.1-0.2 s on 2 cores, for ~600 tests)."""
+    import sqlite3
+
+    from workbench.settings import Settings
+
+    root = tmp_path_factory.mktemp("migrated-db")
+    settings = Settings(workspace=str(root / "ws"))
+    db.init_db(settings)
+    db.reset_for_tests()
+    template = root / "workbench.db"
+    with sqlite3.connect(settings.workspace_dir / "workbench.db") as src, sqlite3.connect(template) as dst:
+        src.backup(dst)
+    return template
+
+
 @pytest.fixture(autouse=True)
-def workspace(tmp_path, monkeypatch):
-    """A fresh, empty workspace for every test (WORKBENCH_WORKSPACE), with settings and engines reset."""
+def workspace(tmp_path, monkeypatch, request, _migrated_db):
+    """A fresh workspace for every test (WORKBENCH_WORKSPACE), with settings and engines reset. Its database is
+    already migrated (a copy of ``_migrated_db``) unless the test is marked ``empty_workspace`` (then the workspace
+    folder does not exist yet, as on a new machine)."""
     ws = tmp_path / "workspace"
     monkeypatch.setenv("WORKBENCH_WORKSPACE", str(ws))
     monkeypatch.setenv("WORKBENCH_STOP_GRACE_SECONDS", "1")
@@ -39,7 +59,13 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_AUTO_WORKER", "false")
     monkeypatch.chdir(tmp_path)  # no stray workbench.toml from the repo
     db.reset_for_tests()
-    reload_settings()
+    settings = reload_settings()
+    if request.node.get_closest_marker("empty_workspace") is None:
+        import shutil
+
+        ws.mkdir()
+        shutil.copyfile(_migrated_db, ws / "workbench.db")
+        db.mark_migrated(settings)
     yield ws
     db.reset_for_tests()
     get_settings.cache_clear()

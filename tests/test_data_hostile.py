@@ -264,6 +264,7 @@ def test_uploads_get_unique_server_names_and_are_removed(tmp_path):
     assert not b.exists()
 
 
+@pytest.mark.empty_workspace
 def test_migration_0008_merges_duplicate_rows_and_makes_sha_unique():
     import datetime as dt
 

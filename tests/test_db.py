@@ -1,10 +1,12 @@
 import sqlite3
 
+import pytest
 from sqlalchemy import inspect, select
 
 from workbench import db
 
 
+@pytest.mark.empty_workspace
 def test_migrations_create_the_core_tables_on_an_empty_database(workspace):
     engine = db.init_db()
     tables = set(inspect(engine).get_table_names())
@@ -12,6 +14,7 @@ def test_migrations_create_the_core_tables_on_an_empty_database(workspace):
     assert db.current_revisions() == db.head_revisions()
 
 
+@pytest.mark.empty_workspace
 def test_migrations_rerun_idempotently_and_keep_data(workspace):
     db.init_db()
     with db.session_scope() as s:

@@ -10,6 +10,7 @@ import pytest
 from workbench import jobs
 
 
+@pytest.mark.empty_workspace
 def test_migrations_are_safe_when_app_and_worker_start_together(workspace):
     """Several processes initialising one new workspace at once must all succeed (one migrates, the rest wait)."""
     code = "from workbench.db import init_db, current_revisions; init_db(); print(sorted(current_revisions()))"

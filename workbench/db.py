@@ -269,6 +269,12 @@ def audit(
     return row
 
 
+def mark_migrated(settings: Settings | None = None) -> None:
+    """Tell this process that the database is already at every head (a test workspace copied from a migrated
+    one): ``init_db`` then skips the Alembic run."""
+    _migrated.add((settings or get_settings()).db_url)
+
+
 def reset_for_tests() -> None:
     dispose_engines()
     _migrated.clear()
