@@ -57,6 +57,9 @@ def workspace(tmp_path, monkeypatch, request, _migrated_db):
     monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", "off")
     # Queueing does not start a consumer in tests: those that run jobs start one (the `worker` fixtures) and stop it.
     monkeypatch.setenv("WORKBENCH_AUTO_WORKER", "false")
+    # `workbench --as NAME` sets WORKBENCH_CLI_USER for the rest of its process: undone after each test.
+    monkeypatch.setenv("WORKBENCH_CLI_USER", "")
+    monkeypatch.delenv("WORKBENCH_CLI_USER")
     monkeypatch.chdir(tmp_path)  # no stray workbench.toml from the repo
     db.reset_for_tests()
     settings = reload_settings()

@@ -33,6 +33,23 @@ SUBAPPS: list[tuple[str, str]] = [
     ("workbench.train.cli:sweep_app", "sweep"),
 ]
 
+
+
+@app.callback()
+def main(as_user: str = typer.Option(
+        None, "--as", metavar="NAME",
+        help="Act as this account (its role is checked). Needed once the workspace has accounts, unless your OS "
+             "login is one or WORKBENCH_CLI_USER is set; see docs/SECURITY.md.")) -> None:
+    """Brand Workbench: from product photos to approved catalog images."""
+    if as_user:
+        import os
+
+        from workbench.settings import reload_settings
+
+        os.environ["WORKBENCH_CLI_USER"] = as_user
+        reload_settings()
+
+
 for _module, _name in SUBAPPS:
     _path, _, _attr = _module.partition(":")
     app.add_typer(getattr(importlib.import_module(_path), _attr or "app"), name=_name)
@@ -97,9 +114,9 @@ def demo_data(
 ) -> None:
     """Draw the synthetic demo catalog of an invented brand (offline) and import it as a dataset."""
     from workbench.data.demo import import_demo_catalog
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
 
-    typer.echo(import_demo_catalog(system_actor("cli"), seed=seed, size=size).summary())
+    typer.echo(import_demo_catalog(cli_actor_or_exit(), seed=seed, size=size).summary())
 
 
 if __name__ == "__main__":

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # Start model jobs as forks of a process with torch/diffusers already imported (about 1 s instead of ~20 s to
     # the first step). "auto": on machines without a CUDA device (see workbench.jobs.spawn).
     jobs_preload: Literal["auto", "on", "off"] = "auto"
+    # Who the CLI acts as once the workspace has real accounts (workbench.auth.operator): an account's name (also
+    # `workbench --as NAME`), else the OS login when an account has that name. `cli_as_system`: operator scripts act
+    # as ``cli:<login>`` with the role each command needs, whatever accounts exist.
+    cli_user: str | None = None
+    cli_as_system: bool = False
     models: ModelRefs = Field(default_factory=ModelRefs)
 
     @classmethod

@@ -27,10 +27,12 @@ not work already queued: stop the job for that), and a step that another action 
 approver's ``request_changes`` writes, the dataset a training run preprocesses) runs as ``on_behalf_of(user,
 permission)``. The generic queue (``workbench.jobs``) checks nothing: the capabilities' entry points do.
 
-The CLI acts as ``system_actor("cli…", role=…)`` naming the role its command acts as (admin for users, datasets,
-prompts and training; marketer for generation; analyst for evaluation): whoever can run it can open the workspace
-database anyway. The one action nobody signs in for, building the demo workspace from Home, is offered only while
-the workspace has no users (it adds accounts with a published password).
+The CLI acts as ``operator.cli_actor(role)``: once the workspace has real accounts, as one of them (``workbench --as
+NAME``, WORKBENCH_CLI_USER, or the OS login), whose role is checked; in a workspace without them (or with
+``cli_as_system`` for operator scripts) as ``cli:<login>`` with the role its command needs (admin for users,
+datasets, prompts and training; marketer for generation; analyst for evaluation). The one action nobody signs in
+for, building the demo workspace from Home, is offered only while the workspace has no users (it adds accounts with
+a published password).
 
 Local accounts keep bcrypt hashes of passwords that pass the policy, and sign-in is throttled per account and per
 client (``workbench.auth.signin``); the names of system actors (``RESERVED_USERNAMES``) cannot be accounts, so an

@@ -18,9 +18,9 @@ app = typer.Typer(help="Datasets: import, inspect, caption, preprocess, split, e
 
 def _actor():
     """Who the CLI acts as: the operator, as admin (whoever runs it can open the workspace database anyway)."""
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
 
-    return system_actor("cli")
+    return cli_actor_or_exit()
 
 
 def _dataset(ref: str):

@@ -5,8 +5,8 @@
     workbench eval show 3
     workbench eval export 3 4 --out comparison.csv
 
-The CLI evaluates as ``system_actor("cli", role="analyst")``: evaluating is the analyst's permission, and whoever runs
-the CLI can open the workspace database anyway.
+The CLI evaluates as ``workbench.auth.operator.cli_actor("analyst")``: the named account (``workbench --as NAME``)
+once the workspace has accounts, else the operator with the analyst's role.
 """
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ eval_app = typer.Typer(help="Read evaluation results: list, show, export.", no_a
 
 
 def _actor():
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
 
-    return system_actor("cli", role="analyst")
+    return cli_actor_or_exit("analyst")
 
 
 def _fail(message: str) -> None:

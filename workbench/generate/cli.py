@@ -3,8 +3,8 @@
     workbench generate run --prompt "a navy t-shirt" --n 4
     workbench generate run --product AUR-1001 --brand aurelo     # its prompt and LoRA; the SKU in provenance + DB
 
-The CLI generates as ``system_actor("cli", role="marketer")``: generating is the marketer's permission, and whoever runs
-the CLI can open the workspace database anyway."""
+The CLI generates as ``workbench.auth.operator.cli_actor("marketer")``: the named account (``workbench --as NAME``)
+once the workspace has accounts, else the operator with the marketer's role."""
 from __future__ import annotations
 
 import typer
@@ -13,9 +13,9 @@ app = typer.Typer(help="Generate images (SDXL + LoRAs, optional INT8) with full 
 
 
 def _actor():
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
 
-    return system_actor("cli", role="marketer")
+    return cli_actor_or_exit("marketer")
 
 
 def _spec(model, vae, lora, scheduler, dtype, quantization, device):

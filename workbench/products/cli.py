@@ -11,8 +11,8 @@
     workbench products nearest look.png --k 5      # the nearest catalog products of any image
     workbench products measure AUR-1001          # or --all: the garment's Lab colour from its photos
 
-The CLI acts as the operator (``system_actor("cli")``, admin: whoever runs it can open the workspace database);
-index and tag act as an analyst (retrieval is part of the evaluation: ``evaluate``).
+The CLI acts as ``workbench.auth.operator.cli_actor``: the named account (``--as``) once the workspace has accounts,
+else the operator as admin; index and tag as an analyst (retrieval is part of the evaluation: ``evaluate``).
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ app = typer.Typer(help="Products (SKUs): list, show, create, edit, link photos, 
 
 
 def _actor():
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
 
-    return system_actor("cli")
+    return cli_actor_or_exit()
 
 
 def _fail(exc: Exception) -> None:
@@ -217,11 +217,11 @@ def _match_line(m) -> str:
 def index_cmd(model: str = MODEL_OPT,
               items: list[int] = typer.Option([], "--item", help="Only these dataset item ids (repeat).")) -> None:
     """Embed the products' reference photos (garment crops) that are not in the retrieval index yet."""
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
     from workbench.products.retrieval import RetrievalError, build_index
 
     try:
-        r = build_index(system_actor("cli", role="analyst"), model, items or None, masks=_masks())
+        r = build_index(cli_actor_or_exit("analyst"), model, items or None, masks=_masks())
     except RetrievalError as exc:
         _fail(exc)
     if r.unavailable:
@@ -239,13 +239,13 @@ def tag_cmd(batch: str = typer.Option(None, help="Every kept image of this gener
             min_score: float = typer.Option(None, help="Lowest similarity recorded (default per model)."),
             model: str = MODEL_OPT) -> None:
     """Record the catalog products each generated image shows (source "retrieved"), besides its own SKU."""
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
     from workbench.products.retrieval import RetrievalError
     from workbench.products.tagging import tag_batch, tag_generation
 
     if (batch is None) == (generation is None):
         raise typer.BadParameter("give either --batch NAME or --generation ID")
-    actor = system_actor("cli", role="analyst")
+    actor = cli_actor_or_exit("analyst")
     try:
         results = (tag_batch(actor, batch, k, min_score, model=model, masks=_masks()) if batch is not None else
                    [tag_generation(actor, generation, k, min_score, model=model, masks=_masks())])

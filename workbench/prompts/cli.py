@@ -107,7 +107,7 @@ def expand(
     from workbench.prompts.library import load_library
     from workbench.prompts.store import save_batch
     from workbench.prompts.yamlio import PromptError
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
 
     lib = load_library()
     try:
@@ -133,7 +133,7 @@ def expand(
         typer.echo(f"wrote {json_path}")
     if save:
         try:
-            saved = save_batch(system_actor(user), batch, save)
+            saved = save_batch(cli_actor_or_exit(name=None if user == "cli" else user), batch, save)
         except PromptError as exc:
             _fail(exc)
         typer.echo(f"saved batch {saved.id} '{saved.name}' ({saved.size} prompts)")

@@ -8,13 +8,12 @@
     workbench review decide 12 approve --user ana [--seen 0] [--comment …] [--tag hero]
     workbench review export --user ana --brand northwind [--batch ss26]
 
-User commands act as the operator of the workspace (``cli:<login>`` in the audit log): whoever can run them can open
-the database file anyway. Review commands act as a named user and check their password (``WORKBENCH_PASSWORD`` for
-scripts) and role like the app does.
+User commands act as ``workbench.auth.operator.cli_actor``: the named account (``workbench --as NAME``, an admin for
+user changes) once the workspace has accounts, else the operator (``cli:<login>`` in the audit log). Review commands
+act as a named user and check their password (``WORKBENCH_PASSWORD`` for scripts) and role like the app does.
 """
 from __future__ import annotations
 
-import getpass
 
 import typer
 
@@ -28,13 +27,9 @@ def _fail(exc: Exception) -> None:
 
 
 def _operator():
-    from workbench.auth import system_actor
+    from workbench.auth.operator import cli_actor_or_exit
 
-    try:
-        login = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        login = "unknown"
-    return system_actor(f"cli:{login}")
+    return cli_actor_or_exit()
 
 
 # -- users ---------------------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ changed::
 
 It queues the run as a background job (a worker starts when none is alive) and follows its progress; Ctrl-C stops
 following, not the run. Our own switches: --detach (queue and return), --estimate (print the estimate only),
---help-options (every option with its default), --processes N, --user NAME (the name the run is recorded under;
-default ``cli``). The CLI acts as an operator (``system_actor``, admin): whoever runs it can open the database anyway.
+--help-options (every option with its default), --processes N, --user NAME (the account the run is started as,
+like ``workbench --as NAME``). The CLI acts as ``workbench.auth.operator.cli_actor``: the named account once the
+workspace has accounts, else the operator.
 """
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ sweep_app = typer.Typer(help="Sweeps: a grid of training runs sharing a sweep id
 OWN_SWITCHES = ("--detach", "--estimate", "--help-options")
 
 
-def _actor(name: str = "cli"):
-    from workbench.auth import system_actor
+def _actor(name: str | None = None):
+    from workbench.auth.operator import cli_actor_or_exit
 
-    return system_actor(name)
+    return cli_actor_or_exit(name=None if name in (None, "cli") else name)
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
