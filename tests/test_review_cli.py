@@ -62,8 +62,8 @@ def test_once_accounts_exist_the_cli_acts_as_a_named_account_whose_role_is_check
     reload_settings()
     assert _run("users", "set-role", "mia", "marketer").exit_code == 0
     with session_scope() as s:
-        actors = [(a.actor, a.action) for a in s.query(AuditLog).filter(AuditLog.action.in_(["user.create", "user.set_role"]))
-                  .order_by(AuditLog.id)]
+        rows = s.query(AuditLog).filter(AuditLog.action.in_(["user.create", "user.set_role"])).order_by(AuditLog.id)
+        actors = [(a.actor, a.action) for a in rows]
     assert [a for a, _ in actors][-3:] == ["adam", "adam", f"cli:{__import__('getpass').getuser()}"]
     assert "eve" not in {u.username for u in auth.list_users("adam")}
 
