@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +103,41 @@ def settle(page, timeout: float = 60_000) -> None:
 def see(page, text, timeout: float = 60_000, exact: bool = False) -> None:
     """Wait for visible text (a string or a compiled regex)."""
     page.get_by_text(text, exact=exact).first.wait_for(state="visible", timeout=timeout)
+
+
+def workspace_activity(workspace: Path) -> float:
+    """The newest modification time among the workspace's database and job logs: it moves whenever a job writes
+    progress, a log line or a result (what a wait on a long job watches instead of the clock)."""
+    newest = 0.0
+    for path in [workspace / "workbench.db", workspace / "workbench.db-wal", *workspace.glob("logs/**/*")]:
+        try:
+            newest = max(newest, path.stat().st_mtime)
+        except OSError:
+            pass
+    return newest
+
+
+def see_while_progressing(page, text, progress: Callable[[], object], stall: float = 300_000,
+                          overall: float = 2_400_000, poll: float = 5_000) -> None:
+    """Wait for ``text`` like ``see``, for as long as ``progress()`` keeps changing: fail only when nothing moved
+    for ``stall`` ms (a hung job) or after ``overall`` ms in all. On a loaded machine a job may take many times its
+    usual time; a fixed wall-clock wait would fail it for being slow, not for being stuck (issue #23 item 6)."""
+    start = last_move = time.monotonic()
+    seen = progress()
+    while True:
+        try:
+            see(page, text, timeout=poll)
+            return
+        except Exception as exc:  # playwright's TimeoutError: not there yet
+            if "Timeout" not in type(exc).__name__ and "Timeout" not in str(exc):
+                raise
+        now, current = time.monotonic(), progress()
+        if current != seen:
+            seen, last_move = current, now
+        if (now - last_move) * 1000 > stall:
+            raise AssertionError(f"waited for {text!r}: nothing progressed for {stall / 1000:.0f} s")
+        if (now - start) * 1000 > overall:
+            raise AssertionError(f"waited for {text!r}: still running after {overall / 1000:.0f} s")
 
 
 def screenshot(page, path: Path, max_height: int | None = None, timeout: float = 30_000) -> None:

@@ -20,6 +20,7 @@ from workbench.browser import nav as _nav
 from workbench.browser import number as _number
 from workbench.browser import screenshot
 from workbench.browser import see as _see
+from workbench.browser import see_while_progressing, workspace_activity
 from workbench.browser import select as _select
 from workbench.browser import settle as _settle
 from workbench.browser import tab as _tab
@@ -28,7 +29,14 @@ from workbench.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
 
-LONG = 300_000  # ms: jobs (demo build, training, generation, evaluation) on 2 busy CPU cores
+LONG = 300_000  # ms: a step inside the page (one generated image) on 2 busy CPU cores
+_WORKSPACE = []  # the journey's workspace: its activity is how the waits for jobs know a job still moves
+
+
+def _job_end(page, pattern):
+    """Wait for a job's end line as long as the job makes progress (demo build, training, batch, evaluation can
+    take many minutes on a loaded machine): fails after 5 minutes without any progress, or 40 minutes in all."""
+    see_while_progressing(page, pattern, lambda: workspace_activity(_WORKSPACE[-1]))
 
 
 def _shot(page, artifacts, name):
@@ -59,10 +67,11 @@ def small_dataset(tmp_path):
     return folder
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(3600)  # the job waits bound themselves by progress (_job_end)
 def test_journey(app_server, page, artifacts, small_dataset, workspace):
     """The demo build, a training run, a generation batch and an evaluation are real jobs (a few minutes)."""
     errors: list[str] = []
+    _WORKSPACE.append(workspace)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     for step in JOURNEY:
         step(page, app_server, artifacts, small_dataset)
@@ -77,7 +86,7 @@ def home_demo(page, url, artifacts, data):
     _shot(page, artifacts, "01-home-empty")
     page.get_by_role("button", name="Create demo workspace").click()
     _settle(page)
-    _see(page, re.compile(r"demo workspace — job \d+, (done|failed)"), timeout=LONG)
+    _job_end(page, re.compile(r"demo workspace — job \d+, (done|failed)"))
     assert not page.get_by_text(re.compile(r"demo workspace — job \d+, failed")).count(), "the demo build failed"
     page.goto(url)
     _settle(page)
@@ -119,7 +128,7 @@ def training(page, url, artifacts, data):
     _settle(page)
     _see(page, re.compile(r"Run \d+ queued"))
     _tab(page, "Runs")
-    _see(page, re.compile(r"run \d+ — e2e shoot LoRA — (done|failed)"), timeout=LONG)
+    _job_end(page, re.compile(r"run \d+ — e2e shoot LoRA — (done|failed)"))
     assert not page.get_by_text(re.compile(r"e2e shoot LoRA — failed")).count(), "the training run failed"
     _settle(page)
     _see(page, "LoRA registered")
@@ -155,7 +164,7 @@ def generate(page, url, artifacts, data):
     _tab(page, re.compile(r"Prompt batch \d+"))
     page.get_by_role("button", name="Queue the batch").click()
     _settle(page)
-    _see(page, re.compile(r"generate prompts-\d+ — job \d+, (done|failed)"), timeout=LONG)
+    _job_end(page, re.compile(r"generate prompts-\d+ — job \d+, (done|failed)"))
     assert not page.get_by_text(re.compile(r"generate prompts-\d+ — job \d+, failed")).count(), "generation failed"
     _settle(page)
     _shot(page, artifacts, "08-generate-batch")
@@ -175,7 +184,7 @@ def evaluate(page, url, artifacts, data):
     page.get_by_role("button", name="Evaluate", exact=True).click()
     _settle(page)
     _see(page, re.compile(r"Evaluation \d+ queued"))
-    _see(page, re.compile(r"— job \d+, (done|failed)"), timeout=LONG)
+    _job_end(page, re.compile(r"— job \d+, (done|failed)"))
     assert not page.get_by_text(re.compile(r"— job \d+, failed")).count(), "the evaluation failed"
     _tab(page, "Compare")
     _select(page, "Evaluations to compare", "e2e batch vs catalog")
