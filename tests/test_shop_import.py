@@ -21,7 +21,8 @@ from workbench.data.store import ItemFilter, query_items
 from workbench.products import get_product
 from workbench.products.shop import DEMO_SHOP_DIR, enqueue_due_crawls, import_shop, list_shops, start_shop_crawl
 
-FAST = CrawlOptions(rate=1000)  # the politeness delay made tiny, so the file runs in seconds
+# the politeness delay made tiny, so the file runs in seconds; the shop is on 127.0.0.1
+FAST = CrawlOptions(rate=1000, allow_private=True)
 PUBLIC = {  # sku -> (name, colour, price, images linked to it)
     "AUR-S101": ("AURELO navy wool jacket", "Navy Blue", "149", 2),
     "AUR-S102": ("AURELO red t-shirt", "Red", "29", 1),     # its second image is a 404
@@ -159,7 +160,8 @@ def test_job_schedule_cli_and_options(shop, monkeypatch):
     # the CLI: workbench data import-shop URL --dataset NAME (a re-run: everything not modified)
     from workbench.cli import app
 
-    out = CliRunner().invoke(app, ["data", "import-shop", shop.url, "--dataset", "shop-job", "--rate", "1000"])
+    out = CliRunner().invoke(app, ["data", "import-shop", shop.url, "--dataset", "shop-job", "--rate", "1000",
+                                   "--allow-private"])
     assert out.exit_code == 0, out.output
     assert "0 downloaded" in out.output and "problem" in out.output and "8 already present" in out.output
     bad = CliRunner().invoke(app, ["data", "import-shop", "ftp://x", "--rate", "0"])
@@ -193,6 +195,36 @@ def test_page_budget_and_product_data_forms():
 
 
 def test_max_pages_limits_the_crawl(shop):
-    result = import_shop(_mia(), shop.url, dataset="s", options=CrawlOptions(rate=1000, max_pages=3))
+    result = import_shop(_mia(), shop.url, dataset="s", options=CrawlOptions(rate=1000, max_pages=3,
+                                                                             allow_private=True))
     html_requests = [p for p in shop.paths() if p.endswith(".html") or p == "/"]
     assert len(html_requests) == 3 and result.crawl.counts["over_budget"] > 0
+
+
+def test_datasets_page_form_queues_a_crawl_job_and_lists_the_shop(shop, monkeypatch):
+    from pathlib import Path
+
+    from helpers.review import make_users, page_as
+    from workbench import auth
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    make_users()
+    page = str(Path(__file__).resolve().parent.parent / "pages" / "1_Datasets.py")
+    at = page_as(page, timeout=60).run()
+    assert not at.exception
+    at.text_input(key="datasets_shop_url").input(shop.url)
+    at.text_input(key="datasets_shop_dataset").input("from-the-page")
+    at.number_input(key="datasets_shop_rate").set_value(10.0)
+    at.checkbox(key="datasets_shop_daily").check()
+    at.button(key="FormSubmitter:datasets_shop_form-Crawl and import").click().run()
+    assert not at.exception, at.exception
+    (job,) = jobs.list_jobs(kind="shop_crawl")
+    assert job.created_by == "mia" and job.config["dataset"] == "from-the-page"
+    assert job.config["options"]["rate"] == 10.0
+    # the form cannot reach the server's own network: a shop on 127.0.0.1 is refused before any request
+    assert jobs.run_inline(job.id) != 0 and shop.log == []
+    failed = jobs.get_job(job.id)
+    assert failed.status == "failed" and "resolves to 127.0.0.1, a private, loopback or reserved" in failed.error
+    at.run()
+    labels = [e.label.replace("\\", "") for e in at.expander]  # labels go through plain(): markdown escaped
+    assert any("from-the-page" in label and "every 24 h" in label for label in labels), labels

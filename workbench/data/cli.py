@@ -89,6 +89,8 @@ def import_shop_cmd(
     allow_host: list[str] = typer.Option([], "--allow-host", help="Another host images may come from (a CDN); "
                                          "repeatable."),
     render_js: bool = typer.Option(False, help="Render pages in headless Chromium (JavaScript-only shops)."),
+    allow_private: bool = typer.Option(False, help="Allow hosts on this machine or your own network (127.0.0.1, "
+                                       "10.x, ...); refused by default."),
     daily: bool = typer.Option(None, "--daily/--no-daily", help="Schedule (or remove) a daily re-crawl job."),
     job: bool = typer.Option(False, help="Run as a background job instead of here."),
     wait: bool = typer.Option(False, help="With --job: wait for it to finish."),
@@ -100,7 +102,7 @@ def import_shop_cmd(
 
     try:
         options = CrawlOptions(max_pages=max_pages, rate=rate, timeout=timeout, allow_hosts=list(allow_host),
-                               render_js=render_js).check()
+                               render_js=render_js, allow_private=allow_private).check()
         if job:
             job_id = start_shop_crawl(_actor(), url, dataset=dataset or "", options=options, daily=daily)
             typer.echo(f"shop import job {job_id} queued (`workbench jobs show {job_id}`)")

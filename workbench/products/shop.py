@@ -373,3 +373,13 @@ def dataset_of_shop(url: str, settings: Settings | None = None) -> int | None:
     with session_scope(settings) as s:
         name = s.scalar(select(Shop.dataset_name).where(Shop.origin == origin_of(url)))
         return s.scalar(select(Dataset.id).where(Dataset.name == name)) if name else None
+
+
+def stop_shop_crawl(actor: Actor, job_id: int):
+    """Ask a ``shop_crawl`` job to stop (it stops between two URLs; the next crawl of the shop resumes it)."""
+    from workbench import jobs
+
+    require(actor, "datasets")
+    if jobs.get_job(job_id).kind != JOB_KIND:
+        raise CrawlError(f"job {job_id} is not a shop import")
+    return jobs.request_stop(job_id)

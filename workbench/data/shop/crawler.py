@@ -74,6 +74,10 @@ class CrawlOptions:
     allow_hosts: list[str] = field(default_factory=list)  # other hosts images may come from (the shop's CDN)
     render_js: bool = False       # render pages in headless Chromium (Playwright) for JavaScript-only shops
     user_agent: str = USER_AGENT
+    # Hosts that resolve to loopback, private, link-local or reserved addresses are refused unless this is on (the
+    # CLI's --allow-private, tests and bench on 127.0.0.1): a page or a user must not make the server fetch its own
+    # network (a cloud metadata address, an admin port).
+    allow_private: bool = False
 
     def check(self) -> CrawlOptions:
         if not (isinstance(self.max_pages, int) and 1 <= self.max_pages <= 1_000_000):
@@ -184,10 +188,21 @@ class Fetcher:
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.transport_origin = origin if transport is not None else ""
+        self._private: dict[str, str] = {}
         if transport is not None:  # files served under the shop's own URL (the demo shop): no socket
             self.session.mount(origin + "/", transport)
         self.session.headers.update({"User-Agent": options.user_agent, "Accept-Encoding": "gzip, deflate"})
         self._renderer = None
+
+    def private(self, url: str) -> str:
+        """Why ``url``'s host may not be requested (it resolves to a private address), or ""."""
+        if self.options.allow_private or (self.transport_origin and origin_of(url) == self.transport_origin):
+            return ""
+        host = urlsplit(url).hostname or ""
+        if host not in self._private:
+            self._private[host] = _private_address(host)
+        return self._private[host]
 
     def close(self) -> None:
         self.session.close()
@@ -213,6 +228,9 @@ class Fetcher:
         hops = 0
         current = url
         while True:
+            refused = self.private(current)
+            if refused:
+                return Response(current, 0, error=refused, requests=hops)
             self.wait()
             hops += 1
             try:
@@ -254,6 +272,9 @@ class Fetcher:
         """The page as headless Chromium sees it after its scripts ran (``render_js``): see ``render.py``."""
         from workbench.data.shop.render import Renderer
 
+        refused = self.private(url)
+        if refused:
+            return Response(url, 0, error=refused)
         if self._renderer is None:
             self._renderer = Renderer(self.options.user_agent, self.options.timeout)
         self.wait()
@@ -535,6 +556,25 @@ class _Crawl:
             done += 1
             if progress:
                 progress(done, None, f"{kind} {url}")
+
+
+def _private_address(host: str) -> str:
+    """"" when every address ``host`` resolves to is public, else why it is refused. Checked again for each host
+    a crawl meets (redirects included); a DNS answer that changes between this check and the connection is not
+    caught (see docs/SECURITY.md)."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"the host {host!r} does not resolve ({exc})"
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return (f"the host {host!r} resolves to {ip}, a private, loopback or reserved address; a shop is crawled "
+                    "on the internet only (the CLI's --allow-private crawls your own network)")
+    return ""
 
 
 def _image_format(data: bytes) -> str | None:
