@@ -4,7 +4,8 @@ crawler's own cost with the limit lifted, and a re-run (conditional requests, no
     nice python bench/crawl_local.py                    # the demo mini shop at the default rate (~30 s), + unthrottled
     nice python bench/crawl_local.py --products 300     # also a generated shop of 300 product pages, unthrottled
 
-Shops: the shipped demo shop (workbench/data/shop/demo_shop: 11 pages, 10 images, 26 requests) and, with
+Shops: the shipped demo shop (workbench/data/shop/demo_shop: 23 requests: robots.txt, the sitemap, 11 pages, 10 image
+URLs of which one is missing and one is not an image) and, with
 ``--products N``, a generated one: N product pages (JSON-LD, two 256-px JPEGs each) over catalog pages of 24 joined
 by next links, plus a sitemap. Each crawl runs ``import_shop`` (crawl, then the dataset import and the product
 records) in a fresh temporary workspace; timed: the crawl (requests/s, pages/s), the import, and a second run
@@ -100,6 +101,7 @@ def main() -> None:
     args = ap.parse_args()
     from workbench.products.shop import DEMO_SHOP_DIR
 
+    load_before = os.getloadavg()
     rows = []
     shops = [("demo shop", DEMO_SHOP_DIR)]
     tmp = None
@@ -116,7 +118,8 @@ def main() -> None:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                      "runs": rows}, indent=1))
+                      "load_average_before": load_before, "load_average_after": os.getloadavg(), "runs": rows},
+                     indent=1))
     print("\n| shop | rate limit | requests | crawl | requests/s | pages/min | import | re-run (all 304) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

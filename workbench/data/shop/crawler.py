@@ -170,14 +170,14 @@ class Response:
 class Fetcher:
     """One requests session with retries, a timeout, the rate limit and manual, checked redirects."""
 
-    def __init__(self, options: CrawlOptions, allowed: Callable[[str], str], transport: Any = None,
+    def __init__(self, options: CrawlOptions, allowed: Callable[[str, str], str], transport: Any = None,
                  origin: str = ""):
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
 
         self.options = options
-        self.allowed = allowed  # url -> "" when it may be requested, else why not
+        self.allowed = allowed  # (url, kind) -> "" when it may be requested, else why not
         self.delay = 1.0 / options.rate
         self._last = 0.0
         self.session = requests.Session()
@@ -217,7 +217,7 @@ class Fetcher:
         self._last = time.monotonic()
 
     def get(self, url: str, *, etag: str = "", last_modified: str = "", max_bytes: int,
-            accept: str = "*/*") -> Response:
+            accept: str = "*/*", kind: str = "page") -> Response:
         import requests
 
         headers = {"Accept": accept}
@@ -238,8 +238,9 @@ class Fetcher:
                                       allow_redirects=False) as r:
                     if r.is_redirect and r.headers.get("location"):
                         target = normalise_url(r.headers["location"], current)
-                        why = "not an http(s) URL" if target is None else self.allowed(target)
+                        why = "not an http(s) URL" if target is None else self.allowed(target, kind)
                         if why or hops > MAX_REDIRECTS:
+                            why = {"offsite": "another site", "disallowed": "disallowed by robots.txt"}.get(why, why)
                             return Response(current, r.status_code, error=f"redirected to {target or '?'}: "
                                             f"{why or f'more than {MAX_REDIRECTS} redirects'}", requests=hops)
                         current = target
@@ -375,7 +376,7 @@ class _Crawl:
             row = _record(s, self.shop_id, url, "robots")
             cond = self.conditional(row)
             stored = row.links[0] if row.links and cond else None
-        r = self.fetcher.get(url, max_bytes=500_000, accept="text/plain", **cond)
+        r = self.fetcher.get(url, max_bytes=500_000, accept="text/plain", kind="robots", **cond)
         with session_scope(self.settings) as s:
             row = _record(s, self.shop_id, url, "robots")
             self._bump(s, requests=r.requests)
@@ -461,7 +462,7 @@ class _Crawl:
             limit = self.options.max_image_bytes if kind == "image" else self.options.max_page_bytes
             accept = {"image": "image/*", "sitemap": "application/xml, text/xml, */*"}.get(
                 kind, "text/html, application/xhtml+xml, */*;q=0.5")
-            r = self.fetcher.get(url, max_bytes=limit, accept=accept, **cond)
+            r = self.fetcher.get(url, max_bytes=limit, accept=accept, kind=kind, **cond)
         with session_scope(self.settings) as s:
             row = _record(s, self.shop_id, url, kind)
             row.kind = kind
@@ -470,8 +471,9 @@ class _Crawl:
             if r.error or r.status not in (200, 304):
                 reason = r.error or f"HTTP {r.status}"
                 row.status, row.error, row.checked_at = r.status, reason, utcnow()
-                self._problem(s, url, reason)
-                self._bump(s, failed=1)
+                if not (kind == "sitemap" and r.status in (404, 410) and url == f"{self.origin}/sitemap.xml"):
+                    self._problem(s, url, reason)  # (a shop without a sitemap at the usual place is no problem)
+                    self._bump(s, failed=1)
                 state = "failed"
             elif r.status == 304 and cond:
                 row.status, row.checked_at = 304, utcnow()
