@@ -54,6 +54,7 @@ USER_AGENT = f"BrandWorkbench/{__version__} (Brand Workbench shop import; obeys 
 ROBOTS_AGENT = "BrandWorkbench"
 MAX_REDIRECTS = 5
 MAX_SITEMAPS = 50
+MAX_PROBLEMS = 2000  # listed per crawl; more are counted (counts["problems_not_listed"])
 Progress = Callable[[int, "int | None", str], None]
 
 
@@ -325,8 +326,11 @@ def _enqueue(s: Session, crawl_id: int, urls: list[tuple[str, str]]) -> None:
     if not urls:
         return
     keys = {url_key(u): (u, k) for u, k in urls}
-    have = set(s.scalars(select(ShopCrawlUrl.url_key).where(ShopCrawlUrl.crawl_id == crawl_id,
-                                                             ShopCrawlUrl.url_key.in_(list(keys)))))
+    wanted = list(keys)
+    have: set[str] = set()
+    for i in range(0, len(wanted), 500):  # a sitemap may name 50,000 URLs: keep each IN (...) small
+        have.update(s.scalars(select(ShopCrawlUrl.url_key).where(ShopCrawlUrl.crawl_id == crawl_id,
+                                                                  ShopCrawlUrl.url_key.in_(wanted[i:i + 500]))))
     for key, (u, kind) in keys.items():
         if key not in have:
             s.add(ShopCrawlUrl(crawl_id=crawl_id, url=u, url_key=key, kind=kind, state="pending"))
@@ -426,7 +430,10 @@ class _Crawl:
 
     def _problem(self, s: Session, url: str, reason: str) -> None:
         crawl = s.get(ShopCrawl, self.crawl_id)
-        crawl.problems = [*(crawl.problems or []), {"url": url, "reason": reason}]
+        if len(crawl.problems or []) >= MAX_PROBLEMS:  # a broken shop: count the rest
+            self._bump(s, problems_not_listed=1)
+            return
+        crawl.problems = [*(crawl.problems or []), {"url": url, "reason": reason[:500]}]
 
     def pages_used(self) -> int:
         with session_scope(self.settings) as s:
