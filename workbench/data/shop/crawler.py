@@ -54,6 +54,7 @@ USER_AGENT = f"BrandWorkbench/{__version__} (Brand Workbench shop import; obeys 
 ROBOTS_AGENT = "BrandWorkbench"
 MAX_REDIRECTS = 5
 MAX_SITEMAPS = 50
+MAX_CRAWL_DELAY = 60.0
 MAX_PROBLEMS = 2000  # listed per crawl; more are counted (counts["problems_not_listed"])
 Progress = Callable[[int, "int | None", str], None]
 
@@ -376,6 +377,9 @@ class _Crawl:
 
     def read_robots(self) -> None:
         url = f"{self.origin}/robots.txt"
+        refused = self.fetcher.private(url)
+        if refused:
+            raise CrawlError(f"{self.origin}: {refused}")
         with session_scope(self.settings) as s:
             row = _record(s, self.shop_id, url, "robots")
             cond = self.conditional(row)
@@ -401,8 +405,8 @@ class _Crawl:
             row.status, row.checked_at = r.status, utcnow()
         self.robots = parse_robots(text)
         delay = self.robots.crawl_delay(ROBOTS_AGENT)
-        if delay:
-            self.fetcher.delay = max(self.fetcher.delay, float(delay))
+        if delay:  # honoured up to a minute per request (a larger one would stall the crawl for days)
+            self.fetcher.delay = max(self.fetcher.delay, min(float(delay), MAX_CRAWL_DELAY))
 
     def seed(self, start: str) -> None:
         sitemaps = [u for u in (normalise_url(x, self.origin + "/") for x in self.robots.sitemaps) if u] \
