@@ -30,7 +30,8 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     assert (workspace / "workbench.toml").is_file()
     assert get_settings().models.sdxl_base == str(workspace / "models" / "demo-base")  # the trained demo base
     datasets = {d.name: d for d in list_datasets()}
-    assert set(datasets) == {"demo-aurelo", "demo-aurelo-violet"}  # the catalog, and the LoRA's brand variant
+    # the catalog, the LoRA's brand variant, and the crawled mini shop
+    assert set(datasets) == {"demo-aurelo", "demo-aurelo-violet", "aurelo-shop"}
     assert datasets["demo-aurelo"].items >= 20
     assert "aurelo" in load_library().brands
     for name, role in DEMO_USERS.items():
@@ -61,7 +62,7 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     from workbench.demo import DEMO_GATE_BATCH
     from workbench.products import fidelity_rows, list_products, products_of_generation
 
-    products = [p for p in list_products(limit=1000) if p.item_ids]
+    products = [p for p in list_products(dataset_id=datasets["demo-aurelo"].id, limit=1000) if p.item_ids]
     assert len(products) >= 28 and all(p.colour_lab is not None for p in products)
     assert all(p.url == f"https://shop.aurelo.example/p/{p.sku}" for p in products)
     assert {p.currency for p in products} == {"EUR"} and all(p.price > 0 for p in products)
@@ -73,10 +74,14 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     assert any(f.startswith("fidelity: colour ΔE") and f"vs {link.sku} reference, limit 10" in f
                for f in held.gate.flags)  # the demo brand's limit (its 64-px demo model)
     assert {r.passed for r in rows} == {True, False}  # the Evaluate page's Products view has both to show
+    # the crawled mini shop: its public products with their shop pages, photos in dataset aurelo-shop
+    shop = list_products(dataset_id=datasets["aurelo-shop"].id, limit=100)
+    assert datasets["aurelo-shop"].items == 8 and len(shop) == 6
+    assert all(p.url.startswith("https://shop.aurelo.example/p/") and p.price for p in shop)
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output
-    assert len(jobs.list_jobs()) == jobs_before and len(list_datasets()) == 2
+    assert len(jobs.list_jobs()) == jobs_before and len(list_datasets()) == 3
 
 
 def test_the_home_demo_job_builds_nothing_in_a_workspace_that_gained_users(workspace):

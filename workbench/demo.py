@@ -19,6 +19,8 @@ Steps (each skipped when already done, so running it twice is safe):
                 their colours are measured from their photos, two of them get images generated for them (fidelity
                 scored against their photos), and one recoloured catalog photo is recorded as a generation for its
                 SKU to show the fidelity gate holding it (labelled as such; its score is computed like any other);
+10. shop        the invented mini shop shipped with the workbench, crawled under https://shop.aurelo.example through
+                a file-backed transport (no network) and imported as dataset ``aurelo-shop`` with its products;
 and the generated images wait in the review queue. Everything is labelled as demo (tiny-kit models).
 """
 from __future__ import annotations
@@ -41,7 +43,7 @@ DEMO_BRAND = "aurelo"
 DEMO_BATCH = "demo-aurelo"
 DEMO_PRODUCT_BATCH = "demo-aurelo-products"
 DEMO_GATE_BATCH = "demo-fidelity-gate"
-STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation", "products")
+STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation", "products", "shop")
 
 BRAND_YAML = """# The demo brand (invented). Made by `workbench demo`.
 name: aurelo
@@ -145,7 +147,7 @@ def build_demo(progress: Callable[[int, int, str], None] | None = None, size: in
     report = DemoReport(workspace=str(get_settings().workspace_dir))
     builders = {"models": _models, "catalog": lambda s: _catalog(s, size), "brand": _brand, "users": _users,
                 "training": lambda s: _training(s, train_steps), "prompts": _prompts, "generation": _generation,
-                "evaluation": _evaluation, "products": _products}
+                "evaluation": _evaluation, "products": _products, "shop": _shop}
     for i, step in enumerate(STEPS):
         progress(i, len(STEPS), f"{step}…")
         if step in state:
@@ -347,6 +349,12 @@ def _gate_example(actor, product, models) -> int:
     link_generation(actor, gid, [product.sku])
     check_fidelity(actor, gid, product.sku, recoloured, brand=DEMO_BRAND, models=models)
     return gid
+
+
+def _shop(state: dict) -> dict[str, Any]:
+    from workbench.products.shop import build_demo_shop
+
+    return build_demo_shop()
 
 
 def demo_job(ctx) -> dict[str, Any]:

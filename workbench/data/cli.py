@@ -1,7 +1,9 @@
-"""`workbench data import|list|show|caption|preprocess|split|export|demo`: the Datasets page from the command line.
+"""`workbench data import|import-shop|shops|list|show|caption|preprocess|split|export|demo`: the Datasets page from the
+command line.
 
     workbench data demo                          # draw and import the demo catalog
     workbench data import path/to/styles.csv --name kaggle
+    workbench data import-shop https://shop.example/ --dataset shop --daily
     workbench data show kaggle --flag near_duplicate
     workbench data caption kaggle --prefix "a photo of TOK" --wait
     workbench data split kaggle --val 0.1 --test 0.1 --seed 0
@@ -75,6 +77,70 @@ def import_cmd(
         typer.echo(ln)
     if len(skipped) > show_skipped:
         typer.echo(f"... and {len(skipped) - show_skipped} more skipped (see `workbench data show`)")
+
+
+@app.command("import-shop")
+def import_shop_cmd(
+    url: str = typer.Argument(..., help="The shop's start URL, e.g. https://shop.example/ (one site is crawled)."),
+    dataset: str = typer.Option(None, help="Dataset name (default: shop-<host>; an existing name adds to it)."),
+    max_pages: int = typer.Option(500, help="HTML pages at most (images, robots.txt and sitemaps not counted)."),
+    rate: float = typer.Option(1.0, help="Requests per second at most (robots.txt Crawl-delay can slow it more)."),
+    timeout: float = typer.Option(15.0, help="Seconds per request."),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="Another host images may come from (a CDN); "
+                                         "repeatable."),
+    render_js: bool = typer.Option(False, help="Render pages in headless Chromium (JavaScript-only shops)."),
+    allow_private: bool = typer.Option(False, help="Allow hosts on this machine or your own network (127.0.0.1, "
+                                       "10.x, ...); refused by default."),
+    daily: bool = typer.Option(None, "--daily/--no-daily", help="Schedule (or remove) a daily re-crawl job."),
+    job: bool = typer.Option(False, help="Run as a background job instead of here."),
+    wait: bool = typer.Option(False, help="With --job: wait for it to finish."),
+) -> None:
+    """Crawl a shop (robots.txt, sitemap, catalog pages, schema.org Product data) and import its product photos as a
+    dataset linked to product records. A re-run downloads only what changed; an interrupted crawl resumes."""
+    from workbench.data.shop.crawler import CrawlError, CrawlOptions
+    from workbench.products.shop import import_shop, set_schedule, start_shop_crawl
+
+    try:
+        options = CrawlOptions(max_pages=max_pages, rate=rate, timeout=timeout, allow_hosts=list(allow_host),
+                               render_js=render_js, allow_private=allow_private).check()
+        if job:
+            job_id = start_shop_crawl(_actor(), url, dataset=dataset or "", options=options, daily=daily)
+            typer.echo(f"shop import job {job_id} queued (`workbench jobs show {job_id}`)")
+            if wait:
+                from workbench import jobs
+
+                done = jobs.wait_for(job_id, timeout=7 * 24 * 3600)
+                typer.echo(f"job {job_id}: {done.status} {done.message}")
+                raise typer.Exit(0 if done.status == "done" else 1)
+            return
+        if daily is not None:
+            when = set_schedule(_actor(), url, 24 if daily else None, dataset=dataset or "", options=options)
+            typer.echo(f"daily re-crawl {'due ' + when.isoformat(timespec='minutes') + ' UTC' if when else 'removed'}"
+                       " (runs as a job while a worker runs: `workbench worker`)")
+        result = import_shop(_actor(), url, dataset=dataset or "", options=options, progress=_bar("crawl"))
+    except CrawlError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(result.summary())
+    if result.crawl.status != "crawled":
+        raise typer.Exit(1)
+
+
+@app.command("shops")
+def shops_cmd() -> None:
+    """List crawled shops: dataset, schedule, last crawl."""
+    from workbench.products.shop import list_shops
+
+    rows = list_shops()
+    if not rows:
+        typer.echo("no shops yet: `workbench data import-shop URL --dataset NAME`")
+    for r in rows:
+        sched = f"every {r.schedule_hours} h, next {r.next_crawl_at:%Y-%m-%d %H:%M} UTC" if r.schedule_hours \
+            else "not scheduled"
+        c = r.last_counts
+        typer.echo(f"{r.origin}  dataset {r.dataset_name!r}  {sched}  {r.crawls} crawl(s); last: {r.last_status or '-'}"
+                   f" ({c.get('downloaded', 0)} downloaded, {c.get('not_modified', 0)} not modified, "
+                   f"{len(r.last_problems)} problem(s))")
 
 
 @app.command("list")

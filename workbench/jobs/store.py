@@ -23,6 +23,13 @@ KINDS: dict[str, str] = {
     "evaluate": "workbench.evaluate.run:evaluate_job",
     "train_lora": "workbench.train.runs:train_job",
     "demo": "workbench.demo:demo_job",
+    "shop_crawl": "workbench.products.shop:crawl_job",
+}
+
+# name -> "module:function" called by every consumer at start-up and every ``reconcile_seconds`` (``f(settings)``,
+# returning the job ids it queued): scheduled work such as a shop's daily re-crawl. One line per schedule.
+PERIODIC: dict[str, str] = {
+    "shop re-crawls": "workbench.products.shop:enqueue_due_crawls",
 }
 
 HOST = socket.gethostname()

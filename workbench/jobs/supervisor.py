@@ -40,7 +40,8 @@ from sqlalchemy import select
 
 from workbench.db import Job, session_scope, utcnow
 from workbench.jobs.spawn import start_job_process
-from workbench.jobs.store import (HOST, KINDS, SUPERVISING, JobError, get_job, log_path_for, log_tail, process_gone)
+from workbench.jobs.store import (HOST, KINDS, PERIODIC, SUPERVISING, JobError, get_job, log_path_for, log_tail,
+                                  process_gone)
 from workbench.settings import Settings, get_settings
 
 # -- queue --------------------------------------------------------------------------------------------------------
@@ -132,11 +133,30 @@ def reconcile(settings: Settings | None = None, job_ids: Iterable[int] | None = 
     return changed
 
 
+def run_periodic(settings: Settings | None = None) -> list[int]:
+    """Call each ``store.PERIODIC`` function (scheduled work: due shop re-crawls); returns the job ids they queued.
+    One that fails is reported and the others still run."""
+    import importlib
+
+    settings = settings or get_settings()
+    queued: list[int] = []
+    for name, target in PERIODIC.items():
+        module, func = target.split(":")
+        try:
+            queued += getattr(importlib.import_module(module), func)(settings) or []
+        except Exception as exc:  # noqa: BLE001 - a busy database now and then: the next round tries again
+            print(f"[workbench] {name} failed ({type(exc).__name__}: {exc})", flush=True)
+    if queued:
+        print(f"[workbench] scheduled jobs queued: {queued}", flush=True)
+    return queued
+
+
 def _reconcile_every(seconds: float, settings: Settings) -> None:
     """The consumer's reconcile thread: a job whose process died after its supervisor was replaced does not stay
-    'running' for ever."""
+    'running' for ever; scheduled work that is due gets queued (``run_periodic``)."""
     while True:
         time.sleep(seconds)
+        run_periodic(settings)
         try:
             fixed = reconcile(settings)
         except Exception as exc:  # noqa: BLE001 - a busy database now and then: try again next round
@@ -262,6 +282,7 @@ def run_worker(workers: int = 1, settings: Settings | None = None) -> None:
     fixed = reconcile(settings)
     if fixed:
         print(f"[workbench] marked jobs {fixed} as failed: their process was gone", flush=True)
+    run_periodic(settings)
     threading.Thread(target=_reconcile_every, args=(every, settings), daemon=True, name="reconcile").start()
     consumer = get_huey(settings).create_consumer(workers=workers, worker_type="thread", periodic=False, max_delay=1.0,
                                                   check_worker_health=True)

@@ -6,7 +6,8 @@ product records, and the photos become their reference images.
     result = from_import(actor, dataset_id)       # the product step alone, for a dataset imported earlier
 
 The dataset importer (``workbench.data``) knows nothing of products: it sits a floor below them. Whoever imports for
-a user (the Datasets page, ``workbench data import``, the demo builder, the shop crawler) calls ``import_catalog``.
+a user (the Datasets page, ``workbench data import``, the demo builder) calls ``import_catalog``; the shop import
+(``products/shop.py``) calls ``import_dataset`` and then its own product step (every crawled product, photos or not).
 
 What names a product (the item's source attributes, read by ``workbench.data.sources``), first match wins:
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from workbench.data import store
 from workbench.ui.common import code_span, plain
+from workbench.ui.shop import render_shop_import
 from workbench.ui.state import StateKeys
 
 K_DATASET = "datasets_dataset_id"
@@ -302,6 +303,7 @@ def import_form() -> None:
         name = st.text_input("Dataset name (an existing name adds to it)", key="datasets_import_name")
         template = st.text_input("Caption template (attribute CSVs)", DEFAULT_TEMPLATE, key="datasets_import_template")
         submitted = st.form_submit_button("Import", type="primary")
+    render_shop_import(user())
     if not submitted:
         return
     source = path.strip()
