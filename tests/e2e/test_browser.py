@@ -202,7 +202,7 @@ def review(page, url, artifacts, data):
     _select(page, "Brand", "aurelo")
     page.get_by_role("button", name="Export approved images").click()
     _settle(page)
-    _see(page, re.compile(r"^1 images exported to"))
+    _see(page, re.compile(r"^1 images? exported to"))
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the zip").click()
     path = download.value.path()
