@@ -51,3 +51,6 @@ with panes["Audit"]:
 if "Users" in panes:
     with panes["Users"]:
         ui.users_view(user)
+        if user.can("settings"):
+            st.subheader("Review policies")
+            ui.policies_view(user)

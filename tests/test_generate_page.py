@@ -201,8 +201,9 @@ def test_a_product_picked_fills_the_prompt_and_its_image_is_linked_to_the_sku(ki
 def test_send_to_generate_opens_the_batch_view_and_queues_what_it_shows(kit, workspace, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from helpers.review import page_text
+    from helpers.review import as_role, page_text
     from workbench.generate.batch import generate_job
+    from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch
     from workbench.jobs import get_job
     from workbench.ui.state import StateKeys
 
@@ -211,12 +212,12 @@ def test_send_to_generate_opens_the_batch_view_and_queues_what_it_shows(kit, wor
     at = AppTest.from_file(HOME, default_timeout=120)
     at.session_state[StateKeys.USER] = "mia"
     at.run()
+    lib = load_library()
+    saved = save_batch(as_role("marketer"), expand_batch(lib, BatchSpec("t-shirt", slots={"color": ["navy", "olive"]},
+                                                                        brand="northwind")), "SS26 tees")
     at.switch_page("pages/3_Prompts.py").run()
-    at.selectbox(key="prompts_template").set_value("t-shirt").run()
-    at.multiselect(key="prompts_slot_t-shirt_color").set_value(["navy", "olive"]).run()
-    at.text_input(key="prompts_batch_name").input("SS26 tees").run()
-    at.button(key="prompts_save").click().run()
-    at.button(key="prompts_send_built").click().run()  # one click: on Generate, in the batch tab
+    at.selectbox(key="prompts_lib_batch").set_value(saved.id)
+    at.button(key="prompts_send_library").click().run()  # one click: on Generate, in the batch tab
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Generate"] and at.session_state["generate_tab"] == "Prompt batch"
     [prompts] = [d.value for d in at.dataframe if "negative" in d.value.columns]  # the batch's prompts

@@ -223,6 +223,19 @@ def test_a_reject_needs_a_reason_and_can_be_undone_right_after(workspace):
     assert [d.decision for d in history("ana", gen)] == ["rejected", "withdrawn"]
 
 
+def test_an_admin_makes_the_reason_to_reject_optional_for_a_brand(workspace):
+    from workbench.review import get_policy
+
+    make_users()
+    make_generation(brand="northwind")
+    at = _page("adam")
+    assert at.button(key="review_policy_save").disabled  # nothing changed yet
+    at.selectbox(key="review_policy_reason_northwind").set_value("optional").run()
+    at.button(key="review_policy_save").click().run()
+    assert not at.exception and "Review policy of northwind saved." in page_text(at)
+    assert get_policy("northwind").reject_reason == "optional"
+
+
 def test_bulk_mode_is_one_form_and_lists_each_images_products(workspace):
     from helpers.data import CURATOR
     from helpers.review import as_role

@@ -97,6 +97,9 @@ def filters(user: UserInfo) -> QueueFilter:
 
 
 def provenance_panel(item: QueueItem) -> None:
+    from workbench.generate.pipeline import SCHEDULERS
+
+    scheduler = SCHEDULERS[item.scheduler][2] if item.scheduler in SCHEDULERS else item.scheduler
     gate = item.gate
     icon = {"passed": "🟢", "flagged": "🟠", "held": "🔴"}[gate.state]
     st.markdown(f"**Image {item.generation_id}** · {item.review_status.replace('_', ' ')} · gate {icon} {gate.state}")
@@ -112,7 +115,7 @@ def provenance_panel(item: QueueItem) -> None:
                       for l in item.loras) or "none"
     st.markdown(
         f"- **Model** {code_span(Path(item.model).name or item.model)}{' 🧪 demo model' if item.demo_model else ''}\n"
-        f"- **LoRAs** {loras}\n- **Quantization** {plain(item.quantization)} · **Scheduler** {plain(item.scheduler)}\n"
+        f"- **LoRAs** {loras}\n- **Quantization** {plain(item.quantization)} · **Scheduler** {plain(scheduler)}\n"
         f"- **Seed** {item.seed} · **Steps** {item.steps} · **Guidance** {item.guidance} · "
         f"{item.width}×{item.height}\n- **Negative** {plain(item.negative_prompt) or '—'}\n"
         f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · "
@@ -508,6 +511,40 @@ def submissions_view(user: UserInfo) -> None:
                     st.markdown(f"**{plain(d.reviewer)}** · {d.created_at:%Y-%m-%d %H:%M}{said}")
     if len(items) > len(shown):
         st.caption(f"The newest {len(shown)} of {len(items)} images.")
+
+
+POLICY_WORDS = {"flag": "flag it in the queue", "hold": "hold it back", "required": "required",
+                "optional": "optional"}
+
+
+def policies_view(user: UserInfo) -> None:
+    """A brand's review policy (admins: ``settings``): what a failed CLIP or logo check does, and whether a reject
+    needs a reason."""
+    from workbench.review import set_policy
+    from workbench.review.queue import POLICY_ACTIONS, REASON_RULES
+
+    brands = filter_options(user.username)["brand"]
+    if not brands:
+        st.caption("Review policies are per brand: they appear once a brand has images.")
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    brand = c1.selectbox("Brand", brands, key="review_policy_brand")
+    now = get_policy(brand)
+    clip = c2.selectbox("When the CLIP check fails", POLICY_ACTIONS, index=POLICY_ACTIONS.index(now.on_clip_fail),
+                        format_func=POLICY_WORDS.get, key=f"review_policy_clip_{brand}")
+    ocr = c3.selectbox("When the logo check fails", POLICY_ACTIONS, index=POLICY_ACTIONS.index(now.on_ocr_fail),
+                       format_func=POLICY_WORDS.get, key=f"review_policy_ocr_{brand}")
+    reason = c4.selectbox("Reason to reject", REASON_RULES, index=REASON_RULES.index(now.reject_reason),
+                          format_func=POLICY_WORDS.get, key=f"review_policy_reason_{brand}")
+    if st.button("Save the policy", key="review_policy_save",
+                 disabled=(clip, ocr, reason) == (now.on_clip_fail, now.on_ocr_fail, now.reject_reason)):
+        try:
+            set_policy(user.username, brand, on_clip_fail=clip, on_ocr_fail=ocr, reject_reason=reason)
+        except (AuthError, ReviewError) as exc:
+            st.error(friendly(exc))
+        else:
+            flash("success", f"Review policy of {plain(brand)} saved.")
+            st.rerun()
 
 
 def users_view(user: UserInfo) -> None:
