@@ -209,9 +209,8 @@ def test_send_to_generate_opens_the_batch_view_and_queues_what_it_shows(kit, wor
 
     monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
     reload_settings()
-    at = AppTest.from_file(HOME, default_timeout=120)
+    at = AppTest.from_file(HOME, default_timeout=120)  # the app as served: Home is the main script
     at.session_state[StateKeys.USER] = "mia"
-    at.run()
     lib = load_library()
     saved = save_batch(as_role("marketer"), expand_batch(lib, BatchSpec("t-shirt", slots={"color": ["navy", "olive"]},
                                                                         brand="northwind")), "SS26 tees")
@@ -230,7 +229,7 @@ def test_send_to_generate_opens_the_batch_view_and_queues_what_it_shows(kit, wor
     gate.uncheck().run()
     at.number_input(key="generate_batch_n").set_value(2)
     at.number_input(key="generate_batch_seed").set_value(5)
-    at.number_input(key="generate_batch_steps").set_value(2).run()
+    at.number_input(key="generate_batch_steps").set_value(1).run()
     assert "2 prompts × 2 = 4 images" in page_text(at)
     at.button(key="generate_queue_batch").click().run()
     assert not at.exception, at.exception

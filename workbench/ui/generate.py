@@ -191,9 +191,10 @@ def image_card(row, several_prompts: bool) -> None:
     if not Path(row.image_path).is_file():
         return
     left, right = st.columns(2)
-    with open(row.image_path, "rb") as f:
-        left.download_button("Download", f.read(), file_name=Path(row.image_path).name,
-                             mime="image/png", key=f"generate_dl_{row.id}")
+    path = Path(row.image_path)
+    # read when clicked, not on every run: a page of full-size PNGs would otherwise be sent each time
+    left.download_button("Download", lambda: path.read_bytes(), file_name=path.name, mime="image/png",
+                         key=f"generate_dl_{row.id}")
     right.button("Use this seed", key=f"generate_seed_{row.id}", on_click=use_seed, args=(row.seed,),
                  help="Put this seed in the one-prompt form to vary the prompt on the same composition.")
 
