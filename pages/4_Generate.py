@@ -1,17 +1,15 @@
 """Generate: SDXL + LoRAs (optionally INT8) from a typed prompt or a saved prompt batch; every PNG carries its
-provenance, every image goes to review.
+provenance, every image goes to review; the user's results below, one group per request, newest first.
 
 Run: streamlit run Home.py (then the Generate page). Widgets live in workbench/ui/generate.py.
 """
 import streamlit as st
 
-from workbench.generate.batch import enqueue_batch, stop_batch
 from workbench.models.sources import availability
 from workbench.ui import generate as ui
 from workbench.ui.auth import require_login
 from workbench.ui.common import startup, tabs
-from workbench.ui.jobs import job_panel
-from workbench.ui.state import StateKeys, init_session_state
+from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Generate · Brand Workbench", page_icon="🎨", layout="wide")
 init_session_state()
@@ -28,19 +26,12 @@ if ui.is_demo(spec.model):
     st.warning("🧪 This is an offline demo model, not SDXL: its images are for trying the workbench, not for the "
                "catalog.")
 
-batch_id = st.session_state.get(StateKeys.PROMPT_BATCH)
-single, batch_tab = tabs(["One prompt", f"Prompt batch {batch_id}" if batch_id else "Prompt batch"], key="generate_tab")
-with single:
-    ui.single_prompt_form(spec, user.username)
-with batch_tab:
-    if not batch_id:
-        st.info("Save a batch on the **Prompts** page and press *Send to Generate*; it appears here.")
-    else:
-        gate = ui.batch_gate_controls(batch_id)  # the batch's brand gate, on by default when its profile has one
-        if st.button("Queue the batch", key="generate_queue_batch", type="primary"):
-            st.session_state["generate_job"] = enqueue_batch(
-                user.username, ui.batch_config(spec, batch_id, gate=gate), title=f"generate prompts-{batch_id}")
-    if st.session_state.get("generate_job"):
-        job_panel(st.session_state["generate_job"], key="generate",
-                  stop=lambda job_id: stop_batch(user.username, job_id))
-        ui.gallery(f"prompts-{batch_id}")
+ui.arrive()  # a batch sent from Prompts opens the batch tab
+TABS = {  # label -> what the tab draws; a new way to generate adds one entry
+    ui.TAB_ONE: lambda: ui.single_prompt_form(spec, user.username),
+    ui.TAB_BATCH: lambda: ui.batch_view(spec, user.username),
+}
+for pane, draw in zip(tabs(list(TABS), key=ui.K_TAB), TABS.values()):
+    with pane:
+        draw()
+ui.results(user.username)

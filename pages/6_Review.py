@@ -20,6 +20,7 @@ st.title("Review")
 st.caption("Nothing reaches a brand's catalog without an approver.")
 user = require_login(any_of=("view_queue", "view_own"))
 ui.show_flash()
+ui.undo_bar(user)
 
 if not user.can("view_queue"):
     st.subheader("My submissions")
@@ -50,3 +51,6 @@ with panes["Audit"]:
 if "Users" in panes:
     with panes["Users"]:
         ui.users_view(user)
+        if user.can("settings"):
+            st.subheader("Review policies")
+            ui.policies_view(user)

@@ -1,4 +1,6 @@
-"""Generate page: missing model guard, demo label, generate from a typed prompt, gallery."""
+"""Generate page: missing model guard, demo label, generate from a typed prompt, results grouped per request (newest
+first, the signed-in user's only, with a clear action), Prompts' "Send to Generate" landing on the batch view (prompts,
+gate, image count, time estimate) and what it queues."""
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from helpers.review import make_users, page_as
 from workbench.settings import reload_settings
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py")
+HOME = str(Path(__file__).resolve().parents[1] / "Home.py")
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +54,27 @@ def test_generate_from_a_typed_prompt(kit, workspace, monkeypatch):
     assert len(pngs) == 2
     assert Image.open(pngs[0]).size == (native, native)
     captions = [c.value for c in at.caption]
-    assert any("seed 0 · attempt 1" in c and "demo" in c for c in captions), captions
+    assert any(c.startswith("seed 0 ·") for c in captions) and any(c.startswith("seed 1 ·") for c in captions)
+
+    # a second request, and an image someone else made on the page: results are grouped per request, newest first,
+    # each labelled with its prompt and settings; another user's images are not in mine
+    from helpers.review import make_generation
+
+    make_generation(batch="page", prompt="ana's own prompt", created_by="ana")
+    at.text_area(key="generate_prompt").set_value("a navy cap")
+    at.number_input(key="generate_n").set_value(1)
+    [submit] = [b for b in at.button if b.label == "Generate"]
+    submit.click().run()
+    assert not at.exception, at.exception
+    groups = at.expander
+    labels = [g.label for g in groups]
+    assert len(labels) == 2 and "“a navy cap”" in labels[0] and "1 image ·" in labels[0], labels
+    assert "“a red t\\-shirt on white”" in labels[1] and "2 images" in labels[1], labels
+    assert [g.proto.expanded for g in groups] == [True, False]  # the newest open, the older one collapsed
+    assert not any("ana's own prompt" in label for label in labels)
+    assert any(f"{native}×{native} · 2 steps" in c.value and "seeds 0–1" in c.value for c in at.caption)
+    at.button(key="generate_clear_older").click().run()
+    assert [g.label for g in at.expander] == labels[:1]  # older results hidden; the images stay in review
 
 
 def test_a_trained_lora_is_picked_by_name_and_use_this_seed_fills_the_form(kit, workspace, monkeypatch, tmp_path):
@@ -173,3 +196,75 @@ def test_a_product_picked_fills_the_prompt_and_its_image_is_linked_to_the_sku(ki
     [gid] = generations_of_product("AUR-7")
     [row] = fidelity_rows("AUR-7")  # no photos to compare with: recorded as not checked, with the reason
     assert row.generation_id == gid and row.passed is None and "no reference photos" in row.reason
+
+
+def test_send_to_generate_opens_the_batch_view_and_queues_what_it_shows(kit, workspace, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from helpers.review import as_role, page_text
+    from workbench.generate.batch import generate_job
+    from workbench.prompts import BatchSpec, expand_batch, load_library, save_batch
+    from workbench.jobs import get_job
+    from workbench.ui.state import StateKeys
+
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
+    reload_settings()
+    at = AppTest.from_file(HOME, default_timeout=120)  # the app as served: Home is the main script
+    at.session_state[StateKeys.USER] = "mia"
+    lib = load_library()
+    saved = save_batch(as_role("marketer"), expand_batch(lib, BatchSpec("t-shirt", slots={"color": ["navy", "olive"]},
+                                                                        brand="northwind")), "SS26 tees")
+    at.switch_page("pages/3_Prompts.py").run()
+    at.selectbox(key="prompts_lib_batch").set_value(saved.id)
+    at.button(key="prompts_send_library").click().run()  # one click: on Generate, in the batch tab
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Generate"] and at.session_state["generate_tab"] == "Prompt batch"
+    [prompts] = [d.value for d in at.dataframe if "negative" in d.value.columns]  # the batch's prompts
+    assert len(prompts) == 2 and prompts["prompt"].str.startswith("nwo_style").all()
+    gate = at.checkbox(key="generate_batch_gate_northwind")
+    assert gate.value  # the brand profile defines a gate: on by default
+    text = page_text(at)
+    assert "2 prompts × 1 = 2 images" in text and "Time: unknown until this machine has made two images" in text
+    at.switch_page("pages/4_Generate.py")  # AppTest reruns the page last switched to, here Prompts: stay on Generate
+    gate.uncheck().run()
+    at.number_input(key="generate_batch_n").set_value(2)
+    at.number_input(key="generate_batch_seed").set_value(5)
+    at.number_input(key="generate_batch_steps").set_value(1).run()
+    assert "2 prompts × 2 = 4 images" in page_text(at)
+    at.button(key="generate_queue_batch").click().run()
+    assert not at.exception, at.exception
+    job = get_job(at.session_state["generate_job"])
+    assert job.config["params"]["num_images"] == 2 and job.config["params"]["seed"] == 5
+    assert "gate" not in job.config
+
+    generate_job(_Ctx(job))  # the job's own function, in this process
+    at.run()
+    [group] = [e for e in at.expander if e.label != "Log"]  # the job panel has its log in an expander
+    assert "4 images · 2 prompts · batch “SS26 tees” (job" in group.label, group.label
+    captions = page_text(at).splitlines()
+    seeds = sorted(c.split(" · ")[1] for c in captions if c.startswith("“nwo_style"))
+    assert seeds == ["seed 5", "seed 5", "seed 6", "seed 6"], captions  # each prompt's images, labelled
+    assert any("seeds 5–6" in c for c in captions)
+    assert "4 already made with these seeds (skipped)" in page_text(at)
+    assert "Queue 0 images" in [b.label for b in at.button]
+    at.number_input(key="generate_batch_seed").set_value(7).run()  # new seeds: new images, timed from the ones made
+    assert "s per image here, the median of 3 measurements at" in page_text(at)
+
+
+class _Ctx:
+    """The parts of JobContext the batch handler uses (as in test_generate_batch)."""
+
+    def __init__(self, job):
+        self.config, self.job_id, self.created_by = job.config, job.id, job.created_by
+
+    def log(self, message):
+        pass
+
+    def progress(self, *args, **kwargs):
+        pass
+
+    def should_stop(self):
+        return False
+
+    def check_stop(self):
+        pass

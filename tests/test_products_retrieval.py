@@ -179,7 +179,7 @@ def test_export_feed_lists_every_approved_image_and_product_as_stored(workspace,
     link_generation(as_role("marketer"), rejected, [products[2].sku])
     for gid in (a, b, plain_image):
         decide("ana", gid, "approve")
-    decide("ana", rejected, "reject")
+    decide("ana", rejected, "reject", comment="not the product")
 
     result = export_approved("ana", brand="northwind")
     assert result.feed_csv.parent == result.path.parent and result.feed_json.parent == result.path.parent

@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 
 from workbench import db
 from workbench.auth import add_user, system_actor
-from workbench.review import (DecisionConflict, QueueFilter, ReviewError, bulk_decide, decide, get_item, history,
-                              list_queue, record_check, set_policy)
+from workbench.auth import PermissionDenied
+from workbench.review import (DecisionConflict, QueueFilter, ReviewError, bulk_decide, decide, get_item, get_policy,
+                              history, list_queue, record_check, set_policy, undo_decision)
 from workbench.review.tables import ReviewRow
 from helpers.review import make_generation, make_users
 
@@ -115,6 +116,59 @@ def test_bulk_decisions_report_conflicts_without_blocking_the_rest(users):
     assert [x.generation_id for x in result.conflicts] == [b] and result.conflicts[0].current.decision == "rejected"
     assert len(result.errors) == 1 and "999" in str(result.errors[0])
     assert result.summary == "2 decided, 1 changed by someone else meanwhile, 1 refused"
+
+
+def test_a_reject_needs_a_reason_unless_the_brands_policy_makes_it_optional(users):
+    gen = make_generation(brand="northwind")
+    with pytest.raises(ReviewError, match="say why you reject the image"):
+        decide("ana", gen, "reject")
+    assert get_item("ana", gen).review_status == "pending"  # nothing was recorded
+    assert decide("ana", gen, "reject", comment="  colour is off ").comment == "colour is off"
+    relaxed = make_generation(brand="acme")
+    assert get_policy("acme").reject_reason == "required"  # the default
+    set_policy("adam", "acme", reject_reason="optional")
+    assert decide("ana", relaxed, "reject").decision == "rejected"
+    assert decide("ana", make_generation(brand="northwind"), "approve").decision == "approved"  # approving: no reason
+    with pytest.raises(ReviewError, match="reject_reason 'maybe' is not one of required, optional"):
+        set_policy("adam", "acme", reject_reason="maybe")
+
+
+def test_undo_puts_the_image_back_and_is_audited(users):
+    gen = make_generation()
+    first = decide("ana", gen, "approve")
+    second = decide("ana", gen, "reject", comment="logo cut off", expected_seq=1)
+    undone = undo_decision("ana", gen, second.seq)
+    assert (undone.seq, undone.decision, undone.reviewer) == (3, "withdrawn", "ana")
+    item = get_item("ana", gen)  # the approval stands again
+    assert item.review_status == "approved" and item.last_decision == first and item.review_seq == 3
+    assert [d.decision for d in history("ana", gen)] == ["approved", "rejected", "withdrawn"]
+    with pytest.raises(DecisionConflict):
+        undo_decision("ana", gen, 1)
+    with db.session_scope() as s:
+        row = s.scalars(select(db.AuditLog).where(db.AuditLog.action == "review.undo")).one()
+        assert (row.actor, row.entity_id, row.before["review_status"], row.after["review_status"],
+                row.after["undid"]) == ("ana", str(gen), "rejected", "approved", 2)
+    again = decide("ana", gen, "reject", comment="still cut off", expected_seq=3)  # deciding on top of an undo
+    assert again.seq == 4 and get_item("ana", gen).review_status == "rejected"
+    fresh = make_generation()
+    undo_decision("ana", fresh, decide("ana", fresh, "approve").seq)
+    assert get_item("ana", fresh).review_status == "pending" and get_item("ana", fresh).last_decision is None
+    assert [i.generation_id for i in list_queue("ana")] == [fresh]  # back in the pending queue
+
+
+def test_undo_is_only_for_the_reviewer_and_only_for_a_short_while(users):
+    add_user(OPS, "bea", "approver")
+    gen = make_generation()
+    d = decide("ana", gen, "approve")
+    with pytest.raises(ReviewError, match="only they can undo it"):
+        undo_decision("bea", gen, d.seq)
+    with pytest.raises(ReviewError, match=r"undo works for 0 s"):
+        undo_decision("ana", gen, d.seq, within=0)
+    with pytest.raises(ReviewError, match="no decision #5"):
+        undo_decision("ana", gen, 5)
+    with pytest.raises(PermissionDenied):
+        undo_decision("mia", gen, d.seq)
+    assert get_item("ana", gen).review_status == "approved"  # every refusal left it as it was
 
 
 def _approvers(n: int) -> list[str]:

@@ -1,5 +1,7 @@
 """Review page (AppTest): first run creates the admin, password sign-in, OIDC sign-in mapped to a role, what each role
-sees, an approver deciding (and losing a race with a clear message), bulk mode, export, a marketer's submissions."""
+sees, an approver deciding (and losing a race with a clear message), a reject's reason and its undo, bulk mode (one
+form, with each image's products), export (enabled only when it can run, with its count), a marketer's submissions
+(thumbnails, full feedback), the audit view in plain words with filters."""
 from pathlib import Path
 
 import pytest
@@ -127,7 +129,7 @@ def test_approver_decides_with_tags_and_moves_on(workspace):
     assert (d.decision, d.tags, d.reviewer) == ("approved", ("hero", "homepage"), "ana")
     assert "Image 1 of 1" in page_text(at) and "nwo_style olive tee, street" in [c.value for c in at.code]
     at.button(key="review_request_changes").click().run()  # no comment
-    assert "comment: say what should change" in page_text(at) and get_item("ana", second).review_status == "pending"
+    assert "Say what should change" in page_text(at) and get_item("ana", second).review_status == "pending"
 
 
 def test_a_second_approver_is_told_the_current_decision(workspace):
@@ -182,23 +184,128 @@ def test_export_from_the_page(workspace):
     make_users()
     decide("ana", make_generation(), "approve")
     at = _page("ana")
-    at.tabs[2].selectbox(key="review_export_brand").set_value("northwind")
+    at.tabs[2].selectbox(key="review_export_brand").set_value("northwind").run()  # the button enables
     at.button(key="review_export_go").click().run()
-    assert not at.exception and "1 images exported to" in page_text(at)
+    assert not at.exception and "1 image exported to" in page_text(at)
 
 
 def test_marketer_sees_their_submissions_and_feedback(workspace):
     make_users()
     auth.add_user(auth.system_actor("t"), "max", "marketer")
     mine = make_generation(created_by="mia")
-    make_generation(created_by="max")
-    decide("ana", mine, "request_changes", comment="needs a bigger logo")
+    other = make_generation(created_by="max")
+    feedback = ("needs a bigger logo: the wordmark should span the chest, centred, and the navy must match the "
+                "swatch; keep the studio light as it is")  # longer than a table cell shows
+    decide("ana", mine, "request_changes", comment=feedback)
     at = _page("mia")
     assert not at.exception
-    table = at.dataframe[0].value
-    assert list(table["image"]) == [mine] and list(table["feedback"]) == ["needs a bigger logo"]
-    assert list(table["status"]) == ["changes requested"]
+    text = page_text(at)
+    assert f"Image {mine}** · ✏️ changes requested" in text and f"Image {other}" not in text
+    assert f"> {feedback}" in text  # the whole feedback, not cut off
+    assert len(at.get("image")) == 1  # a thumbnail of the image
     assert "review_approve" not in _keys(at, "button") and not at.tabs
+
+
+def test_a_reject_needs_a_reason_and_can_be_undone_right_after(workspace):
+    make_users()
+    gen = make_generation()
+    at = _page("ana")
+    at.button(key="review_reject").click().run()
+    assert "Say why you reject the image" in page_text(at) and get_item("ana", gen).review_status == "pending"
+    assert "review_undo" not in _keys(at, "button")
+    at.text_area(key=f"review_comment_{gen}").input("the logo is cut off")
+    at.button(key="review_reject").click().run()
+    assert f"Image {gen} rejected." in page_text(at) and get_item("ana", gen).review_status == "rejected"
+    at.button(key="review_undo").click().run()
+    assert not at.exception, at.exception
+    assert f"Undone: image {gen} back as before." in page_text(at)
+    assert get_item("ana", gen).review_status == "pending" and "review_undo" not in _keys(at, "button")
+    assert [d.decision for d in history("ana", gen)] == ["rejected", "withdrawn"]
+
+
+def test_an_admin_makes_the_reason_to_reject_optional_for_a_brand(workspace):
+    from workbench.review import get_policy
+
+    make_users()
+    make_generation(brand="northwind")
+    at = _page("adam")
+    assert at.button(key="review_policy_save").disabled  # nothing changed yet
+    at.selectbox(key="review_policy_reason_northwind").set_value("optional").run()
+    at.button(key="review_policy_save").click().run()
+    assert not at.exception and "Review policy of northwind saved." in page_text(at)
+    assert get_policy("northwind").reject_reason == "optional"
+
+
+def test_bulk_mode_is_one_form_and_lists_each_images_products(workspace):
+    from helpers.data import CURATOR
+    from helpers.review import as_role
+    from workbench.products import create_product, link_generation
+
+    make_users()
+    a, b = make_generation(), make_generation()
+    create_product(CURATOR, "AUR-1001", "Aurelo Red Jacket", price="129.00", currency="EUR",
+                   url="https://shop.example/p/aur-1001")
+    link_generation(as_role("marketer"), a, ["AUR-1001"])
+    at = _page("ana")
+    pick = at.checkbox(key=f"review_bulk_pick_{a}")
+    assert pick.proto.form_id == "review_bulk_form"  # ticking sends nothing until the form is applied
+    text = page_text(at)
+    line = "Aurelo Red Jacket** · SKU `AUR-1001` · 129 EUR · generated for · [product page](https://shop.example/"
+    assert text.count(line) == 2, text  # in the Queue's card and beside the image in the Bulk form
+    pick.check()
+    at.checkbox(key=f"review_bulk_pick_{b}").check()
+    at.selectbox(key="review_bulk_decision").set_value("reject")
+    at.button(key="review_bulk_apply").click().run()  # no reason: each image refused, with why
+    assert "0 decided" in page_text(at) and "Say why you reject the image" in page_text(at)
+    at.checkbox(key=f"review_bulk_pick_{a}").check()
+    at.checkbox(key=f"review_bulk_pick_{b}").check()
+    at.text_input(key="review_bulk_comment").input("off-brand")
+    at.button(key="review_bulk_apply").click().run()
+    assert "2 decided, 0 changed by someone else meanwhile, 0 refused" in page_text(at)
+    at.button(key="review_undo").click().run()  # the bulk decision can be undone too
+    assert get_item("ana", a).review_status == "pending" and get_item("ana", b).review_status == "pending"
+
+
+def test_export_is_enabled_only_when_it_can_run_and_says_how_many(workspace):
+    make_users()
+    decide("ana", make_generation(batch="ss26"), "approve")
+    decide("ana", make_generation(batch="aw26"), "approve")
+    make_generation(batch="ss26")  # pending: not exported
+    at = _page("ana")
+    go = at.button(key="review_export_go")
+    assert go.disabled and "Pick a brand or a campaign" in page_text(at)  # (any) / (any) would be refused
+    at.selectbox(key="review_export_brand").set_value("northwind").run()
+    go = at.button(key="review_export_go")
+    assert not go.disabled and go.label == "Export 2 approved images"
+    at.selectbox(key="review_export_batch").set_value("ss26").run()
+    assert at.button(key="review_export_go").label == "Export 1 approved image"
+    at.button(key="review_export_go").click().run()
+    text = page_text(at)
+    assert "1 image exported to" in text and str(workspace) not in text  # a file name, not a server path
+
+
+def test_the_audit_view_speaks_plain_words_with_filters(workspace):
+    from workbench.review import export_approved, set_policy
+
+    make_users()
+    gen = make_generation()
+    decide("ana", gen, "approve")
+    set_policy("adam", "northwind", on_clip_fail="hold")
+    export_approved("ana", brand="northwind")
+    at = _page("ana")
+    table = at.tabs[3].dataframe[0].value
+    assert {"approved an image", "changed a review policy", "exported approved images"} <= set(table["what"])
+    assert not table.isin(["None", None]).any().any()  # no None cells
+    row = table[table["what"] == "approved an image"].iloc[0]
+    assert (row["who"], row["object"]) == ("ana", f"image {gen}") and "status: pending → approved" in row["change"]
+    everything = table.to_string()
+    assert "review." not in everything and str(workspace) not in everything  # no raw keys, no server paths
+    at.multiselect(key="review_audit_who").set_value(["adam"]).run()
+    table = at.tabs[3].dataframe[0].value
+    assert list(table["what"]) == ["changed a review policy"]
+    diff = at.tabs[3].dataframe[1].value  # the chosen entry's before and after, field by field
+    row = diff[diff["field"] == "when CLIP fails"].iloc[0]
+    assert (row["before"], row["after"], row["changed"]) == ("flag", "hold", "✏️")
 
 
 def test_an_image_held_by_the_fidelity_gate_shows_the_reason_and_the_products_reference_photo(workspace, tmp_path):

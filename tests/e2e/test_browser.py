@@ -147,6 +147,7 @@ def prompts(page, url, artifacts, data):
     _see(page, re.compile(r"Saved as batch \d+"))
     page.get_by_role("button", name="Send to Generate").click()
     _settle(page)
+    _see(page, "Images per prompt")  # Send goes straight to Generate's batch tab
     _shot(page, artifacts, "07-prompts-saved")
 
 
@@ -154,6 +155,7 @@ def generate(page, url, artifacts, data):
     """Generate: one prompt in the page, then the batch as a job."""
     _nav(page, "Generate")
     _see(page, "demo model")
+    _tab(page, "One prompt")
     _select(page, "Trained LoRAs", "e2e shoot LoRA")
     page.get_by_label("Prompt", exact=True).fill("a photo of a red hoodie by aurelo, on a white background")
     _select(page, "Size", "64")
@@ -161,8 +163,8 @@ def generate(page, url, artifacts, data):
     page.get_by_role("button", name="Generate", exact=True).click()
     _settle(page, timeout=LONG)
     _see(page, "image(s) saved with their provenance", timeout=LONG)
-    _tab(page, re.compile(r"Prompt batch \d+"))
-    page.get_by_role("button", name="Queue the batch").click()
+    _tab(page, "Prompt batch")
+    page.get_by_role("button", name=re.compile(r"Queue \d+ images?")).click()
     _settle(page)
     _job_end(page, re.compile(r"generate prompts-\d+ — job \d+, (done|failed)"))
     assert not page.get_by_text(re.compile(r"generate prompts-\d+ — job \d+, failed")).count(), "generation failed"
@@ -209,7 +211,7 @@ def review(page, url, artifacts, data):
     _select(page, "Brand", "aurelo")
     page.get_by_role("button", name="Export approved images").click()
     _settle(page)
-    _see(page, re.compile(r"^1 images exported to"))
+    _see(page, re.compile(r"^1 images? exported to"))
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the zip").click()
     path = download.value.path()

@@ -218,6 +218,7 @@ def generate_job(ctx) -> dict[str, Any]:
     if processes > 1:
         return _launch_processes(ctx, cfg, processes)
     name, base, todo, done = plan(cfg)
+    base = replace(base, request=base.request or f"job-{ctx.job_id}")  # the page groups the job's images by it
     total = len(todo)
     skipped = sum((p.text, seed) in done for p, seed in todo)
     ctx.log(f"batch {name!r}: {total} images ({base.num_images} per prompt); {skipped} already done")

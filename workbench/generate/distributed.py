@@ -32,6 +32,7 @@ def main(job_id: int) -> int:
     device = job.config["spec"].get("device") or settings.resolved_device()  # as stored: no device, the settings'
     state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
     name, base, todo, done = plan(cfg)
+    base = replace(base, request=base.request or f"job-{job_id}")  # one job, one result group on the Generate page
     pending = [(p, seed) for p, seed in todo if (p.text, seed) not in done]
     gpu = f"cuda:{state.local_process_index}" if state.device.type == "cuda" else "cpu"
     assembled, scorer, policy = load_for_batch(cfg, device=gpu)

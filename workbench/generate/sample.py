@@ -49,6 +49,7 @@ class GenerationParams:
     brand: str = ""
     prompt_version: int | None = None  # that prompt's version number (1, 2, … along its refinements)
     products: tuple[str, ...] = ()  # SKUs the image is generated for: in its provenance, linked in the DB
+    request: str = ""  # the request the image belongs to (one Generate click, one batch job "job-<id>"): results group
 
     def check(self) -> None:
         if not self.prompt.strip():
@@ -123,6 +124,7 @@ def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int
         "width": params.width,
         "height": params.height,
         "attempt": attempt,
+        "request": params.request,
     }
 
 

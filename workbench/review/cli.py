@@ -6,6 +6,8 @@
     workbench users reset-password ana
     workbench review queue --user ana --brand northwind [--status pending] [--gate flagged]
     workbench review decide 12 approve --user ana [--seen 0] [--comment …] [--tag hero]
+    workbench review undo 12 1 --user ana                # take back decision #1, within 30 s of making it
+    workbench review policy northwind --user adam [--reject-reason optional] [--on-clip-fail hold]
     workbench review export --user ana --brand northwind [--batch ss26]
 
 User commands act as ``workbench.auth.operator.cli_actor``: the named account (``workbench --as NAME``, an admin for
@@ -168,6 +170,52 @@ def decide(
     except (AuthError, ReviewError) as exc:
         _fail(exc)
     typer.echo(f"image {generation_id}: {d.decision} (decision #{d.seq})")
+
+
+@app.command()
+def undo(
+    generation_id: int,
+    seq: int = typer.Argument(..., help="The number of your decision to take back (``decide`` prints it)."),
+    user: str = USER_OPT,
+    password: str = PASSWORD_OPT,
+) -> None:
+    """Take back your latest decision on an image, within a short while of making it."""
+    from workbench.auth import AuthError
+    from workbench.review.decisions import undo_decision
+    from workbench.review.queue import ReviewError
+
+    who = _sign_in(user, password)
+    try:
+        undo_decision(who, generation_id, seq)
+    except (AuthError, ReviewError) as exc:
+        _fail(exc)
+    typer.echo(f"image {generation_id}: decision #{seq} undone")
+
+
+@app.command()
+def policy(
+    brand: str,
+    user: str = USER_OPT,
+    password: str = PASSWORD_OPT,
+    on_clip_fail: str = typer.Option(None, help="flag or hold."),
+    on_ocr_fail: str = typer.Option(None, help="flag or hold."),
+    reject_reason: str = typer.Option(None, help="required or optional: does a reject need a comment."),
+) -> None:
+    """Show or change a brand's review policy (changing it needs an admin)."""
+    from workbench.auth import AuthError
+    from workbench.review.queue import ReviewError, get_policy, set_policy
+
+    who = _sign_in(user, password)
+    try:
+        if on_clip_fail or on_ocr_fail or reject_reason:
+            p = set_policy(who, brand, on_clip_fail=on_clip_fail, on_ocr_fail=on_ocr_fail,
+                           reject_reason=reject_reason)
+        else:
+            p = get_policy(brand)
+    except (AuthError, ReviewError) as exc:
+        _fail(exc)
+    typer.echo(f"{brand}: CLIP failure -> {p.on_clip_fail}, OCR failure -> {p.on_ocr_fail}, "
+               f"reject reason {p.reject_reason}")
 
 
 @app.command("export")

@@ -8,6 +8,11 @@ the decision you saw. Each decision, its tags, the image's new review status and
 
     item = list_queue("ana")[0]
     decide("ana", item.generation_id, "approve", expected_seq=item.review_seq, tags=["hero"])
+    undo_decision("ana", item.generation_id, 1)      # within UNDO_SECONDS, by the same reviewer
+
+A reject needs a reason (the comment) unless the brand's review policy makes it optional (``set_policy(...,
+reject_reason="optional")``). An undo is a decision row too (``withdrawn``, numbered like any other, so it races
+safely): the image goes back to the status it had before, and the audit log records ``review.undo``.
 """
 from __future__ import annotations
 
@@ -20,13 +25,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from workbench.db import audit, session_scope
 from workbench.auth import Actor, require
-from workbench.review.queue import Decision, ReviewError, _decisions, _generation_table, _items
+from workbench.review.queue import (WITHDRAWN, Decision, ReviewError, _decisions, _generation_table, _items, effective,
+                                    get_policy)
 from workbench.review.tables import ReviewRow, ReviewTagRow
 
 # what the reviewer does -> the image's review status
 DECISIONS = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
 TAG = re.compile(r"[a-z0-9][a-z0-9 _.-]{0,49}\Z")
 LOCK_RETRIES = 5
+UNDO_SECONDS = 30  # how long after a decision its reviewer may take it back
 
 
 class DecisionConflict(ReviewError):
@@ -111,6 +118,9 @@ def decide(actor: Actor, generation_id: int, decision: str, *, comment: str = ""
                 if key == "approve" and item.gate.held and not override_gate:
                     raise ReviewError(f"image {generation_id} is held back by its gates ({'; '.join(item.gate.flags)})"
                                       ": approve it with override_gate=True if you checked it")
+                if key == "reject" and not comment and get_policy(gen.brand, s).reason_required:
+                    raise ReviewError("comment: say why you reject the image; the reason goes back to the marketer"
+                                      + (f" (brand {gen.brand}'s review policy asks for one)" if gen.brand else ""))
                 row = ReviewRow(generation_id=generation_id, seq=expected_seq + 1, decision=DECISIONS[key],
                                 comment=comment, reviewer=who.username, reviewer_role=who.role,
                                 override_gate=bool(override_gate and item.gate.held))
@@ -132,6 +142,54 @@ def decide(actor: Actor, generation_id: int, decision: str, *, comment: str = ""
             if "locked" not in str(exc) or attempt == LOCK_RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def undo_decision(actor: Actor, generation_id: int, seq: int, *, within: float = UNDO_SECONDS) -> Decision:
+    """Take back decision number ``seq`` on an image: only its own reviewer, only within ``within`` seconds, only
+    while it is still the image's latest decision, and not a change request that already made a prompt version or
+    a regeneration job (those stay: undo them where they are). Writes a ``withdrawn`` row numbered ``seq + 1``,
+    puts the image back to the status it had before (pending, or the decision that stood before), and audits
+    ``review.undo``. Returns the withdrawn row. Raises ReviewError (DecisionConflict when someone decided since)."""
+    from workbench.db import utcnow
+
+    Generation = _generation_table()
+    try:
+        with session_scope() as s:
+            who = require(actor, "decide", s)
+            gen = s.get(Generation, generation_id)
+            if gen is None:
+                raise ReviewError(f"generation {generation_id} does not exist")
+            rows = _decisions(s, [generation_id], latest_only=False).get(generation_id, [])
+            target = next((d for d in rows if d.seq == seq), None)
+            if target is None or target.decision == WITHDRAWN:
+                raise ReviewError(f"image {generation_id} has no decision #{seq} to undo")
+            if rows[-1].seq != seq:
+                raise DecisionConflict(generation_id, seq, effective(rows), "undo")
+            if target.reviewer != who.username:
+                raise ReviewError(f"decision #{seq} on image {generation_id} is {target.reviewer}'s: only they can "
+                                  "undo it; decide again instead")
+            age = (utcnow() - target.created_at).total_seconds()
+            if age > within:
+                raise ReviewError(f"decision #{seq} on image {generation_id} was made {age:.0f} s ago: undo works for "
+                                  f"{within:.0f} s; decide again instead")
+            if target.prompt_version_id or target.regen_job_id:
+                raise ReviewError(f"decision #{seq} on image {generation_id} already saved a prompt version or queued "
+                                  "a regeneration: those stay, so it cannot be undone; decide again instead")
+            standing = effective(rows[:-1])  # what stood before the undone decision (its status is its decision)
+            status, before = (standing.decision if standing else "pending"), gen.review_status
+            row = ReviewRow(generation_id=generation_id, seq=seq + 1, decision=WITHDRAWN,
+                            comment=f"undid decision #{seq} ({target.decision})", reviewer=who.username,
+                            reviewer_role=who.role, override_gate=False)
+            s.add(row)
+            s.flush()  # the unique (generation_id, seq) constraint decides races with a new decision here
+            s.execute(update(Generation).where(Generation.id == generation_id).values(review_status=status))
+            audit(s, who.username, "review.undo", "generation", generation_id,
+                  before={"review_status": before, "seq": seq, "decision": target.decision},
+                  after={"review_status": status, "seq": row.seq, "review_id": row.id, "undid": seq})
+            s.flush()
+            return Decision.from_row(row, [])
+    except IntegrityError:
+        raise DecisionConflict(generation_id, seq, current_decision(generation_id), "undo") from None
 
 
 def bulk_decide(actor: Actor, expected: Mapping[int, int], decision: str, *, comment: str = "",

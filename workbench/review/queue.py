@@ -18,6 +18,7 @@ Approvers, analysts and admins see the whole queue; a marketer sees only the ima
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,9 @@ from workbench.review.tables import ReviewCheckRow, ReviewPolicyRow, ReviewRow, 
 STATUSES = ("pending", "approved", "rejected", "changes_requested")
 GATE_STATES = ("passed", "flagged", "held")
 POLICY_ACTIONS = ("flag", "hold")
-DEFAULT_POLICY = {"on_clip_fail": "flag", "on_ocr_fail": "hold"}
+REASON_RULES = ("required", "optional")  # does rejecting an image need a reason (the brand's policy)
+DEFAULT_POLICY = {"on_clip_fail": "flag", "on_ocr_fail": "hold", "reject_reason": "required"}
+WITHDRAWN = "withdrawn"  # the decision of an undo row: it cancels the decision before it
 
 
 class ReviewError(Exception):
@@ -43,6 +46,11 @@ class Policy:
     brand: str
     on_clip_fail: str = "flag"
     on_ocr_fail: str = "hold"
+    reject_reason: str = "required"  # "optional": a reject without a comment is accepted
+
+    @property
+    def reason_required(self) -> bool:
+        return self.reject_reason != "optional"
 
 
 @dataclass(frozen=True)
@@ -114,9 +122,9 @@ class QueueItem:
     created_at: dt.datetime
     replaces_id: int | None
     review_status: str
-    review_seq: int  # decisions so far; pass it back as expected_seq when deciding
+    review_seq: int  # decisions so far (undos included); pass it back as expected_seq when deciding
     gate: GateResult
-    last_decision: Decision | None
+    last_decision: Decision | None  # the decision that stands (an undone one does not)
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,8 @@ def _generation_table():
 def get_policy(brand: str, session: Session | None = None) -> Policy:
     def read(s: Session) -> Policy:
         row = s.get(ReviewPolicyRow, brand or "")
-        return Policy(brand, row.on_clip_fail, row.on_ocr_fail) if row else Policy(brand, **DEFAULT_POLICY)
+        return (Policy(brand, row.on_clip_fail, row.on_ocr_fail, row.reject_reason or "required") if row
+                else Policy(brand, **DEFAULT_POLICY))
 
     if session is not None:
         return read(session)
@@ -156,23 +165,30 @@ def get_policy(brand: str, session: Session | None = None) -> Policy:
         return read(s)
 
 
-def set_policy(actor: Actor, brand: str, on_clip_fail: str | None = None, on_ocr_fail: str | None = None) -> Policy:
-    """Change what failed gates do to a brand's images (admin: ``settings``)."""
+def set_policy(actor: Actor, brand: str, on_clip_fail: str | None = None, on_ocr_fail: str | None = None,
+               reject_reason: str | None = None) -> Policy:
+    """Change what failed gates do to a brand's images, and whether rejecting one needs a reason (admin:
+    ``settings``)."""
     for name, value in (("on_clip_fail", on_clip_fail), ("on_ocr_fail", on_ocr_fail)):
         if value is not None and value not in POLICY_ACTIONS:
             raise ReviewError(f"{name} {value!r} is not one of {', '.join(POLICY_ACTIONS)}")
+    if reject_reason is not None and reject_reason not in REASON_RULES:
+        raise ReviewError(f"reject_reason {reject_reason!r} is not one of {', '.join(REASON_RULES)}")
     with session_scope() as s:
         who = require(actor, "settings", s)
         before = get_policy(brand, s)
         row = s.get(ReviewPolicyRow, brand or "") or ReviewPolicyRow(brand=brand or "", **DEFAULT_POLICY)
         row.on_clip_fail = on_clip_fail or row.on_clip_fail
         row.on_ocr_fail = on_ocr_fail or row.on_ocr_fail
+        row.reject_reason = reject_reason or row.reject_reason or "required"
         row.updated_by, row.updated_at = who.username, utcnow()
         s.add(row)
-        after = Policy(row.brand, row.on_clip_fail, row.on_ocr_fail)
+        after = Policy(row.brand, row.on_clip_fail, row.on_ocr_fail, row.reject_reason)
         audit(s, who.username, "review.set_policy", "review_policy", brand,
-              before={"on_clip_fail": before.on_clip_fail, "on_ocr_fail": before.on_ocr_fail},
-              after={"on_clip_fail": after.on_clip_fail, "on_ocr_fail": after.on_ocr_fail})
+              before={"on_clip_fail": before.on_clip_fail, "on_ocr_fail": before.on_ocr_fail,
+                      "reject_reason": before.reject_reason},
+              after={"on_clip_fail": after.on_clip_fail, "on_ocr_fail": after.on_ocr_fail,
+                     "reject_reason": after.reject_reason})
         return after
 
 
@@ -269,13 +285,26 @@ def _decisions(s: Session, ids: list[int], latest_only: bool) -> dict[int, list[
     return {k: v[-1:] for k, v in out.items()} if latest_only else out
 
 
+def effective(decisions: list[Decision]) -> Decision | None:
+    """The decision that stands after undos: each ``withdrawn`` row cancels the standing decision before it (a stack:
+    approve, reject, undo -> approve stands). None: no decision stands (the image is pending again)."""
+    stack: list[Decision] = []
+    for d in decisions:
+        if d.decision == WITHDRAWN:
+            if stack:
+                stack.pop()
+        else:
+            stack.append(d)
+    return stack[-1] if stack else None
+
+
 def _items(s: Session, gens: list) -> list[QueueItem]:
     ids = [g.id for g in gens]
     checks: dict[int, dict[str, ReviewCheckRow]] = {}
     if ids:
         for row in s.scalars(select(ReviewCheckRow).where(ReviewCheckRow.generation_id.in_(ids))):
             checks.setdefault(row.generation_id, {})[row.check] = row
-    latest = _decisions(s, ids, latest_only=True)
+    every = _decisions(s, ids, latest_only=False)
     fidelity = _fidelity(s, ids)
     policies: dict[str, Policy] = {}
     thresholds: dict[str, float | None] = {}
@@ -283,14 +312,15 @@ def _items(s: Session, gens: list) -> list[QueueItem]:
     for g in gens:
         policy = policies.get(g.brand) or policies.setdefault(g.brand, get_policy(g.brand, s))
         gate = gate_result(g, checks.get(g.id, {}), policy, _threshold(g, thresholds), fidelity.get(g.id, ()))
-        last = (latest.get(g.id) or [None])[-1]
+        rows = every.get(g.id) or []
+        last = effective(rows)
         items.append(QueueItem(
             generation_id=g.id, batch=g.batch, brand=g.brand, prompt=g.prompt, negative_prompt=g.negative_prompt,
             prompt_id=g.prompt_id, model=g.model, vae=g.vae, loras=list(g.loras or []), quantization=g.quantization,
             scheduler=g.scheduler, seed=g.seed, steps=g.steps, guidance=g.guidance, width=g.width, height=g.height,
             image_path=g.image_path, clip_score=g.clip_score, attempt=g.attempt, demo_model=g.demo_model,
             created_by=g.created_by, created_at=g.created_at, replaces_id=g.replaces_id,
-            review_status=g.review_status, review_seq=last.seq if last else 0, gate=gate, last_decision=last))
+            review_status=g.review_status, review_seq=rows[-1].seq if rows else 0, gate=gate, last_decision=last))
     return items
 
 
@@ -355,8 +385,12 @@ class AuditEntry:
     after: dict[str, Any] | None
 
 
-def audit_trail(actor: Actor, entity: str | None = None, entity_id: Any = None, limit: int = 200) -> list[AuditEntry]:
-    """Audit rows, newest first (``entity="generation", entity_id=12``: everything that happened to image 12)."""
+def audit_trail(actor: Actor, entity: str | None = None, entity_id: Any = None, limit: int = 200, *,
+                who: Sequence[str] | None = None, actions: Sequence[str] | None = None,
+                since: dt.datetime | None = None, until: dt.datetime | None = None) -> list[AuditEntry]:
+    """Audit rows, newest first (``entity="generation", entity_id=12``: everything that happened to image 12);
+    ``who``: only these users' actions; ``actions``: only these actions (``review.approve``, …); ``since`` /
+    ``until``: only rows recorded in [since, until) (UTC)."""
     from workbench.db import AuditLog
 
     with session_scope() as s:
@@ -364,9 +398,65 @@ def audit_trail(actor: Actor, entity: str | None = None, entity_id: Any = None, 
         q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
         if entity:
             q = q.where(AuditLog.entity == entity)
-        if entity_id is not None:
+        if entity_id is not None and str(entity_id) != "":
             q = q.where(AuditLog.entity_id == str(entity_id))
+        if who:
+            q = q.where(AuditLog.actor.in_(list(who)))
+        if actions:
+            q = q.where(AuditLog.action.in_(list(actions)))
+        if since is not None:
+            q = q.where(AuditLog.at >= since)
+        if until is not None:
+            q = q.where(AuditLog.at < until)
         return [AuditEntry(r.at, r.actor, r.action, r.entity, r.entity_id, r.before, r.after) for r in s.scalars(q)]
+
+
+def audit_options(actor: Actor) -> dict[str, list[str]]:
+    """Who acted, which actions and which kinds of object the audit log holds (the page's filters)."""
+    from workbench.db import AuditLog
+
+    with session_scope() as s:
+        require(actor, "view_audit", s)
+        return {name: sorted(v for v, in s.execute(select(col).distinct()) if v)
+                for name, col in (("who", AuditLog.actor), ("action", AuditLog.action), ("entity", AuditLog.entity))}
+
+
+@dataclass(frozen=True)
+class ExportPreview:
+    """What ``export_approved`` would write for a brand / batch: ``count`` approved images, ``missing`` of them
+    without their file; ``reason`` says why an export cannot run now ("" when it can)."""
+
+    count: int
+    missing: int
+    reason: str
+
+    @property
+    def ready(self) -> bool:
+        return not self.reason
+
+
+def export_preview(actor: Actor, brand: str | None = None, batch: str | None = None) -> ExportPreview:
+    """Count what an export of ``brand`` / ``batch`` would hold, with the rules ``export_approved`` applies (at least
+    one of the two named; at least one approved image; every file present). Needs ``export``."""
+    from pathlib import Path
+
+    if not brand and not batch:
+        return ExportPreview(0, 0, "pick a brand or a campaign: an export is one campaign, not the whole workspace")
+    Generation = _generation_table()
+    with session_scope() as s:
+        require(actor, "export", s)
+        q = select(Generation.image_path).where(Generation.kept.is_(True), Generation.review_status == "approved")
+        if brand:
+            q = q.where(Generation.brand == brand)
+        if batch:
+            q = q.where(Generation.batch == batch)
+        paths = list(s.scalars(q))
+    missing = sum(not Path(p).is_file() for p in paths)
+    if not paths:
+        return ExportPreview(0, 0, "no approved images here yet")
+    if missing:
+        return ExportPreview(len(paths), missing, f"{missing} approved image file(s) are missing on the server")
+    return ExportPreview(len(paths), 0, "")
 
 
 def filter_options(actor: Actor) -> dict[str, list[str]]:

@@ -2,7 +2,8 @@
 per-brand policy for images that fail a gate.
 
 A decision is never edited: each one is a new ``reviews`` row numbered ``seq`` = 1, 2, … per image, and the pair
-(generation_id, seq) is unique. That uniqueness is the optimistic-concurrency arbiter: two approvers who both saw an
+(generation_id, seq) is unique; an undo is a row too (decision ``withdrawn``, cancelling the one before it). That
+uniqueness is the optimistic-concurrency arbiter: two approvers who both saw an
 image at seq n both try to write seq n + 1, and the database lets exactly one of them in.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ class ReviewRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)  # 1 for the first decision on the image, then 2, 3, …
-    decision: Mapped[str] = mapped_column(String(24))  # approved | rejected | changes_requested
+    decision: Mapped[str] = mapped_column(String(24))  # approved | rejected | changes_requested | withdrawn (an undo)
     comment: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(100))
     reviewer_role: Mapped[str] = mapped_column(String(20))
@@ -57,12 +58,13 @@ class ReviewCheckRow(Base):
 
 class ReviewPolicyRow(Base):
     """What a failed gate does to a brand's images: ``flag`` (in the queue, marked) or ``hold`` (kept out of the
-    default queue; approving one needs an explicit override)."""
+    default queue; approving one needs an explicit override); and whether rejecting one needs a reason."""
 
     __tablename__ = "review_policies"
 
     brand: Mapped[str] = mapped_column(String(100), primary_key=True)
     on_clip_fail: Mapped[str] = mapped_column(String(8), default="flag")
     on_ocr_fail: Mapped[str] = mapped_column(String(8), default="hold")
+    reject_reason: Mapped[str] = mapped_column(String(8), default="required")  # required | optional (migration 0020)
     updated_by: Mapped[str] = mapped_column(String(100), default="")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,7 +1,12 @@
 """Generate page widgets: pipeline controls (with CPU offload, VAE tiling and a memory estimate), a cached pipeline,
-a saved prompt version picker, the brand's CLIP gate, one-prompt generation, batch jobs from a saved prompt batch, and
-the gallery. Reads go through ``workbench.generate.reads`` (no table queries here)."""
+a saved prompt version picker, the brand's CLIP gate, one-prompt generation, the batch view for a saved prompt batch
+(its prompts, gate, image count and time estimate), and the user's results grouped per request, newest first.
+Reads go through ``workbench.generate.reads`` (no table queries here).
+
+The page's tabs are ``TABS`` (label -> what it draws): a new way to generate adds one entry there."""
 from __future__ import annotations
+
+import uuid
 
 import streamlit as st
 
@@ -9,11 +14,18 @@ from workbench.generate.pipeline import (QUANTIZATION_MODES, SCHEDULERS, Generat
                                         estimate_memory_gib, parse_lora_arg)
 from workbench.models.sources import native_size
 from workbench.settings import Settings
-from workbench.ui.common import plain
+from workbench.ui.common import open_tab, plain
+from workbench.ui.state import StateKeys
 
+K_TAB = "generate_tab"
+TAB_ONE, TAB_BATCH = "One prompt", "Prompt batch"
 K_LAST = "generate_last_paths"
 K_ATTEMPTS = "generate_last_attempts"  # the gate's attempts of the last request: [{image, attempt, seed, score, kept}]
 K_PICKED = "generate_picked_prompt"  # the id of the saved prompt version put into the form
+K_JOB = "generate_job"  # the batch job queued last from this page
+K_CLEARED = "generate_cleared_after"  # results with an id up to this one are hidden ("Clear older results")
+K_MORE = "generate_more_groups"  # how many result groups are shown
+GROUPS_SHOWN = 5
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
@@ -92,27 +104,138 @@ def use_seed(seed: int) -> None:
     st.session_state["generate_n"] = 1
 
 
-def gallery(batch: str, limit: int = 24) -> None:
-    from workbench.generate.reads import batch_images
+def arrive() -> None:
+    """Before the tabs are drawn: a batch just sent from the Prompts page opens the batch tab with that batch."""
+    if st.session_state.pop(StateKeys.PROMPT_BATCH_SENT, False):
+        st.session_state["generate_batch_pick"] = st.session_state.get(StateKeys.PROMPT_BATCH)
+        open_tab(K_TAB, TAB_BATCH)
 
-    rows = batch_images(batch, limit)
-    if not rows:
-        st.caption("No images in this batch yet.")
+
+def _when(t) -> str:
+    return "" if t is None else f"{t:%Y-%m-%d %H:%M}"
+
+
+def _short(text: str, n: int = 70) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[:n - 1].rstrip(" ,") + "…"
+
+
+def _seeds(seeds: list[int]) -> str:
+    if not seeds:
+        return ""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}–{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds[:6])) + ("…" if len(seeds) > 6 else "")
+
+
+def batch_title(group) -> str:
+    """"Batch “SS26 tees” (job 12)" for a job from a saved prompt batch, else what the group is."""
+    from workbench.prompts import PromptError
+    from workbench.prompts.store import get_batch
+
+    name = ""
+    if group.batch.startswith("prompts-") and group.batch[8:].isdigit():
+        try:
+            name = get_batch(int(group.batch[8:])).name
+        except PromptError:  # deleted since
+            name = ""
+    job = f"job {group.job_id}" if group.job_id else ""
+    if name:
+        return f"batch “{plain(name)}”" + (f" ({job})" if job else "")
+    if group.batch == "page":
+        return "on this page"
+    return f"batch {plain(group.batch)}" + (f" ({job})" if job else "")
+
+
+def group_label(group) -> str:
+    kept = group.kept
+    n = len(kept)
+    what = (f"“{plain(_short(group.prompts[0], 60))}”" if len(group.prompts) == 1
+            else f"{len(group.prompts)} prompts")
+    return f"{_when(group.started)} · {n} image{'' if n == 1 else 's'} · {what} · {batch_title(group)}"
+
+
+def settings_line(group) -> str:
+    st_ = group.settings
+    loras = ", ".join(f"{plain(name)} × {scale}" for name, scale in st_["loras"]) or "none"
+    parts = [f"model {plain(st_['model'])}" + (" 🧪 demo" if st_["demo_model"] else ""), f"LoRAs {loras}",
+             f"{st_['width']}×{st_['height']}", f"{st_['steps']} steps", f"guidance {st_['guidance']}",
+             plain(SCHEDULERS.get(st_["scheduler"], (None, None, st_["scheduler"]))[2])]
+    if st_["quantization"] and st_["quantization"] != "none":
+        parts.append(f"weights {plain(st_['quantization'])}")
+    if st_["brand"]:
+        parts.append(f"brand {plain(st_['brand'])}")
+    if st_["gate_threshold"] is not None:
+        parts.append(f"CLIP gate {st_['gate_threshold']}")
+    if st_["products"]:
+        parts.append("for " + ", ".join(plain(p) for p in st_["products"]))
+    seeds = _seeds(group.seeds)
+    return " · ".join(parts + ([seeds] if seeds else []))
+
+
+def image_card(row, several_prompts: bool) -> None:
+    from pathlib import Path
+
+    if Path(row.image_path).is_file():
+        st.image(row.image_path, width="stretch")
+    else:
+        st.caption("(the image file is gone)")
+    score = f" · CLIP {row.clip_score:.3f}" if row.clip_score is not None else ""
+    attempt = f" · attempt {row.attempt}" if row.attempt > 1 or not row.kept else ""
+    kept = "" if row.kept else " · not kept"
+    text = f"“{plain(_short(row.asked_prompt, 80))}” · " if several_prompts else ""
+    st.caption(f"{text}seed {row.seed}{attempt}{score}{kept}" + (" · 🧪 demo" if row.demo_model else ""),
+               help=None if not several_prompts else plain(row.asked_prompt))
+    if not Path(row.image_path).is_file():
         return
-    cols = st.columns(4)
-    for i, row in enumerate(rows):
-        with cols[i % 4]:
-            st.image(row.image_path, width="stretch")
-            score = f" · CLIP {row.clip_score:.3f}" if row.clip_score is not None else ""
-            kept = "" if row.kept else " · not kept"
-            st.caption(f"seed {row.seed} · attempt {row.attempt}{score}{kept}"
-                       + (" · 🧪 demo" if row.demo_model else ""))
-            left, right = st.columns(2)
-            with open(row.image_path, "rb") as f:
-                left.download_button("Download", f.read(), file_name=row.image_path.rsplit("/", 1)[-1],
-                                     mime="image/png", key=f"generate_dl_{row.id}")
-            right.button("Use this seed", key=f"generate_seed_{row.id}", on_click=use_seed, args=(row.seed,),
-                         help="Put this seed in the form to vary the prompt on the same composition.")
+    left, right = st.columns(2)
+    path = Path(row.image_path)
+    # read when clicked, not on every run: a page of full-size PNGs would otherwise be sent each time
+    left.download_button("Download", lambda: path.read_bytes(), file_name=path.name, mime="image/png",
+                         key=f"generate_dl_{row.id}")
+    right.button("Use this seed", key=f"generate_seed_{row.id}", on_click=use_seed, args=(row.seed,),
+                 help="Put this seed in the one-prompt form to vary the prompt on the same composition.")
+
+
+def _clear(after_id: int) -> None:
+    st.session_state[K_CLEARED] = after_id
+    st.session_state[K_MORE] = GROUPS_SHOWN
+
+
+def results(user: str) -> None:
+    """The signed-in user's results, one group per request (a Generate click, a batch job) with its prompt and
+    settings, newest first: the newest open, older ones collapsed; "Clear older results" hides all but the newest
+    (for this session: nothing is deleted, every image stays in review)."""
+    from workbench.generate.reads import result_groups
+
+    shown = st.session_state.get(K_MORE, GROUPS_SHOWN)
+    groups = result_groups(user, limit=shown + 1, after_id=st.session_state.get(K_CLEARED, 0))
+    more, groups = len(groups) > shown, groups[:shown]
+    head, b1, b2 = st.columns([4, 1, 1])
+    head.subheader("Your results")
+    if not groups:
+        st.caption("Nothing here yet: images you generate appear here, newest first, grouped per request."
+                   + (" Older results are hidden (Clear)." if st.session_state.get(K_CLEARED) else ""))
+        return
+    b1.button("Clear older results", key="generate_clear_older", disabled=len(groups) < 2, on_click=_clear,
+              args=(min(i.id for i in groups[0].images) - 1,),
+              help="Hide every result but the newest (for this session; the images stay in review).")
+    b2.button("Clear all", key="generate_clear_all", on_click=_clear,
+              args=(max(i.id for i in groups[0].images),), help="Hide every result shown (for this session).")
+    for n, group in enumerate(groups):
+        with st.expander(group_label(group), expanded=n == 0):
+            st.caption(settings_line(group))
+            if len(group.prompts) == 1:
+                st.code(group.prompts[0], language=None, wrap_lines=True)
+            cols = st.columns(4)
+            for i, row in enumerate(group.images):
+                with cols[i % 4]:
+                    image_card(row, several_prompts=len(group.prompts) > 1)
+    if more:
+        st.button("Show older results", key="generate_show_more",
+                  on_click=lambda: st.session_state.__setitem__(K_MORE, shown + GROUPS_SHOWN))
 
 
 def is_demo(ref: str) -> bool:
@@ -121,16 +244,113 @@ def is_demo(ref: str) -> bool:
     return is_demo_model(ref)
 
 
-def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int | None = None, steps: int | None = None,
-                 gate: dict | None = None):
-    """The ``BatchConfig`` of the page's "Queue the batch" (size and steps from the one-prompt form; ``gate``: None
-    for no gate, else the overrides of ``gate_controls``, {} meaning each prompt's brand gate)."""
+def batch_config(spec: PipelineSpec, prompt_batch_id: int, size: int, steps: int, gate: dict | None = None,
+                 num_images: int = 1, seed: int = 0, guidance: float = 5.0):
+    """The ``BatchConfig`` of the batch view's "Queue" (``gate``: None for no gate, else the overrides of
+    ``gate_controls``, {} meaning each prompt's brand gate). Image ``i`` of every prompt gets seed ``seed + i``."""
     from workbench.generate.batch import BatchConfig
 
-    size = size or st.session_state.get("generate_size") or native_size(spec.model)
-    steps = steps or st.session_state.get("generate_steps", 30)
     return BatchConfig(spec=spec, prompt_batch_id=prompt_batch_id, batch=f"prompts-{prompt_batch_id}",
-                       params={"width": size, "height": size, "steps": steps}, gate=gate)
+                       params={"width": int(size), "height": int(size), "steps": int(steps),
+                               "guidance": float(guidance), "num_images": int(num_images), "seed": int(seed)},
+                       gate=gate)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def time_estimate(spec: PipelineSpec, size: int, steps: int, images: int, attempts: int) -> str:
+    """How long the batch should take, from images made here at this size (``reads.seconds_per_image``), or an honest
+    "unknown" until there are some."""
+    from workbench.generate.reads import seconds_per_image
+
+    measured = seconds_per_image(spec.model, size, size, steps)
+    if measured is None:
+        return ("Time: unknown until this machine has made two images of this model at this size; the job shows its "
+                "progress and the first images tell.")
+    per_image, n = measured
+    low, high = per_image * images, per_image * images * attempts
+    span = _duration(low) if attempts == 1 else f"{_duration(low)}–{_duration(high)} (gate retries)"
+    return (f"Time: about {span}, plus loading the model ({per_image:.1f} s per image here, the median of {n} "
+            f"measurement{'' if n == 1 else 's'} at {size}×{size}).")
+
+
+def _batch_choices() -> dict:
+    from workbench.prompts import PromptError
+    from workbench.prompts.store import get_batch, list_batches
+
+    batches = {b.id: b for b in list_batches(limit=50)}
+    sent = st.session_state.get(StateKeys.PROMPT_BATCH)
+    if sent and sent not in batches:
+        try:
+            batches[sent] = get_batch(sent)
+        except PromptError:  # deleted since
+            pass
+    return batches
+
+
+def batch_view(spec: PipelineSpec, user: str) -> None:
+    """A saved prompt batch (the one sent from Prompts, or picked here): its prompts, the CLIP gate of its brand(s),
+    images per prompt and seeds, how many images that makes, how long it should take, and the Queue button."""
+    from workbench.generate.batch import enqueue_batch, plan, stop_batch
+    from workbench.generate.guard import gate_for
+    from workbench.prompts.store import batch_prompts
+    from workbench.ui.jobs import job_panel
+
+    batches = _batch_choices()
+    if not batches:
+        st.info("No saved prompt batches yet: build one on the **Prompts** page, save it and press *Send to "
+                "Generate*; it opens here.")
+        return
+    if st.session_state.get("generate_batch_pick") not in batches:
+        st.session_state["generate_batch_pick"] = next(iter(batches))
+    batch_id = st.selectbox("Prompt batch", list(batches), key="generate_batch_pick",
+                            format_func=lambda i: f"{batches[i].name or 'batch'} · {batches[i].size} prompts · "
+                                                  f"{batches[i].brand or 'no brand'} · saved by "
+                                                  f"{batches[i].created_by} {_when(batches[i].created_at)}")
+    prompts = batch_prompts(batch_id)
+    brand = batches[batch_id].brand
+    st.dataframe([{"#": i + 1, "prompt": p.text, "negative": p.negative, "brand": p.brand or "—"}
+                  for i, p in enumerate(prompts)], hide_index=True, width="stretch",
+                 height=min(38 + 35 * len(prompts), 250), key="generate_batch_prompts",
+                 column_config={"prompt": st.column_config.TextColumn(width="large")})
+    gate = gate_controls(brand, "generate_batch")  # on by default when the batch's brand profile has a gate
+    others = sorted({p.brand for p in prompts} - {brand})
+    if gate is not None and others:  # each prompt goes through its own brand's gate
+        st.caption("Other brands in this batch keep their own gates: " + "; ".join(
+            f"{plain(b) or 'no brand'}: threshold {g.policy.threshold}, {g.policy.max_attempts} attempt(s)"
+            for b, g in ((b, gate_for(b, gate.get("threshold"), gate.get("max_attempts"))) for b in others)))
+    native = native_size(spec.model)
+    c1, c2, c3, c4, c5 = st.columns(5)
+    per_prompt = int(c1.number_input("Images per prompt", 1, 16, 1, key="generate_batch_n"))
+    seed = int(c2.number_input("First seed", 0, 2**32 - 1, 0, key="generate_batch_seed",
+                               help="Image i of every prompt uses this seed + i: the same seeds across prompts make "
+                                    "them comparable; a new first seed makes new images."))
+    steps = int(c3.number_input("Steps", 1, 100, 30, key="generate_batch_steps"))
+    guidance = float(c4.number_input("Guidance", 0.0, 20.0, 5.0, key="generate_batch_guidance"))
+    sizes = sorted({1024, 768, 512, 256, 64, native}, reverse=True)
+    size = int(c5.selectbox("Size", sizes, index=sizes.index(native), key="generate_batch_size",
+                            help=f"This model was built for {native}×{native}."))
+    config = batch_config(spec, batch_id, size, steps, gate, per_prompt, seed, guidance)
+    _, _, todo, done = plan(config)
+    new = sum((p.text, s) not in done for p, s in todo)
+    attempts = max([gate_for(b, (gate or {}).get("threshold"), (gate or {}).get("max_attempts")).policy.max_attempts
+                    for b in {p.brand for p in prompts}] or [1]) if gate is not None else 1
+    st.markdown(f"**{len(prompts)} prompt{'' if len(prompts) == 1 else 's'} × {per_prompt} = {len(todo)} image"
+                f"{'' if len(todo) == 1 else 's'}**" + (f" · {len(todo) - new} already made with these seeds (skipped)"
+                                                        if new < len(todo) else ""))
+    st.caption(time_estimate(spec, size, steps, new, attempts) if new else
+               "Every image of this batch with these seeds is made already: pick another first seed for new ones.")
+    if st.button(f"Queue {new} image{'' if new == 1 else 's'}", key="generate_queue_batch", type="primary",
+                 disabled=not new):
+        st.session_state[K_JOB] = enqueue_batch(user, config, title=f"generate prompts-{batch_id}")
+    if st.session_state.get(K_JOB):
+        job_panel(st.session_state[K_JOB], key="generate", stop=lambda job_id: stop_batch(user, job_id))
 
 
 @st.cache_resource(show_spinner="Loading the CLIP scorer…", max_entries=1)
@@ -174,13 +394,6 @@ def gate_controls(brand: str, key: str) -> dict | None:
     if int(attempts) != base.max_attempts:
         overrides["max_attempts"] = int(attempts)
     return overrides
-
-
-def batch_gate_controls(prompt_batch_id: int) -> dict | None:
-    """``gate_controls`` for a saved prompt batch's brand."""
-    from workbench.prompts.store import get_batch
-
-    return gate_controls(get_batch(prompt_batch_id).brand, "generate_batch")
 
 
 def use_prompt_version(prompt_id: int) -> None:
@@ -282,7 +495,7 @@ def product_picker(spec: PipelineSpec):
 def single_prompt_form(spec: PipelineSpec, user: str) -> None:
     """Typed (or saved) prompt, or a product's -> N images in the page as ``user`` (the library checks the role),
     through the brand's CLIP gate when it is on (a product's images through its fidelity check instead), with
-    progress; the gallery shows them with seeds."""
+    progress; ``results`` shows them as one group with the prompt and settings."""
     from dataclasses import replace
 
     from workbench.generate.pipeline import GenerationError
@@ -328,6 +541,7 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
                 scorer = clip_scorer(get_settings().models.clip_scorer, spec.device)
             bar = st.progress(0.0, text="Generating…")
             paths, attempts, held = [], [], []
+            params = replace(params, request=f"page-{uuid.uuid4().hex[:12]}")  # this click: one result group
             for i in range(params.num_images):
                 one = replace(params, seed=params.seed + i, num_images=1)
                 if pp is not None:
@@ -358,4 +572,3 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
     if st.session_state.get(K_LAST):
         st.success(f"{len(st.session_state[K_LAST])} image(s) saved with their provenance and sent to review.")
     _attempts_table()
-    gallery("page")

@@ -157,14 +157,19 @@ def batch_builder(settings: Settings, stamp: tuple, spec: BatchSpec) -> None:
 
 
 def send_to_generate(batch_id: int, key: str) -> None:
-    """A button that hands a saved batch to the Generate page through session state."""
-    if st.button("Send to Generate", key=key):
+    """A button that hands a saved batch to the Generate page (session state) and goes there: Generate opens its
+    batch tab with this batch, its prompts, gate, image count and time estimate."""
+    from streamlit.errors import StreamlitAPIException
+
+    if st.button("Send to Generate", key=key, type="primary", icon="🎨"):
         st.session_state[StateKeys.PROMPT_BATCH] = batch_id
-    if st.session_state.get(StateKeys.PROMPT_BATCH) == batch_id:
+        st.session_state[StateKeys.PROMPT_BATCH_SENT] = True
         if GENERATE_PAGE.exists():
-            st.page_link("pages/4_Generate.py", label=f"Open Generate with batch {batch_id}", icon="🎨")
-        else:
-            st.info(f"Batch {batch_id} is saved and ready for Generate (the Generate page is not installed yet).")
+            try:
+                st.switch_page("pages/4_Generate.py")
+            except StreamlitAPIException:  # this page run on its own (not from Home.py): no page to switch to
+                pass
+        st.info(f"Batch {batch_id} is saved and ready: open the Generate page.")
 
 
 # -- Library: saved batches, versions ----------------------------------------------------------------------------

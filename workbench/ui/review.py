@@ -1,23 +1,29 @@
 """Widgets of the Review page: filters, the one-image view with keyboard shortcuts (A approve, X reject, E request
-changes, J/K next/previous), bulk mode, export, the audit trail, a marketer's submissions, and user admin.
+changes, J/K next/previous) and a short undo, bulk mode (one form: ticking images does not rerun the page), export
+(enabled only when it can run, with the count it will write), the audit trail (filters, plain words, before/after as
+a table), a marketer's submissions (thumbnails, full feedback), and user admin.
 
 Every action calls a ``workbench.review`` function with the signed-in username; the library checks the role again.
 Widget keys start with ``review_``.
 """
 from __future__ import annotations
 
+import datetime as dt
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 import streamlit as st
 
 from workbench.auth import ROLES, AuthError, UserInfo, add_user, list_users, set_active, set_role
-from workbench.review import (DECISIONS, QueueFilter, QueueItem, ReviewError, audit_trail, bulk_decide, decide,
-                              export_approved, filter_options, history, list_queue, request_changes)
+from workbench.review import (DECISIONS, UNDO_SECONDS, QueueFilter, QueueItem, ReviewError, audit_options,
+                              audit_trail, bulk_decide, decide, export_approved, export_preview, filter_options,
+                              get_policy, history, list_queue, request_changes, undo_decision)
 from workbench.ui.common import code_span, plain
 
 POS = "review_pos"  # index of the image shown (page-private state, not a widget)
 FLASH = "review_flash"  # (kind, message) shown once after a rerun
+UNDO = "review_last_decisions"  # {"items": [(image id, decision number)], "at": time.time(), "what": …}
 ANY = "(any)"
 STATUS_LABELS = {"pending": "pending", "approved": "approved", "rejected": "rejected",
                  "changes_requested": "changes requested", None: "all"}
@@ -35,6 +41,49 @@ def show_flash() -> None:
         getattr(st, kind)(message)  # built by this page; user text in it went through plain()
 
 
+def friendly(exc: Exception) -> str:
+    """A library error for people: the argument name the library starts some messages with ("comment: …") goes."""
+    text = str(exc)
+    for prefix in ("comment: ", "brand / batch: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            text = text[:1].upper() + text[1:]
+    return plain(text)
+
+
+def remember_undo(items: list[tuple[int, int]], what: str) -> None:
+    st.session_state[UNDO] = {"items": items, "at": time.time(), "what": what} if items else None
+
+
+def undo_bar(user: UserInfo) -> None:
+    """An Undo button for the decision(s) just made, while the library still allows it (``UNDO_SECONDS``) and until
+    the next decision."""
+    last = st.session_state.get(UNDO)
+    if not last:
+        return
+    left = UNDO_SECONDS - (time.time() - last["at"])
+    if left <= 0:
+        st.session_state[UNDO] = None
+        return
+    c1, c2 = st.columns([1, 5])
+    c1.button("↩️ Undo", key="review_undo", on_click=_undo, args=(user.username,),
+              help=f"Take back what you just did ({plain(last['what'])}).")
+    c2.caption(f"You can undo this for about {left:.0f} more seconds.")
+
+
+def _undo(username: str) -> None:
+    last = st.session_state.pop(UNDO, None) or {"items": []}
+    done, problems = [], []
+    for gid, seq in last["items"]:
+        try:
+            undo_decision(username, gid, seq)
+            done.append(gid)
+        except (AuthError, ReviewError) as exc:
+            problems.append(friendly(exc))
+    msg = (f"Undone: image{'s' if len(done) > 1 else ''} {', '.join(map(str, done))} back as before." if done else "")
+    flash("warning" if problems else "success", "  \n".join([msg, *problems]).strip())
+
+
 def filters(user: UserInfo) -> QueueFilter:
     opts = filter_options(user.username)
     c1, c2, c3, c4 = st.columns(4)
@@ -48,6 +97,9 @@ def filters(user: UserInfo) -> QueueFilter:
 
 
 def provenance_panel(item: QueueItem) -> None:
+    from workbench.generate.pipeline import SCHEDULERS
+
+    scheduler = SCHEDULERS[item.scheduler][2] if item.scheduler in SCHEDULERS else item.scheduler
     gate = item.gate
     icon = {"passed": "🟢", "flagged": "🟠", "held": "🔴"}[gate.state]
     st.markdown(f"**Image {item.generation_id}** · {item.review_status.replace('_', ' ')} · gate {icon} {gate.state}")
@@ -59,11 +111,11 @@ def provenance_panel(item: QueueItem) -> None:
     st.markdown(f"CLIP **{clip}**{threshold} · OCR **{ocr}**" +
                 (f" (read {plain(repr(gate.ocr_detail.get('read', '')))})" if gate.ocr_detail else ""))
     st.code(item.prompt, language=None, wrap_lines=True)
-    loras = ", ".join(f"{plain(l.get('name') or l.get('path'))} × {plain(l.get('scale'))}"
+    loras = ", ".join(f"{plain(l.get('name') or Path(str(l.get('path', ''))).name)} × {plain(l.get('scale'))}"
                       for l in item.loras) or "none"
     st.markdown(
-        f"- **Model** {code_span(item.model)}{' 🧪 demo model' if item.demo_model else ''}\n"
-        f"- **LoRAs** {loras}\n- **Quantization** {plain(item.quantization)} · **Scheduler** {plain(item.scheduler)}\n"
+        f"- **Model** {code_span(Path(item.model).name or item.model)}{' 🧪 demo model' if item.demo_model else ''}\n"
+        f"- **LoRAs** {loras}\n- **Quantization** {plain(item.quantization)} · **Scheduler** {plain(scheduler)}\n"
         f"- **Seed** {item.seed} · **Steps** {item.steps} · **Guidance** {item.guidance} · "
         f"{item.width}×{item.height}\n- **Negative** {plain(item.negative_prompt) or '—'}\n"
         f"- **Batch** {plain(item.batch)} · **Brand** {plain(item.brand) or '—'} · "
@@ -83,11 +135,8 @@ def product_url(url: str) -> str | None:
     return quote(url, safe=":/?#[]@!$&'*+,;=%~") if url else None
 
 
-def products_panel(links: list) -> None:
-    """Products in this image (shop-the-look; ``products_of_generation`` rows): the SKU(s) it was generated for and
-    the similar catalog products retrieval found, each with its price and a link to its product page."""
-    if not links:
-        return
+def product_lines(links: list) -> list[str]:
+    """One markdown line per product in an image: name, SKU, price, why it is listed, a link to its page."""
     lines = []
     for p in links:
         kind = "generated for" if p.source == "generated_for" else f"similar ({(p.score or 0.0):.2f})"
@@ -95,7 +144,14 @@ def products_panel(links: list) -> None:
         url = product_url(p.url)
         link = f" · [product page]({url})" if url else ""
         lines.append(f"- **{plain(p.name or p.sku)}** · SKU {code_span(p.sku)}{price} · {kind}{link}")
-    st.markdown("**Products in this image**  \n" + "\n".join(lines))
+    return lines
+
+
+def products_panel(links: list) -> None:
+    """Products in this image (shop-the-look; ``products_of_generation`` rows): the SKU(s) it was generated for and
+    the similar catalog products retrieval found, each with its price and a link to its product page."""
+    if links:
+        st.markdown("**Products in this image**  \n" + "\n".join(product_lines(links)))
 
 
 def product_references(links: list) -> None:
@@ -129,15 +185,18 @@ def history_panel(user: UserInfo, item: QueueItem) -> None:
         tags = f" · tags: {plain(', '.join(d.tags))}" if d.tags else ""
         extra = f" · prompt v{d.prompt_version_id}" if d.prompt_version_id else ""
         extra += f" · regeneration job {d.regen_job_id}" if d.regen_job_id else ""
-        st.markdown(f"#{d.seq} **{d.decision.replace('_', ' ')}** by {plain(d.reviewer)} · "
+        what = "undone" if d.decision == "withdrawn" else d.decision.replace('_', ' ')
+        st.markdown(f"#{d.seq} **{what}** by {plain(d.reviewer)} · "
                     f"{d.created_at:%Y-%m-%d %H:%M}"
                     f"{tags}{extra}" + (f"  \n> {plain(d.comment)}" if d.comment else ""))
 
 
 def decision_controls(user: UserInfo, item: QueueItem) -> None:
     gid = item.generation_id
-    st.text_area("Comment", key=f"review_comment_{gid}",
-                 placeholder="What is good, what should change (required for request changes)")
+    reason = get_policy(item.brand).reason_required
+    st.text_area("Comment" + (" (say why when you reject)" if reason else ""), key=f"review_comment_{gid}",
+                 placeholder="What is good, what should change (required for request changes"
+                             + (" and reject)" if reason else ")"))
     st.text_input("Tags (comma-separated)", key=f"review_tags_{gid}")
     if item.gate.held:
         st.checkbox("I checked it: approve although a gate held it back", key=f"review_override_{gid}")
@@ -168,13 +227,15 @@ def _apply(username: str, gid: int, seen: int, prompt: str, action: str) -> None
             msg = f"Changes requested on image {gid}."
             msg += f" Prompt version {fb.prompt.version} saved." if fb.prompt else ""
             msg += f" Regeneration job {fb.job_id} queued." if fb.job_id else ""
+            d, follow_ups = fb.decision, bool(fb.prompt or fb.job_id)
         else:
             d = decide(username, gid, action, comment=comment, tags=tags, expected_seq=seen,
                        override_gate=bool(state.get(f"review_override_{gid}")))
-            msg = f"Image {gid} {plain(d.decision)}."
+            msg, follow_ups = f"Image {gid} {plain(d.decision.replace('_', ' '))}.", False
     except (AuthError, ReviewError) as exc:  # DecisionConflict included: its message names the current decision
-        flash("error", plain(exc))
+        flash("error", friendly(exc))
         return
+    remember_undo([] if follow_ups else [(gid, d.seq)], msg)  # a new prompt version or a queued job stay: no undo
     flash("success", msg)
 
 
@@ -196,7 +257,7 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
         if Path(item.image_path).is_file():
             st.image(item.image_path, width="stretch")
         else:
-            st.error(f"The image file is missing: {plain(item.image_path)}")
+            st.error(f"The file of image {item.generation_id} is missing on the server: ask an admin to restore it.")
         product_references(products)
     with right:
         provenance_panel(item)
@@ -208,23 +269,37 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
 
 
 def bulk_view(user: UserInfo, items: list[QueueItem]) -> None:
+    """Every image the Queue's filters show, with its products, in one form: ticking images does not rerun the page;
+    the decision is applied to the ticked ones when the form is sent."""
+    from workbench.products.links import products_of_generation
+
     st.caption("Tick images, then decide on all of them at once. Each is decided on its own: one that someone else "
                "decided meanwhile is reported, the others go through.")
-    cols = st.columns(4)
-    for i, item in enumerate(items):
-        with cols[i % 4]:
-            if Path(item.image_path).is_file():
-                st.image(item.image_path, width="stretch")
-            st.checkbox(f"{item.generation_id} · {item.gate.state}", key=f"review_bulk_pick_{item.generation_id}")
-    st.selectbox("Decision", list(DECISIONS), format_func=lambda d: d.replace("_", " "), key="review_bulk_decision")
-    st.text_input("Comment", key="review_bulk_comment")
-    st.button("Apply to the selected images", key="review_bulk_apply", on_click=_apply_bulk,
-              args=(user.username, {i.generation_id: i.review_seq for i in items}))
+    with st.form("review_bulk_form", border=False):
+        cols = st.columns(4)
+        for i, item in enumerate(items):
+            with cols[i % 4]:
+                if Path(item.image_path).is_file():
+                    st.image(item.image_path, width="stretch")
+                st.checkbox(f"Image {item.generation_id} · gate {item.gate.state}",
+                            key=f"review_bulk_pick_{item.generation_id}")
+                links = products_of_generation(item.generation_id)
+                if links:
+                    st.markdown("\n".join(product_lines(links)))
+        st.checkbox(f"All {len(items)} images shown", key="review_bulk_all")
+        c1, c2 = st.columns([1, 3])
+        c1.selectbox("Decision", list(DECISIONS), format_func=lambda d: d.replace("_", " "),
+                     key="review_bulk_decision")
+        c2.text_input("Comment (say why when you reject or request changes)", key="review_bulk_comment")
+        seen = {i.generation_id: i.review_seq for i in items}
+        st.form_submit_button("Apply to the selected images", key="review_bulk_apply", type="primary",
+                              on_click=_apply_bulk, args=(user.username, seen))
 
 
 def _apply_bulk(username: str, seen: dict[int, int]) -> None:
     state = st.session_state
-    chosen = {gid: seq for gid, seq in seen.items() if state.get(f"review_bulk_pick_{gid}")}
+    every = bool(state.get("review_bulk_all"))
+    chosen = {gid: seq for gid, seq in seen.items() if every or state.get(f"review_bulk_pick_{gid}")}
     if not chosen:
         flash("warning", "Tick at least one image.")
         return
@@ -232,32 +307,45 @@ def _apply_bulk(username: str, seen: dict[int, int]) -> None:
         result = bulk_decide(username, chosen, state.get("review_bulk_decision", "approve"),
                              comment=state.get("review_bulk_comment", ""))
     except (AuthError, ReviewError) as exc:
-        flash("error", plain(exc))
+        flash("error", friendly(exc))
         return
     for gid in chosen:
         state[f"review_bulk_pick_{gid}"] = False
-    problems = "  \n".join(plain(e) for e in result.conflicts + result.errors)
+    state["review_bulk_all"] = False
+    remember_undo([(d.generation_id, d.seq) for d in result.decided],
+                  f"{len(result.decided)} image(s) {result.decided[0].decision.replace('_', ' ')}"
+                  if result.decided else "")
+    problems = "  \n".join(friendly(e) for e in result.conflicts + result.errors)
     flash("warning" if problems else "success", plain(result.summary) + (f"  \n{problems}" if problems else ""))
 
 
 def export_view(user: UserInfo) -> None:
+    """Pick a brand and/or campaign; the button says how many approved images it will write and stays disabled until
+    an export can run (a brand or batch named, approved images there, their files present)."""
     opts = filter_options(user.username)
     c1, c2 = st.columns(2)
     brand = c1.selectbox("Brand", [ANY, *opts["brand"]], key="review_export_brand")
     batch = c2.selectbox("Campaign (batch)", [ANY, *opts["batch"]], key="review_export_batch")
-    if st.button("Export approved images", key="review_export_go", type="primary"):
+    brand, batch = (None if brand == ANY else brand), (None if batch == ANY else batch)
+    preview = export_preview(user.username, brand=brand, batch=batch)
+    n = preview.count
+    if preview.ready:
+        st.caption(f"{n} approved image{'' if n == 1 else 's'} will be written, with their metadata and a product "
+                   "feed.")
+    else:
+        st.caption(plain(preview.reason[:1].upper() + preview.reason[1:]) + ".")
+    label = f"Export {n} approved image{'' if n == 1 else 's'}" if preview.ready else "Export approved images"
+    if st.button(label, key="review_export_go", type="primary", disabled=not preview.ready):
         try:
-            result = export_approved(user.username, brand=None if brand == ANY else brand,
-                                     batch=None if batch == ANY else batch)
+            result = export_approved(user.username, brand=brand, batch=batch)
         except (AuthError, ReviewError) as exc:
-            st.error(plain(exc))
+            st.error(friendly(exc))
             return
-        st.success(f"{result.count} images exported to {code_span(result.path)}")
+        st.success(f"{result.count} image{'' if result.count == 1 else 's'} exported to {code_span(result.path.name)}")
         st.download_button("Download the zip", result.path.read_bytes(), file_name=result.path.name,
                            mime="application/zip", key="review_export_download")
         if result.feed_csv and result.feed_json:
-            st.caption(f"Product feed ({len(result.feed or [])} image × product rows): {code_span(result.feed_csv)} · "
-                       f"{code_span(result.feed_json)}")
+            st.caption(f"Product feed: {len(result.feed or [])} image × product rows.")
             c1, c2 = st.columns(2)
             c1.download_button("Product feed (CSV)", result.feed_csv.read_bytes(), file_name=result.feed_csv.name,
                                mime="text/csv", key="review_export_feed_csv")
@@ -265,28 +353,198 @@ def export_view(user: UserInfo) -> None:
                                mime="application/json", key="review_export_feed_json")
 
 
+# -- the audit trail in plain words --------------------------------------------------------------------------------
+
+ACTIONS = {  # what the audit log records -> what a person reads
+    "review.approve": "approved an image", "review.reject": "rejected an image",
+    "review.request_changes": "requested changes", "review.undo": "undid a decision",
+    "review.feedback": "turned feedback into a new prompt", "review.export": "exported approved images",
+    "review.set_policy": "changed a review policy", "review.check.ocr": "checked a logo (OCR)",
+    "user.create": "added a user", "user.set_role": "changed a role", "user.activate": "reactivated a user",
+    "user.deactivate": "deactivated a user", "user.login": "signed in", "user.login_failed": "failed to sign in",
+    "user.locked": "account locked", "user.reset_password": "reset a password",
+    "signin.client_locked": "sign-in blocked for a client", "dataset.import": "imported a dataset",
+    "dataset.delete": "deleted a dataset", "dataset.split": "split a dataset",
+    "dataset.caption_batch": "captioned a dataset", "item.caption": "edited a caption",
+    "item.exclude": "excluded an item", "item.include": "included an item", "prompt.create": "saved a prompt",
+    "prompt.refine": "refined a prompt", "prompt_batch.save": "saved a prompt batch",
+    "product.create": "created a product", "product.edit": "edited a product", "product.merge": "merged products",
+    "product.link_items": "linked photos to a product", "product.unlink_items": "unlinked photos from a product",
+    "product.token": "set a product token", "product.train": "trained a product",
+    "products.index": "indexed the catalog",
+    "products.fidelity": "checked product fidelity",
+}
+OBJECTS = {"generation": "image", "review_policy": "review policy", "export": "export", "user": "user",
+           "dataset": "dataset", "item": "dataset item", "prompt": "prompt", "prompt_batch": "prompt batch",
+           "product": "product", "client": "client"}
+FIELDS = {"review_status": "status", "seq": "decision number", "review_id": "decision record",
+          "override_gate": "gate overridden", "on_clip_fail": "when CLIP fails",
+          "on_ocr_fail": "when the logo check fails", "reject_reason": "reason to reject", "generation_ids": "images",
+          "sha256": "checksum", "undid": "undid decision", "product_feed": "product feed",
+          "feed_rows": "product feed rows", "path": "file"}
+PATHLIKE = ("path", "file", "dir", "folder", "log")  # field names whose values are server paths: shown as a file name
+
+
+def action_words(action: str) -> str:
+    return ACTIONS.get(action) or action.replace(".", " ").replace("_", " ")
+
+
+def object_words(entity: str, entity_id: str) -> str:
+    kind = OBJECTS.get(entity) or entity.replace("_", " ")
+    return f"{kind} {entity_id}".strip()
+
+
+def field_words(key: str) -> str:
+    return FIELDS.get(key) or key.replace("_", " ")
+
+
+def value_words(key: str, value) -> str:
+    """A recorded value as a person reads it: no None, no JSON, no server paths."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(value_words(key, v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{field_words(k)}: {value_words(k, v)}" for k, v in value.items())
+    text = str(value)
+    if any(p in key.lower() for p in PATHLIKE) and ("/" in text or "\\" in text):
+        return Path(text).name
+    if key in ("review_status", "decision"):
+        return text.replace("_", " ")
+    return text
+
+
+def changes(before: dict | None, after: dict | None) -> list[dict[str, str]]:
+    """Field by field: before, after, and whether it changed (a diff as a table)."""
+    before, after = before or {}, after or {}
+    rows = []
+    for key in dict.fromkeys([*before, *after]):
+        b, a = before.get(key), after.get(key)
+        rows.append({"field": field_words(key), "before": value_words(key, b) if key in before else "—",
+                     "after": value_words(key, a) if key in after else "—",
+                     "changed": "✏️" if key in before and key in after and b != a else
+                                "➕" if key not in before else "➖" if key not in after else ""})
+    return rows
+
+
+def change_summary(before: dict | None, after: dict | None, limit: int = 140) -> str:
+    parts = []
+    for row in changes(before, after):
+        if row["changed"] == "✏️":
+            parts.append(f"{row['field']}: {row['before']} → {row['after']}")
+        elif row["changed"] == "➕" and row["after"] != "—":
+            parts.append(f"{row['field']}: {row['after']}")
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def audit_view(user: UserInfo) -> None:
-    rows = [{"when": e.at.strftime("%Y-%m-%d %H:%M:%S"), "who": e.actor, "what": e.action,
-             "on": f"{e.entity} {e.entity_id}".strip(), "before": e.before, "after": e.after}
-            for e in audit_trail(user.username, limit=300)]
-    if not rows:
+    """Who did what to which object, when: filters (who, what, dates, object), plain words, and the chosen entry's
+    before and after as a table."""
+    opts = audit_options(user.username)
+    if not opts["action"]:
         st.caption("Nothing recorded yet.")
-    else:
-        st.dataframe(rows, width="stretch", hide_index=True)
+        return
+    c1, c2, c3 = st.columns([2, 3, 2])
+    who = c1.multiselect("Who", opts["who"], key="review_audit_who", placeholder="anyone")
+    actions = c2.multiselect("What", opts["action"], format_func=action_words, key="review_audit_action",
+                             placeholder="anything")
+    today = dt.date.today()
+    dates = c3.date_input("Between", (today - dt.timedelta(days=30), today), key="review_audit_dates")
+    c4, c5, _ = st.columns([2, 2, 3])
+    kind = c4.selectbox("Object", [ANY, *opts["entity"]], key="review_audit_entity",
+                        format_func=lambda e: e if e == ANY else OBJECTS.get(e, e.replace("_", " ")))
+    number = c5.text_input("Its number or name", key="review_audit_object", placeholder="e.g. 12",
+                           disabled=kind == ANY)
+    since = until = None
+    if isinstance(dates, (tuple, list)) and dates:
+        since = dt.datetime.combine(dates[0], dt.time())
+        until = dt.datetime.combine(dates[-1], dt.time()) + dt.timedelta(days=1)
+    entries = audit_trail(user.username, entity=None if kind == ANY else kind,
+                          entity_id=number.strip() if kind != ANY and number.strip() else None, limit=300,
+                          who=who or None, actions=actions or None, since=since, until=until)
+    if not entries:
+        st.caption("Nothing matches these filters.")
+        return
+    n = len(entries)
+    st.caption(f"{n} entr{'y' if n == 1 else 'ies'}, newest first" + (" (the latest 300)" if n == 300 else "") + ".")
+    st.dataframe([{"when": e.at.strftime("%Y-%m-%d %H:%M:%S"), "who": e.actor or "—", "what": action_words(e.action),
+                   "object": object_words(e.entity, e.entity_id), "change": change_summary(e.before, e.after) or "—"}
+                  for e in entries], width="stretch", hide_index=True, key="review_audit_table",
+                 column_config={"change": st.column_config.TextColumn(width="large")})
+    pick = st.selectbox("Before and after of", range(n), key="review_audit_pick",
+                        format_func=lambda i: f"{entries[i].at:%Y-%m-%d %H:%M:%S} · {entries[i].actor} · "
+                                              f"{action_words(entries[i].action)} · "
+                                              f"{object_words(entries[i].entity, entries[i].entity_id)}")
+    st.dataframe(changes(entries[pick].before, entries[pick].after), width="stretch", hide_index=True,
+                 key="review_audit_diff")
 
 
 def submissions_view(user: UserInfo) -> None:
-    """A marketer's own images: where each one stands and what the reviewers said."""
+    """A marketer's own images, newest first: a thumbnail, where each one stands and the reviewers' full feedback."""
     items = list_queue(user.username, QueueFilter(status=None, gate="all"))
     if not items:
         st.info("You have no generated images yet: make some on the Generate page; they appear here with their review "
                 "status and the reviewers' feedback.")
         return
-    rows = [{"image": i.generation_id, "batch": i.batch, "status": i.review_status.replace("_", " "),
-             "gate": i.gate.state, "feedback": i.last_decision.comment if i.last_decision else "",
-             "by": i.last_decision.reviewer if i.last_decision else "", "replaces": i.replaces_id}
-            for i in items]
-    st.dataframe(rows, width="stretch", hide_index=True)
+    counts = {s: sum(i.review_status == s for i in items) for s in STATUS_LABELS if s}
+    st.caption(" · ".join(f"{n} {STATUS_LABELS[s]}" for s, n in counts.items() if n))
+    shown = items[::-1][:60]
+    for start in range(0, len(shown), 3):
+        cols = st.columns(3)
+        for col, i in zip(cols, shown[start:start + 3]):
+            with col.container(border=True):
+                if Path(i.image_path).is_file():
+                    st.image(i.image_path, width="stretch")
+                icon = {"approved": "✅", "rejected": "❌", "changes_requested": "✏️"}.get(i.review_status, "⏳")
+                st.markdown(f"**Image {i.generation_id}** · {icon} {i.review_status.replace('_', ' ')} · "
+                            f"gate {i.gate.state}")
+                st.caption(f"“{plain(i.prompt)}” · batch {plain(i.batch)}"
+                           + (f" · replaces image {i.replaces_id}" if i.replaces_id else ""))
+                d = i.last_decision
+                if d is not None:
+                    said = f"  \n> {plain(d.comment)}" if d.comment else " (no comment)"
+                    st.markdown(f"**{plain(d.reviewer)}** · {d.created_at:%Y-%m-%d %H:%M}{said}")
+    if len(items) > len(shown):
+        st.caption(f"The newest {len(shown)} of {len(items)} images.")
+
+
+POLICY_WORDS = {"flag": "flag it in the queue", "hold": "hold it back", "required": "required",
+                "optional": "optional"}
+
+
+def policies_view(user: UserInfo) -> None:
+    """A brand's review policy (admins: ``settings``): what a failed CLIP or logo check does, and whether a reject
+    needs a reason."""
+    from workbench.review import set_policy
+    from workbench.review.queue import POLICY_ACTIONS, REASON_RULES
+
+    brands = filter_options(user.username)["brand"]
+    if not brands:
+        st.caption("Review policies are per brand: they appear once a brand has images.")
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    brand = c1.selectbox("Brand", brands, key="review_policy_brand")
+    now = get_policy(brand)
+    clip = c2.selectbox("When the CLIP check fails", POLICY_ACTIONS, index=POLICY_ACTIONS.index(now.on_clip_fail),
+                        format_func=POLICY_WORDS.get, key=f"review_policy_clip_{brand}")
+    ocr = c3.selectbox("When the logo check fails", POLICY_ACTIONS, index=POLICY_ACTIONS.index(now.on_ocr_fail),
+                       format_func=POLICY_WORDS.get, key=f"review_policy_ocr_{brand}")
+    reason = c4.selectbox("Reason to reject", REASON_RULES, index=REASON_RULES.index(now.reject_reason),
+                          format_func=POLICY_WORDS.get, key=f"review_policy_reason_{brand}")
+    if st.button("Save the policy", key="review_policy_save",
+                 disabled=(clip, ocr, reason) == (now.on_clip_fail, now.on_ocr_fail, now.reject_reason)):
+        try:
+            set_policy(user.username, brand, on_clip_fail=clip, on_ocr_fail=ocr, reject_reason=reason)
+        except (AuthError, ReviewError) as exc:
+            st.error(friendly(exc))
+        else:
+            flash("success", f"Review policy of {plain(brand)} saved.")
+            st.rerun()
 
 
 def users_view(user: UserInfo) -> None:
