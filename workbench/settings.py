@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # the first step). "auto": on machines without a CUDA device (see workbench.jobs.spawn).
     jobs_preload: Literal["auto", "on", "off"] = "auto"
     models: ModelRefs = Field(default_factory=ModelRefs)
+    # A browser sign-in (a session cookie, workbench.auth.sessions) ends after this many hours without a page run,
+    # and after session_max_days however busy; signing out ends it at once, in every tab.
+    session_idle_hours: float = Field(default=8.0, gt=0)
+    session_max_days: float = Field(default=7.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
