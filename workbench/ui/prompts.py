@@ -22,6 +22,7 @@ class PromptsKeys:
     """Session-state keys of this page that are not widgets."""
 
     SAVED_BATCH = "prompts_saved_batch"  # (batch id, spec) the Build tab saved last
+    AUTO_TEMPLATE = "prompts_auto_template"  # the template the brand chose (a brand change replaces only that one)
 
 
 # -- cached loaders -----------------------------------------------------------------------------------------------
@@ -66,17 +67,41 @@ def show_problems(problems: list, title: str) -> None:
 # -- Build: template, slots, preview, batch -----------------------------------------------------------------------
 
 
+def brand_template(lib: Library, brand_name: str | None) -> str:
+    """The template a batch for ``brand_name`` starts from: the profile's ``product_template``, else the template of
+    the brand's newest saved batch, else the first template."""
+    names = list(lib.templates)
+    brand = lib.brands.get(brand_name or "")
+    if brand is not None and brand.product_template in lib.templates:
+        return brand.product_template
+    if brand is not None:
+        used = next((b.template for b in store.list_batches() if b.brand == brand.name), None)
+        if used in lib.templates:
+            return used
+    return names[0]
+
+
 def build_tab(lib: Library, settings: Settings) -> None:
     left, right = st.columns([1, 2])
     names = list(lib.templates)
-    name = left.selectbox("Template", names, format_func=lambda n: lib.templates[n].title, key="prompts_template")
-    template = lib.template(name)
     brands = [NO_BRAND, *lib.brands]
     own_brand = lib.default_brand()
-    brand_name = left.selectbox("Brand profile", brands, index=brands.index(own_brand) if own_brand else 0,
-                                key="prompts_brand",
+    if st.session_state.get("prompts_brand") not in brands:
+        st.session_state["prompts_brand"] = own_brand or NO_BRAND
+    if st.session_state.get("prompts_template") not in names:
+        st.session_state["prompts_template"] = brand_template(lib, st.session_state["prompts_brand"])
+        st.session_state[PromptsKeys.AUTO_TEMPLATE] = st.session_state["prompts_template"]
+
+    def brand_changed() -> None:  # a new brand starts from its own template, unless the user chose one
+        if st.session_state.get("prompts_template") == st.session_state.get(PromptsKeys.AUTO_TEMPLATE):
+            st.session_state["prompts_template"] = brand_template(lib, st.session_state["prompts_brand"])
+            st.session_state[PromptsKeys.AUTO_TEMPLATE] = st.session_state["prompts_template"]
+
+    brand_name = left.selectbox("Brand profile", brands, key="prompts_brand", on_change=brand_changed,
                                 format_func=lambda b: b if b == NO_BRAND else lib.brands[b].title)
     brand = None if brand_name == NO_BRAND else lib.brand(brand_name)
+    name = left.selectbox("Template", names, format_func=lambda n: lib.templates[n].title, key="prompts_template")
+    template = lib.template(name)
     scenes: list[str] = []
     if template.uses_scene:
         default = [template.default_scene] if template.default_scene else []
@@ -175,8 +200,9 @@ def library_tab() -> None:
     if not batches:
         st.info("No saved batches yet: build one on the **Build** tab and save it.")
         return
-    st.dataframe([{"id": b.id, "name": b.name, "template": b.template, "brand": b.brand, "prompts": b.size,
-                   "by": b.created_by, "created": f"{b.created_at:%Y-%m-%d %H:%M}"} for b in batches],
+    st.dataframe([{"id": b.id, "name": b.name, "template": b.template, "brand": b.brand or "no brand",
+                   "prompts": b.size, "by": b.created_by, "created": f"{b.created_at:%Y-%m-%d %H:%M}"}
+                  for b in batches],
                  hide_index=True, width="stretch")
     by_id = {b.id: b for b in batches}
     batch_id = st.selectbox("Batch", list(by_id), format_func=lambda i: f"{i} · {by_id[i].name}",
@@ -200,8 +226,9 @@ def library_tab() -> None:
             st.error(plain(exc))
         else:
             history = store.prompt_history(pid)
-    st.dataframe([{"version": p.version, "id": p.id, "parent": p.parent_id, "status": p.status, "text": p.text,
-                   "by": p.created_by, "why": p.reason, "issues": "; ".join(p.issues)} for p in history],
+    st.dataframe([{"version": p.version, "id": p.id, "from version": "" if p.parent_id is None else p.parent_id,
+                   "status": p.status, "text": p.text, "by": p.created_by, "why": p.reason or "",
+                   "issues": "; ".join(p.issues)} for p in history],
                  hide_index=True, width="stretch")
 
 
@@ -240,8 +267,7 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
     is off, with ``who_saves`` as its help."""
     choice = st.selectbox(f"Edit {kind}", [NEW, *items], key=f"prompts_edit_{kind}")
     text = skeleton if choice == NEW else source_text(items[choice].path)
-    st.caption(f"Saved files go to {code_span(settings.path('prompt_templates'))} and replace a shipped one of the "
-               "same name.")
+    st.caption(f"Saved in this workspace; a saved {kind} replaces a shipped one of the same name.")
     yaml_text = st.text_area("YAML", value=text, height=360, key=f"prompts_yaml_{kind}_{choice}")
     c1, c2 = st.columns(2)
     validate = c1.button("Validate", key=f"prompts_validate_{kind}")
@@ -257,5 +283,5 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
     except PromptError as exc:
         show_problems(exc.problems, f"Not saved: the {kind} has problems." if save_clicked else "Problems:")
         return
-    st.success(f"Saved to {code_span(path)}." if save_clicked else f"The {kind} is valid.")
+    st.success(f"Saved {plain(Path(path).stem)} to this workspace." if save_clicked else f"The {kind} is valid.")
 
