@@ -137,4 +137,5 @@ def test_without_any_template_the_page_says_where_to_add_one(workspace, tmp_path
     at = _page()
     assert not at.exception
     assert "No prompt templates found" in at.info[0].value
-    assert str(workspace / "prompt_templates") in at.info[0].value
+    assert "saved in this workspace" in at.info[0].value and "**Templates** tab" in at.info[0].value
+    assert str(workspace) not in at.info[0].value  # no server paths for marketers (issue #26 item 9)

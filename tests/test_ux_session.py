@@ -172,3 +172,34 @@ def test_the_users_form_clears_the_password_and_never_defaults_to_demoting_the_a
     shown = [t for t in at.text_input if t.label.startswith("Password")]
     assert [t.value for t in shown] == [""]  # a fresh form: the password is gone
     assert auth.get_user("adam").role == "admin"
+
+
+def test_brand_profiles_are_edited_in_a_form_that_writes_the_same_yaml(workspace):
+    from workbench.prompts import load_library
+    from workbench.prompts.brands import brand_to_yaml, parse_brand
+
+    shipped = load_library().brand("northwind")
+    assert parse_brand(brand_to_yaml(shipped), shipped.path) == shipped  # the form's writer round-trips a profile
+
+    at = page_as(PROMPTS, user="adam").run()
+    at.selectbox(key="prompts_brandform_pick").set_value("northwind").run()
+    assert not at.exception
+    assert any("#1F2A44" in h.proto.body and "navy" in h.proto.body for h in at.get("html"))  # the swatches
+    k = "prompts_brandform_northwind"
+    assert at.text_input(key=f"{k}_trigger").value == "nwo_style"
+    at.number_input(key=f"{k}_threshold").set_value(0.3)
+    at.text_area(key=f"{k}_forbidden").set_value("nike\nknockoff\nfast fashion")
+    at.number_input(key=f"{k}_dino").set_value(0.6)
+    at.button(key=f"FormSubmitter:{k}-Save brand profile").click().run()
+    assert not at.exception and not at.error
+    saved = load_library().brand("northwind")
+    assert saved.clip_threshold == 0.3 and saved.min_dino == 0.6 and saved.max_delta_e == 5.0
+    assert saved.forbidden_terms == ("nike", "knockoff", "fast fashion")
+    assert saved.palette == shipped.palette and saved.loras == shipped.loras and saved.trigger == "nwo_style"
+    yaml_text = (workspace / "prompt_templates" / "brands" / "northwind.yaml").read_text()
+    assert "clip_threshold: 0.3" in yaml_text and "min_dino: 0.6" in yaml_text
+    assert str(workspace) not in page_text(at)
+
+    marketer = page_as(PROMPTS, user="mia").run()
+    marketer.selectbox(key="prompts_brandform_pick").set_value("northwind").run()
+    assert marketer.button(key="FormSubmitter:prompts_brandform_northwind-Save brand profile").disabled

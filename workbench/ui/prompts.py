@@ -285,3 +285,106 @@ def editor_tab(kind: str, items: dict, skeleton: str, parse, save, settings: Set
         return
     st.success(f"Saved {plain(Path(path).stem)} to this workspace." if save_clicked else f"The {kind} is valid.")
 
+
+
+# -- brand profiles as a form --------------------------------------------------------------------------------------
+
+
+def swatches(palette: dict[str, str]) -> str:
+    """HTML colour swatches with their names (hex codes are checked by the profile format; names escaped)."""
+    import html
+
+    from workbench.prompts.brands import HEX_COLOUR
+
+    return " ".join(
+        f'<span style="display:inline-flex;align-items:center;gap:.3em;margin-right:1em">'
+        f'<span style="display:inline-block;width:1.3em;height:1.3em;border-radius:3px;border:1px solid #8886;'
+        f'background:{code}"></span>{html.escape(name)} <small>{code}</small></span>'
+        for name, code in palette.items() if HEX_COLOUR.match(code))
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def brand_form_tab(lib: Library, settings: Settings, can_save: bool, who_saves: str) -> None:
+    """The Brand profiles tab: a form over every field a marketer or admin changes (the same YAML, written by
+    ``brands.brand_to_yaml`` and saved through ``save_brand_text``), the palette with swatches, and the YAML editor as
+    an advanced view."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from workbench.prompts import BrandProfile, save_brand_text
+    from workbench.prompts.brands import brand_to_yaml, parse_brand
+
+    choice = st.selectbox("Brand profile", [NEW, *lib.brands], key="prompts_brandform_pick",
+                          format_func=lambda b: "New profile" if b == NEW else lib.brands[b].title)
+    base = BrandProfile(name="", title="", path="") if choice == NEW else lib.brands[choice]
+    if base.palette:
+        st.html(swatches(base.palette))
+    k = f"prompts_brandform_{choice}"
+    with st.form(k):
+        c1, c2, c3 = st.columns(3)
+        name = c1.text_input("Name (lowercase, used in file and batch names)", base.name, key=f"{k}_name",
+                             disabled=choice != NEW)
+        title = c2.text_input("Title", base.title, key=f"{k}_title")
+        trigger = c3.text_input("Trigger token", base.trigger, key=f"{k}_trigger",
+                                help="The word the brand's LoRA was trained on; templates put it in every prompt.")
+        c1, c2 = st.columns([1, 2])
+        logo = c1.text_input("Logo text", base.logo_text, key=f"{k}_logo",
+                             help="What the logo check (OCR) must read on generated images.")
+        negative = c2.text_input("Negative prompt", base.negative, key=f"{k}_negative")
+        st.markdown("**Palette** (colour names marketers pick in the slots, with their hex codes)")
+        palette = st.data_editor(
+            pd.DataFrame({"colour": list(base.palette), "hex": list(base.palette.values())}, dtype=str),
+            num_rows="dynamic", hide_index=True, key=f"{k}_palette",
+            column_config={"colour": st.column_config.TextColumn("Colour name", required=True),
+                           "hex": st.column_config.TextColumn("Hex code", required=True,
+                                                              validate=r"^#[0-9A-Fa-f]{6}$")})
+        c1, c2 = st.columns(2)
+        required = c1.text_area("Required phrases (one per line)", "\n".join(base.required_phrases),
+                                key=f"{k}_required", help="Every prompt of this brand must contain each one.")
+        forbidden = c2.text_area("Forbidden terms (one per line)", "\n".join(base.forbidden_terms),
+                                 key=f"{k}_forbidden", help="A prompt containing one is flagged and not generated.")
+        st.markdown("**CLIP gate**: an image that matches its prompt less than the threshold is made again")
+        c1, c2, c3 = st.columns(3)
+        gate_on = c1.toggle("On by default on Generate", base.gate_defined, key=f"{k}_gate_on")
+        threshold = c2.number_input("Threshold (CLIP similarity)", -1.0, 1.0, float(base.clip_threshold), 0.01,
+                                    key=f"{k}_threshold")
+        attempts = c3.number_input("Attempts at most", 1, 10, int(base.max_attempts), key=f"{k}_attempts")
+        st.markdown("**Product fidelity** (images made for a product; leave a field empty for no limit)")
+        c1, c2, c3, c4 = st.columns(4)
+        delta_e = c1.number_input("Colour difference at most (ΔE)", 0.0, 100.0, base.max_delta_e, 0.5,
+                                  key=f"{k}_delta_e")
+        dino = c2.number_input("Likeness at least (DINO)", -1.0, 1.0, base.min_dino, 0.01, key=f"{k}_dino")
+        shape = c3.number_input("Shape overlap at least (IoU)", 0.0, 1.0, base.min_shape_iou, 0.01, key=f"{k}_shape")
+        templates = ["", *lib.templates]
+        product_template = c4.selectbox(
+            "Template for products", templates, key=f"{k}_product_template",
+            index=templates.index(base.product_template) if base.product_template in templates else 0,
+            format_func=lambda t: lib.templates[t].title if t else "the product's category")
+        save = st.form_submit_button("Save brand profile", type="primary", disabled=not can_save,
+                                     help=None if can_save else who_saves)
+    if not can_save:
+        st.caption(who_saves)
+    if save:
+        rows = palette.dropna(how="all").fillna("")
+        profile = replace(
+            base, name=name.strip(), title=title.strip() or name.strip(), trigger=trigger.strip(),
+            logo_text=logo.strip(), negative=negative.strip(), required_phrases=_lines(required),
+            forbidden_terms=_lines(forbidden), palette={str(r.colour).strip(): str(r.hex).strip().upper()
+                                                        for r in rows.itertuples() if str(r.colour).strip()},
+            gate_defined=gate_on, clip_threshold=float(threshold), max_attempts=int(attempts),
+            max_delta_e=delta_e, min_dino=dino, min_shape_iou=shape, product_template=product_template)
+        text = brand_to_yaml(profile)
+        try:
+            path = save_brand_text(user(), text, settings, name=profile.name)
+        except PromptError as exc:
+            show_problems([p.message if not p.field else f"{p.field}: {p.message}" for p in exc.problems],
+                          "Not saved: the profile has problems.")
+        else:
+            st.success(f"Saved the brand profile {plain(Path(path).stem)} to this workspace.")
+    with st.expander("Advanced: edit as YAML (keeps comments; also for LoRAs)"):
+        editor_tab("brand profile", lib.brands, BRAND_SKELETON, parse_brand, save_brand_text, settings,
+                   can_save=can_save, who_saves=who_saves)
