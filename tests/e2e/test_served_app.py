@@ -35,6 +35,11 @@ def served(tmp_path_factory):
             proc = next(p for p in psutil.Process().children()
                         if "streamlit" in " ".join(p.cmdline()) and port in p.cmdline())
             yield url, proc, workspace
+            proc.terminate()  # serve() would give it 10 s: a server with closed tabs needs none of them
+            try:
+                proc.wait(3)
+            except psutil.TimeoutExpired:
+                proc.kill()
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
 
@@ -105,6 +110,9 @@ def test_sign_in_survives_reload_and_new_tab_until_sign_out(served, served_works
         page.goto(f"{url}/Datasets")
         settle(page)
         login(page, "mia", PASSWORD)
+        nav_links = page.locator("[data-testid='stSidebarNav'] a")
+        links = [t.strip() for t in nav_links.all_inner_texts()]
+        assert "Prompts" in links and "Evaluate" not in links  # a marketer's sidebar: the pages she can use
         page.wait_for_timeout(500)  # the cookie is set by the page's script
         page.reload()
         settle(page)
