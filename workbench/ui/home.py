@@ -68,7 +68,7 @@ def visible_pages(user: UserInfo | None) -> list[str]:
 
 def navigation_pages(user: UserInfo | None) -> list:
     shown = set(visible_pages(user))
-    return [st.Page(home_view, title="Home", icon="🧵", default=True)] + [
+    return [st.Page(home_view, title="Home", default=True)] + [  # no icon: the sidebar link reads "Home"
         st.Page(path, visibility="visible" if path in shown else "hidden") for path, _ in PAGES]
 
 
