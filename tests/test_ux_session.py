@@ -203,3 +203,15 @@ def test_brand_profiles_are_edited_in_a_form_that_writes_the_same_yaml(workspace
     marketer = page_as(PROMPTS, user="mia").run()
     marketer.selectbox(key="prompts_brandform_pick").set_value("northwind").run()
     assert marketer.button(key="FormSubmitter:prompts_brandform_northwind-Save brand profile").disabled
+
+
+def test_home_recent_jobs_read_as_plain_words():
+    from workbench import db
+
+    with db.session_scope() as s:
+        s.add(db.Job(kind="train_lora", title="spring capsule", config={}, metrics={}, result={}, status="queued",
+                     message=None))
+    at = page_as(HOME, user="ari").run()
+    [jobs] = [t.value for t in at.dataframe if "title" in t.value]
+    assert list(jobs["kind"]) == ["training run"]
+    assert "None" not in jobs.astype(str).to_string()

@@ -102,6 +102,16 @@ def next_step(user: UserInfo | None, counts: dict[str, int | None]) -> tuple[str
     return (f"Next step: {todo[0]}.", todo[1]) if todo else None
 
 
+JOB_KINDS = {"train_lora": "training run", "generate": "image generation", "evaluate": "evaluation",
+             "caption": "captioning", "demo": "demo workspace", "selftest": "self-test"}
+
+
+def recent_job_rows(jobs: list[dict]) -> list[dict]:
+    """Home's recent-jobs table in plain words: what kind of work, no empty cells reading "None"."""
+    return [{**j, "kind": JOB_KINDS.get(j["kind"], str(j["kind"]).replace("_", " ")),
+             "message": j["message"] or "", "title": j["title"] or ""} for j in jobs]
+
+
 def home_view() -> None:
     """The Home page: workspace counts, the demo, what to do next, what this machine can do."""
     from workbench.overview import redact_paths
@@ -162,7 +172,7 @@ def home_view() -> None:
     # Home needs no sign-in: job titles and messages (dataset, run and prompt names) are for signed-in users only.
     if user is not None:
         user_box(user)
-        recent = recent_jobs(ws)
+        recent = recent_job_rows(recent_jobs(ws))
         if recent:
             st.subheader("Recent jobs")
             st.dataframe(recent, hide_index=True, width="stretch")
