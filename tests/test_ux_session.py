@@ -215,3 +215,11 @@ def test_home_recent_jobs_read_as_plain_words():
     [jobs] = [t.value for t in at.dataframe if "title" in t.value]
     assert list(jobs["kind"]) == ["training run"]
     assert "None" not in jobs.astype(str).to_string()
+
+
+def test_the_shipped_streamlit_config_serves_locally_without_a_watcher_or_statistics():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none" and config["server"]["address"] == "127.0.0.1"
+    assert config["browser"]["gatherUsageStats"] is False

@@ -34,7 +34,7 @@ def served(tmp_path_factory):
             port = url.rsplit(":", 1)[1]
             proc = next(p for p in psutil.Process().children()
                         if "streamlit" in " ".join(p.cmdline()) and port in p.cmdline())
-            yield url, proc, workspace
+            yield url, proc, workspace, log
             proc.terminate()  # serve() would give it 10 s: a server with closed tabs needs none of them
             try:
                 proc.wait(3)
@@ -74,7 +74,9 @@ def test_served_app_with_an_open_tab_stays_near_idle(served, browser):
     """What a workspace inside the repository sees while a tab is open: jobs writing folders of images and logs.
     Streamlit's default file watcher (watchdog, recursive over the app's folder) used ~25% of a core on this churn
     here, and a core with a real .venv and workspace in the repository (issue #26); without a watcher, ~0%."""
-    url, proc, workspace = served
+    url, proc, workspace, log = served
+    started = log.read_text()
+    assert "URL: http://127.0.0.1:" in started and "External URL" not in started  # no lookup of the external IP
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(url)
