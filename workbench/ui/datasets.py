@@ -224,7 +224,7 @@ def stats_view(dataset_id: int) -> None:
     a.bar_chart({"items": s.categories}, horizontal=True)
     b.markdown("**Quality flags**")
     if s.flags:
-        b.bar_chart({"items": s.flags}, horizontal=True)
+        b.bar_chart({"items": {flag_label(f): n for f, n in s.flags.items()}}, horizontal=True)
     else:
         b.success("No flags.")
     from workbench.data.importer import tiny_threshold
