@@ -15,6 +15,6 @@ from workbench.ui.home import navigation_pages
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Brand Workbench", page_icon="🧵", layout="wide")
-init_session_state()
+init_session_state(entry_point=True)
 startup()
 st.navigation(navigation_pages(current_user())).run()

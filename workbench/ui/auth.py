@@ -58,6 +58,9 @@ def _role_map() -> OidcRoleMap:
     return OidcRoleMap.from_config(dict(config))
 
 
+_REJECTED = "auth_rejected_cookie"  # the request's cookie, once its session was found ended
+
+
 def cookie_name() -> str:
     """The session cookie's name, one per workspace: two workbenches on one host (cookies ignore the port) keep
     their own sign-ins."""
@@ -119,14 +122,15 @@ def current_user() -> UserInfo | None:
         if sessions.resume_session(token) != name:
             _forget(clear_cookie=True)
             name = ""
-    elif not name and (cookie := _request_cookie()):
+    elif not name and (cookie := _request_cookie()) and cookie != st.session_state.get(_REJECTED):
         resumed = sessions.resume_session(cookie)
         if resumed:
             _signed_in(resumed, cookie)
             st.session_state.pop(StateKeys.COOKIE_TODO, None)  # the browser has it already
             name = resumed
-        else:
-            st.session_state[StateKeys.COOKIE_TODO] = "clear"  # an ended session's cookie: drop it
+        else:  # an ended session's cookie: drop it, and do not ask again in this browser session
+            st.session_state[StateKeys.COOKIE_TODO] = "clear"
+            st.session_state[_REJECTED] = cookie
     if not name and oidc_configured() and st.user.get("is_logged_in"):
         try:
             name = oidc_sign_in(st.user.to_dict(), _role_map()).username
@@ -149,6 +153,7 @@ def current_user() -> UserInfo | None:
 def sign_out() -> None:
     """End this browser's session everywhere (every tab using it) and remove its cookie."""
     sessions.end_session(st.session_state.get(StateKeys.SESSION) or _request_cookie())
+    st.session_state[_REJECTED] = _request_cookie()  # this page's request still carries the ended session's cookie
     _forget(clear_cookie=True)
     if oidc_configured() and st.user.get("is_logged_in"):
         st.logout()
