@@ -39,9 +39,9 @@ def demo_panel() -> None:
                    "`WORKBENCH_WORKSPACE=demo-workspace workbench demo`.")
     elif not running:
         with st.container(border=True):
-            st.markdown("**Try it first:** build a demo workspace offline in a few minutes — a catalog, a trained "
-                        "LoRA, prompts, generated images with CLIP-gate attempts, an evaluation, a review queue and "
-                        "one account per role.")
+            st.markdown("**Try it first:** build a demo workspace offline (about a minute on an idle machine, "
+                        "longer on a busy one) — a catalog, a trained LoRA, prompts, generated images with CLIP-gate "
+                        "attempts, an evaluation, a review queue and one account per role.")
             if st.button("Create demo workspace", key="home_demo_create", type="primary"):
                 st.session_state[K_DEMO_JOB] = submit_job("demo", {}, title="demo workspace", user="demo")
                 st.rerun()
