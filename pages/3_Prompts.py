@@ -5,7 +5,7 @@ Run: streamlit run Home.py  (then open Prompts)
 """
 import streamlit as st
 
-from workbench.prompts import parse_brand, parse_template, save_brand_text, save_template_text
+from workbench.prompts import parse_template, save_template_text
 from workbench.ui import prompts as ui
 from workbench.ui.auth import require_login
 from workbench.ui.common import startup
@@ -24,8 +24,8 @@ if lib.problems:
     ui.show_problems(lib.problems, "Some template or profile files did not load (fix them in the editors below):")
 if not lib.templates:
     st.info(
-        "**No prompt templates found.** The shipped ones live in `prompt_templates/` of the installation; your own go "
-        f"in `{settings.path('prompt_templates')}`. Add one on the **Templates** tab or run `workbench prompts check`."
+        "**No prompt templates found.** The shipped ones come with the installation; your own are saved in this "
+        "workspace. Add one on the **Templates** tab, or run `workbench prompts check` to see what did not load."
     )
 
 build, library, templates, brands = st.tabs(["Build", "Library", "Templates", "Brand profiles"])
@@ -40,6 +40,5 @@ with templates:
     ui.editor_tab("template", {**lib.templates, **lib.scenes}, ui.TEMPLATE_SKELETON, parse_template,
                   save_template_text, settings)
 with brands:
-    ui.editor_tab("brand profile", lib.brands, ui.BRAND_SKELETON, parse_brand, save_brand_text, settings,
-                  can_save=user.can("settings"), who_saves="Brand profiles (forbidden terms, the CLIP gate) are saved "
-                                                           "by an admin.")
+    ui.brand_form_tab(lib, settings, can_save=user.can("settings"),
+                      who_saves="Brand profiles (forbidden terms, the CLIP gate) are saved by an admin.")

@@ -105,7 +105,7 @@ def test_template_editor_validates_before_saving(workspace):
     assert "polo" not in load_library().templates
     at.text_area(key="prompts_yaml_template_(new)").input(bad.replace("{colour} ", "")).run()
     at.button(key="prompts_save_template").click().run()
-    assert "Saved to" in at.success[0].value
+    assert "Saved polo to this workspace" in at.success[0].value
     assert "polo" in load_library().templates
     at.run()
     assert "polo" in at.selectbox(key="prompts_template").options
@@ -116,7 +116,7 @@ def test_brand_profiles_are_saved_by_admins_and_the_page_is_for_marketers_and_ad
     assert marketer.button(key="prompts_save_brand profile").disabled  # the library refuses them too (test_review_auth)
     admin = _page("adam")
     admin.button(key="prompts_save_brand profile").click().run()  # the skeleton profile, as written
-    assert "Saved to" in admin.success[0].value and "my-brand" in load_library().brands
+    assert "to this workspace" in admin.success[0].value and "my-brand" in load_library().brands
     # a shipped profile (its file has no name: line) opened in the editor, changed and saved
     admin.selectbox(key="prompts_edit_brand profile").set_value("northwind").run()
     text = admin.text_area(key="prompts_yaml_brand profile_northwind").value
@@ -124,7 +124,7 @@ def test_brand_profiles_are_saved_by_admins_and_the_page_is_for_marketers_and_ad
     admin.text_area(key="prompts_yaml_brand profile_northwind").input(
         text.replace("clip_threshold: 0.25 ", "clip_threshold: 0.3 ")).run()
     admin.button(key="prompts_save_brand profile").click().run()
-    assert not admin.error and "Saved to" in admin.success[0].value
+    assert not admin.error and "to this workspace" in admin.success[0].value
     assert load_library().brand("northwind").clip_threshold == 0.3
     for user in ("ari", "ana"):
         assert "This page is for: admin, marketer" in _page(user).warning[0].value
@@ -137,4 +137,5 @@ def test_without_any_template_the_page_says_where_to_add_one(workspace, tmp_path
     at = _page()
     assert not at.exception
     assert "No prompt templates found" in at.info[0].value
-    assert str(workspace / "prompt_templates") in at.info[0].value
+    assert "saved in this workspace" in at.info[0].value and "**Templates** tab" in at.info[0].value
+    assert str(workspace) not in at.info[0].value  # no server paths for marketers (issue #26 item 9)

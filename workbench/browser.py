@@ -52,9 +52,11 @@ def stop_worker(workspace: Path) -> None:
 
 
 @contextlib.contextmanager
-def serve(workspace: Path, log: Path, start_timeout: float = 60) -> Iterator[str]:
+def serve(workspace: Path, log: Path, start_timeout: float = 60, as_configured: bool = False) -> Iterator[str]:
     """`streamlit run Home.py` on a free localhost port over ``workspace``; yields its URL. On exit the server and
-    the workspace's job worker are stopped. Raises RuntimeError with the log's tail when it does not start."""
+    the workspace's job worker are stopped. Raises RuntimeError with the log's tail when it does not start.
+    ``as_configured``: started as a user starts it, with .streamlit/config.toml's address, file watcher and usage
+    statistics settings rather than the flags that pin them here."""
     port = free_port()
     env = dict(os.environ, WORKBENCH_WORKSPACE=str(workspace))
     env.pop("WORKBENCH_JOBS_PRELOAD", None)  # the app's own default: model jobs forked from a preloaded server
@@ -62,8 +64,9 @@ def serve(workspace: Path, log: Path, start_timeout: float = 60) -> Iterator[str
     with Path(log).open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
+             "--server.port", str(port)] + ([] if as_configured else [
+                 "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                 "--server.fileWatcherType", "none"]),
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:

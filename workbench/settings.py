@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     cli_user: str | None = None
     cli_as_system: bool = False
     models: ModelRefs = Field(default_factory=ModelRefs)
+    # A browser sign-in (a session cookie, workbench.auth.sessions) ends after this many hours without a page run,
+    # and after session_max_days however busy; signing out ends it at once, in every tab.
+    session_idle_hours: float = Field(default=8.0, gt=0)
+    session_max_days: float = Field(default=7.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

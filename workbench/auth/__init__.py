@@ -56,7 +56,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workbench.db import User, audit, session_scope, write_lock
-from workbench.auth import signin
+from workbench.auth import sessions, signin
 from workbench.auth.signin import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH  # noqa: F401 - part of this API
 from workbench.settings import Settings
 
@@ -363,6 +363,7 @@ def reset_password(actor: Actor, username: str, new_password: str) -> UserInfo:
         row = _row(s, username)
         row.password_hash = hash_password(new_password, row.username, row.display_name)
         audit(s, who.username, "user.reset_password", "user", row.id)  # never the hash, not even before/after
+        sessions.end_user_sessions(row.username, session=s)  # whoever knew the old password is signed out
         return UserInfo.from_row(row)
 
 
@@ -377,6 +378,8 @@ def set_active(actor: Actor, username: str, active: bool) -> UserInfo:
         row.active = active
         audit(s, who.username, "user.activate" if active else "user.deactivate", "user", row.id,
               before={"active": not active}, after={"active": active})
+        if not active:
+            sessions.end_user_sessions(row.username, session=s)
         return UserInfo.from_row(row)
 
 

@@ -168,6 +168,7 @@ def show(
 ) -> None:
     """Show a dataset: stats, flags, duplicate groups, the last import's skips, and items."""
     from workbench.data import dedupe, images
+    from workbench.data.importer import tiny_threshold
     from workbench.data.store import FLAG_HELP, ItemFilter, duplicate_groups, query_items, stats
 
     ds = _dataset(dataset)
@@ -175,7 +176,7 @@ def show(
     typer.echo(f"dataset {ds.id} {ds.name!r} ({ds.source_kind}) from {ds.source}")
     typer.echo(f"items: {sum(st.categories.values())}; splits: {st.splits}")
     typer.echo("categories: " + ", ".join(f"{k} {v}" for k, v in list(st.categories.items())[:15]))
-    typer.echo(f"thresholds: tiny < {images.MIN_SIDE} px, aspect > {images.MAX_ASPECT}:1, near duplicate <= "
+    typer.echo(f"thresholds: tiny < {tiny_threshold()} px, aspect > {images.MAX_ASPECT}:1, near duplicate <= "
                f"{dedupe.NEAR_DISTANCE} bits")
     for f, n in st.flags.items():
         typer.echo(f"  {f:<24}{n:>6}  {FLAG_HELP.get(f, '')}")

@@ -4,7 +4,9 @@ Kept light (Pillow, numpy, imagehash only): ``ingest_one`` runs in worker proces
 
 Thresholds shown to users (the page and ``workbench data show`` print them):
 
-* ``MIN_SIDE`` = 256 px: an image whose shorter side is below it is flagged ``tiny`` (SDXL trains at 512-1024 px).
+* ``tiny``: the shorter side is below a quarter of the training resolution of the workspace's base model
+  (``tiny_side``: 256 px for SDXL's 1024, ``MIN_SIDE``; 16 px for the 64-px demo model): preprocessing would blow it
+  up more than 4×. The importer passes the workspace's threshold.
 * ``MAX_ASPECT`` = 3.0: width/height (or height/width) above it is flagged ``extreme_aspect``.
 * ``MAX_SIDE`` = 20,000 px and Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89 Mpx): larger images are skipped as
   decompression bombs / huge dimensions, before any pixel is decoded.
@@ -172,9 +174,14 @@ class Analysis:
         return FORMAT_EXT[self.format]
 
 
-def image_flags(width: int, height: int) -> list[str]:
+def tiny_side(resolution: int) -> int:
+    """The ``tiny`` threshold for a model trained at ``resolution`` px: a quarter of it (SDXL 1024 -> 256)."""
+    return max(1, int(resolution) // 4)
+
+
+def image_flags(width: int, height: int, min_side: int = MIN_SIDE) -> list[str]:
     flags = []
-    if min(width, height) < MIN_SIDE:
+    if min(width, height) < min_side:
         flags.append("tiny")
     if max(width / height, height / width) > MAX_ASPECT:
         flags.append("extreme_aspect")

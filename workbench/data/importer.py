@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from workbench.data import dedupe
 from workbench.data.captions import DEFAULT_TEMPLATE, MAX_CAPTION_CHARS, caption_flags, cut_caption
-from workbench.data.images import ingest_one, init_worker
+from workbench.data.images import image_flags, ingest_one, init_worker, tiny_side
 from workbench.data.sources import Candidate, Skip, derive_columns, open_source
 from workbench.data.tables import Dataset, Item
 from workbench.db import audit, session_scope, utcnow
@@ -116,6 +116,14 @@ def _chunks(it: Iterator[Candidate], n: int) -> Iterator[list[Candidate]]:
         yield chunk
 
 
+def tiny_threshold(settings: Settings | None = None) -> int:
+    """Shorter sides below this many px are flagged ``tiny`` in this workspace: a quarter of its base model's
+    training resolution (``images.tiny_side``; SDXL 256 px, the 64-px demo model 16 px)."""
+    from workbench.models.sources import native_size
+
+    return tiny_side(native_size((settings or get_settings()).models.sdxl_base))
+
+
 def default_workers() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
@@ -166,6 +174,10 @@ def import_dataset(
                           kream=kream, images_dir=images_dir, staging=staging)
         report = ImportReport(target_id, target_name, src.kind, src.location)
         records = _ingest(src, staging, thumbs, known, workers, max_pixels, progress)
+        min_side = tiny_threshold(settings)
+        for _, rec in records:  # "tiny" is judged against this workspace's base model (the workers use SDXL's)
+            if not rec["error"]:
+                rec["flags"] = image_flags(rec["width"], rec["height"], min_side)
         report.skipped = list(src.skips)
         rows = []
         seen_keys: set[str] = set()

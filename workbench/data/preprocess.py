@@ -54,7 +54,7 @@ SDXL_BUCKETS_1024 = [(1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 
 
 @dataclass
 class PreprocessConfig:
-    size: int = 1024  # 512, 768 or 1024 (any multiple of 64 from 256 to 2048 is accepted)
+    size: int = 1024  # 512, 768 or 1024 (any multiple of 64 from 64 to 2048: the demo model trains at 64)
     mode: Literal["crop", "pad", "bucket"] = "crop"
     pad_color: str = "#ffffff"  # pad and alpha background: white, or a neutral grey like "#f2f2f2"
     format: Literal["png", "jpg"] = "png"  # png is lossless; jpg at jpeg_quality
@@ -63,8 +63,8 @@ class PreprocessConfig:
 
     def check(self) -> None:
         """Raise ValueError naming the setting and its value."""
-        if self.size % 64 or not 256 <= self.size <= 2048:
-            raise ValueError(f"size must be a multiple of 64 between 256 and 2048 (512, 768, 1024), got {self.size}")
+        if self.size % 64 or not 64 <= self.size <= 2048:
+            raise ValueError(f"size must be a multiple of 64 between 64 and 2048 (512, 768, 1024), got {self.size}")
         if self.mode not in ("crop", "pad", "bucket"):
             raise ValueError(f"mode must be crop, pad or bucket, got {self.mode!r}")
         try:

@@ -26,7 +26,7 @@ from workbench.settings import Settings, get_settings
 
 CAPTION_FLAGS = ("no_caption", "caption_fields_missing")
 FLAG_HELP = {
-    "tiny": "shorter side below 256 px",
+    "tiny": "shorter side below a quarter of the base model's training resolution",
     "extreme_aspect": "aspect ratio beyond 3:1",
     "no_caption": "empty caption",
     "caption_fields_missing": "template fields were missing, or the caption holds None/NA",

@@ -197,3 +197,35 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
     if problems:
         raise PromptError(problems)
     return profile
+
+
+def brand_to_yaml(profile: BrandProfile) -> str:
+    """``profile`` written in the profile format (what ``parse_brand`` reads back to an equal profile): for the
+    Prompts page's form, which saves through ``save_brand_text`` like the YAML editor. Empty fields are left out;
+    ``gate:`` only when the profile defines one (``gate_defined``), ``fidelity:`` only where it differs from the
+    defaults. Comments of a file it replaces are not kept."""
+    import yaml
+
+    data: dict = {"name": profile.name}
+    if profile.title and profile.title != profile.name:
+        data["title"] = profile.title
+    for key in ("trigger", "logo_text"):
+        if getattr(profile, key):
+            data[key] = getattr(profile, key)
+    if profile.loras:
+        data["loras"] = [{"name": lora.name, "scale": lora.scale} for lora in profile.loras]
+    if profile.palette:
+        data["palette"] = dict(profile.palette)
+    for key in ("required_phrases", "forbidden_terms"):
+        if getattr(profile, key):
+            data[key] = list(getattr(profile, key))
+    if profile.negative:
+        data["negative"] = profile.negative
+    if profile.gate_defined:
+        data["gate"] = {"clip_threshold": float(profile.clip_threshold), "max_attempts": int(profile.max_attempts)}
+    fidelity = {k: v for k, v in profile.fidelity_limits.items() if v != FIDELITY_KEYS[k][2]}
+    if fidelity:
+        data["fidelity"] = fidelity
+    if profile.product_template:
+        data["product_template"] = profile.product_template
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)

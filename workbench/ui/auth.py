@@ -21,13 +21,24 @@ OpenID Connect: when ``.streamlit/secrets.toml`` has Streamlit's ``[auth]`` sect
     "@northwind.example" = "marketer"
 
 Local password accounts keep working beside it (``workbench users add``).
+
+Reloads, new tabs and bookmarks: a password sign-in starts a server-side session (``workbench.auth.sessions``) whose
+random token the page stores in a cookie (``SameSite=Strict``, ``Secure`` over https; written by a small script,
+since Streamlit cannot send a Set-Cookie header from a page). A new browser session reads it back from the request
+(``st.context.cookies``) and resumes while the record lives; every run of a signed-in page checks the record again,
+so a sign-out in one tab, a deactivation or the idle limit signs out every tab at its next click (docs/SECURITY.md).
 """
 from __future__ import annotations
+
+import hashlib
+import json
 
 import streamlit as st
 
 from workbench.auth import (AuthError, OidcRoleMap, UserInfo, authenticate, create_first_admin, get_user,
                             needs_first_admin, oidc_sign_in, roles_with)
+from workbench.auth import sessions
+from workbench.settings import get_settings
 from workbench.ui.common import plain
 from workbench.ui.state import StateKeys
 
@@ -47,9 +58,79 @@ def _role_map() -> OidcRoleMap:
     return OidcRoleMap.from_config(dict(config))
 
 
+_REJECTED = "auth_rejected_cookie"  # the request's cookie, once its session was found ended
+
+
+def cookie_name() -> str:
+    """The session cookie's name, one per workspace: two workbenches on one host (cookies ignore the port) keep
+    their own sign-ins."""
+    digest = hashlib.sha256(str(get_settings().workspace_dir).encode()).hexdigest()[:10]
+    return f"{sessions.COOKIE}_{digest}"
+
+
+def _request_cookie() -> str:
+    try:
+        value = st.context.cookies.get(cookie_name())
+    except Exception:  # noqa: BLE001 - no browser request (AppTest, bare mode)
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _signed_in(username: str, token: str = "") -> None:
+    """Remember the signed-in user for this browser session; a ``token`` also goes into the cookie (next run)."""
+    st.session_state[StateKeys.USER] = username
+    st.session_state[StateKeys.SESSION] = token
+    if token:
+        st.session_state[StateKeys.COOKIE_TODO] = "set"
+
+
+def _start_session(user: UserInfo) -> None:
+    _signed_in(user.username, sessions.start_session(user.username, client=_client()))
+
+
+def _forget(clear_cookie: bool) -> None:
+    st.session_state[StateKeys.USER] = ""
+    st.session_state[StateKeys.SESSION] = ""
+    if clear_cookie:
+        st.session_state[StateKeys.COOKIE_TODO] = "clear"
+
+
+def sync_cookie() -> None:
+    """Write (or remove) the session cookie when a sign-in or sign-out asked for it: a script in the page, the only
+    way a Streamlit page can set a cookie (so it cannot be HttpOnly; docs/SECURITY.md)."""
+    todo = st.session_state.pop(StateKeys.COOKIE_TODO, None)
+    if todo == "set" and st.session_state.get(StateKeys.SESSION):
+        value, max_age = st.session_state[StateKeys.SESSION], sessions.max_age_seconds()
+    elif todo == "clear":
+        value, max_age = "", 0
+    else:
+        return
+    # json.dumps quotes the (url-safe base64) token as a JS string; the name is hex. Nothing here is user text.
+    script = (f"<script>document.cookie = {json.dumps(cookie_name())} + '=' + {json.dumps(value)} + "
+              f"'; Path=/; Max-Age={max_age}; SameSite=Strict' + "
+              "(location.protocol === 'https:' ? '; Secure' : '');</script>")
+    with st.sidebar:
+        st.html(script, unsafe_allow_javascript=True)
+
+
 def current_user() -> UserInfo | None:
-    """The signed-in user as stored now; a deleted or deactivated account is signed out."""
+    """The signed-in user as stored now; a deleted or deactivated account, or an ended session, is signed out.
+    A new browser session (reload, new tab, bookmark) resumes from the session cookie."""
     name = st.session_state.get(StateKeys.USER) or ""
+    token = st.session_state.get(StateKeys.SESSION) or ""
+    if name and token:  # a password sign-in: its session must still be alive (sign-out elsewhere, idle, deactivated)
+        if sessions.resume_session(token) != name:
+            _forget(clear_cookie=True)
+            name = ""
+    elif not name and (cookie := _request_cookie()) and cookie != st.session_state.get(_REJECTED):
+        resumed = sessions.resume_session(cookie)
+        if resumed:
+            _signed_in(resumed, cookie)
+            st.session_state.pop(StateKeys.COOKIE_TODO, None)  # the browser has it already
+            name = resumed
+        else:  # an ended session's cookie: drop it, and do not ask again in this browser session
+            st.session_state[StateKeys.COOKIE_TODO] = "clear"
+            st.session_state[_REJECTED] = cookie
     if not name and oidc_configured() and st.user.get("is_logged_in"):
         try:
             name = oidc_sign_in(st.user.to_dict(), _role_map()).username
@@ -59,17 +140,21 @@ def current_user() -> UserInfo | None:
                 st.logout()
             st.stop()
         st.session_state[StateKeys.USER] = name
+    sync_cookie()
     if not name:
         return None
     try:
         return get_user(name)
     except AuthError:
-        st.session_state[StateKeys.USER] = ""
+        _forget(clear_cookie=bool(token))
         return None
 
 
 def sign_out() -> None:
-    st.session_state[StateKeys.USER] = ""
+    """End this browser's session everywhere (every tab using it) and remove its cookie."""
+    sessions.end_session(st.session_state.get(StateKeys.SESSION) or _request_cookie())
+    st.session_state[_REJECTED] = _request_cookie()  # this page's request still carries the ended session's cookie
+    _forget(clear_cookie=True)
     if oidc_configured() and st.user.get("is_logged_in"):
         st.logout()
 
@@ -92,7 +177,7 @@ def _first_admin_form() -> None:
         except AuthError as exc:
             st.error(plain(exc))
             return
-        st.session_state[StateKeys.USER] = user.username
+        _start_session(user)
         st.rerun()
 
 
@@ -120,7 +205,7 @@ def _login_form() -> None:
         except AuthError as exc:
             st.error(plain(exc))
             return
-        st.session_state[StateKeys.USER] = user.username
+        _start_session(user)
         st.rerun()
 
 

@@ -26,6 +26,18 @@ K_CAPTION_JOB = "datasets_caption_job"
 VIEWS = ("Browse", "Stats", "Duplicates", "Captions", "Import", "Preprocess & split")
 PER_PAGE = 24
 COLS = 6
+# Quality flags in plain words (the stored keys are for the CLI and filters).
+FLAG_LABELS = {"tiny": "small image", "extreme_aspect": "very wide or tall", "no_caption": "no caption",
+               "caption_fields_missing": "caption has gaps", "exact_duplicate": "exact duplicate",
+               "near_duplicate": "near duplicate", "excluded": "excluded"}
+
+
+def flag_label(flag: str) -> str:
+    return FLAG_LABELS.get(flag, flag.replace("_", " "))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -116,7 +128,8 @@ def filters(dataset_id: int) -> store.ItemFilter:
         colour=c[2].selectbox("Colour", [""] + opts["colour"], key="datasets_f_colour",
                               format_func=lambda v: v or "any"),
         flag=c[3].selectbox("Flag", ["", "any", "none", "excluded"] + opts["flag"], key="datasets_f_flag",
-                            format_func=lambda v: {"": "any or none", "any": "any flag", "none": "no flag"}.get(v, v)),
+                            format_func=lambda v: {"": "any or none", "any": "any flag",
+                                                   "none": "no flag"}.get(v) or flag_label(v)),
         split=c[4].selectbox("Split", ["", "train", "val", "test", "none"], key="datasets_f_split",
                              format_func=lambda v: v or "any"),
         text=c[5].text_input("Search captions and file names", key="datasets_f_text"),
@@ -128,7 +141,8 @@ def grid(dataset_id: int, filt: store.ItemFilter) -> None:
     page = store.query_items(dataset_id, filt, st.session_state[K_PAGE], PER_PAGE)
     st.session_state[K_PAGE] = page.page
     left, right = st.columns([3, 1])
-    left.caption(f"{page.total} items match · page {page.page} of {page.pages}")
+    left.caption(f"{plural(page.total, 'item')} match{'es' if page.total == 1 else ''} · page {page.page} of "
+                 f"{page.pages}")
     new_page = right.number_input("Page", 1, page.pages, page.page, key="datasets_page_input")
     if new_page != page.page:
         st.session_state[K_PAGE] = int(new_page)
@@ -141,7 +155,7 @@ def grid(dataset_id: int, filt: store.ItemFilter) -> None:
                     st.image(str(store.ensure_thumbnail(item)), width="stretch")
                 except (OSError, ValueError):
                     st.warning("image missing")
-                label = ("🚫 " if item.excluded else "") + (" ".join(code_span(f) for f in item.flags) or "")
+                label = ("🚫 " if item.excluded else "") + " · ".join(flag_label(f) for f in item.flags)
                 st.caption(f"#{item.id} · {plain(item.caption[:60]) or '(no caption)'}")
                 if label:
                     st.markdown(label)
@@ -161,9 +175,10 @@ def item_detail(item_id: int) -> None:
         left.image(str(store.image_path(item)), width="stretch")
         right.markdown(f"**Item {item.id}** · {code_span(item.source_key)} · {item.width}×{item.height} "
                        f"{plain(item.format)} {plain(item.mode)} · {item.file_size / 1024:.0f} KiB · "
-                       f"split {item.split or '—'}")
+                       + (f"{item.split} set" if item.split else "not in a split yet"))
         if item.flags:
-            right.markdown("Flags: " + ", ".join(f"{code_span(f)} ({store.FLAG_HELP.get(f, '')})" for f in item.flags))
+            right.markdown("Flags: " + ", ".join(f"{flag_label(f)} ({store.FLAG_HELP.get(f, '')})"
+                                                 for f in item.flags))
         text = right.text_area("Caption", item.caption, key=f"datasets_caption_edit_{item.id}", height=90)
         b = right.columns(3)
         if b[0].button("Save caption", key="datasets_caption_save", type="primary"):
@@ -186,11 +201,19 @@ def item_detail(item_id: int) -> None:
 
 # -- stats ---------------------------------------------------------------------------------------------------------
 
-def _hist(values: list[int], bins: int = 12) -> dict[str, int]:
+def _hist(values: list[int], bins: int = 12):
+    """Counts of whole-number ``values`` in at most ``bins`` equal ranges of whole numbers, in order: a table with
+    "range" ("126" for a one-number range, "120–131" otherwise) and "items"."""
+    import pandas as pd
+
     if not values:
-        return {}
-    counts, edges = np.histogram(values, bins=bins)
-    return {f"{int(edges[i])}–{int(edges[i + 1])}": int(c) for i, c in enumerate(counts)}
+        return pd.DataFrame({"range": [], "items": []})
+    lo, hi = int(min(values)), int(max(values))
+    width = max(1, -(-(hi - lo + 1) // bins))  # ceil: every whole number in exactly one range
+    starts = list(range(lo, hi + 1, width))
+    counts = np.bincount((np.asarray(values, dtype=np.int64) - lo) // width, minlength=len(starts))
+    labels = [str(a) if width == 1 else f"{a}–{a + width - 1}" for a in starts]
+    return pd.DataFrame({"range": labels, "items": counts[:len(starts)].astype(int)})
 
 
 def stats_view(dataset_id: int) -> None:
@@ -202,17 +225,21 @@ def stats_view(dataset_id: int) -> None:
     a.bar_chart({"items": s.categories}, horizontal=True)
     b.markdown("**Quality flags**")
     if s.flags:
-        b.bar_chart({"items": s.flags}, horizontal=True)
+        b.bar_chart({"items": {flag_label(f): n for f, n in s.flags.items()}}, horizontal=True)
     else:
         b.success("No flags.")
-    b.caption(f"tiny: shorter side < {images.MIN_SIDE} px · extreme aspect: beyond {images.MAX_ASPECT:.0f}:1 · "
-              f"near duplicate: phash within {dedupe.NEAR_DISTANCE} bits and similar colour")
+    from workbench.data.importer import tiny_threshold
+
+    b.caption(f"small image: shorter side under {tiny_threshold()} px, a quarter of the base model's training "
+              f"size · very wide or tall: beyond {images.MAX_ASPECT:.0f}:1 · near duplicate: nearly the same picture "
+              f"(perceptual hash within {dedupe.NEAR_DISTANCE} bits) and colour")
     c, d = st.columns(2)
     c.markdown("**Resolution (shorter side, px)**")
-    c.bar_chart({"items": _hist([min(w, h) for w, h in zip(s.widths, s.heights)])})
+    c.bar_chart(_hist([min(w, h) for w, h in zip(s.widths, s.heights)]), x="range", y="items", sort=False)
     d.markdown("**Caption length (words)**")
-    d.bar_chart({"items": _hist(s.caption_lengths)})
-    st.caption("Splits: " + ", ".join(f"{k} {v}" for k, v in s.splits.items()))
+    d.bar_chart(_hist(s.caption_lengths), x="range", y="items", sort=False)
+    names = {"train": "training", "val": "validation", "test": "test", "none": "not split"}
+    st.caption("Splits: " + ", ".join(f"{names.get(k, k)} {v}" for k, v in s.splits.items()))
 
 
 # -- duplicates ----------------------------------------------------------------------------------------------------
@@ -341,6 +368,14 @@ def import_form() -> None:
 
 # -- preprocess and split ------------------------------------------------------------------------------------------
 
+def training_size() -> int:
+    """The image side the workspace's base model trains at (SDXL 1024, the demo model 64)."""
+    from workbench.models.sources import native_size
+    from workbench.settings import get_settings
+
+    return native_size(get_settings().models.sdxl_base)
+
+
 def preprocess_view(dataset_id: int) -> None:
     a, b = st.columns(2)
     with a.form("datasets_split_form"):
@@ -359,7 +394,10 @@ def preprocess_view(dataset_id: int) -> None:
                 st.error(plain(exc))
     with b.form("datasets_prep_form"):
         st.markdown("**Preprocess** to a training-ready imagefolder")
-        size = st.selectbox("Size", [1024, 768, 512], key="datasets_prep_size")
+        native = training_size()
+        sizes = sorted({native, 512, 768, 1024})
+        size = st.selectbox("Size (px)", sizes, index=sizes.index(native), key="datasets_prep_size",
+                            help=f"The base model trains at {native} px: preprocess to that unless you know better.")
         mode = st.radio("Mode", ["crop", "pad", "bucket"], horizontal=True, key="datasets_prep_mode",
                         help="crop: centre square · pad: whole product on a square · bucket: SDXL aspect buckets")
         color = st.color_picker("Pad colour", "#ffffff", key="datasets_prep_color")
@@ -374,5 +412,6 @@ def preprocess_view(dataset_id: int) -> None:
         except ValueError as exc:
             st.error(plain(exc))
             return
-        st.success(f"{sum(res.counts.values())} images in {code_span(res.out_dir)} · splits {res.counts} · "
-                   f"result hash `{res.result_hash[:16]}…`")
+        st.success(f"{plural(sum(res.counts.values()), 'image')} ready for training ("
+                   + ", ".join(f"{k} {v}" for k, v in res.counts.items())
+                   + f") · fingerprint `{res.result_hash[:16]}…`")

@@ -552,23 +552,32 @@ def users_view(user: UserInfo) -> None:
     st.dataframe([{"user": u.username, "name": u.display_name, "role": u.role, "sign-in": u.source,
                    "active": u.active} for u in users], width="stretch", hide_index=True)
     st.markdown("**Add a user**")
-    c1, c2, c3 = st.columns(3)
-    name = c1.text_input("Username or email", key="review_user_name")
-    role = c2.selectbox("Role", ROLES, key="review_user_role")
-    password = c3.text_input("Password (empty: sign-in through OIDC only)", type="password", key="review_user_pw")
-    if st.button("Add user", key="review_user_add"):
+    added_n = st.session_state.setdefault("review_user_added", 0)  # a new form after each add: no password left
+    with st.form(f"review_user_add_form_{added_n}", border=False):
+        c1, c2, c3 = st.columns(3)
+        name = c1.text_input("Username or email", key=f"review_user_name_{added_n}")
+        role = c2.selectbox("Role", ROLES, index=ROLES.index("marketer"), key=f"review_user_role_{added_n}")
+        password = c3.text_input("Password (empty: sign-in through OIDC only)", type="password",
+                                 key=f"review_user_pw_{added_n}")
+        add = st.form_submit_button("Add user")
+    if add:
         try:
             added = add_user(user.username, name, role, password=password or None)
         except AuthError as exc:
             st.error(plain(exc))
         else:
+            st.session_state["review_user_added"] = added_n + 1
             flash("success", f"Added {plain(added.username)} ({added.role}).")
             st.rerun()
     st.markdown("**Change a user**")
     c1, c2, c3 = st.columns(3)
-    who = c1.selectbox("User", [u.username for u in users], key="review_user_pick")
-    new_role = c2.selectbox("New role", ROLES, key="review_user_new_role")
-    if c3.button("Set role", key="review_user_set_role"):
+    # Someone else first, and their own role as the default: changing nothing is what a stray click does.
+    names = sorted((u.username for u in users), key=lambda n: n == user.username)
+    roles = {u.username: u.role for u in users}
+    who = c1.selectbox("User", names, key="review_user_pick")
+    new_role = c2.selectbox("New role", ROLES, index=ROLES.index(roles[who]) if who in roles else 0,
+                            key=f"review_user_new_role_{who}")
+    if c3.button("Set role", key="review_user_set_role", disabled=who not in roles or new_role == roles[who]):
         try:
             set_role(user.username, who, new_role)
         except AuthError as exc:
