@@ -154,7 +154,7 @@ def empty_db_backend(request):
 
 @pytest.fixture(scope="session")
 def redis_server():
-    """The Redis server of this session: .ci/run's (WORKBENCH_TEST_REDIS_URL), else a private redis-server, else skip."""
+    """The Redis server of this session: .ci/run's (WORKBENCH_TEST_REDIS_URL), else a private one, else skip."""
     from helpers.services import RedisServer
 
     if _SERVICE_URLS["redis"]:
