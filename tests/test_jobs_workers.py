@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import select
 
 from workbench import db, jobs
@@ -61,6 +62,10 @@ def test_which_jobs_require_a_gpu(workspace):
     assert needs_gpu("generate", {"spec": {"device": "cuda:1"}}, auto)
     assert not needs_gpu("generate", {"spec": {"device": "cpu"}}, cuda)
     assert not needs_gpu("caption", {}, cuda) and not needs_gpu("selftest", {}, cuda)
+    team = Settings(gpu_job_kinds=["train_lora", "generate"])  # an app server without a GPU queues for GPU workers
+    assert needs_gpu("train_lora", {}, team) and needs_gpu("generate", {"spec": {"device": "cpu"}}, team)
+    with pytest.raises(jobs.JobError, match="unknown job kinds trian"):
+        needs_gpu("caption", {}, Settings(gpu_job_kinds=["trian"]))
     queued = jobs.enqueue("generate", {"spec": {"device": "cuda"}}, queue=True)
     assert jobs.get_job(queued).requires_gpu
     assert "waiting for a GPU worker" in jobs.get_job(queued).message  # no GPU worker is registered
@@ -103,6 +108,12 @@ def test_other_machines_are_judged_by_their_heartbeats(workspace, monkeypatch):
     assert (taken.status, taken.worker_id, "queued again" in taken.message) == ("queued", None, True)
     assert get_huey().pending_count() == 1  # its task is back on the queue
     assert heartbeat.beat_job(ids["silent"]) == "failed"  # if its process was only cut off, it learns and stops
+    from typer.testing import CliRunner
+
+    from workbench.jobs.cli import app
+
+    out = CliRunner().invoke(app, ["workers", "--all"]).output
+    assert "gpu-1" in out and "lost" in out and "no heartbeat for" in out and "gpu-2" in out and "stopped" in out
 
 
 def test_only_a_gpu_worker_takes_a_job_that_requires_a_gpu(redis_queue, tmp_path):

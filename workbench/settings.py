@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # Whether this machine's consumer takes jobs that require a GPU (training and generation on CUDA); unset: when
     # a CUDA device is present. A consumer without one never takes them (they wait on their own queue).
     worker_gpu: bool | None = None
+    # Job kinds only consumers with a GPU take, whatever the queueing machine's device (a team whose app server has
+    # no GPU: ["train_lora", "generate"]). Training queued where device = "cuda", and generation whose pipeline
+    # asks for a CUDA device, require one anyway.
+    gpu_job_kinds: list[str] = Field(default_factory=list)
     # A local consumer started automatically by queueing a job exits after this many seconds without a job (0: it
     # never does); one started as a service (`workbench worker`) keeps running.
     worker_idle_exit_seconds: float = Field(default=600.0, ge=0)

@@ -85,8 +85,13 @@ def _queue(settings: Settings | None = None, gpu: bool = False) -> tuple[Any, An
 
 
 def needs_gpu(kind: str, config: dict[str, Any], settings: Settings) -> bool:
-    """Whether a job only runs on a GPU machine: training when the team set ``device = "cuda"``, generation whose
-    pipeline asks for a CUDA device."""
+    """Whether a job only runs on a GPU machine: a kind in ``gpu_job_kinds``, training queued where ``device =
+    "cuda"``, generation whose pipeline asks for a CUDA device."""
+    unknown = sorted(set(settings.gpu_job_kinds) - set(KINDS))
+    if unknown:
+        raise JobError(f"gpu_job_kinds names unknown job kinds {', '.join(unknown)}; known: {', '.join(sorted(KINDS))}")
+    if kind in settings.gpu_job_kinds:
+        return True
     if kind == "train_lora":
         return settings.device == "cuda"
     if kind == "generate":
