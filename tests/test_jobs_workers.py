@@ -185,6 +185,7 @@ def test_an_auto_started_worker_exits_after_its_idle_time(workspace, monkeypatch
     monkeypatch.setenv("WORKBENCH_AUTO_WORKER", "true")
     monkeypatch.setenv("WORKBENCH_WORKER_IDLE_EXIT_SECONDS", "1")
     reload_settings()
+    waiting = jobs.enqueue("selftest", {}, requires_gpu=True)  # waits for a GPU worker: not work for this CPU one
     job_id = jobs.enqueue("selftest", {"steps": 8, "delay": 0.25})  # starts the worker; runs ~2 s > the idle time
     pid = None
     try:
@@ -197,6 +198,7 @@ def test_an_auto_started_worker_exits_after_its_idle_time(workspace, monkeypatch
         assert not jobs.pid_alive(pid) and not jobs.worker_alive()
         row = _worker_row(jobs.HOST)
         assert (row.status, row.reason) == ("stopped", "idle for 1 s")
+        assert jobs.get_job(waiting).status == "queued"  # still there for a GPU worker
     finally:
         if pid and jobs.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)

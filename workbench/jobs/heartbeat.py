@@ -43,9 +43,11 @@ def register_worker(gpu: bool, queues: list[str], settings: Settings | None = No
 
 
 def beat_worker(worker_id: int, settings: Settings | None = None) -> None:
-    """A consumer's heartbeat. One that was marked lost while cut off is alive again (its jobs' fate stands)."""
+    """A consumer's heartbeat. One that was marked lost while cut off is alive again (its jobs' fate stands); one
+    that recorded its own stop stays stopped (a last beat may come while it exits)."""
     with session_scope(settings) as s:
-        s.execute(update(Worker).where(Worker.id == worker_id).values(last_seen=utcnow(), status="alive"))
+        s.execute(update(Worker).where(Worker.id == worker_id, Worker.status != "stopped")
+                  .values(last_seen=utcnow(), status="alive"))
 
 
 def worker_stopped(worker_id: int, reason: str, settings: Settings | None = None) -> None:

@@ -389,11 +389,13 @@ def ensure_worker(settings: Settings | None = None) -> bool:
     return True
 
 
-def _pending(settings: Settings) -> int:
-    return sum(get_huey(settings, gpu).pending_count() for gpu in (False, True))
+def _pending(settings: Settings, queues: list[str]) -> int:
+    """Tasks waiting on the queues this consumer reads (a GPU job waiting for a GPU worker does not keep a CPU
+    consumer up)."""
+    return sum(get_huey(settings, name == GPU_QUEUE).pending_count() for name in queues)
 
 
-def _exit_when_idle(seconds: float, lock, settings: Settings, done: threading.Event) -> None:
+def _exit_when_idle(seconds: float, lock, settings: Settings, queues: list[str], done: threading.Event) -> None:
     """Sets ``done`` once this consumer has had no job for ``seconds``. The lock is released before the queue is
     looked at once more, so a job queued meanwhile is either seen here or starts a new consumer (``ensure_worker``)."""
     while True:
@@ -401,7 +403,7 @@ def _exit_when_idle(seconds: float, lock, settings: Settings, done: threading.Ev
         if SUPERVISING or time.monotonic() - _Consumer.last_busy < seconds:
             continue
         fcntl.flock(lock, fcntl.LOCK_UN)
-        if SUPERVISING or _pending(settings):
+        if SUPERVISING or _pending(settings, queues):
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -443,7 +445,7 @@ def run_worker(workers: int = 1, settings: Settings | None = None, idle_exit: fl
     idle = threading.Event()
     if idle_exit > 0:
         def stop_when_idle() -> None:
-            _exit_when_idle(idle_exit, lock, settings, idle)
+            _exit_when_idle(idle_exit, lock, settings, queues, idle)
             consumers[0].stop_flag.set()  # ends consumers[0].run() below
 
         threading.Thread(target=stop_when_idle, daemon=True, name="idle-exit").start()
