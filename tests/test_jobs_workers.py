@@ -116,53 +116,44 @@ def test_other_machines_are_judged_by_their_heartbeats(workspace, monkeypatch):
     assert "gpu-1" in out and "lost" in out and "no heartbeat for" in out and "gpu-2" in out and "stopped" in out
 
 
-def test_only_a_gpu_worker_takes_a_job_that_requires_a_gpu(redis_queue, tmp_path):
+def test_gpu_jobs_wait_for_a_gpu_worker_and_its_death_is_noticed_by_the_other(postgres_db, redis_queue, tmp_path,
+                                                                               monkeypatch):
+    """A team's set-up: PostgreSQL, one Redis queue, a CPU machine and a GPU machine. The CPU worker runs CPU jobs and
+    leaves the GPU job queued; the GPU worker, started later, takes it. Then the GPU machine dies mid-job (its consumer
+    and the job's process SIGKILLed at once: nobody there writes an outcome). The CPU worker, which cannot see that
+    machine's pids, fails the job with the reason within DEAD_AFTER heartbeats (+ one round of its own) and marks
+    the dead worker lost."""
+    interval = 1.0
+    monkeypatch.setenv("WORKBENCH_HEARTBEAT_SECONDS", str(interval))
+    settings = reload_settings()
     cpu = _start_worker(tmp_path, "cpu-box", False)
     gpu = None
     try:
         cpu_row = _worker_row("cpu-box")
         assert not cpu_row.gpu and cpu_row.queues == "workbench"
-        gpu_job = jobs.enqueue("selftest", {"steps": 2, "delay": 0.01}, requires_gpu=True)
+        # Queued first: a consumer that read the GPU queue would take it before the CPU job.
+        gpu_job = jobs.enqueue("selftest", {"steps": 2000, "delay": 0.05}, requires_gpu=True)
         cpu_job = jobs.enqueue("selftest", {"steps": 2, "delay": 0.01})
         assert jobs.wait_for(cpu_job, timeout=90).worker_id == cpu_row.id
-        time.sleep(1.5)  # the CPU worker polls its queue at least once a second: it has had every chance to take it
         waiting = jobs.get_job(gpu_job)
-        assert waiting.status == "queued" and waiting.worker_id is None
+        assert (waiting.status, waiting.worker_id) == ("queued", None)
         assert "waiting for a GPU worker" in waiting.message
         gpu = _start_worker(tmp_path, "gpu-box", True)
-        done = jobs.wait_for(gpu_job, timeout=90)
+        job = _wait_stepping(gpu_job)
         gpu_row = _worker_row("gpu-box")
         assert gpu_row.gpu and gpu_row.queues == "workbench,workbench-gpu"
-        assert (done.status, done.worker_id, done.host) == ("done", gpu_row.id, "gpu-box")
-    finally:
-        _kill(*[p for p in (cpu, gpu) if p is not None])
+        assert (job.status, job.host, job.worker_id) == ("running", "gpu-box", gpu_row.id)
+        time.sleep(interval)  # the CPU worker has watched the job's heartbeat change: a live job is left alone
+        assert jobs.get_job(gpu_job).status == "running"
 
-
-def test_a_dead_machines_job_is_failed_by_a_surviving_worker_within_the_bound(db_backend, redis_queue, tmp_path,
-                                                                               monkeypatch):
-    """Two workers share the queue and the database; the GPU machine dies mid-job (its consumer and the job's process
-    SIGKILLed at once: nobody there writes an outcome). The other worker, which cannot see that machine's pids, marks
-    the job failed with the reason within DEAD_AFTER heartbeats (+ one round of its own) and the dead worker lost."""
-    interval = 1.0
-    monkeypatch.setenv("WORKBENCH_HEARTBEAT_SECONDS", str(interval))
-    settings = reload_settings()
-    victim = _start_worker(tmp_path, "gpu-box", True)
-    survivor = _start_worker(tmp_path, "cpu-box", False)
-    try:
-        job_id = jobs.enqueue("selftest", {"steps": 2000, "delay": 0.05}, requires_gpu=True)  # only the victim takes it
-        job = _wait_stepping(job_id)
-        victim_row, survivor_row = _worker_row("gpu-box"), _worker_row("cpu-box")
-        assert (job.status, job.host, job.worker_id) == ("running", "gpu-box", victim_row.id)
-        time.sleep(interval)  # the survivor has watched the job's heartbeat change at least once
-        assert jobs.get_job(job_id).status == "running"  # a live job on another machine is left alone
-        os.killpg(victim.pid, signal.SIGKILL)
+        os.killpg(gpu.pid, signal.SIGKILL)
         os.killpg(job.pid, signal.SIGKILL)
         killed = time.monotonic()
-        victim.wait()
-        while jobs.get_job(job_id).status == "running" and time.monotonic() - killed < 60:
+        gpu.wait()
+        while jobs.get_job(gpu_job).status == "running" and time.monotonic() - killed < 60:
             time.sleep(0.1)
         took = time.monotonic() - killed
-        job = jobs.get_job(job_id)
+        job = jobs.get_job(gpu_job)
         assert job.status == "failed", job.message
         assert "no heartbeat from its process on gpu-box" in job.message and "step 1/2000" in job.error
         bound = heartbeat.silence_limit(settings) + interval  # 4 s here; 40 s with the default 10 s heartbeat
@@ -171,14 +162,14 @@ def test_a_dead_machines_job_is_failed_by_a_surviving_worker_within_the_bound(db
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with db.session_scope() as s:
-                if s.get(Worker, victim_row.id).status == "lost":
+                if s.get(Worker, gpu_row.id).status == "lost":
                     break
             time.sleep(0.1)
         with db.session_scope() as s:
-            assert s.get(Worker, victim_row.id).status == "lost"
-            assert s.get(Worker, survivor_row.id).status == "alive"
+            assert s.get(Worker, gpu_row.id).status == "lost"
+            assert s.get(Worker, cpu_row.id).status == "alive"
     finally:
-        _kill(victim, survivor)
+        _kill(*[p for p in (cpu, gpu) if p is not None])
 
 
 def test_an_auto_started_worker_exits_after_its_idle_time(workspace, monkeypatch):
