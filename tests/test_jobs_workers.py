@@ -1,5 +1,6 @@
-"""Several workers (issue #23 item 2): heartbeats, a dead machine's job failed by a survivor within the stated bound,
-jobs that require a GPU taken only by GPU workers, and an auto-started worker that exits when idle.
+"""Several workers (issue #23 item 2): which jobs require a GPU, one round of judging other machines by their
+heartbeats, a team's set-up (PostgreSQL + Redis) where only the GPU worker takes a GPU job and a dead GPU machine's job
+is failed by the other worker within the stated bound, and an auto-started worker that exits when idle.
 
 Two consumers on this machine stand for two machines: each gets its own WORKBENCH_HOST, so neither judges the other's
 pids (a pid means something only on its own host) and the heartbeat is all they have, as across real machines. They
@@ -21,10 +22,10 @@ from workbench.settings import Settings, reload_settings
 
 
 def _start_worker(tmp_path, host: str, gpu: bool, *args: str) -> subprocess.Popen:
-    log = (tmp_path / f"worker-{host}.log").open("wb")
     env = dict(os.environ, WORKBENCH_HOST=host, WORKBENCH_WORKER_GPU=str(gpu).lower())
-    return subprocess.Popen([sys.executable, "-m", "workbench.jobs", *args], env=env, start_new_session=True,
-                            stdout=log, stderr=subprocess.STDOUT)
+    with (tmp_path / f"worker-{host}.log").open("wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "workbench.jobs", *args], env=env, start_new_session=True,
+                                stdout=log, stderr=subprocess.STDOUT)
 
 
 def _worker_row(host: str, timeout: float = 60) -> Worker:
