@@ -11,6 +11,8 @@ for var in ("HOME", "XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME"):
     os.environ[var] = os.path.join(_HOME, var.lower())
     os.makedirs(os.environ[var], exist_ok=True)
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Servers .ci/run started for the PostgreSQL and Redis variants (read before the WORKBENCH_ variables are cleared).
+_SERVICE_URLS = {name: os.environ.get(f"WORKBENCH_TEST_{name.upper()}_URL") for name in ("postgres", "redis")}
 for var in list(os.environ):
     if var.startswith("WORKBENCH_"):
         del os.environ[var]
@@ -106,3 +108,100 @@ def preloaded_worker(workspace, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", "on")
     reload_settings()
     yield from _worker(tmp_path)
+
+
+# -- PostgreSQL and Redis variants (issue #23): one server per session, a fresh database per test --------------------
+
+PG_TEMPLATE = "wb_template"  # a database migrated to head once per session; tests get copies (CREATE ... TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The PostgreSQL server of this session: .ci/run's (WORKBENCH_TEST_POSTGRES_URL), else a private one started
+    with the installed binaries (initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin), else skip saying why."""
+    from helpers.services import PostgresServer
+    from workbench.settings import Settings
+
+    if _SERVICE_URLS["postgres"]:
+        server = PostgresServer(url=_SERVICE_URLS["postgres"])
+    else:
+        try:
+            server = PostgresServer.start()
+        except FileNotFoundError as exc:
+            pytest.skip(f"{exc}; .ci/run installs and starts it")
+    server.drop_database(server.url_for(PG_TEMPLATE))  # a server given by URL may keep one from an older run
+    url = server.new_database("template0", name=PG_TEMPLATE)
+    with tempfile.TemporaryDirectory() as ws:
+        db.init_db(Settings(database_url=url, workspace=ws))
+    db.reset_for_tests()  # no connection may stay on a template
+    yield server
+    server.drop_database(url)
+    server.stop()
+
+
+def _postgres_database(server, monkeypatch, template: str):
+    url = server.new_database(template)
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", url)  # worker and job processes started by the test inherit it
+    db.reset_for_tests()
+    reload_settings()
+    return url
+
+
+@pytest.fixture
+def postgres_db(workspace, postgres_server, monkeypatch):
+    """A fresh PostgreSQL database, migrated to head, as this test's WORKBENCH_DATABASE_URL."""
+    url = _postgres_database(postgres_server, monkeypatch, PG_TEMPLATE)
+    yield url
+    db.reset_for_tests()
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def empty_postgres_db(workspace, postgres_server, monkeypatch):
+    """A fresh, empty PostgreSQL database (no tables) as this test's WORKBENCH_DATABASE_URL."""
+    url = _postgres_database(postgres_server, monkeypatch, "template0")
+    yield url
+    db.reset_for_tests()
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_backend(request):
+    """Runs the test on the workspace's SQLite file and on a fresh PostgreSQL database (migrated to head)."""
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_db")
+    return request.param
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_backend(request):
+    """Like ``db_backend``, with an empty database: the test migrates it."""
+    if request.param == "postgresql":
+        request.getfixturevalue("empty_postgres_db")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The Redis server of this session: .ci/run's (WORKBENCH_TEST_REDIS_URL), else a private one, else skip."""
+    from helpers.services import RedisServer
+
+    if _SERVICE_URLS["redis"]:
+        server = RedisServer(url=_SERVICE_URLS["redis"])
+    else:
+        try:
+            server = RedisServer.start()
+        except FileNotFoundError as exc:
+            pytest.skip(f"{exc}; .ci/run installs it")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_queue(workspace, redis_server, monkeypatch):
+    """An empty Redis as this test's job queue (WORKBENCH_REDIS_URL); returns its URL."""
+    redis_server.flush()
+    monkeypatch.setenv("WORKBENCH_REDIS_URL", redis_server.url)
+    reload_settings()
+    yield redis_server.url
+    redis_server.flush()

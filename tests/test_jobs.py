@@ -21,7 +21,24 @@ def test_migrations_are_safe_when_app_and_worker_start_together(workspace):
     assert len({out for out, _ in outs}) == 1
 
 
-def test_enqueue_runs_to_done_with_progress_and_log(worker):
+@pytest.fixture(params=["sqlite", "postgresql+redis"])
+def stack_worker(request, workspace, tmp_path):
+    """A worker on the embedded stack (SQLite database and queue) and on a team's (PostgreSQL and Redis)."""
+    if request.param == "postgresql+redis":
+        request.getfixturevalue("postgres_db")
+        request.getfixturevalue("redis_queue")
+    from conftest import _worker
+
+    yield from _worker(tmp_path)
+
+
+def test_enqueue_runs_to_done_with_progress_and_log(stack_worker):
+    from workbench.db import get_engine
+    from workbench.settings import get_settings
+
+    team = bool(get_settings().redis_url)
+    assert (get_engine().dialect.name, type(jobs.get_huey()).__name__) == (
+        ("postgresql", "RedisHuey") if team else ("sqlite", "SqliteHuey"))
     job_id = jobs.enqueue("selftest", {"steps": 4, "delay": 0.05}, title="smoke", created_by="ada")
     assert jobs.get_job(job_id).status in ("queued", "running")
     job = jobs.wait_for(job_id, timeout=90)

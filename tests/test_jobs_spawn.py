@@ -98,7 +98,7 @@ def test_a_job_starts_fresh_when_the_job_server_cannot_start(forking, monkeypatc
 ])
 def test_which_jobs_are_forked(monkeypatch, setting, cuda, kind, config, expected):
     monkeypatch.setenv("WORKBENCH_JOBS_PRELOAD", setting)
-    monkeypatch.setattr(jobs_spawn, "_cuda_present", lambda: cuda)
+    monkeypatch.setattr(jobs_spawn, "cuda_present", lambda: cuda)
     assert jobs_spawn.wants_preload(kind, config, reload_settings()) is expected
 
 

@@ -67,6 +67,11 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Several workers (migration 0016): only workers with a GPU take a job that requires one; the consumer that took
+    # the job (workers.id); the job process's heartbeat, which other machines judge it by (workbench.jobs.heartbeat).
+    requires_gpu: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     @property
     def fraction(self) -> float | None:

@@ -67,6 +67,20 @@ class Settings(BaseSettings):
     stop_grace_seconds: float = Field(default=20.0, gt=0)
     # How often a job consumer looks for running jobs of its machine whose process is gone (and fails them).
     reconcile_seconds: float = Field(default=30.0, gt=0)
+    # Every job consumer and every running job's process writes a heartbeat this often. A running job on another
+    # machine whose heartbeat stays unchanged for 3 intervals is marked failed by any other consumer (so within
+    # 4 intervals of its machine dying); a silent consumer is marked lost (workbench.jobs.heartbeat).
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    # Whether this machine's consumer takes jobs that require a GPU (training and generation on CUDA); unset: when
+    # a CUDA device is present. A consumer without one never takes them (they wait on their own queue).
+    worker_gpu: bool | None = None
+    # Job kinds only consumers with a GPU take, whatever the queueing machine's device (a team whose app server has
+    # no GPU: ["train_lora", "generate"]). Training queued where device = "cuda", and generation whose pipeline
+    # asks for a CUDA device, require one anyway.
+    gpu_job_kinds: list[str] = Field(default_factory=list)
+    # A local consumer started automatically by queueing a job exits after this many seconds without a job (0: it
+    # never does); one started as a service (`workbench worker`) keeps running.
+    worker_idle_exit_seconds: float = Field(default=600.0, ge=0)
     # Queueing a job starts a local job consumer when none is alive. Turn off where consumers run as services
     # (`workbench worker` on each GPU machine), or in tests that only look at the queued row.
     auto_worker: bool = True

@@ -1,4 +1,4 @@
-"""`workbench jobs list|show|stop|selftest`: the job queue from the command line."""
+"""`workbench jobs list|show|stop|selftest|workers`: the job queue from the command line."""
 from __future__ import annotations
 
 import typer
@@ -45,7 +45,8 @@ def show(job_id: int, lines: int = typer.Option(20, help="Lines of the log to sh
     if job.metrics:
         typer.echo("metrics:  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                             for k, v in job.metrics.items()))
-    typer.echo(f"pid: {job.pid}  host: {job.host}  by: {job.created_by or '-'}")
+    typer.echo(f"pid: {job.pid}  host: {job.host}  worker: {job.worker_id or '-'}  by: {job.created_by or '-'}"
+               + ("  (requires a GPU)" if job.requires_gpu else ""))
     typer.echo(f"created {job.created_at}, started {job.started_at}, finished {job.finished_at}")
     typer.echo(f"log: {job.log_path}")
     tail = log_tail(job, lines)
@@ -86,3 +87,19 @@ def selftest(steps: int = 5, delay: float = 0.2, timeout: float = 60.0) -> None:
     typer.echo(f"job {job_id}: {job.status} ({job.message})")
     if job.status != "done":
         raise typer.Exit(1)
+
+
+@app.command()
+def workers(all_: bool = typer.Option(False, "--all", help="Also consumers that stopped.")) -> None:
+    """Job consumers: host, pid, GPU, status and their last heartbeat (a silent one is marked lost by the others)."""
+    from workbench.db import utcnow
+    from workbench.jobs.heartbeat import list_workers
+
+    rows = list_workers(include_stopped=all_)
+    if not rows:
+        typer.echo("no workers" + ("" if all_ else " running (--all shows stopped ones)"))
+        return
+    typer.echo(f"{'id':>5}  {'host':<24}{'pid':>8}  {'gpu':<5}{'status':<9}{'last seen':<12}note")
+    for w in rows:
+        ago = f"{(utcnow() - w.last_seen).total_seconds():.0f} s ago"
+        typer.echo(f"{w.id:>5}  {w.host:<24}{w.pid:>8}  {'yes' if w.gpu else 'no':<5}{w.status:<9}{ago:<12}{w.reason}")

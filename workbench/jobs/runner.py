@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.db import Job, session_scope, utcnow
+from workbench.jobs.heartbeat import beat_job
 from workbench.jobs.store import HOST, KINDS, JobStopped, get_job, log_tail
 from workbench.settings import get_settings
 
@@ -133,21 +134,58 @@ def accelerate_command(module_args: Sequence[str], num_processes: int, cpu: bool
     return cmd + ["-m", *module_args]
 
 
+FINAL = ("done", "failed", "stopped")
+
+
 def _set_outcome(job_id: int, **fields: Any) -> None:
     with session_scope() as s:
         row = s.get(Job, job_id)
+        if row.status in FINAL and row.finished_at is not None:
+            # Another consumer judged this job dead (its heartbeat went silent) and recorded why; that stands.
+            print(f"[workbench] the job ended as {fields.get('status')!r}, but it was already recorded as "
+                  f"{row.status!r} ({row.message}); keeping that", flush=True)
+            return
         for key, value in fields.items():
             setattr(row, key, value)
         row.finished_at = utcnow()
+
+
+def _heartbeat(ctx: JobContext, every: float, done: threading.Event) -> None:
+    """The job process's heartbeat (workbench.jobs.heartbeat): other machines judge the job by it. When the row says
+    the job is over (failed by a consumer that thought it dead, or stopped), the job stops."""
+    while not done.wait(every):
+        try:
+            status = beat_job(ctx.job_id)
+        except Exception as exc:  # noqa: BLE001 - the database is away for a moment: beat again next round
+            print(f"[workbench] heartbeat failed ({type(exc).__name__}: {exc})", flush=True)
+            continue
+        if status is not None:
+            print(f"[workbench] this job is recorded as {status!r} elsewhere: stopping", flush=True)
+            ctx._stop.set()
+            return
 
 
 def run(job_id: int) -> int:
     job = get_job(job_id)
     with session_scope() as s:
         row = s.get(Job, job_id)
+        if row.status in FINAL:  # stopped (or ended) between its queueing and this process's start
+            print(f"[workbench] job {job_id} is already {row.status} ({row.message}): not running it", flush=True)
+            return 0
         row.status, row.pid, row.host = "running", os.getpid(), HOST  # the host: only it can judge the pid
         row.started_at = row.started_at or utcnow()
+        row.heartbeat_at = utcnow()
     ctx = JobContext(job)
+    beating = threading.Event()
+    threading.Thread(target=_heartbeat, args=(ctx, ctx.settings.heartbeat_seconds, beating), daemon=True,
+                     name="job-heartbeat").start()
+    try:
+        return _run(job_id, job, ctx)
+    finally:
+        beating.set()
+
+
+def _run(job_id: int, job: Job, ctx: JobContext) -> int:
     signal.signal(signal.SIGTERM, ctx._on_sigterm)
     how = " (forked from the preloaded job server)" if os.environ.get(PROCESS_ENV) == "forked" else ""
     ctx.log(f"job {job_id} ({job.kind}) started, pid {os.getpid()}{how}, "

@@ -49,7 +49,7 @@ class _Forked:
         return self._process.exitcode  # negative signal number when killed, like Popen.returncode
 
 
-def _cuda_present() -> bool:
+def cuda_present() -> bool:
     """A CUDA device on this machine, found without initialising CUDA in this process (Linux device files)."""
     return any(Path("/dev").glob("nvidia[0-9]*"))
 
@@ -58,7 +58,7 @@ def preload_enabled(settings: Settings) -> bool:
     if not sys.platform.startswith("linux"):
         return False  # forkserver: POSIX only, and forking after macOS system frameworks loaded is unsafe
     if settings.jobs_preload == "auto":
-        return not _cuda_present()
+        return not cuda_present()
     return settings.jobs_preload == "on"
 
 

@@ -32,7 +32,9 @@ PERIODIC: dict[str, str] = {
     "shop re-crawls": "workbench.products.shop:enqueue_due_crawls",
 }
 
-HOST = socket.gethostname()
+# The machine's name on job and worker rows: a pid is judged only on its own host. WORKBENCH_HOST overrides the
+# hostname (containers that share a hostname, or two consumers on one machine standing for two machines in tests).
+HOST = os.environ.get("WORKBENCH_HOST") or socket.gethostname()
 LOG_TAIL_LINES = 40
 
 
@@ -71,8 +73,11 @@ def list_jobs(kind: str | None = None, status: str | None = None, limit: int = 1
 
 
 def log_tail(job: Job | int, lines: int = LOG_TAIL_LINES, settings: Settings | None = None) -> str:
-    path = Path(job.log_path) if isinstance(job, Job) else log_path_for(job, settings)
-    if not path.exists():
+    if isinstance(job, Job):
+        path = Path(job.log_path) if job.log_path else log_path_for(job.id, settings)
+    else:
+        path = log_path_for(job, settings)
+    if not path.is_file():
         return ""
     with path.open("rb") as f:
         f.seek(0, os.SEEK_END)
