@@ -120,7 +120,7 @@ def _gated(assembled, params, batch, threshold, attempts):
 
     gate = gate_for(params.brand, threshold, attempts)
     typer.echo(f"CLIP gate: threshold {gate.policy.threshold}, {gate.policy.max_attempts} attempt(s) ({gate.source})")
-    scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, assembled.spec.device)
+    scorer = ClipScorer.from_ref(gate.scorer or get_settings().models.clip_scorer, assembled.spec.device)
     return generate_guarded(_actor(), assembled, params, scorer, gate.policy, batch=batch, trigger=gate.trigger)
 
 

@@ -23,6 +23,8 @@ KINDS: dict[str, str] = {
     "evaluate": "workbench.evaluate.run:evaluate_job",
     "train_lora": "workbench.train.runs:train_job",
     "demo": "workbench.demo:demo_job",
+    "clip_tune": "workbench.train.clip_tune:clip_tune_job",
+    "video": "workbench.generate.video:video_job",
 }
 
 HOST = socket.gethostname()
