@@ -100,7 +100,8 @@ def _fast_demo(monkeypatch, before_users=lambda state: "done"):
     """The demo build with every step but ``users`` stubbed out; ``before_users`` runs as the step before it."""
     from workbench import demo
 
-    for step in ("_models", "_catalog", "_training", "_prompts", "_generation", "_evaluation", "_products"):
+    for step in ("_models", "_catalog", "_training", "_prompts", "_generation", "_evaluation", "_products", "_scorer",
+                 "_video"):
         monkeypatch.setattr(demo, step, lambda *args, **kwargs: "stub")
     monkeypatch.setattr(demo, "_brand", before_users)
     return demo

@@ -382,3 +382,39 @@ def video_job(ctx) -> dict[str, Any]:
     ctx.log(f"video {v.generation_id}: {v.mp4} ({params.frames} frames, {params.seconds:g} s) in {v.seconds:.1f} s")
     return {"generation_id": v.generation_id, "mp4": str(v.mp4), "gif": str(v.gif), "sidecar": str(v.sidecar),
             "render_seconds": round(v.seconds, 3)}
+
+
+# -- the demo workspace ----------------------------------------------------------------------------------------------
+
+DEMO_VIDEO_BATCH = "demo-spin"
+
+
+def demo_video(dataset_id: int, brand: str) -> dict[str, Any]:
+    """The demo's spin video: the tiny SVD (``workspace/models/tiny-svd``, set as ``models.video`` in the workspace's
+    workbench.toml) animating the catalog's first photo, 16 frames at 8 fps, recorded for review under the brand."""
+    from sqlalchemy import select
+
+    from workbench.auth import system_actor
+    from workbench.data.tables import Item
+    from workbench.models.sources import DEMO_MARKER
+    from workbench.models.tiny import save_tiny_svd
+    from workbench.settings import reload_settings, workspace_settings_file
+
+    settings = get_settings()
+    folder = settings.path("models", "tiny-svd")
+    if not (folder / DEMO_MARKER).is_file():
+        save_tiny_svd(folder)
+    toml = workspace_settings_file()
+    if toml.is_file() and "\nvideo = " not in toml.read_text():  # the demo's [models] section is the file's last
+        toml.write_text(toml.read_text().rstrip("\n") + f'\nvideo = "{folder}"\n')
+        settings = reload_settings()
+    with session_scope() as s:
+        path = s.scalar(select(Item.path).where(Item.dataset_id == int(dataset_id), Item.excluded.is_(False))
+                        .order_by(Item.id).limit(1))
+    if path is None:
+        raise GenerationError(f"dataset {dataset_id} has no photo to animate")
+    pipe = load_video_pipeline(str(folder), device="cpu")
+    params = VideoParams(frames=16, fps=8, width=64, height=64, steps=2, min_guidance=1.0, max_guidance=1.0)
+    v = generate_video(system_actor("mia", role="marketer"), pipe, params,
+                       image=settings.path("datasets", str(dataset_id), path), brand=brand, batch=DEMO_VIDEO_BATCH)
+    return {"generation_id": v.generation_id, "mp4": str(v.mp4), "render_seconds": round(v.seconds, 2)}

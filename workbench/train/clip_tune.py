@@ -367,3 +367,33 @@ def clip_tune_job(ctx) -> dict[str, Any]:
         raise JobStopped()
     return {"scorer": result.scorer, "scorer_id": result.scorer_id, "path": result.path,
             "recall_before": asdict(result.recall_before), "recall_after": asdict(result.recall_after)}
+
+
+# -- the demo workspace ------------------------------------------------------------------------------------------------
+
+DEMO_SCORER = "aurelo-clip"
+
+
+def demo_scorer(dataset_id: int, brand: str) -> dict[str, Any]:
+    """The demo's tuned scorer: the workspace's (tiny) CLIP tuned on the demo catalog (30 steps, a few seconds on a
+    CPU), then named in the brand profile (``scorer: tuned:aurelo-clip``), so the brand's gate, evaluations and
+    retrieval use it from then on. Kept when it exists already."""
+    from pathlib import Path as _Path
+
+    from workbench.auth import system_actor
+    from workbench.models.scorers import ScorerError, get_scorer
+    from workbench.prompts.library import load_library, save_brand_text
+
+    try:
+        info = get_scorer(DEMO_SCORER)
+        out = {"scorer": info.label, "recall_after": info.card.get("recall_after")}
+    except ScorerError:
+        r = tune_clip(system_actor("ari", role="analyst"),
+                      ClipTuneConfig(dataset=dataset_id, name=DEMO_SCORER, steps=30, learning_rate=3e-3))
+        out = {"scorer": r.scorer, "recall_before": asdict(r.recall_before), "recall_after": asdict(r.recall_after)}
+    profile = load_library().brands.get(brand)
+    if profile is not None and not profile.scorer:
+        text = _Path(profile.path).read_text(encoding="utf-8").rstrip("\n")
+        save_brand_text(system_actor("demo"), f"{text}\nscorer: {out['scorer']}   # tuned on the catalog "
+                                              "(workbench train clip)\n")
+    return out
