@@ -73,6 +73,17 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     assert any(f.startswith("fidelity: colour ΔE") and f"vs {link.sku} reference, limit 10" in f
                for f in held.gate.flags)  # the demo brand's limit (its 64-px demo model)
     assert {r.passed for r in rows} == {True, False}  # the Evaluate page's Products view has both to show
+    # the tuned scorer, named in the brand profile, and a 16-frame spin video waiting in review
+    from workbench.generate.video import DEMO_VIDEO_BATCH, read_video, video_for
+    from workbench.models.scorers import list_scorers
+
+    [scorer] = list_scorers()
+    assert scorer.label == "tuned:aurelo-clip" and load_library().brands["aurelo"].scorer == scorer.label
+    assert scorer.card["recall_after"]["n"] >= 5
+    with session_scope() as s:
+        [video] = s.query(Generation).filter(Generation.batch == DEMO_VIDEO_BATCH).all()
+        assert video.review_status == "pending" and video.params["kind"] == "video"
+    assert read_video(video_for(video.id).mp4_path).frames == 16
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output
