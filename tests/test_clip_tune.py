@@ -86,11 +86,27 @@ def test_tuning_raises_heldout_recall_and_the_gate_records_the_tuned_scorer(cata
     assert abs(prov["clip_score"] - default.score(img.kept.image, params.prompt)) > 1e-4  # not the base's number
     assert GatePolicy(threshold=1.0, max_attempts=1) == gate.policy
 
-    # evaluation records the tuned scorer as its CLIP backbone
-    from workbench.evaluate.backbones import load_backbone
+    # an evaluation of the brand scores with its scorer and records it: the same number as the gate's
+    from workbench.db import session_scope
+    from workbench.evaluate.config import EvalConfig, ImageSet
+    from workbench.evaluate.run import create_evaluation, run_evaluation
+    from workbench.evaluate.tables import Evaluation, EvaluationImage
 
-    bb = load_backbone("clip", "tuned:aurelo-clip")
-    assert bb.ok and bb.info["ref"] == "tuned:aurelo-clip" and bb.info["path"] == result.path
+    eval_id = create_evaluation(ARI, EvalConfig(image_sets=[ImageSet("tuned", batch="tuned")], metrics=["clip"],
+                                                brand="aurelo", device="cpu"))
+    run_evaluation(eval_id)
+    with session_scope() as sess:
+        backbone = sess.get(Evaluation, eval_id).backbones["clip"]
+        [row] = sess.query(EvaluationImage).filter_by(evaluation_id=eval_id).all()
+        assert backbone["ref"] == "tuned:aurelo-clip" and backbone["path"] == result.path
+        assert row.scores["clip_cosine"] == pytest.approx(prov["clip_score"], abs=1e-5)
+
+    # retrieval: the tuned scorer's embeddings are indexed under its own name
+    from workbench.products.retrieval import build_index, load_embedder
+
+    first_item = 1
+    index = build_index(ARI, "clip", [first_item], embedder=load_embedder("clip", scorer="tuned:aurelo-clip"))
+    assert index.model_ref == "clip:tuned:aurelo-clip" and index.added == 1
 
 
 def test_bad_configs_are_refused_by_name():
