@@ -78,6 +78,17 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     shop = list_products(dataset_id=datasets["aurelo-shop"].id, limit=100)
     assert datasets["aurelo-shop"].items == 8 and len(shop) == 6
     assert all(p.url.startswith("https://shop.aurelo.example/p/") and p.price for p in shop)
+    # the tuned scorer, named in the brand profile, and a 16-frame spin video waiting in review
+    from workbench.generate.video import DEMO_VIDEO_BATCH, read_video, video_for
+    from workbench.models.scorers import list_scorers
+
+    [scorer] = list_scorers()
+    assert scorer.label == "tuned:aurelo-clip" and load_library().brands["aurelo"].scorer == scorer.label
+    assert scorer.card["recall_after"]["n"] >= 5
+    with session_scope() as s:
+        [video] = s.query(Generation).filter(Generation.batch == DEMO_VIDEO_BATCH).all()
+        assert video.review_status == "pending" and video.params["kind"] == "video"
+    assert read_video(video_for(video.id).mp4_path).frames == 16
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output
@@ -105,7 +116,8 @@ def _fast_demo(monkeypatch, before_users=lambda state: "done"):
     """The demo build with every step but ``users`` stubbed out; ``before_users`` runs as the step before it."""
     from workbench import demo
 
-    for step in ("_models", "_catalog", "_training", "_prompts", "_generation", "_evaluation", "_products"):
+    for step in ("_models", "_catalog", "_training", "_prompts", "_generation", "_evaluation", "_products", "_scorer",
+                 "_video"):
         monkeypatch.setattr(demo, step, lambda *args, **kwargs: "stub")
     monkeypatch.setattr(demo, "_brand", before_users)
     return demo

@@ -21,6 +21,9 @@ Steps (each skipped when already done, so running it twice is safe):
                 SKU to show the fidelity gate holding it (labelled as such; its score is computed like any other);
 10. shop        the invented mini shop shipped with the workbench, crawled under https://shop.aurelo.example through
                 a file-backed transport (no network) and imported as dataset ``aurelo-shop`` with its products;
+11. scorer      the tiny CLIP tuned on the catalog (``tuned:aurelo-clip``, its card with held-out recall), named in
+                the brand profile so the brand's gate, evaluations and retrieval use it;
+12. video       a 16-frame, 2 s spin video of a catalog photo from the tiny Stable Video Diffusion, in the review queue;
 and the generated images wait in the review queue. Everything is labelled as demo (tiny-kit models).
 """
 from __future__ import annotations
@@ -43,7 +46,8 @@ DEMO_BRAND = "aurelo"
 DEMO_BATCH = "demo-aurelo"
 DEMO_PRODUCT_BATCH = "demo-aurelo-products"
 DEMO_GATE_BATCH = "demo-fidelity-gate"
-STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation", "products", "shop")
+STEPS = ("models", "catalog", "brand", "users", "training", "prompts", "generation", "evaluation", "products", "shop",
+         "scorer", "video")
 
 BRAND_YAML = """# The demo brand (invented). Made by `workbench demo`.
 name: aurelo
@@ -147,7 +151,7 @@ def build_demo(progress: Callable[[int, int, str], None] | None = None, size: in
     report = DemoReport(workspace=str(get_settings().workspace_dir))
     builders = {"models": _models, "catalog": lambda s: _catalog(s, size), "brand": _brand, "users": _users,
                 "training": lambda s: _training(s, train_steps), "prompts": _prompts, "generation": _generation,
-                "evaluation": _evaluation, "products": _products, "shop": _shop}
+                "evaluation": _evaluation, "products": _products, "shop": _shop, "scorer": _scorer, "video": _video}
     for i, step in enumerate(STEPS):
         progress(i, len(STEPS), f"{step}…")
         if step in state:
@@ -321,6 +325,18 @@ def _products(state: dict) -> dict[str, Any]:
         generated += [img.generation_id for img in out.images]
     held = _gate_example(mia, picks[0] if picks else products[0], models)
     return {"priced": len(products), "generated": generated, "held": held}
+
+
+def _scorer(state: dict) -> dict[str, Any]:
+    from workbench.train.clip_tune import demo_scorer
+
+    return demo_scorer(int(state["catalog"]), DEMO_BRAND)
+
+
+def _video(state: dict) -> dict[str, Any]:
+    from workbench.generate.video import demo_video
+
+    return demo_video(int(state["catalog"]), DEMO_BRAND)
 
 
 def _gate_example(actor, product, models) -> int:

@@ -42,6 +42,8 @@ class ModelRefs(BaseModel):
     # Product fidelity (workbench.fidelity) and FD-DINOv2
     dinov2: str = "facebook/dinov2-base"  # Dinov2Model: DINO similarity of garment crops, FD-DINOv2 features
     segmenter: str = "mattmdjaga/segformer_b2_clothes"  # garment masks where matting fails (SegFormer, no repo code)
+    # Spin videos (image to video): Stable Video Diffusion XT, 25 frames at 1024x576 (workbench.generate.video)
+    video: str = "stabilityai/stable-video-diffusion-img2vid-xt"
     # Logo legibility
     ocr_backend: str = "rapidocr"  # ships its ONNX models, works offline; "easyocr:en" needs `workbench models pull`
 

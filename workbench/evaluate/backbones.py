@@ -56,8 +56,18 @@ def load_backbone(group: str, ref: str, device: str = "cpu") -> Backbone:
     try:
         if group == "fid_kid":
             model = sources.load_feature_extractor(ref)
-        elif group in ("clip", "brand"):
-            model = sources.load_open_clip(ref, device=device)
+        elif group in ("clip", "brand"):  # the configured scorer, another open_clip model or "tuned:<name>"
+            from workbench.models.scorers import ScorerError, load_scorer
+
+            try:
+                scorer = load_scorer(ref, device=device)
+            except ScorerError as exc:
+                raise sources.ModelUnavailable(ref, str(exc), "Name a tuned scorer from `workbench train scorers`."
+                                               ) from exc
+            model = scorer.triple
+            if scorer.info is not None:  # the scores record the tuned scorer and where its weights are
+                return Backbone(group, ref, model, info={**_backbone_info(scorer.path, packages[group]), "ref": ref,
+                                                         "path": scorer.path, "scorer_id": scorer.info.id})
         elif group == "blip":
             model = sources.load_blip_itm(ref, device=device)
         elif group in ("paired", "diversity"):

@@ -104,7 +104,7 @@ class _Runner:
 
     # backbones -----------------------------------------------------------------------------------------------
     def load(self) -> dict[str, Backbone]:
-        refs = {**self.settings.models.model_dump(), **self.cfg.backbones}
+        refs = {**self.settings.models.model_dump(), **self.brand_scorer(), **self.cfg.backbones}
         loaded: dict[str, Backbone] = {}
         for group in self.cfg.metrics:
             setting = BACKBONE_SETTING[group]
@@ -119,6 +119,15 @@ class _Runner:
             loaded[group] = Backbone(group, twin.ref, twin.model, twin.error, twin.info) if twin else \
                 load_backbone(group, refs[setting], self.device)
         return loaded
+
+    def brand_scorer(self) -> dict[str, str]:
+        """The evaluation's brand profile's ``scorer:`` as the CLIP backbone (a run's ``backbones`` still win)."""
+        if not self.cfg.brand:
+            return {}
+        from workbench.prompts.library import load_library
+
+        profile = load_library().brands.get(self.cfg.brand)
+        return {"clip_scorer": profile.scorer} if profile is not None and profile.scorer else {}
 
     def logo_text(self, brand: str) -> str:
         if self.cfg.logo_text:

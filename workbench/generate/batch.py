@@ -165,7 +165,8 @@ def load_for_batch(cfg: BatchConfig, device: str | None = None):
         scorer = ClipScorer.from_ref(cfg.gate.get("scorer") or get_settings().models.clip_scorer, spec.device)
         threshold, attempts = cfg.gate.get("threshold"), cfg.gate.get("max_attempts")
         policy = BrandGates(float(threshold) if threshold is not None else None,
-                            int(attempts) if attempts is not None else None)
+                            int(attempts) if attempts is not None else None, spec.device,
+                            scorer_fixed=bool(cfg.gate.get("scorer")))  # a batch's scorer wins over the brands' own
     return assembled, scorer, policy
 
 
@@ -178,6 +179,7 @@ def make_one(actor: Actor, assembled, scorer, gates, base: GenerationParams, pro
         from workbench.generate.guard import generate_guarded
 
         gate = gates(prompt.brand)
+        scorer = gates.scorer(prompt.brand, scorer)
         generate_guarded(actor, assembled, params, scorer, gate.policy, batch=name, trigger=gate.trigger,
                          replaces_id=replaces)
     else:

@@ -1,7 +1,9 @@
-"""`workbench generate run|quantize|batch`: generate images with provenance, or prebuild INT8 weights.
+"""`workbench generate run|quantize|batch|video`: generate images with provenance, prebuild INT8 weights, or make a
+spin video of an image.
 
     workbench generate run --prompt "a navy t-shirt" --n 4
     workbench generate run --product AUR-1001 --brand aurelo     # its prompt and LoRA; the SKU in provenance + DB
+    workbench generate video --generation 42 --frames 16 --fps 8  # an approved image, 2 s (workbench.generate.video)
 
 The CLI generates as ``workbench.auth.operator.cli_actor("marketer")``: the named account (``workbench --as NAME``)
 once the workspace has accounts, else the operator with the marketer's role."""
@@ -120,7 +122,7 @@ def _gated(assembled, params, batch, threshold, attempts):
 
     gate = gate_for(params.brand, threshold, attempts)
     typer.echo(f"CLIP gate: threshold {gate.policy.threshold}, {gate.policy.max_attempts} attempt(s) ({gate.source})")
-    scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, assembled.spec.device)
+    scorer = ClipScorer.from_ref(gate.scorer or get_settings().models.clip_scorer, assembled.spec.device)
     return generate_guarded(_actor(), assembled, params, scorer, gate.policy, batch=batch, trigger=gate.trigger)
 
 
@@ -199,3 +201,38 @@ def batch(
         typer.echo("CLIP gate on: " + (", ".join(f"{k} {v}" for k, v in overrides.items()) or
                                        "each prompt's brand profile's threshold and attempts") + " (--no-gate to skip)")
     typer.echo(f"queued job {job_id}: watch it with `workbench jobs show {job_id}`")
+
+
+@app.command()
+def video(
+    image: str = typer.Option(None, help="An image file to animate (not recorded in the review queue's sources)."),
+    generation: int = typer.Option(None, help="An approved generated image's id (its brand, prompt and products)."),
+    frames: int = typer.Option(16, help="Frames (16+; frames / fps must be 2-3 s)."),
+    fps: int = typer.Option(8, help="Frames per second."),
+    width: int = typer.Option(1024), height: int = typer.Option(576),
+    steps: int = typer.Option(25), seed: int = typer.Option(0),
+    motion: int = typer.Option(127, help="SVD's motion bucket: more = more motion."),
+    decode_chunk_size: int = typer.Option(8, help="Frames decoded at once (lower it to save memory)."),
+    model: str = typer.Option(None, help="Image-to-video model (default: settings.models.video)."),
+    dtype: str = typer.Option("fp32", help="fp32 | fp16 | bf16 (fp16 on a GPU)."),
+) -> None:
+    """A 2-3 s spin video (MP4 + GIF + JSON sidecar) of an image, recorded as a generation for review."""
+    from workbench.generate.pipeline import GenerationError
+    from workbench.generate.video import VideoParams, generate_video, load_video_pipeline
+    from workbench.models.sources import ModelUnavailable
+
+    if (image is None) == (generation is None):
+        raise typer.BadParameter("give either --image PATH or --generation ID")
+    params = VideoParams(frames=frames, fps=fps, width=width, height=height, steps=steps, seed=seed,
+                         motion_bucket_id=motion, decode_chunk_size=decode_chunk_size)
+    try:
+        params.check()
+        pipe = load_video_pipeline(model, dtype=dtype)
+        v = generate_video(_actor(), pipe, params, generation_id=generation, image=image)
+    except (GenerationError, ModelUnavailable) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if v.provenance.get("demo_model"):
+        typer.echo("note: this is an offline demo model: its video is for trying the workbench only")
+    typer.echo(f"video {v.generation_id}: {v.mp4} ({params.frames} frames, {params.seconds:g} s, "
+               f"{v.seconds:.1f} s to make)\n  gif: {v.gif}\n  provenance: {v.sidecar}")

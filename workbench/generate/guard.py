@@ -10,6 +10,8 @@ is marked kept and goes to review, the others stay visible as ``not_kept``.
 The gate is per brand: ``gate_for(brand)`` reads the brand profile's ``gate:`` (threshold, attempts) and its trigger
 token; a value the user gives (``threshold=``/``max_attempts=``, the CLI's ``--threshold``/``--attempts``, the page's
 inputs) overrides the profile's. A prompt without a brand (or with one deleted since) gets ``GatePolicy()``'s defaults.
+The profile's ``scorer:`` (e.g. ``tuned:aurelo-clip``, a scorer tuned on the brand's catalog) is the CLIP model that
+scores its images; every score records its scorer (``clip_scorer`` in the provenance: ``ClipScorer.ref``).
 
     scorer = ClipScorer.from_ref(settings.models.clip_scorer)
     results = generate_guarded("mia", assembled, params, scorer, GatePolicy(threshold=0.25, max_attempts=3),
@@ -58,6 +60,7 @@ class Gate:
     policy: GatePolicy
     trigger: str = ""
     source: str = "defaults"  # "brand <name>", "brand <name>, overridden", "overridden" or "defaults"
+    scorer: str = ""  # the brand profile's scorer reference ("" : the configured scorer; workbench.models.scorers)
 
 
 def brand_profile(name: str):
@@ -75,21 +78,35 @@ def gate_for(brand: str, threshold: float | None = None, max_attempts: int | Non
     overridden = threshold is not None or max_attempts is not None
     source = (f"brand {profile.name}" + (", overridden" if overridden else "")) if profile else (
         "overridden" if overridden else "defaults")
-    return Gate(GatePolicy.for_brand(profile, threshold, max_attempts), profile.trigger if profile else "", source)
+    return Gate(GatePolicy.for_brand(profile, threshold, max_attempts), profile.trigger if profile else "", source,
+                profile.scorer if profile else "")
 
 
 class BrandGates:
     """The gates of a batch, one per brand met (profiles read once), with the batch's overrides
     (``BatchConfig.gate``: a ``threshold`` or ``max_attempts`` given there wins over every brand's)."""
 
-    def __init__(self, threshold: float | None = None, max_attempts: int | None = None):
-        self.threshold, self.max_attempts = threshold, max_attempts
+    def __init__(self, threshold: float | None = None, max_attempts: int | None = None, device: str = "cpu",
+                 scorer_fixed: bool = False):
+        self.threshold, self.max_attempts, self.device = threshold, max_attempts, device
+        self.scorer_fixed = scorer_fixed  # the batch names its scorer (``BatchConfig.gate["scorer"]``)
         self._gates: dict[str, Gate] = {}
+        self._scorers: dict[str, ClipScorer] = {}
 
     def __call__(self, brand: str) -> Gate:
         if brand not in self._gates:
             self._gates[brand] = gate_for(brand, self.threshold, self.max_attempts)
         return self._gates[brand]
+
+    def scorer(self, brand: str, default: ClipScorer) -> ClipScorer:
+        """The brand profile's scorer (each loaded once), or ``default`` (the batch's: the configured scorer, or
+        one the batch names, which then wins over every brand's)."""
+        ref = self(brand).scorer
+        if self.scorer_fixed or not ref or ref == default.ref:
+            return default
+        if ref not in self._scorers:
+            self._scorers[ref] = ClipScorer.from_ref(ref, self.device)
+        return self._scorers[ref]
 
 
 class ClipScorer:
@@ -100,9 +117,11 @@ class ClipScorer:
 
     @classmethod
     def from_ref(cls, ref: str, device: str = "cpu") -> ClipScorer:
-        from workbench.models.sources import load_open_clip
+        """``ref``: an open_clip reference or ``tuned:<name>`` (``models.scorers``); ``ref`` records the label."""
+        from workbench.models.scorers import load_scorer
 
-        return cls(*load_open_clip(ref, device=device), device=device, ref=ref)
+        s = load_scorer(ref, device=device)
+        return cls(*s.triple, device=device, ref=s.label)
 
     def cosines(self, image, texts: list[str]) -> list[float]:
         """The image against each text: the same cosine as the Evaluate page's (``models.clip.clip_cosines``)."""

@@ -40,3 +40,20 @@ class Generation(Base):
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("generations.id"), nullable=True)
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GenerationVideo(Base):
+    """A video made from a generated (or catalog) image (``workbench.generate.video``): the ``generations`` row
+    holds its poster frame (a PNG with the provenance), so the review queue, evaluation and export treat it as an
+    image; this row names the MP4, the GIF and the JSON sidecar. Migration ``0015_scorers_videos``."""
+
+    __tablename__ = "generation_videos"
+
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"), primary_key=True)
+    source_generation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the image it was made from
+    mp4_path: Mapped[str] = mapped_column(String(1000))
+    gif_path: Mapped[str] = mapped_column(String(1000), default="")
+    sidecar_path: Mapped[str] = mapped_column(String(1000), default="")
+    frames: Mapped[int] = mapped_column(Integer)
+    fps: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -24,6 +24,8 @@ KINDS: dict[str, str] = {
     "train_lora": "workbench.train.runs:train_job",
     "demo": "workbench.demo:demo_job",
     "shop_crawl": "workbench.products.shop:crawl_job",
+    "clip_tune": "workbench.train.clip_tune:clip_tune_job",
+    "video": "workbench.generate.video:video_job",
 }
 
 # name -> "module:function" called by every consumer at start-up and every ``reconcile_seconds`` (``f(settings)``,

@@ -50,14 +50,18 @@ DEFAULT_MODEL_INFO: dict[str, tuple[str, str]] = {
     "preference": ("optional preference score (PickScore)", "~4 GB; pulled only when named"),
     "dinov2": ("product fidelity (DINO similarity) and FD-DINOv2", "~350 MB"),
     "segmenter": ("garment masks on busy backgrounds (matting needs none)", "~110 MB"),
+    "video": ("spin videos (Stable Video Diffusion XT, image to video)", "~4.5 GB (fp16); pulled only when named"),
 }
-OPTIONAL_MODELS = {"preference"}  # `models pull` without names leaves these out
+OPTIONAL_MODELS = {"preference", "video"}  # `models pull` without names leaves these out
 
 # Which files to fetch per kind of hub repo: safetensors only, fp16 variants for SDXL.
 SDXL_PATTERNS = ["*.json", "*.txt", "tokenizer*/*", "unet/diffusion_pytorch_model.fp16.safetensors",
                  "vae/diffusion_pytorch_model.fp16.safetensors", "text_encoder/model.fp16.safetensors",
                  "text_encoder_2/model.fp16.safetensors"]
 GENERIC_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+# Stable Video Diffusion: the fp16 variants of its three weighted components (the repo also holds fp32 and .bin files)
+SVD_PATTERNS = ["*.json", "*.txt", "unet/diffusion_pytorch_model.fp16.safetensors",
+                "vae/diffusion_pytorch_model.fp16.safetensors", "image_encoder/model.fp16.safetensors"]
 
 
 class ModelUnavailable(RuntimeError):
@@ -290,6 +294,8 @@ def _pull_one(name: str, ref: str, progress: Callable[[str], None]) -> str:
         patterns = SDXL_PATTERNS if name == "sdxl_base" else GENERIC_PATTERNS
         if name == "vae":
             patterns = ["*.json", "diffusion_pytorch_model.safetensors"]
+        if name == "video":
+            patterns = SVD_PATTERNS
         if name == "segmenter":  # BiRefNet/RMBG-style repos ship their architecture as .py (run only when trusted)
             patterns = GENERIC_PATTERNS + ["*.py"]
         path = snapshot_download(parsed.repo_id, revision=parsed.revision, allow_patterns=patterns)
@@ -414,6 +420,20 @@ def single_file_config(ref: str, path: Path) -> Path:
                            f"Reinstall the package (or run scripts/make_sdxl_configs.py), or put the SDXL configs "
                            f"(model_index.json, component configs, tokenizers) in {path.name}{CONFIG_SUFFIX}/ "
                            "beside the file.")
+
+
+def load_svd_pipeline(ref: str, dtype: Any = "fp32", device: str | None = None):
+    """StableVideoDiffusionPipeline (image to video) from a cached hub repo or a local diffusers folder. The fp16
+    weight files (what ``pull`` fetches) are loaded when the folder has them. Never downloads."""
+    path = local_path(ref)
+    from diffusers import StableVideoDiffusionPipeline
+
+    variant = "fp16" if (path / "unet" / "diffusion_pytorch_model.fp16.safetensors").is_file() else None
+    pipe = StableVideoDiffusionPipeline.from_pretrained(str(path), dtype=_dtype(dtype), variant=variant,
+                                                        use_safetensors=True, local_files_only=True)
+    if device:
+        pipe.to(device)
+    return pipe
 
 
 def load_open_clip(ref: str, device: str = "cpu"):

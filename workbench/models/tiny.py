@@ -302,3 +302,43 @@ def make_tiny_kit(root: Path, seed: int = 0) -> dict[str, Path]:
 def kit_model_settings(kit: dict[str, Path]) -> dict[str, str]:
     """Settings.models overrides that point every capability at the tiny kit (the demo workspace uses this)."""
     return {field: str(kit[name]) for name, fields in KIT_SETTINGS.items() for field in fields}
+
+
+# -- Stable Video Diffusion (spin videos) -----------------------------------------------------------------------------
+# Not in KIT (the fast tests that build the kit do not need it): ``save_tiny_svd`` for the demo, ``build_tiny_svd``
+# for tests.
+
+def build_tiny_svd(seed: int = 0, num_frames: int = 16):
+    """A StableVideoDiffusionPipeline with every component at toy size (random weights, seeded): a spatio-temporal
+    UNet (8 latent channels in: noise + the conditioning image's latents), a temporal-decoder VAE, a CLIP vision
+    encoder whose projection (32) is the UNet's cross-attention width, SVD's Euler scheduler (v-prediction, Karras
+    sigmas). Frames come out at the requested size (multiples of 8; 64x64 in tests)."""
+    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline,
+                           UNetSpatioTemporalConditionModel)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNetSpatioTemporalConditionModel(
+        sample_size=8, in_channels=8, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"), cross_attention_dim=32,
+        num_attention_heads=(2, 4), addition_time_embed_dim=8, projection_class_embeddings_input_dim=24,  # 3 ids x 8
+        num_frames=num_frames)
+    vae = AutoencoderKLTemporalDecoder(block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
+                                       latent_channels=4, layers_per_block=1)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=2, image_size=224, patch_size=32,
+        intermediate_size=37))
+    scheduler = EulerDiscreteScheduler(  # stable-video-diffusion-img2vid-xt's scheduler_config.json
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+        prediction_type="v_prediction", interpolation_type="linear", use_karras_sigmas=True, sigma_min=0.002,
+        sigma_max=700.0, timestep_type="continuous", steps_offset=1, timestep_spacing="leading")
+    return StableVideoDiffusionPipeline(vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler,
+                                        feature_extractor=CLIPImageProcessor(crop_size=224, size=224))
+
+
+def save_tiny_svd(folder: Path, seed: int = 0) -> Path:
+    folder = Path(folder)
+    build_tiny_svd(seed).save_pretrained(str(folder), safe_serialization=True)
+    _mark(folder, "tiny Stable Video Diffusion pipeline")
+    return folder

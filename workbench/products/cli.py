@@ -203,6 +203,34 @@ def _masks():
     return masks
 
 
+SCORER_OPT = typer.Option("", "--scorer", help="CLIP scorer for --model clip: tuned:<name> (see `workbench train "
+                                                "scorers`) or an open_clip reference; default: the configured one.")
+BRAND_OPT = typer.Option("", "--brand", help="Use this brand profile's `scorer:` (CLIP).")
+
+
+def _embedder(model: str, scorer: str, brand: str):
+    """None (the configured model) or the CLIP embedder of ``scorer`` / the brand profile's scorer."""
+    if brand and not scorer:
+        from workbench.prompts import load_library
+
+        profile = load_library().brands.get(brand)
+        if profile is None:
+            _fail(ValueError(f"no brand profile {brand!r}"))
+        scorer = profile.scorer
+    if not scorer or model != "clip":
+        return None
+    from workbench.models.scorers import ScorerError
+    from workbench.models.sources import ModelUnavailable
+    from workbench.products.retrieval import load_embedder, unavailable_text
+
+    try:
+        return load_embedder("clip", scorer=scorer)
+    except ScorerError as exc:
+        _fail(exc)
+    except ModelUnavailable as exc:
+        _unavailable(unavailable_text(exc))
+
+
 def _unavailable(text: str) -> None:
     typer.echo(text, err=True)
     raise typer.Exit(1)
@@ -215,13 +243,15 @@ def _match_line(m) -> str:
 
 @app.command("index")
 def index_cmd(model: str = MODEL_OPT,
-              items: list[int] = typer.Option([], "--item", help="Only these dataset item ids (repeat).")) -> None:
+              items: list[int] = typer.Option([], "--item", help="Only these dataset item ids (repeat)."),
+              scorer: str = SCORER_OPT, brand: str = BRAND_OPT) -> None:
     """Embed the products' reference photos (garment crops) that are not in the retrieval index yet."""
     from workbench.auth.operator import cli_actor_or_exit
     from workbench.products.retrieval import RetrievalError, build_index
 
     try:
-        r = build_index(cli_actor_or_exit("analyst"), model, items or None, masks=_masks())
+        r = build_index(cli_actor_or_exit("analyst"), model, items or None, masks=_masks(),
+                        embedder=_embedder(model, scorer, brand))
     except RetrievalError as exc:
         _fail(exc)
     if r.unavailable:
@@ -237,7 +267,7 @@ def tag_cmd(batch: str = typer.Option(None, help="Every kept image of this gener
             generation: int = typer.Option(None, help="One generated image id."),
             k: int = typer.Option(3, help="At most this many retrieved products per image."),
             min_score: float = typer.Option(None, help="Lowest similarity recorded (default per model)."),
-            model: str = MODEL_OPT) -> None:
+            model: str = MODEL_OPT, scorer: str = SCORER_OPT, brand: str = BRAND_OPT) -> None:
     """Record the catalog products each generated image shows (source "retrieved"), besides its own SKU."""
     from workbench.auth.operator import cli_actor_or_exit
     from workbench.products.retrieval import RetrievalError
@@ -246,9 +276,11 @@ def tag_cmd(batch: str = typer.Option(None, help="Every kept image of this gener
     if (batch is None) == (generation is None):
         raise typer.BadParameter("give either --batch NAME or --generation ID")
     actor = cli_actor_or_exit("analyst")
+    emb = _embedder(model, scorer, brand)
     try:
-        results = (tag_batch(actor, batch, k, min_score, model=model, masks=_masks()) if batch is not None else
-                   [tag_generation(actor, generation, k, min_score, model=model, masks=_masks())])
+        results = (tag_batch(actor, batch, k, min_score, model=model, masks=_masks(), embedder=emb)
+                   if batch is not None else
+                   [tag_generation(actor, generation, k, min_score, model=model, masks=_masks(), embedder=emb)])
     except RetrievalError as exc:
         _fail(exc)
     if results and results[0].unavailable:
@@ -263,7 +295,8 @@ def tag_cmd(batch: str = typer.Option(None, help="Every kept image of this gener
 
 @app.command("nearest")
 def nearest_cmd(image: str = typer.Argument(..., help="An image file."),
-                k: int = typer.Option(5, help="How many products."), model: str = MODEL_OPT) -> None:
+                k: int = typer.Option(5, help="How many products."), model: str = MODEL_OPT,
+                scorer: str = SCORER_OPT, brand: str = BRAND_OPT) -> None:
     """The catalog products nearest to an image (its whole frame, garment crop and each large garment part)."""
     from workbench.models.sources import ModelUnavailable
     from workbench.products.retrieval import (
@@ -273,7 +306,7 @@ def nearest_cmd(image: str = typer.Argument(..., help="An image file."),
     )
 
     try:
-        matches = nearest_products(image, k, model, masks=_masks())
+        matches = nearest_products(image, k, model, masks=_masks(), embedder=_embedder(model, scorer, brand))
     except ModelUnavailable as exc:
         _unavailable(unavailable_text(exc))
     except (RetrievalError, OSError) as exc:

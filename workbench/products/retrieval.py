@@ -123,12 +123,24 @@ def unavailable_text(exc: Exception) -> str:
     return f"unavailable: {ref} — {reason}. {remedy}".strip() if ref else f"unavailable: {exc}"
 
 
-def load_embedder(model: str = "clip", settings: Settings | None = None, device: str = "cpu") -> Embedder:
+def load_embedder(model: str = "clip", settings: Settings | None = None, device: str = "cpu",
+                  scorer: str | None = None) -> Embedder:
     """The configured model for ``model`` ("clip" | "dino"). Raises ModelUnavailable (naming the model and
-    `workbench models pull`) when its weights are not on this machine; never downloads."""
+    `workbench models pull`) when its weights are not on this machine; never downloads. ``scorer``: a CLIP scorer
+    reference instead of the configured one (``tuned:<name>``, a brand profile's ``scorer:``; its embeddings are
+    stored under ``clip:tuned:<name>``)."""
     from workbench.models.sources import is_demo_model
 
     ref = getattr((settings or get_settings()).models, MODELS[check_model(model)])
+    if model == "clip" and scorer:
+        from workbench.models.clip import image_embeddings
+        from workbench.models.scorers import load_scorer
+
+        s = load_scorer(scorer, device, settings)
+        dim = int(image_embeddings(s.model, s.preprocess, [Image.new("RGB", (8, 8))], device).shape[1])
+        return Embedder("clip", s.label, dim,
+                        lambda ims: image_embeddings(s.model, s.preprocess, ims, device).cpu().numpy(),
+                        is_demo_model(s.path))
     if model == "dino":
         from workbench.models.dinov2 import load_dinov2
 

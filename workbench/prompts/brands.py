@@ -12,6 +12,7 @@ A profile (``prompt_templates/brands/northwind.yaml``)::
     negative: "watermark, blurry, lowres"
     product_template: jacket           # the template a product's prompt starts from (else its category's)
     fidelity: {max_delta_e: 5, min_dino: 0.7}   # the product-fidelity gate (see BrandProfile)
+    scorer: tuned:northwind-clip       # the CLIP scorer of its gate, evaluation, retrieval (models.scorers)
 
 Problems are reported as ``file:line: field: message``; unknown keys are an error.
 """
@@ -24,7 +25,7 @@ from workbench.prompts.templates import NAME
 from workbench.prompts.yamlio import Problem, PromptError, read_yaml
 
 BRAND_KEYS = {"name", "title", "trigger", "loras", "logo_text", "palette", "required_phrases", "forbidden_terms",
-              "negative", "gate", "product_template", "fidelity"}
+              "negative", "gate", "product_template", "fidelity", "scorer"}
 GATE_KEYS = {"clip_threshold": (-1.0, 1.0), "max_attempts": (1, 10)}
 # The product-fidelity gate's limits: (lowest, highest allowed value, default). null switches a limit off.
 FIDELITY_KEYS = {"max_delta_e": (0.0, 100.0, 5.0), "min_dino": (-1.0, 1.0, None), "min_shape_iou": (0.0, 1.0, None)}
@@ -61,6 +62,9 @@ class BrandProfile:
     min_dino: float | None = None
     min_shape_iou: float | None = None
     product_template: str = ""  # the product template a product's prompt starts from ("" : its category's)
+    # The CLIP scorer of this brand's gate, CLIP metrics and retrieval: "tuned:<name>" (a scorer tuned on the catalog,
+    # workbench.train.clip_tune), another open_clip reference, or "" for settings.models.clip_scorer.
+    scorer: str = ""
 
     @property
     def fidelity_limits(self) -> dict[str, float | None]:
@@ -182,6 +186,11 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
         problems.append(doc.problem(("product_template",), f"{product_template!r} is not a template name: lowercase "
                                                             "letters, digits, '-' or '_'"))
 
+    scorer = text_field("scorer")
+    if re.search(r"\s", scorer):
+        problems.append(doc.problem(("scorer",), f"{scorer!r}: a scorer reference has no spaces "
+                                                  "(e.g. tuned:aurelo-clip)"))
+
     required = text_list("required_phrases")
     forbidden = text_list("forbidden_terms")
     for phrase in required:
@@ -193,6 +202,7 @@ def parse_brand(text: str, file: str, default_name: str = "") -> BrandProfile:
         negative=text_field("negative"), clip_threshold=float(gate["clip_threshold"]),
         max_attempts=int(gate["max_attempts"]), gate_defined=bool(raw_gate), max_delta_e=fidelity["max_delta_e"],
         min_dino=fidelity["min_dino"], min_shape_iou=fidelity["min_shape_iou"], product_template=product_template,
+        scorer=scorer,
     )
     if problems:
         raise PromptError(problems)

@@ -1,8 +1,9 @@
 """Export approved images of a brand and/or batch (campaign) as one zip for a DAM or an e-commerce upload.
 
-The zip holds ``images/<id>_<file>.png`` and ``metadata.csv`` + ``metadata.json`` with one record per image: prompt,
-negative prompt, prompt version, seed, model, VAE, LoRAs and scales, quantization, sampler settings, CLIP score and
-gate, OCR result, approver and approval time, comment and tags, and the image's sha256 (CSV cells that a
+The zip holds ``images/<id>_<file>.png`` (for a spin video: its poster, and its MP4, GIF and JSON sidecar under
+``videos/``, named in the record's ``video``) and ``metadata.csv`` + ``metadata.json`` with one record per image:
+prompt, negative prompt, prompt version, seed, model, VAE, LoRAs and scales, quantization, sampler settings, CLIP score
+and gate, OCR result, approver and approval time, comment and tags, and the image's sha256 (CSV cells that a
 spreadsheet would run as a formula are escaped: ``workbench.csvsafe``). It is written to a temporary
 name and renamed into ``<workspace>/exports/``, and the export is audited (who, which images, the zip's sha256).
 
@@ -34,6 +35,7 @@ from workbench.auth import Actor, require
 from workbench.csvsafe import csv_text, write_csv
 from workbench.db import audit, session_scope, utcnow
 from workbench.files import write_json_atomic
+from workbench.generate.video import video_for
 from workbench.products.links import products_of_generation
 from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items
 from workbench.settings import get_settings
@@ -156,6 +158,15 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
                 file = f"images/{item.generation_id}_{src.name}"
                 zf.write(src, file, compress_type=zipfile.ZIP_STORED)  # PNGs are compressed already
                 records.append(record_for(item, file, _sha256(src)))
+                video = video_for(item.generation_id)  # a spin video: its poster above, its files beside it
+                if video is not None:
+                    records[-1]["video"] = {}
+                    for kind, path in (("mp4", video.mp4_path), ("gif", video.gif_path),
+                                       ("sidecar", video.sidecar_path)):
+                        if path and Path(path).is_file():
+                            name = f"videos/{item.generation_id}_{Path(path).name}"
+                            zf.write(path, name, compress_type=zipfile.ZIP_STORED)
+                            records[-1]["video"][kind] = name
             zf.writestr("metadata.csv", csv_text(CSV_FIELDS, ({k: _csv_value(r[k]) for k in CSV_FIELDS}
                                                              for r in records)))
             zf.writestr("metadata.json", json.dumps(

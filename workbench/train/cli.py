@@ -88,6 +88,9 @@ def train(ctx: typer.Context) -> None:
     from workbench.train.estimate import describe, estimate
     from workbench.train.runs import RunError, get_run, run_dir, start
 
+    if ctx.args and ctx.args[0] in ("clip", "scorers"):  # `workbench train clip|scorers`: the CLIP scorer commands
+        typer.main.get_command(clip_app)(args=list(ctx.args), prog_name="workbench train")
+        return
     own, flags = _split_own(list(ctx.args))
     if own["help_options"]:
         typer.echo(options_help())
@@ -242,3 +245,58 @@ def sweep_list() -> None:
 
     for s in sweep_ids():
         typer.echo(s)
+
+
+# -- `workbench train clip` / `workbench train scorers`: brand-tuned CLIP scorers (workbench.train.clip_tune) ----------
+
+clip_app = typer.Typer(help="Brand-tuned CLIP scorers.", no_args_is_help=True)
+
+
+@clip_app.command("clip")
+def clip_cmd(dataset: str = typer.Option(..., help="Workspace dataset (id or name) with captions and a val split."),
+             name: str = typer.Option(..., help="The scorer's name: a brand profile uses it as `scorer: tuned:NAME`."),
+             base: str = typer.Option("", help="open_clip model to start from (default: settings.models.clip_scorer)."),
+             trainable: str = typer.Option("last_blocks", help="head (projections, final norms) or last_blocks."),
+             blocks: int = typer.Option(1, help="With last_blocks: final blocks of each tower that train."),
+             steps: int = typer.Option(200), batch_size: int = typer.Option(32),
+             learning_rate: float = typer.Option(1e-3),
+             seed: int = typer.Option(0), detach: bool = typer.Option(False, help="Queue the job and return."),
+             user: str = typer.Option("cli", help="The name the job is recorded under.")) -> None:
+    """Tune a CLIP scorer on a captioned catalog: recall@1/@5 on the val split before and after, a scorer card."""
+    from workbench.jobs import get_job
+    from workbench.train.clip_tune import ClipTuneConfig, ClipTuneError, start_clip_tune
+
+    cfg = ClipTuneConfig(dataset=dataset, name=name, base=base, trainable=trainable, blocks=blocks, steps=steps,
+                         batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    try:
+        job_id = start_clip_tune(_actor(user), cfg)
+    except ClipTuneError as exc:
+        _fail(exc)
+    typer.echo(f"queued job {job_id}: tune CLIP scorer {name}")
+    if detach:
+        typer.echo(f"watch it with `workbench jobs show {job_id}`")
+        return
+    while (job := get_job(job_id)).status in ("queued", "running"):
+        time.sleep(1.0)
+    if job.status != "done":
+        typer.echo(f"job {job_id} {job.status}: {job.message}", err=True)
+        raise typer.Exit(1)
+    r = job.result or {}
+    b, a = r.get("recall_before", {}), r.get("recall_after", {})
+    typer.echo(f"scorer {r.get('scorer')} in {r.get('path')}")
+    typer.echo(f"held-out recall@1/@5 image->text: {b.get('i2t_r1', 0):.3f}/{b.get('i2t_r5', 0):.3f} -> "
+               f"{a.get('i2t_r1', 0):.3f}/{a.get('i2t_r5', 0):.3f} (n={a.get('n')})")
+
+
+@clip_app.command("scorers")
+def scorers_cmd() -> None:
+    """The tuned CLIP scorers, newest first, with their held-out recall@5 before and after."""
+    from workbench.models.scorers import list_scorers
+
+    rows = list_scorers()
+    if not rows:
+        typer.echo("no tuned scorers yet: `workbench train clip --dataset NAME --name SCORER`")
+    for info in rows:
+        b, a = info.card.get("recall_before", {}), info.card.get("recall_after", {})
+        typer.echo(f"{info.label:<32} {info.path}  base {info.base_ref}  recall@5 {b.get('i2t_r5', 0):.3f} -> "
+                   f"{a.get('i2t_r5', 0):.3f} (n={a.get('n')})")

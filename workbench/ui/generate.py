@@ -538,7 +538,7 @@ def single_prompt_form(spec: PipelineSpec, user: str) -> None:
                 from workbench.settings import get_settings
 
                 policy = gate_for(brand, gate.get("threshold"), gate.get("max_attempts"))
-                scorer = clip_scorer(get_settings().models.clip_scorer, spec.device)
+                scorer = clip_scorer(policy.scorer or get_settings().models.clip_scorer, spec.device)
             bar = st.progress(0.0, text="Generating…")
             paths, attempts, held = [], [], []
             params = replace(params, request=f"page-{uuid.uuid4().hex[:12]}")  # this click: one result group

@@ -240,6 +240,7 @@ def _apply(username: str, gid: int, seen: int, prompt: str, action: str) -> None
 
 
 def single_view(user: UserInfo, items: list[QueueItem]) -> None:
+    from workbench.generate.video import video_for
     from workbench.products.links import products_of_generation
 
     pos = min(st.session_state.get(POS, 0), len(items) - 1)
@@ -258,6 +259,9 @@ def single_view(user: UserInfo, items: list[QueueItem]) -> None:
             st.image(item.image_path, width="stretch")
         else:
             st.error(f"The file of image {item.generation_id} is missing on the server: ask an admin to restore it.")
+        video = video_for(item.generation_id)  # a spin video: the image above is its first frame
+        if video is not None and Path(video.mp4_path).is_file():
+            st.video(video.mp4_path, loop=True)
         product_references(products)
     with right:
         provenance_panel(item)
