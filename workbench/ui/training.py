@@ -22,6 +22,7 @@ K_RUN = "training_selected_run"
 K_OPEN = "training_open"
 K_TAB = "training_tab"
 K_FLASH = "training_flash"
+PRECISION_LABELS = {"no": "fp32 (no mixed precision)", "fp16": "fp16", "bf16": "bf16"}
 
 
 def presets() -> dict[str, dict[str, Any]]:
@@ -51,13 +52,92 @@ def _datasets() -> list[tuple[str, str]]:
     return [(str(d.id), f"{d.name} ({d.items} images, {d.captioned} captioned)") for d in list_datasets()]
 
 
+# The form's widgets and the option each one sets: (TrainConfig option, value when the preset does not name it).
+# Choosing a preset writes every one of them (K_KEEP keeps the fields the user edited); the widgets take their values
+# from session state only, so a value a preset wrote is the value shown.
+METHODS = ["Text-to-image LoRA (captions)", "DreamBooth-LoRA (instance prompt)"]
+PRECISIONS = ["no", "fp16", "bf16"]
+FORM_FIELDS: dict[str, tuple[str, Any]] = {
+    "training_method": ("instance_prompt", None), "training_instance": ("instance_prompt", "a photo of TOK garment"),
+    "training_class": ("class_prompt", ""), "training_steps": ("max_train_steps", 500),
+    "training_lr": ("learning_rate", 1e-4), "training_rank": ("rank", 4), "training_batch": ("train_batch_size", 1),
+    "training_res": ("resolution", 1024), "training_mp": ("mixed_precision", "no"),
+    "training_ckpt": ("checkpointing_steps", 500), "training_gc": ("gradient_checkpointing", False),
+    "training_8bit": ("use_8bit_adam", False), "training_te": ("train_text_encoder", False),
+    "training_val": ("validation_prompts", None),
+}
+K_PRESET = "training_preset"
+K_KEEP = "training_keep_edits"
+K_APPLIED = "training_preset_applied"  # the values the last preset wrote: a field that differs was edited
+
+
+def preset_form_values(preset: dict[str, Any]) -> dict[str, Any]:
+    """What each form widget shows for a preset: every option the preset names, the form's default for the rest."""
+    out: dict[str, Any] = {}
+    for key, (option, default) in FORM_FIELDS.items():
+        value = preset.get(option)
+        out[key] = default if value is None else value
+    out["training_method"] = METHODS[1] if preset.get("instance_prompt") else METHODS[0]
+    out["training_instance"] = preset.get("instance_prompt") or FORM_FIELDS["training_instance"][1]
+    out["training_class"] = preset.get("class_prompt") or ""
+    prompts = preset.get("validation_prompts") or [preset.get("validation_prompt") or ""]
+    out["training_val"] = "\n".join(p for p in prompts if p)
+    for key in ("training_steps", "training_rank", "training_batch", "training_res", "training_ckpt"):
+        out[key] = int(out[key])
+    out["training_lr"] = float(out["training_lr"])
+    for key in ("training_gc", "training_8bit", "training_te"):
+        out[key] = bool(out[key])
+    if out["training_mp"] not in PRECISIONS:
+        out["training_mp"] = "no"
+    return out
+
+
+def apply_preset(preset: dict[str, Any], keep_edits: bool = False) -> list[str]:
+    """Write a preset into the form's session state; with ``keep_edits`` the fields the user changed since the last
+    preset stay. Returns the keys kept."""
+    state = st.session_state
+    applied = state.get(K_APPLIED) or {}
+    kept = []
+    for key, value in preset_form_values(preset).items():
+        edited = key in state and key in applied and state[key] != applied[key]
+        if keep_edits and edited:
+            kept.append(key)
+        else:
+            state[key] = value
+    state[K_APPLIED] = preset_form_values(preset)
+    return kept
+
+
+def _preset_chosen() -> None:
+    shipped = presets()
+    name = st.session_state.get(K_PRESET)
+    if name in shipped:
+        apply_preset(shipped[name], keep_edits=bool(st.session_state.get(K_KEEP)))
+
+
+def _seed(key: str) -> None:
+    """A widget not drawn on the last run (the DreamBooth fields) lost its state: give it the preset's value back."""
+    if key not in st.session_state:
+        st.session_state[key] = (st.session_state.get(K_APPLIED) or {}).get(key, FORM_FIELDS[key][1])
+
+
 def run_form(settings, user: str) -> None:
     """Preset, data, method and the main options; the estimate; launch."""
     shipped = presets()
     names = list(shipped)
-    default = names.index("tiny_cpu_demo") if "tiny_cpu_demo" in names and settings.resolved_device() == "cpu" else 0
-    preset_name = st.selectbox("Preset", names, index=default, key="training_preset",
-                               help="Example configs from configs/, named by GPU memory budget.")
+    if st.session_state.get(K_PRESET) not in names:
+        demo = "tiny_cpu_demo" in names and settings.resolved_device() == "cpu"
+        st.session_state[K_PRESET] = "tiny_cpu_demo" if demo else names[0]
+    if K_APPLIED not in st.session_state:
+        apply_preset(shipped[st.session_state[K_PRESET]])
+    for key in FORM_FIELDS:
+        _seed(key)
+    top = st.columns([2, 1])
+    preset_name = top[0].selectbox("Preset", names, key=K_PRESET, on_change=_preset_chosen,
+                                   help="Example configs from configs/, named by GPU memory budget. Choosing one "
+                                        "sets every option below that it names.")
+    top[1].checkbox("Keep my edits", key=K_KEEP,
+                    help="When you choose another preset, keep the fields you changed instead of the preset's values.")
     preset = dict(shipped[preset_name])
     datasets = _datasets()
     c1, c2 = st.columns([2, 1])
@@ -68,51 +148,40 @@ def run_form(settings, user: str) -> None:
                               help="A workspace dataset (preprocessed for the run) or an imagefolder / kohya folder.")
         source = st.text_input("Folder", key="training_folder") if picked == "folder" else picked
     with c2:
-        method = st.radio("Method", ["Text-to-image LoRA (captions)", "DreamBooth-LoRA (instance prompt)"],
-                          index=1 if preset.get("instance_prompt") else 0, key="training_method")
+        method = st.radio("Method", METHODS, key="training_method")
     values: dict[str, Any] = {k: v for k, v in preset.items()
                               if k not in ("dataset", "instance_data_dir", "train_data_dir")}
     values["dataset"] = source or None
     if method.startswith("DreamBooth"):
         d1, d2 = st.columns(2)
-        values["instance_prompt"] = d1.text_input("Instance prompt", preset.get("instance_prompt")
-                                                  or "a photo of TOK garment", key="training_instance")
-        values["class_prompt"] = d2.text_input("Class prompt (prior preservation)", preset.get("class_prompt") or "",
-                                               key="training_class") or None
+        values["instance_prompt"] = d1.text_input("Instance prompt", key="training_instance")
+        values["class_prompt"] = d2.text_input("Class prompt (prior preservation)", key="training_class") or None
         values["with_prior_preservation"] = bool(values["class_prompt"])
     else:
         for k in ("instance_prompt", "class_prompt", "with_prior_preservation"):
             values.pop(k, None)
     with st.expander("Main options", expanded=True):
         o = st.columns(4)
-        values["max_train_steps"] = o[0].number_input("Steps", 1, 100_000, int(preset.get("max_train_steps") or 500),
-                                                      key="training_steps")
-        values["learning_rate"] = o[1].number_input("Learning rate", 1e-7, 1.0,
-                                                    float(preset.get("learning_rate", 1e-4)),
-                                                    format="%.1e", key="training_lr")
-        values["rank"] = o[2].number_input("Rank", 1, 256, int(preset.get("rank", 4)), key="training_rank")
-        values["train_batch_size"] = o[3].number_input("Batch size", 1, 64, int(preset.get("train_batch_size", 1)),
-                                                       key="training_batch")
+        values["max_train_steps"] = o[0].number_input("Steps", 1, 100_000, key="training_steps")
+        values["learning_rate"] = o[1].number_input("Learning rate", 1e-7, 1.0, format="%.1e", key="training_lr")
+        values["rank"] = o[2].number_input("Rank", 1, 256, key="training_rank")
+        values["train_batch_size"] = o[3].number_input("Batch size", 1, 64, key="training_batch")
         p = st.columns(4)
-        values["resolution"] = p[0].number_input("Resolution", 64, 2048, int(preset.get("resolution", 1024)), step=64,
-                                                 key="training_res")
-        precisions = ["no", "fp16", "bf16"]
-        values["mixed_precision"] = p[1].selectbox("Mixed precision", precisions,
-                                                   index=precisions.index(preset.get("mixed_precision", "no")),
-                                                   key="training_mp")
-        values["checkpointing_steps"] = p[2].number_input("Checkpoint every", 1, 100_000,
-                                                          int(preset.get("checkpointing_steps", 500)),
-                                                          key="training_ckpt")
-        values["gradient_checkpointing"] = p[3].checkbox("Gradient checkpointing",
-                                                         bool(preset.get("gradient_checkpointing")), key="training_gc")
+        values["resolution"] = p[0].number_input("Resolution", 64, 2048, step=64, key="training_res")
+        values["mixed_precision"] = p[1].selectbox("Mixed precision", PRECISIONS, key="training_mp",
+                                                   format_func=PRECISION_LABELS.get)
+        values["checkpointing_steps"] = p[2].number_input("Checkpoint every", 1, 100_000, key="training_ckpt",
+                                                          help="Steps between checkpoints (a stopped run resumes "
+                                                               "from the last one).")
+        values["gradient_checkpointing"] = p[3].checkbox("Gradient checkpointing", key="training_gc",
+                                                         help="Less GPU memory, about 2x slower steps.")
         q = st.columns(4)
-        values["use_8bit_adam"] = q[0].checkbox("8-bit Adam", bool(preset.get("use_8bit_adam")), key="training_8bit")
-        values["train_text_encoder"] = q[1].checkbox("Train text encoders", bool(preset.get("train_text_encoder")),
-                                                     key="training_te")
+        values["use_8bit_adam"] = q[0].checkbox("8-bit Adam", key="training_8bit",
+                                                help="Optimizer state in 8 bits: less GPU memory.")
+        values["train_text_encoder"] = q[1].checkbox("Train text encoders", key="training_te")
         values["export_kohya"] = q[2].checkbox("Also export for A1111/ComfyUI", True, key="training_kohya")
         values["run_name"] = q[3].text_input("Run name", "", key="training_name")
         prompts = st.text_area("Validation prompts (one per line; same seeds at every checkpoint)",
-                               "\n".join(preset.get("validation_prompts") or [preset.get("validation_prompt") or ""]),
                                key="training_val", height=68)
         values["validation_prompts"] = [p.strip() for p in prompts.splitlines() if p.strip()]
         values.pop("validation_prompt", None)
