@@ -13,7 +13,8 @@ import streamlit as st
 from workbench.csvsafe import csv_text
 from workbench.auth import AuthError
 from workbench.train import estimate as est_mod
-from workbench.ui.common import code_span, open_tab, plain
+from workbench.ui.common import open_tab, plain
+from workbench.ui.labels import label
 from workbench.train import runs
 from workbench.train.config import ConfigError, build_config, load_config
 
@@ -206,39 +207,123 @@ def run_form(settings, user: str) -> None:
         st.rerun()
 
 
+def _measure_key(cfg) -> str:
+    return json.dumps([est_mod._base(cfg), cfg.resolution, cfg.train_batch_size, cfg.with_prior_preservation,
+                       cfg.rank, cfg.gradient_checkpointing, cfg.gradient_accumulation_steps])
+
+
 def estimate_panel(cfg) -> None:
     gpu = est_mod.detect_gpu()
     plan = None
     if gpu is None and not est_mod._is_demo(cfg):
         plan = st.number_input("No GPU here: plan for a GPU with (GiB)", 8, 192, 24, key="training_plan_gib")
     est = est_mod.estimate(cfg, gpu_gib=plan)
+    on_cpu = gpu is None and est.peak_gib is None  # a model that trains here, on CPU: time depends on this machine
     with st.container(border=True):
-        st.markdown(f"**Estimate** — {est.summary()}")
-        if est.gpu is not None and est.fits is not None:
+        if on_cpu:
+            st.markdown("**Estimate** — " + est.basis)
+            _cpu_time(cfg)
+        else:
+            st.markdown(f"**Estimate** — {est.summary()}")
+        if est.gpu is not None and est.fits is not None and not on_cpu:
             (st.success if est.fits else st.warning)(
                 f"{est.gpu.name} ({est.gpu.total_gib:.0f} GiB): {'fits' if est.fits else 'does not fit'}")
         for note in est.notes:
-            st.caption(note)
+            if not (on_cpu and note.startswith("time scaled")):  # the table's CPU time is not this machine's
+                st.caption(plain(note))
         if est.suggestions:
             st.markdown("To make it fit, change:\n" + "\n".join(f"- {s}" for s in est.suggestions))
-        if est.gpu is not None or est.peak_gib is not None:
+        if est.gpu is not None and est.peak_gib is not None:
             st.caption(f"From the table measured on {est.device} (docs/PERFORMANCE.md); other GPUs are slower or "
                        "faster.")
-        else:
-            st.caption(f"Measured on {est.device} with the tiny demo model (docs/PERFORMANCE.md).")
 
 
-def runs_table() -> int | None:
-    all_runs = runs.list_runs()
-    if not all_runs:
+def _cpu_time(cfg) -> None:
+    """Time on this machine: measured here on request (a few steps of the run's UNet), else unknown until the run's
+    first steps (a table measured on other, idle cores was 45x off on a busy machine)."""
+    measured = st.session_state.setdefault("training_measured", {})
+    key = _measure_key(cfg)
+    c1, c2 = st.columns([3, 1])
+    if c2.button("Measure here", key="training_measure",
+                 help="Times a few training steps of this model at these settings on this machine (seconds)."):
+        with st.spinner("Timing a few steps on this machine…"):
+            try:
+                measured[key] = est_mod.measure_step(cfg, steps=2)
+            except Exception as exc:  # noqa: BLE001 - a failed measurement leaves the time unknown, said so
+                measured[key] = None
+                st.caption(f"Could not measure: {plain(exc)}")
+    s = measured.get(key)
+    if s:
+        c1.markdown(f"Time: **{s:.2f} s/step** measured here just now, "
+                    f"**{est_mod.duration_text(s * cfg.max_train_steps)}** for {cfg.max_train_steps} steps "
+                    "(at least: loading, validation images and checkpoints come on top). The run view corrects it "
+                    "from the real step times.")
+    else:
+        c1.markdown("Time: **unknown until the first steps** on this machine (it depends on what else runs here). "
+                    "Measure it now, or read the time left in the run view once the run starts.")
+
+
+RUN_STATUS = {"queued": "⏳ waiting", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
+              "stopped": "⏹️ stopped"}
+METRIC_LABELS = {"loss": "Loss", "lr": "Learning rate", "s_per_step": "s/step", "eta_s": "Time left",
+                 "gpu_mem_gb": "GPU memory"}
+
+
+def run_eta(r: runs.RunInfo, rows: list[dict[str, Any]] | None = None) -> est_mod.Eta:
+    """The time left of a run from its real step times (metrics.jsonl), corrected at every step."""
+    rows = runs.read_metrics(r.run_id) if rows is None else rows
+    return est_mod.corrected_eta([row.get("s_per_step") for row in rows], r.step, r.total)
+
+
+def _step_text(r: runs.RunInfo) -> str:
+    if r.total:
+        return f"{r.step} of {r.total}"
+    return "not started" if r.status == "queued" else "—"
+
+
+def runs_frame(all_runs: list[runs.RunInfo]) -> pd.DataFrame:
+    """The runs table as people read it: plain column names, no None cells, the time left for active runs."""
+    out = []
+    for r in all_runs:
+        active = r.status in ("queued", "running")
+        out.append({"Run": r.run_id, "Name": r.title, "Status": RUN_STATUS.get(r.status, r.status),
+                    "Progress": (r.step / r.total) if r.total else 0.0, "Step": _step_text(r),
+                    "Loss": "—" if r.loss is None else f"{r.loss:.4f}",
+                    "Time left": run_eta(r).text() if active else "—",
+                    "Sweep": r.sweep_id or "—", "By": r.created_by or "—",
+                    "Started": r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "—"})
+    return pd.DataFrame(out)
+
+
+def runs_panel(user: str) -> None:
+    """The runs table, the open run's view and the loss-curve overlay, drawn together in one fragment that refreshes
+    while a run is queued or running. (Drawn once outside the run view's refreshing fragment, the table went stale:
+    "0 %, 0/?" beside a run view at step 10/20.)"""
+    first = runs.list_runs()
+    if not first:
         st.info("No runs yet. Launch one in **New run** (the tiny_cpu_demo preset trains on a laptop in a minute).")
+        return
+    active = any(r.status in ("queued", "running") for r in first)
+
+    @st.fragment(run_every=2.0 if active else None)
+    def live() -> None:
+        all_runs = runs.list_runs()
+        if active and not any(r.status in ("queued", "running") for r in all_runs):
+            st.rerun(scope="app")  # all finished: the page stops refreshing
+        run_id = runs_table(all_runs)
+        if run_id is not None:
+            run_view(run_id, user, next(r for r in all_runs if r.run_id == run_id))
+        overlay(all_runs)
+
+    live()
+
+
+def runs_table(all_runs: list[runs.RunInfo] | None = None) -> int | None:
+    all_runs = runs.list_runs() if all_runs is None else all_runs
+    if not all_runs:
         return None
-    df = pd.DataFrame([{"run": r.run_id, "title": r.title, "status": r.status,
-                        "progress": (r.step / r.total) if r.total else 0.0, "step": f"{r.step}/{r.total or '?'}",
-                        "loss": r.loss, "sweep": r.sweep_id or "", "by": r.created_by,
-                        "started": r.created_at} for r in all_runs])
-    st.dataframe(df, hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+    st.dataframe(runs_frame(all_runs), hide_index=True, width="stretch", key="training_runs_table",
+                 column_config={"Progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1)})
     ids = [r.run_id for r in all_runs]
     current = st.session_state.get(K_RUN)
     if current in ids and st.session_state.get(K_OPEN) != current:
@@ -246,8 +331,9 @@ def runs_table() -> int | None:
         st.session_state[K_OPEN] = current
     if st.session_state.get(K_OPEN) not in ids:
         st.session_state[K_OPEN] = ids[0]
+    titles = {r.run_id: r.title for r in all_runs}
     chosen = st.selectbox("Open run", ids, key=K_OPEN, on_change=_opened,
-                          format_func=lambda i: f"run {i}: {next(r.title for r in all_runs if r.run_id == i)}")
+                          format_func=lambda i: f"run {i}: {titles[i]}")
     st.session_state[K_RUN] = chosen
     return chosen
 
@@ -256,45 +342,43 @@ def _opened() -> None:
     st.session_state[K_RUN] = st.session_state[K_OPEN]
 
 
-def run_view(run_id: int, user: str) -> None:
-    info = runs.get_run(run_id)
+def run_view(run_id: int, user: str, info: runs.RunInfo | None = None) -> None:
+    """Status, progress with the time left, curves, the clean log, the validation grid and the LoRA of one run. Drawn
+    in ``runs_panel``'s fragment, from the same read of the job rows as the table."""
+    from workbench.ui.jobs import log_view
 
-    active = info.status in ("queued", "running")
-
-    @st.fragment(run_every=2.0 if active else None)
-    def live() -> None:
-        r = runs.get_run(run_id)
-        if active and r.status not in ("queued", "running"):
-            st.rerun(scope="app")  # finished: the runs table, the validation grid and the LoRA show the result
-        status_row(r, user)
-        curves(run_id)
-        with st.expander("Log (last 60 lines)", expanded=r.status == "failed"):
-            st.code(runs.run_log(run_id) or "(empty)", language="text")
-
-    live()
+    r = info or runs.get_run(run_id)
+    rows = runs.read_metrics(run_id)
+    status_row(r, user, run_eta(r, rows))
+    curves(run_id, rows)
+    log_view(runs.run_log(run_id), title="Log (last 60 lines)", expanded=r.status == "failed")
     grid(run_id)
     lora = runs.lora_of(run_id)
     if lora is not None:
-        st.success(f"LoRA registered (id {lora.id}): {code_span(lora.path)} — pick it on the Generate page."
-                   + (" Trained on the demo model." if lora.is_demo else ""))
+        st.success(f"LoRA registered (id {lora.id}) as **{plain(lora.name or f'run {run_id}')}** — pick it on the "
+                   "Generate page." + (" Trained on the demo model." if lora.is_demo else ""))
         card = Path(lora.path) / "run_card.json"
         if card.exists():
             st.download_button("Download the run card", card.read_bytes(), file_name=f"run-{run_id}-card.json",
                                key=f"training_card_{run_id}")
 
 
-def status_row(r: runs.RunInfo, user: str) -> None:
-    """Status, progress, Stop or Resume. Drawn in the run view's fragment, whose reruns skip the page's
+def status_row(r: runs.RunInfo, user: str, eta: est_mod.Eta | None = None) -> None:
+    """Status, progress, Stop or Resume. Drawn in the runs panel's fragment, whose reruns skip the page's
     ``require_login``: a role lost since the page was drawn shows up as the library's refusal."""
-    icon = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}.get(r.status, "")
-    st.markdown(f"{icon} **run {r.run_id}** — {plain(r.title)} — {r.status}")
+    st.markdown(f"{RUN_STATUS.get(r.status, r.status)} **run {r.run_id}** — {plain(r.title)}")
+    active = r.status in ("queued", "running")
     if r.total:
-        st.progress(min(1.0, r.step / r.total), text=f"step {r.step}/{r.total} · {plain(r.message)}")
-    else:
+        left = f" · time left {eta.text()}" if active and eta is not None else ""
+        st.progress(min(1.0, r.step / r.total), text=f"step {r.step} of {r.total}{left} · {plain(r.message)}")
+        if active and eta is not None and eta.measured_steps:
+            st.caption(f"Time left {eta.basis} ({eta.s_per_step:.2f} s/step), corrected at every step.")
+    elif r.message:
         st.caption(plain(r.message))
     c1, c2, _ = st.columns([1, 1, 4])
-    if r.status in ("queued", "running"):
-        if c1.button("Stop (saves a checkpoint)", key=f"training_stop_{r.run_id}"):
+    if active:
+        if c1.button("Stop", key=f"training_stop_{r.run_id}",
+                     help="Saves a checkpoint, then stops; the run can be resumed from it."):
             try:
                 runs.stop(user, r.run_id)
             except (runs.RunError, AuthError) as exc:
@@ -302,7 +386,8 @@ def status_row(r: runs.RunInfo, user: str) -> None:
             else:
                 st.rerun()
     elif r.status in ("stopped", "failed"):
-        if c2.button("Resume from the last checkpoint", key=f"training_resume_{r.run_id}", type="primary"):
+        if c2.button("Resume", key=f"training_resume_{r.run_id}", type="primary",
+                     help="Continues from the last checkpoint, in the same folder."):
             try:
                 runs.resume(user, r.run_id)
             except (runs.RunError, AuthError) as exc:
@@ -313,23 +398,64 @@ def status_row(r: runs.RunInfo, user: str) -> None:
         st.error(plain(r.message))
 
 
-def curves(run_id: int) -> None:
-    rows = runs.read_metrics(run_id)
+def curves(run_id: int, rows: list[dict[str, Any]] | None = None) -> None:
+    rows = runs.read_metrics(run_id) if rows is None else rows
     if not rows:
         st.caption("No steps yet (loading models and caching latents).")
         return
     df = pd.DataFrame(rows).set_index("step")
     last = rows[-1]
     m = st.columns(5)
-    m[0].metric("loss", f"{last['loss']:.4f}")
-    m[1].metric("lr", f"{last['lr']:.2e}")
+    m[0].metric("Loss", f"{last['loss']:.4f}")
+    m[1].metric("Learning rate", f"{last['lr']:.2e}")
     m[2].metric("s/step", f"{last['s_per_step']:.2f}")
-    m[3].metric("ETA", f"{last['eta_s'] / 60:.1f} min")
+    m[3].metric("Time left (this step's pace)", est_mod.duration_text(last["eta_s"]) if last.get("eta_s") else "—")
     m[4].metric("GPU memory", f"{last['gpu_mem_gb']:.1f} GiB" if last.get("gpu_mem_gb") else "CPU")
     c1, c2 = st.columns(2)
     df["loss (avg of 10)"] = df["loss"].rolling(10, min_periods=1).mean()
     c1.line_chart(df[["loss", "loss (avg of 10)"]], height=220, x_label="step", y_label="training loss")
-    c2.line_chart(df[["lr"]], height=220, x_label="step", y_label="learning rate")
+    c2.line_chart(df[["lr"]].rename(columns={"lr": "learning rate"}), height=220, x_label="step",
+                  y_label="learning rate")
+
+
+def loss_frame(run_ids: list[int], labels: dict[int, str], smooth: int = 10) -> pd.DataFrame:
+    """Long-form loss curves of several runs (one series per run: run, step, loss averaged over ``smooth`` steps)."""
+    parts = []
+    for run_id in run_ids:
+        rows = runs.read_metrics(run_id)
+        if not rows:
+            continue
+        d = pd.DataFrame(rows)[["step", "loss"]]
+        d["loss"] = d["loss"].rolling(smooth, min_periods=1).mean()
+        d["run"] = labels.get(run_id, f"run {run_id}")
+        parts.append(d)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["step", "loss", "run"])
+
+
+def overlay_chart(df: pd.DataFrame, key: str) -> None:
+    """One chart, one coloured line per run."""
+    import altair as alt
+
+    chart = alt.Chart(df).mark_line().encode(
+        x=alt.X("step:Q", title="step"), y=alt.Y("loss:Q", title="training loss (avg of 10 steps)"),
+        color=alt.Color("run:N", title="run"), tooltip=["run", "step", alt.Tooltip("loss:Q", format=".4f")])
+    st.altair_chart(chart, width="stretch", key=key)
+
+
+def overlay(all_runs: list[runs.RunInfo]) -> None:
+    """Loss curves of the runs the user picks, overlaid (the open run by default)."""
+    st.subheader("Compare loss curves")
+    labels = {r.run_id: f"run {r.run_id}: {r.title}" for r in all_runs}
+    ids = list(labels)
+    kept = st.session_state.get("training_overlay")
+    st.session_state["training_overlay"] = ids[:2] if kept is None else [i for i in kept if i in ids]
+    picked = st.multiselect("Runs to overlay", ids, key="training_overlay", format_func=labels.get,
+                            help="Their training loss, averaged over 10 steps, in one chart.")
+    df = loss_frame(picked, labels)
+    if df.empty:
+        st.caption("The chosen runs have no steps yet.")
+        return
+    overlay_chart(df, key="training_overlay_chart")
 
 
 def _sample_label(path: Path) -> str:
@@ -394,6 +520,22 @@ def sweep_form(settings, user: str) -> None:
         st.rerun()
 
 
+def _points(df: pd.DataFrame) -> list[str]:
+    """Each sweep run's point: the swept options, as words (``Rank 4, Learning rate 0.001``)."""
+    params = [c for c in df.columns if c not in ("run", "status", "step", "final_loss", "minutes")
+              and not c.startswith("eval_")]
+    return [", ".join(f"{label(c)} {row[c]}" for c in params) for _, row in df.iterrows()]
+
+
+def sweep_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The sweep table with plain column names and no None cells."""
+    shown = df.copy()
+    if "status" in shown:
+        shown["status"] = shown["status"].map(lambda v: RUN_STATUS.get(v, v))
+    shown = shown.astype(object).where(shown.notna(), "—")
+    return shown.rename(columns={c: label(c) for c in shown.columns})
+
+
 def sweep_compare() -> None:
     ids = runs.sweep_ids()
     if not ids:
@@ -406,12 +548,18 @@ def sweep_compare() -> None:
 
     table = sweep_rows(sweep_id)  # the runs' training columns, then their evaluation scores
     df = pd.DataFrame(table)
-    st.dataframe(df, hide_index=True, width="stretch")
+    st.dataframe(sweep_frame(df), hide_index=True, width="stretch")
     done = df.dropna(subset=["final_loss"]) if "final_loss" in df else df.iloc[0:0]
     if not done.empty:
-        params = [c for c in df.columns if c not in ("run", "status", "step", "final_loss", "minutes")
-                  and not c.startswith("eval_")]
-        done = done.assign(point=done[params].astype(str).agg(" ".join, axis=1) if params else done["run"].astype(str))
-        st.bar_chart(done.set_index("point")[["final_loss"]], height=240)
+        points = dict(zip(df.index, _points(df)))
+        done = done.assign(point=[points[i] or f"run {r}" for i, r in zip(done.index, done["run"])])
+        st.bar_chart(done.set_index("point")[["final_loss"]].rename(columns={"final_loss": "final loss"}), height=240,
+                     x_label="sweep point", y_label="final loss")
+    members = {int(r): f"run {int(r)}" + (f" ({point})" if point else "") for r, point in
+               zip(df["run"], _points(df))}
+    curves_df = loss_frame(list(members), members)
+    if not curves_df.empty:
+        st.caption("Loss curves of the sweep's runs")
+        overlay_chart(curves_df, key="training_sweep_overlay")
     st.download_button("Download CSV", csv_text(list(df.columns), table).encode(), file_name=f"{sweep_id}.csv",
                        key="training_sweep_csv")
