@@ -40,7 +40,8 @@ def stored(workspace, monkeypatch):
                                detail={**detail, "unavailable": {"ref": "/srv/ws/models/pickscore"}}))
         for gen_id, clip in zip(gens, (0.30, 0.12, 0.25)):
             s.add(EvaluationImage(evaluation_id=e.id, image_set="demo LoRA", generation_id=gen_id, image_path="",
-                                  prompt=f"prompt of image {gen_id}", scores={"clip_cosine": clip, "clip_score_100": None},
+                                  prompt=f"prompt of image {gen_id}",
+                                  scores={"clip_cosine": clip, "clip_score_100": None},
                                   provenance={"seed": gen_id, "model": "/srv/ws/models/demo-base", "step": None,
                                               "batch": "demo-aurelo", "loras": []}))
     return gens

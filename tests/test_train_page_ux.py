@@ -51,7 +51,7 @@ def test_choosing_a_preset_sets_every_option_it_names_and_the_24gb_preset_fits_2
     assert _form(at) == {"steps": 2000, "lr": 1e-4, "rank": 16, "batch": 1, "res": 1024, "mp": "bf16", "gc": False,
                          "8bit": False}
     assert at.number_input(key="training_ckpt").value == 250
-    assert any("24 GiB" in s.value and "fits" in s.value for s in at.success), page_text(at)
+    assert [s.value for s in at.success] == ["Fits a 24 GiB GPU."], page_text(at)
     assert not any("does not fit" in w.value for w in at.warning)
     at.selectbox(key="training_preset").set_value("sdxl_lora_12gb").run()
     assert _form(at) | {} == {"steps": 2000, "lr": 1e-4, "rank": 8, "batch": 1, "res": 1024, "mp": "bf16", "gc": True,

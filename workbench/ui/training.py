@@ -37,6 +37,22 @@ def presets() -> dict[str, dict[str, Any]]:
     return out
 
 
+OPTION_LABELS = {"pretrained_model_name_or_path": "Base model", "pretrained_vae_model_name_or_path": "VAE",
+                 "output_dir": "Output folder", "dataset": "Dataset", "instance_prompt": "Instance prompt",
+                 "class_prompt": "Class prompt", "validation_prompts": "Validation prompts",
+                 "checkpointing_steps": "Checkpoint every"}
+
+
+def plain_problem(text: object) -> str:
+    """A library message for people: the option name it starts with as the form's label ("pretrained_model_name_or_path
+    'x': ..." -> "Base model 'x': ..."), and a capital letter. Escaped for markdown (``plain``)."""
+    text = str(text)
+    m = re.match(r"^([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(.*)", text, re.S)
+    if m:
+        text = (OPTION_LABELS.get(m[1]) or label(m[1])) + m[2]
+    return plain(text[:1].upper() + text[1:])
+
+
 def flash(kind: str, message: str) -> None:
     st.session_state[K_FLASH] = (kind, message)
 
@@ -189,17 +205,17 @@ def run_form(settings, user: str) -> None:
     try:
         cfg = build_config(values, "in the form")
     except ConfigError as exc:
-        st.error(plain(exc))
+        st.error(plain_problem(exc))
         return
     problems = runs.preflight(cfg)
     estimate_panel(cfg)
     for p in problems:
-        st.error(plain(p))
+        st.error(plain_problem(p))
     if st.button("Launch training", type="primary", key="training_launch", disabled=bool(problems)):
         try:
             run_id = runs.start(user, cfg)
         except (runs.RunError, ConfigError) as exc:
-            st.error(plain(exc))
+            st.error(plain_problem(exc))
             return
         st.session_state[K_RUN] = run_id
         flash("success", f"Run {run_id} queued. It runs in the background: closing the browser does not stop it.")
@@ -226,13 +242,13 @@ def estimate_panel(cfg) -> None:
         else:
             st.markdown(f"**Estimate** — {est.summary()}")
         if est.gpu is not None and est.fits is not None and not on_cpu:
-            (st.success if est.fits else st.warning)(
-                f"{est.gpu.name} ({est.gpu.total_gib:.0f} GiB): {'fits' if est.fits else 'does not fit'}")
+            card = (f"a {est.gpu.total_gib:g} GiB GPU" if plan else f"{est.gpu.name} ({est.gpu.total_gib:.0f} GiB)")
+            (st.success if est.fits else st.warning)(f"Fits {card}." if est.fits else f"Does not fit {card}.")
         for note in est.notes:
             if not (on_cpu and note.startswith("time scaled")):  # the table's CPU time is not this machine's
-                st.caption(plain(note))
+                st.caption(plain_problem(note))
         if est.suggestions:
-            st.markdown("To make it fit, change:\n" + "\n".join(f"- {s}" for s in est.suggestions))
+            st.markdown("To make it fit, change:\n" + "\n".join(f"- {plain_problem(s)}" for s in est.suggestions))
         if est.gpu is not None and est.peak_gib is not None:
             st.caption(f"From the table measured on {est.device} (docs/PERFORMANCE.md); other GPUs are slower or "
                        "faster.")
@@ -366,7 +382,8 @@ def run_view(run_id: int, user: str, info: runs.RunInfo | None = None) -> None:
 def status_row(r: runs.RunInfo, user: str, eta: est_mod.Eta | None = None) -> None:
     """Status, progress, Stop or Resume. Drawn in the runs panel's fragment, whose reruns skip the page's
     ``require_login``: a role lost since the page was drawn shows up as the library's refusal."""
-    st.markdown(f"{RUN_STATUS.get(r.status, r.status)} **run {r.run_id}** — {plain(r.title)}")
+    icon = RUN_STATUS.get(r.status, " ").split(" ")[0]
+    st.markdown(f"{icon} **run {r.run_id}** — {plain(r.title)} — {r.status}")
     active = r.status in ("queued", "running")
     if r.total:
         left = f" · time left {eta.text()}" if active and eta is not None else ""
@@ -506,14 +523,14 @@ def sweep_form(settings, user: str) -> None:
         grid_ = runs.parse_grid(axes)
         points = runs.sweep_configs(base, grid_)
     except ConfigError as exc:
-        st.error(plain(exc))
+        st.error(plain_problem(exc))
         return
     st.caption(f"{len(points)} runs will be queued (they run one after another on one GPU).")
     if st.button(f"Queue {len(points)} runs", key="training_sweep_go", type="primary"):
         try:
             sweep_id, ids = runs.start_sweep(user, base, grid_)
         except (runs.RunError, ConfigError) as exc:
-            st.error(plain(exc))
+            st.error(plain_problem(exc))
             return
         flash("success", f"Sweep {sweep_id}: runs {', '.join(map(str, ids))} queued.")
         st.session_state["training_sweep_show"] = sweep_id
