@@ -184,7 +184,10 @@ def _small_model(cfg: TrainConfig, params: int | None, table: dict[str, Any], gp
     row_work = demo["unet_parameters"] * demo["batch"] * demo["resolution"] ** 2
     work = params * cfg.train_batch_size * (2 if cfg.with_prior_preservation else 1) * cfg.resolution ** 2
     s = demo["s_per_step"] * work / row_work
-    notes = [f"demo model: {size}; no GPU memory figure (it trains on CPU)"]
+    notes = [f"demo model: {size}; no GPU memory figure (it trains on CPU)",
+             f"the CPU time comes from {demo.get('device', 'CPU cores')} with nothing else running; a busy machine is "
+             "slower (2.7 s/step was seen against 0.06): measure_step() times this machine, and the run corrects its "
+             "time left from its real step times"]
     if abs(work / row_work - 1) > 1e-6:
         notes.append(f"time scaled from the CPU row ({_millions(demo['unet_parameters'])} parameters, batch "
                      f"{demo['batch']}, {demo['resolution']} px) by parameters x samples x pixels "
