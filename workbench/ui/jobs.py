@@ -15,6 +15,7 @@ import streamlit as st
 from workbench import jobs
 from workbench.auth import AuthError
 from workbench.ui.common import plain
+from workbench.ui.labels import label
 
 STATUS_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "stopped": "⏹️"}
 
@@ -112,7 +113,7 @@ def _render(job_id: int, key: str, stop: Callable[[int], object] | None) -> None
     if job.metrics:
         cols = st.columns(min(len(job.metrics), 6))
         for col, (name, value) in zip(cols, job.metrics.items()):
-            col.metric(plain(name), f"{value:.4g}" if isinstance(value, float) else value)
+            col.metric(plain(label(name)), f"{value:.4g}" if isinstance(value, float) else value)
     if job.status == "failed":
         st.error(plain(job.message))
         log_view(job.error or jobs.log_tail(job), title=None)

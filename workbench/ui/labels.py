@@ -23,6 +23,9 @@ WORDS = {
     "run": "Run", "status": "Status", "step": "Step", "final_loss": "Final loss", "minutes": "Minutes",
     "image_set": "Image set", "generation_id": "Image", "prompt": "Prompt", "ocr_read": "Logo text read",
     "evaluation": "Evaluation", "name": "Name",
+    # job and training-step metrics
+    "loss": "Loss", "lr": "Learning rate", "s_per_step": "s/step", "eta_s": "Time left (s)",
+    "gpu_mem_gb": "GPU memory (GiB)", "epoch": "Epoch",
     # training options a sweep varies
     "rank": "Rank", "lora_alpha": "LoRA alpha", "learning_rate": "Learning rate", "train_batch_size": "Batch size",
     "gradient_accumulation_steps": "Gradient accumulation", "gradient_checkpointing": "Gradient checkpointing",

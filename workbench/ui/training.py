@@ -281,8 +281,6 @@ def _cpu_time(cfg) -> None:
 
 RUN_STATUS = {"queued": "⏳ waiting", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
               "stopped": "⏹️ stopped"}
-METRIC_LABELS = {"loss": "Loss", "lr": "Learning rate", "s_per_step": "s/step", "eta_s": "Time left",
-                 "gpu_mem_gb": "GPU memory"}
 
 
 def run_eta(r: runs.RunInfo, rows: list[dict[str, Any]] | None = None) -> est_mod.Eta:
