@@ -146,3 +146,28 @@ def test_loss_curves_of_the_chosen_runs_overlay_in_one_chart():
     [chart] = [c for c in at.get("vega_lite_chart") if "training loss (avg of 10 steps)" in c.proto.spec]
     data = pd.concat([pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets])
     assert set(data["run"]) == {f"run {first}: rank 8"}
+
+
+def test_a_sweeps_loss_curves_overlay_in_one_chart_one_line_per_member():
+    import pandas as pd
+    import pyarrow as pa
+
+    from workbench.data.demo import import_demo_catalog
+    from helpers.data import CURATOR
+    from workbench.train import runs
+    from workbench.train.config import load_config
+
+    base = load_config(Path(PAGE).parents[1] / "configs" / "tiny_cpu_demo.yaml")
+    base["dataset"] = str(import_demo_catalog(CURATOR, size=64, colours=1).dataset_id)
+    sweep_id, ids = runs.start_sweep("mia", base, runs.parse_grid(["rank=2,4"]))
+    for run_id, steps in zip(ids, (5, 9)):
+        _progress(run_id, steps, 20)
+    at = _page()
+    assert not at.exception
+    overlays = [pd.concat([pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in c.proto.datasets])
+                for c in at.get("vega_lite_chart") if "training loss (avg of 10 steps)" in c.proto.spec]
+    [data] = [d for d in overlays if d["run"].str.contains("Rank").all()]  # the Sweeps tab's (Runs has its own)
+    assert data.groupby("run")["step"].max().to_dict() == {f"run {ids[0]} (Rank 2)": 5, f"run {ids[1]} (Rank 4)": 9}
+    table = at.dataframe[-1].value  # the sweep's table: plain column names, no None cells
+    assert {"Run", "Rank", "Status", "Final loss"} <= set(table.columns)
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()

@@ -196,7 +196,8 @@ def run_form(settings, user: str) -> None:
         values["use_8bit_adam"] = q[0].checkbox("8-bit Adam", key="training_8bit",
                                                 help="Optimizer state in 8 bits: less GPU memory.")
         values["train_text_encoder"] = q[1].checkbox("Train text encoders", key="training_te")
-        values["export_kohya"] = q[2].checkbox("Also export for A1111/ComfyUI", True, key="training_kohya")
+        values["export_kohya"] = q[2].checkbox("A1111/ComfyUI file", True, key="training_kohya",
+                                               help="Also write the LoRA in the kohya format A1111 and ComfyUI load.")
         values["run_name"] = q[3].text_input("Run name", "", key="training_name")
         prompts = st.text_area("Validation prompts (one per line; same seeds at every checkpoint)",
                                key="training_val", height=68)
