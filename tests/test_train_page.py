@@ -47,7 +47,7 @@ def test_an_approver_is_sent_away_and_a_marketer_sees_the_form_with_the_estimate
     assert [t.label for t in at.tabs] == ["New run", "Runs", "Sweeps"]
     assert at.selectbox(key="training_preset").value == "tiny_cpu_demo"
     assert "**Estimate**" in page_text(at) and "tiny demo model: runs on CPU" in page_text(at)
-    assert "no training data" in page_text(at)  # no dataset yet: launch is disabled with the reason
+    assert "No training data" in page_text(at)  # no dataset yet: launch is disabled with the reason
     assert at.button(key="training_launch").disabled
 
 

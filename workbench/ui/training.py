@@ -364,8 +364,9 @@ def run_view(run_id: int, user: str, info: runs.RunInfo | None = None) -> None:
 
     r = info or runs.get_run(run_id)
     rows = runs.read_metrics(run_id)
-    status_row(r, user, run_eta(r, rows))
-    curves(run_id, rows)
+    eta = run_eta(r, rows)
+    status_row(r, user, eta)
+    curves(run_id, rows, eta if r.status in ("queued", "running") else None)
     log_view(runs.run_log(run_id), title="Log (last 60 lines)", expanded=r.status == "failed")
     grid(run_id)
     lora = runs.lora_of(run_id)
@@ -414,7 +415,7 @@ def status_row(r: runs.RunInfo, user: str, eta: est_mod.Eta | None = None) -> No
         st.error(plain(r.message))
 
 
-def curves(run_id: int, rows: list[dict[str, Any]] | None = None) -> None:
+def curves(run_id: int, rows: list[dict[str, Any]] | None = None, eta: est_mod.Eta | None = None) -> None:
     rows = runs.read_metrics(run_id) if rows is None else rows
     if not rows:
         st.caption("No steps yet (loading models and caching latents).")
@@ -425,7 +426,8 @@ def curves(run_id: int, rows: list[dict[str, Any]] | None = None) -> None:
     m[0].metric("Loss", f"{last['loss']:.4f}")
     m[1].metric("Learning rate", f"{last['lr']:.2e}")
     m[2].metric("s/step", f"{last['s_per_step']:.2f}")
-    m[3].metric("Time left (this step's pace)", est_mod.duration_text(last["eta_s"]) if last.get("eta_s") else "—")
+    m[3].metric("Time left", eta.text() if eta is not None else "—",
+                help="From the run's recent step times, corrected at every step.")
     m[4].metric("GPU memory", f"{last['gpu_mem_gb']:.1f} GiB" if last.get("gpu_mem_gb") else "CPU")
     c1, c2 = st.columns(2)
     df["loss (avg of 10)"] = df["loss"].rolling(10, min_periods=1).mean()
