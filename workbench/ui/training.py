@@ -511,11 +511,11 @@ def sweep_form(settings, user: str) -> None:
         return
     dataset = st.selectbox("Dataset", choices, format_func=dict(datasets).get, key="training_sweep_dataset")
     c = st.columns(3)
-    ranks = c[0].text_input("rank", "4,8", key="training_sweep_rank")
-    lrs = c[1].text_input("learning_rate", "1e-4,3e-4", key="training_sweep_lr")
-    batches = c[2].text_input("train_batch_size", "1", key="training_sweep_batch")
-    extra = st.text_area("More axes (option=v1,v2 per line)", "", key="training_sweep_extra", height=68,
-                         help="Hyperparameters only: " + ", ".join(runs.SWEEPABLE))
+    ranks = c[0].text_input("Ranks", "4,8", key="training_sweep_rank", help="Comma-separated: one run per value.")
+    lrs = c[1].text_input("Learning rates", "1e-4,3e-4", key="training_sweep_lr", help="Comma-separated.")
+    batches = c[2].text_input("Batch sizes", "1", key="training_sweep_batch", help="Comma-separated.")
+    extra = st.text_area("More options to vary (one per line: option=value1,value2)", "", key="training_sweep_extra",
+                         height=68, help="Hyperparameters only, by their config names: " + ", ".join(runs.SWEEPABLE))
     axes = [f"rank={ranks}", f"learning_rate={lrs}", f"train_batch_size={batches}"] + \
         [line for line in extra.splitlines() if line.strip()]
     base = {k: v for k, v in shipped[preset_name].items() if k not in ("instance_data_dir", "train_data_dir")}
