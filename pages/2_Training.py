@@ -22,9 +22,7 @@ new, runs_tab, sweeps = tabs(["New run", "Runs", "Sweeps"], key=ui.K_TAB)
 with new:
     ui.run_form(settings, user.username)
 with runs_tab:
-    run_id = ui.runs_table()
-    if run_id is not None:
-        ui.run_view(run_id, user.username)
+    ui.runs_panel(user.username)
 with sweeps:
     left, right = st.columns([1, 2])
     with left:

@@ -32,7 +32,7 @@ with compare:
                 ui.charts(df)
 with images:
     if runs:
-        labels = {r["id"]: f"#{r['id']} {r['name']}" for r in runs}
+        labels = {r["id"]: f"#{r['id']} {r['name']}" for r in runs}  # as the Compare tab names them
         ui.drilldown(st.selectbox("Evaluation", list(labels), format_func=labels.get, key="evaluate_drill_run"))
 with products:
     ui.products_view()

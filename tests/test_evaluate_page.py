@@ -64,7 +64,7 @@ def test_comparison_shows_intervals_the_unreliable_badge_and_unavailable_metrics
     at = _page("ari")
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    assert list(table["image_set"]) == ["base", "step 1000"]
+    assert list(table["Image set"]) == ["base", "step 1000"]
     clip = table["CLIP cosine (image ↔ prompt)"].tolist()
     assert clip == ["0.21 [0.19, 0.23]", "0.29 [0.27, 0.31]"]
     fid = table["FID (Fréchet Inception Distance)"].tolist()
@@ -81,9 +81,9 @@ def test_drilldown_sorts_images_worst_first_by_the_chosen_metric(stored):
     assert not at.exception, at.exception
     at.selectbox(key="evaluate_sort").set_value("clip_cosine").run()
     images = at.dataframe[1].value
-    assert images["clip_cosine"].tolist() == [0.12, 0.25, 0.30]
+    assert images["CLIP cosine"].tolist() == [0.12, 0.25, 0.30]
     at.toggle(key="evaluate_worst_first").set_value(False).run()
-    assert at.dataframe[1].value["clip_cosine"].tolist() == [0.30, 0.25, 0.12]
+    assert at.dataframe[1].value["CLIP cosine"].tolist() == [0.30, 0.25, 0.12]
     texts = page_text(at)
     assert "prompt of image" in "\n".join(c.value for c in at.code)
     assert "step 1000" in texts and "seed" in texts

@@ -47,7 +47,7 @@ def test_an_approver_is_sent_away_and_a_marketer_sees_the_form_with_the_estimate
     assert [t.label for t in at.tabs] == ["New run", "Runs", "Sweeps"]
     assert at.selectbox(key="training_preset").value == "tiny_cpu_demo"
     assert "**Estimate**" in page_text(at) and "tiny demo model: runs on CPU" in page_text(at)
-    assert "no training data" in page_text(at)  # no dataset yet: launch is disabled with the reason
+    assert "No training data" in page_text(at)  # no dataset yet: launch is disabled with the reason
     assert at.button(key="training_launch").disabled
 
 
@@ -84,9 +84,9 @@ def test_launch_queues_a_run_then_its_view_shows_curves_grid_and_resume(tmp_path
     at = _page("mia")
     assert not at.exception
     assert "**run 1** — " in page_text(at) and "stopped" in page_text(at)
-    assert any("step 6/12" in p.proto.text for p in at.get("progress"))
-    assert len(at.get("vega_lite_chart")) == 2  # loss and learning-rate curves
-    assert any(m.label == "loss" and m.value == "0.1667" for m in at.metric)
+    assert any("step 6 of 12" in p.proto.text for p in at.get("progress"))
+    assert len(at.get("vega_lite_chart")) == 3  # loss and learning-rate curves, and the runs' loss overlay
+    assert any(m.label == "Loss" and m.value == "0.1667" for m in at.metric)
     assert len(at.get("image")) == 1, "the validation image of checkpoint 6 is not shown"
     assert "**prompt 1**: a red cap by aurelo" in page_text(at)  # the grid says which prompt each column is
     assert "prompt 1 · seed 0" in str(at.get("image")[0].proto)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,12 +158,60 @@ def build_demo(progress: Callable[[int, int, str], None] | None = None, size: in
         if step in state:
             report.skipped.append(step)
         else:
-            state[step] = builders[step](state)
+            with nested_progress(lambda inner, i=i, step=step: progress(i, len(STEPS), f"{step}… {inner}")):
+                state[step] = builders[step](state)
             _save_state(state)
             report.done.append(step)
         report.ids[step] = state[step]
     progress(len(STEPS), len(STEPS), "demo workspace ready")
     return report
+
+
+@contextmanager
+def nested_progress(report: Callable[[str], None], every: float = 1.0):
+    """While a step runs jobs in this process (the training run, the generation batch), pass their step counts on:
+    ``report("step 7/20")`` each time the newest such job's progress changes (read from its job row every ``every``
+    seconds, in a thread). A stage that reports itself (the evaluation) calls ``_STAGE.report`` instead."""
+    import threading
+
+    from workbench.jobs import list_jobs
+
+    newest = list_jobs(limit=1)
+    since = newest[0].id if newest else 0
+    stop = threading.Event()
+    last: list[str] = []
+
+    def say(text: str) -> None:
+        if not last or last[0] != text:
+            last[:] = [text]
+            report(text)
+
+    def watch() -> None:
+        while not stop.wait(every):
+            try:
+                jobs = [j for j in list_jobs(limit=5) if j.id > since and j.progress_total]
+            except Exception:  # noqa: BLE001 - a busy database: try again at the next tick
+                continue
+            if jobs:
+                unit = {"train_lora": "step ", "generate": "image "}.get(jobs[0].kind, "")
+                say(f"{unit}{jobs[0].progress_step}/{jobs[0].progress_total}")
+
+    _STAGE.report = lambda done, total, message=None: say(message or f"{done}/{total}")
+    thread = threading.Thread(target=watch, name="demo-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        _STAGE.report = None
+
+
+class _Stage:
+    report: Callable[..., None] | None = None
+
+
+_STAGE = _Stage()
 
 
 # -- the steps ----------------------------------------------------------------------------------------------------
@@ -289,7 +338,9 @@ def _evaluation(state: dict) -> int | None:
     cfg = EvalConfig(name="demo: AURELO tees vs the catalog", image_sets=[ImageSet("demo LoRA", batch=DEMO_BATCH)],
                      reference=ReferenceSet(dataset=int(state["catalog"]), split="val"), brand=DEMO_BRAND)
     eval_id = create_evaluation(system_actor("ari", role="analyst"), cfg)
-    run_evaluation(eval_id)  # in this process (the demo may itself be a job: it never waits on the queue)
+    # in this process (the demo may itself be a job: it never waits on the queue); its image count goes to the demo's
+    # progress message
+    run_evaluation(eval_id, progress=_STAGE.report)
     return eval_id
 
 

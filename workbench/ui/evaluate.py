@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.ui.common import plain
+from workbench.ui.labels import GROUPS, label
 
 from workbench.evaluate import METRIC_CARDS, METRIC_GROUPS
 from workbench.evaluate.config import EvalConfig, EvaluationError, ImageSet, ReferenceSet
@@ -34,6 +35,46 @@ def choose_runs(rows: list[dict]) -> list[int]:
                           format_func=labels.get, key="evaluate_runs")
 
 
+def set_name(label_: str, batch: str | None) -> str:
+    """One name per image set on this page: its label, with the generation batch it was made from when that differs
+    (the demo's "demo LoRA" is the batch "demo-aurelo" on the Generate and Review pages)."""
+    return label_ if not batch or batch == label_ else f"{label_} (batch {batch})"
+
+
+def short_ref(ref: str | None) -> str:
+    """A model reference as people read it: a hub id or ``torchvision:alexnet`` as it is, a folder on the server by
+    its name only."""
+    if not ref:
+        return "?"
+    return (Path(ref).name or ref) if ref.startswith(("/", "~", "./")) else ref
+
+
+def _display(row: dict) -> str:
+    text = row["display"]
+    ref = (row["detail"].get("unavailable") or {}).get("ref") if row["status"] == "unavailable" else None
+    return text.replace(ref, short_ref(ref)) if ref else text
+
+
+def plain_error(exc: Exception) -> str:
+    """The library's messages name its fields ("image_sets is empty"); the form says what to do instead."""
+    import re
+
+    text = str(exc)
+    rules = [
+        (r"^image_sets is empty.*", "Choose at least one image set (a generation batch) to evaluate."),
+        (r"^metrics is empty$", "Choose at least one metric."),
+        (r"^image set labels must be unique; repeated: (.*)", r"Two image sets have the same name (\1): rename one."),
+        (r"^image set '(.*)' has no images \(batch '(.*)',.*", r"The batch “\2” has no kept images to evaluate."),
+        (r"^reference dataset '(.*)' has no photos in (\w+).*",
+         r"The reference dataset “\1” has no photos in its \2 split: split it on the Datasets page, or choose the "
+         r"split “all”."),
+    ]
+    for pattern, replacement in rules:
+        if re.match(pattern, text):
+            return plain(re.sub(pattern, replacement, text))
+    return plain(text[:1].upper() + text[1:])
+
+
 def comparison(ids: list[int]) -> pd.DataFrame:
     """One row per (evaluation, image set), one column per metric: value [interval] · reliability, or unavailable."""
     rows = result_rows(ids)
@@ -41,11 +82,15 @@ def comparison(ids: list[int]) -> pd.DataFrame:
         st.info("These evaluations have no results yet (a queued or running job fills them in).")
         return pd.DataFrame()
     df = pd.DataFrame(rows)
-    shown = df.assign(step=df["step"].map(lambda v: "" if pd.isna(v) else str(int(v))))
-    wide = shown.pivot_table(index=["evaluation", "image_set", "step"], columns="title", values="display",
+    df["set"] = [set_name(r["image_set"], r["detail"].get("batch")) for r in rows]
+    df["shown"] = [_display(r) for r in rows]
+    shown = df.assign(step=df["step"].map(lambda v: "—" if pd.isna(v) else str(int(v))),
+                      evaluation=df["evaluation"].map(lambda v: f"#{v}"))
+    wide = shown.pivot_table(index=["evaluation", "set", "step"], columns="title", values="shown",
                              aggfunc="first", sort=False).reset_index()
     wide.columns.name = None
-    st.dataframe(wide, hide_index=True, width="stretch")
+    wide = wide.rename(columns={"evaluation": "Evaluation", "set": "Image set", "step": "Training step"})
+    st.dataframe(wide.fillna("—"), hide_index=True, width="stretch")
     unreliable = df[(df["reliable"] == False) & (df["status"] == "ok")]  # noqa: E712 - pandas mask
     if not unreliable.empty:
         st.warning("Some set metrics are marked **unreliable: n=…** — too few images for FID "
@@ -58,41 +103,92 @@ def comparison(ids: list[int]) -> pd.DataFrame:
     return df
 
 
+UNRELIABLE = "unreliable (too few images)"
+
+
+def small_multiples_frame(ok: pd.DataFrame, metrics: list[str], several_runs: bool) -> pd.DataFrame:
+    """Long-form rows for the side-by-side charts: one per (metric, image set), with the interval and the
+    reliability mark (``flag``: "unreliable: n=3" or "")."""
+    d = ok[ok["metric"].isin(metrics)].copy()
+    d["chart"] = [f"{label(m, short=True)} ({'higher' if METRIC_CARDS[m].higher_is_better else 'lower'} is better)"
+                  for m in d["metric"]]
+    d["bar"] = [f"#{e} {s}" if several_runs else s for e, s in zip(d["evaluation"], d["set"])]
+    d["low"] = d["ci_low"].fillna(d["value"])
+    d["high"] = d["ci_high"].fillna(d["value"])
+    d["flag"] = [f"unreliable: n={int(n) if n == n else '?'}" if r is False else ""
+                 for r, n in zip(d["reliable"], d["n"])]
+    d["reliability"] = d["flag"].map(lambda f: UNRELIABLE if f else "reliable")
+    return d[["chart", "metric", "bar", "value", "low", "high", "n", "flag", "reliability"]].reset_index(drop=True)
+
+
+def small_multiples(d: pd.DataFrame) -> None:
+    """Several metrics side by side, one small bar chart each (own y scale), intervals as error bars; an unreliable
+    value's bar is faded with a dashed outline and labelled "unreliable: n=…"."""
+    import altair as alt
+
+    domain = ["reliable", UNRELIABLE]
+    base = alt.Chart()
+    bars = base.mark_bar(strokeWidth=1.5).encode(
+        x=alt.X("bar:N", sort=None, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=160)),
+        y=alt.Y("value:Q", title=None),
+        opacity=alt.Opacity("reliability:N", title="", scale=alt.Scale(domain=domain, range=[1.0, 0.3])),
+        stroke=alt.Stroke("reliability:N", title="", scale=alt.Scale(domain=domain, range=["transparent", "#555"])),
+        strokeDash=alt.StrokeDash("reliability:N", title="", scale=alt.Scale(domain=domain, range=[[1, 0], [4, 3]])),
+        tooltip=[alt.Tooltip("bar:N", title="image set"), alt.Tooltip("value:Q", format=".4g"),
+                 alt.Tooltip("low:Q", format=".4g", title="interval low"),
+                 alt.Tooltip("high:Q", format=".4g", title="interval high"), "n:Q", "reliability:N"])
+    err = base.mark_errorbar().encode(x=alt.X("bar:N", sort=None), y=alt.Y("low:Q", title=None), y2="high:Q")
+    text = base.mark_text(dy=-8, fontSize=10, color="#a33").encode(
+        x=alt.X("bar:N", sort=None), y=alt.Y("high:Q"), text="flag:N")
+    chart = alt.layer(bars, err, text, data=d).properties(width=170, height=170).facet(
+        facet=alt.Facet("chart:N", title=None, sort=list(dict.fromkeys(d["chart"]))), columns=3,
+    ).resolve_scale(y="independent", x="independent")
+    st.altair_chart(chart, key="evaluate_multiples")
+
+
 def charts(df: pd.DataFrame) -> None:
-    """Metric per image set (base vs fine-tuned), vs training step, vs a sweep parameter; with intervals."""
+    """Several metrics side by side (small multiples, unreliable values marked); one metric vs training step and vs
+    a sweep parameter; with intervals."""
     import altair as alt
 
     ok = df[(df["status"] == "ok") & df["value"].notna()]
     if ok.empty:
         return
     options = [m for m in METRIC_CARDS if m in set(ok["metric"])]
-    metric = st.selectbox("Metric to chart", options, index=options.index("clip_cosine") if "clip_cosine" in options
-                          else 0, format_func=lambda m: METRIC_CARDS[m].title, key="evaluate_chart_metric")
+    several_runs = ok["evaluation"].nunique() > 1
+    st.subheader("Metrics side by side")
+    default = [m for m in options if m != "clip_score_100"][:6]  # CLIPScore repeats CLIP cosine on another scale
+    picked = st.multiselect("Metrics to chart", options, default=default, format_func=label, key="evaluate_multi")
+    if picked:
+        small_multiples(small_multiples_frame(ok, picked, several_runs))
+        st.caption("Bars: the value per image set; whiskers: its bootstrap interval. Faded bars with a dashed outline "
+                   "are unreliable (too few images for the metric): read them with their interval, not as a ranking.")
+    metric = st.selectbox("One metric in detail", options,
+                          index=options.index("clip_cosine") if "clip_cosine" in options else 0,
+                          format_func=label, key="evaluate_chart_metric")
     d = ok[ok["metric"] == metric].copy()
-    d["set"] = d["evaluation"].astype(str) + " · " + d["image_set"]
-    d["model"] = d["fine_tuned"].map({True: "fine-tuned", False: "base"}).fillna("?")
     d["low"] = d["ci_low"].fillna(d["value"])
     d["high"] = d["ci_high"].fillna(d["value"])
-    base = alt.Chart(d)
-    bars = base.mark_bar().encode(x=alt.X("set:N", sort=None, title="image set"), y=alt.Y("value:Q", title=metric),
-                                  color=alt.Color("model:N", title=""), tooltip=["set", "value", "low", "high", "n"])
-    err = base.mark_errorbar().encode(x=alt.X("set:N", sort=None), y=alt.Y("low:Q", title=metric), y2="high:Q")
-    st.altair_chart(bars + err, width="stretch")
+    title = label(metric, short=True)
     stepped = d[d["step"].notna()]
     if stepped["step"].nunique() >= 2:
-        st.caption(f"{metric} vs training step")
-        line = alt.Chart(stepped).mark_line(point=True).encode(x=alt.X("step:Q"), y=alt.Y("value:Q", title=metric))
-        band = alt.Chart(stepped).mark_area(opacity=0.2).encode(x="step:Q", y=alt.Y("low:Q", title=metric),
+        st.caption(f"{title} vs training step")
+        line = alt.Chart(stepped).mark_line(point=True).encode(x=alt.X("step:Q", title="training step"),
+                                                               y=alt.Y("value:Q", title=title))
+        band = alt.Chart(stepped).mark_area(opacity=0.2).encode(x="step:Q", y=alt.Y("low:Q", title=title),
                                                                  y2="high:Q")
         st.altair_chart(band + line, width="stretch")
+    else:
+        st.caption(f"{title} vs training step: evaluate image sets from two or more checkpoints to see it.")
     params = sorted({k for p in d["params"] for k in (p or {})})
     if params:
-        param = st.selectbox("Sweep parameter", params, key="evaluate_chart_param")
+        param = st.selectbox("Sweep parameter", params, format_func=label, key="evaluate_chart_param")
         d["param"] = d["params"].map(lambda p: (p or {}).get(param))
         pts = d[d["param"].notna()]
         st.altair_chart(alt.Chart(pts).mark_point(filled=True, size=80).encode(
-            x=alt.X("param:O", title=param), y=alt.Y("value:Q", title=metric), tooltip=["set", "value"]) +
-            alt.Chart(pts).mark_errorbar().encode(x="param:O", y=alt.Y("low:Q", title=metric), y2="high:Q"),
+            x=alt.X("param:O", title=label(param)), y=alt.Y("value:Q", title=title),
+            tooltip=[alt.Tooltip("set:N", title="image set"), "value"]) +
+            alt.Chart(pts).mark_errorbar().encode(x="param:O", y=alt.Y("low:Q", title=title), y2="high:Q"),
             width="stretch")
 
 
@@ -107,19 +203,21 @@ def drilldown(evaluation_id: int, limit: int = 12) -> None:
     if not metrics:
         st.caption("No per-image scores (every per-image metric was unavailable).")
         return
+    df["set"] = [set_name(s, (p or {}).get("batch")) for s, p in zip(df["image_set"], df["provenance"])]
     c1, c2, c3 = st.columns([2, 1, 1])
-    sort = c1.selectbox("Sort by", metrics, format_func=lambda m: METRIC_CARDS[m].title if m in METRIC_CARDS else m,
-                        key="evaluate_sort")
+    sort = c1.selectbox("Sort by", metrics, format_func=label, key="evaluate_sort")
     card = METRIC_CARDS.get(sort)
     worst_first = c2.toggle("Worst first", value=True, key="evaluate_worst_first")
-    sets = ["(all)", *sorted(df["image_set"].unique())]
+    sets = ["All image sets", *sorted(df["set"].unique())]
     chosen = c3.selectbox("Image set", sets, key="evaluate_drill_set")
-    if chosen != "(all)":
-        df = df[df["image_set"] == chosen]
+    if chosen != sets[0]:
+        df = df[df["set"] == chosen]
     ascending = worst_first == (card.higher_is_better if card else True)
     df = df.sort_values(sort, ascending=ascending, na_position="last")
-    table_cols = ["image_set", "generation_id", "prompt", *metrics, "ocr_read"]
-    st.dataframe(df[[c for c in table_cols if c in df.columns]], hide_index=True, width="stretch",
+    table_cols = ["set", "generation_id", "prompt", *metrics, "ocr_read"]
+    table = df[[c for c in table_cols if c in df.columns]].rename(
+        columns={c: "Image set" if c == "set" else label(c, short=True) for c in table_cols})
+    st.dataframe(table.astype(object).where(table.notna(), "—"), hide_index=True, width="stretch",
                  key="evaluate_images_table")
     for _, r in df.head(limit).iterrows():
         with st.container(border=True):
@@ -131,15 +229,16 @@ def drilldown(evaluation_id: int, limit: int = 12) -> None:
             elif r.get("reference") and Path(r["reference"]).is_file():
                 b.image(r["reference"], caption="product photo", width="stretch")
             value = r[sort]
-            c.markdown(f"**{card.title if card else plain(sort)}: {'—' if pd.isna(value) else f'{value:.4g}'}**")
+            c.markdown(f"**{label(sort)}: {'—' if pd.isna(value) else f'{value:.4g}'}**")
             c.code(r["prompt"], language=None, wrap_lines=True)
             scores = {m: r[m] for m in metrics if not pd.isna(r[m])}
-            c.caption(" · ".join(f"{plain(m)} {v:.3g}" for m, v in scores.items()))
+            c.caption(" · ".join(f"{label(m, short=True)} {v:.3g}" for m, v in scores.items()))
             prov = r["provenance"] or {}
-            loras = ", ".join(f"{l.get('name') or l.get('path')} × {l.get('scale')}" for l in prov.get("loras") or [])
-            c.caption(plain(f"model {prov.get('model', '?')} · LoRAs {loras or 'none'} · seed {prov.get('seed')} · "
-                            f"step {prov.get('step') if prov.get('step') is not None else '—'} · "
-                            f"batch {prov.get('batch')}"))
+            loras = ", ".join(f"{l.get('name') or short_ref(l.get('path'))} × {l.get('scale')}"
+                              for l in prov.get("loras") or [])
+            c.caption(plain(f"image set {r['set']} · model {short_ref(prov.get('model'))} · LoRAs {loras or 'none'} · "
+                            f"seed {prov.get('seed', '—')} · "
+                            f"training step {prov.get('step') if prov.get('step') is not None else '—'}"))
 
 
 def _score(value: float | None, digits: int = 3) -> str:
@@ -195,9 +294,9 @@ def metric_cards() -> None:
                 ref = refs[card.backbone]
                 a = availability(ref, card.backbone)
                 if a.ok:
-                    st.caption(f"model: `{ref}` ✓ available")
+                    st.caption(f"model: {plain(short_ref(ref))} ✓ available")
                 else:
-                    st.caption(f"unavailable: {ref} — run `workbench models pull`")
+                    st.caption(f"unavailable: {plain(short_ref(ref))} — run `workbench models pull`")
             else:
                 st.caption("needs no model")
 
@@ -217,20 +316,27 @@ def new_evaluation_form(user: str) -> None:
         chosen = st.multiselect("Image sets (generation batches)", batches, key="evaluate_new_batches")
         c1, c2 = st.columns(2)
         ref = c1.selectbox("Reference set", ["(none)", *datasets], key="evaluate_new_reference",
+                           format_func=lambda d: "No reference set" if d == "(none)" else d,
                            help="A dataset's photos: FID/KID, closeness to the product photo, brand consistency.")
-        split = c2.selectbox("Split", ["val", "test", "train", "all"], key="evaluate_new_split")
+        split = c2.selectbox("Split", ["val", "test", "train", "all"], key="evaluate_new_split",
+                             format_func={"val": "validation", "test": "test", "train": "training",
+                                          "all": "all photos"}.get)
         metrics = st.multiselect("Metrics", list(METRIC_GROUPS), default=list(METRIC_GROUPS),
-                                 key="evaluate_new_metrics")
+                                 format_func=lambda g: GROUPS.get(g, label(g)), key="evaluate_new_metrics")
         logo = st.text_input("Logo text (default: the brand profile's)", key="evaluate_new_logo")
         go = st.form_submit_button("Evaluate", type="primary")
-    if go:
+    if go and not chosen:
+        st.error("Choose at least one image set (a generation batch) to evaluate.")
+    elif go and not metrics:
+        st.error("Choose at least one metric.")
+    elif go:
         try:
             reference = ReferenceSet(ref, None if split == "all" else split) if ref != "(none)" else None
             cfg = EvalConfig(image_sets=[ImageSet(label=b, batch=b) for b in chosen], name=name, metrics=metrics,
                              logo_text=logo, reference=reference)
             eval_id = start_evaluation(user, cfg)
         except EvaluationError as exc:
-            st.error(plain(exc))
+            st.error(plain_error(exc))
             return
         from workbench.evaluate.results import get_evaluation
 
