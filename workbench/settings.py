@@ -42,6 +42,9 @@ class ModelRefs(BaseModel):
     # Product fidelity (workbench.fidelity) and FD-DINOv2
     dinov2: str = "facebook/dinov2-base"  # Dinov2Model: DINO similarity of garment crops, FD-DINOv2 features
     segmenter: str = "mattmdjaga/segformer_b2_clothes"  # garment masks where matting fails (SegFormer, no repo code)
+    # Product scenes (workbench.generate.scenes)
+    cutout: str = "ZhengPeng7/BiRefNet"  # dichotomous cut-outs; its architecture is repo code: run only when trusted
+    ip_adapter: str = "h94/IP-Adapter"  # sdxl_models/ip-adapter_sdxl.safetensors + sdxl_models/image_encoder
     # Logo legibility
     ocr_backend: str = "rapidocr"  # ships its ONNX models, works offline; "easyocr:en" needs `workbench models pull`
 

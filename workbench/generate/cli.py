@@ -199,3 +199,102 @@ def batch(
         typer.echo("CLIP gate on: " + (", ".join(f"{k} {v}" for k, v in overrides.items()) or
                                        "each prompt's brand profile's threshold and attempts") + " (--no-gate to skip)")
     typer.echo(f"queued job {job_id}: watch it with `workbench jobs show {job_id}`")
+
+
+@app.command()
+def scene(
+    product: str = typer.Option(..., help="SKU: its photo and stored cut-out (made and stored on first use)."),
+    prompt: str = typer.Option("", help="The scene to generate around it (default: the product's prompt)."),
+    scene_preset: str = typer.Option("", "--scene", help="Scene preset from the prompt library (studio-white, "
+                                                          "flat-lay, urban-street, golden-hour, ...)."),
+    negative: str = typer.Option("", help="Negative prompt (added to the preset's)."),
+    model: str = typer.Option(None, help="Model reference (default: settings.models.sdxl_base)."),
+    lora: list[str] = typer.Option(None, help="LoRA PATH or PATH:SCALE; repeat for several."),
+    scheduler: str = typer.Option("euler"),
+    quantization: str = typer.Option("none", help="none, int8, fp8 (GPU)."),
+    device: str = typer.Option(None),
+    n: int = typer.Option(1, help="Number of scenes (seeds seed, seed+1, ...)."),
+    seed: int = typer.Option(0),
+    steps: int = typer.Option(30),
+    guidance: float = typer.Option(5.0),
+    size: int = typer.Option(1024, help="Width and height in pixels."),
+    scale: float = typer.Option(None, help="Product long side as a share of the canvas (default: the photo's "
+                                           "framing)."),
+    x: float = typer.Option(0.5, help="Product centre, share of the width."),
+    y: float = typer.Option(0.5, help="Product centre, share of the height."),
+    shadow: float = typer.Option(0.45, help="Contact shadow opacity (0: none)."),
+    item: int = typer.Option(None, help="Which photo of the product (item id; default its first)."),
+    reference_scale: float = typer.Option(None, help="Condition on the product photo with the IP-Adapter "
+                                                     "(settings.models.ip_adapter) at this scale."),
+    brand: str = typer.Option(None, help="Brand profile (default: the one named like the product's brand)."),
+    batch: str = typer.Option("scenes"),
+    check: bool = typer.Option(True, "--check/--no-check", help="Run the product-fidelity gate on each scene."),
+) -> None:
+    """Generate scenes around a product's own photo: product pixels kept exactly, the rest generated (SDXL
+    inpainting with the same model, LoRAs, scheduler and quantization as `generate run`)."""
+    from workbench.generate.pipeline import GenerationError, build_pipeline
+    from workbench.generate.scenes.compose import Placement
+    from workbench.generate.scenes.scene import SceneRequest, generate_scene, scene_pipeline
+    from workbench.models.sources import ModelUnavailable
+    from workbench.products import ProductError, get_product
+    from workbench.settings import get_settings
+
+    try:
+        get_product(product)
+        req = SceneRequest(sku=product, prompt=prompt, scene=scene_preset, negative=negative, width=size, height=size,
+                           steps=steps, guidance=guidance, seed=seed, num_images=n, shadow=shadow, item_id=item,
+                           placement=Placement(scale=scale, x=x, y=y), brand=brand)
+        req.check()
+        spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
+        sp = scene_pipeline(build_pipeline(spec), ip_adapter=get_settings().models.ip_adapter
+                            if reference_scale is not None else None, reference_scale=reference_scale or 0.0)
+        images = generate_scene(_actor(), sp, req, batch, check=check)
+    except (GenerationError, ModelUnavailable, ProductError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if sp.assembled.demo_model:
+        typer.echo("note: this is an offline demo model: its images are for trying the workbench only")
+    for img in images:
+        f = img.fidelity
+        verdict = "" if f is None else {True: " · fidelity passed", False: f" · held for review: {f.reason}",
+                                        None: f" · fidelity {f.reason}"}[f.passed]
+        typer.echo(f"{product} seed {img.seed}: {img.path}{verdict}")
+
+
+@app.command()
+def logo(
+    image: str = typer.Option(..., help="The image (PNG/JPEG) to put the logo on."),
+    corners: str = typer.Option(..., help="Four corners x1,y1,x2,y2,x3,y3,x4,y4 in pixels: top-left, top-right, "
+                                          "bottom-right, bottom-left of where the logo goes."),
+    svg: str = typer.Option(None, help="The logo SVG (default: the brand profile's <brand>.logo.svg)."),
+    brand: str = typer.Option("", help="Brand profile: its logo SVG and the text OCR must read (logo_text)."),
+    text: str = typer.Option(None, help="The text OCR must read (default: the brand's logo_text)."),
+    colour: str = typer.Option(None, help="Render the logo in one colour, #RRGGBB (default: its own colours)."),
+    out: str = typer.Option(None, help="Output PNG (default: <image>.logo.png beside the image)."),
+) -> None:
+    """Place a logo from SVG on an image (perspective warp to four corners, blended with the garment's shading) and
+    read it back with the OCR logo check. Hostile SVGs (external references, entities, huge sizes) are refused."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from workbench.evaluate.placement import brand_logo, place_and_check
+    from workbench.generate.pipeline import GenerationError
+    from workbench.generate.scenes.logo import LogoError, parse_corners
+
+    try:
+        pts = parse_corners(corners)
+        svg_text, expected = brand_logo(brand, svg_path=svg, text=text)
+        with Image.open(image) as im:
+            base = im.convert("RGB")
+        result = place_and_check(base, svg_text, pts, expected, colour=colour)
+    except (LogoError, GenerationError, OSError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    target = Path(out) if out else Path(image).with_suffix(".logo.png")
+    result.image.save(target)
+    c = result.check
+    typer.echo(f"{target}: OCR read {c.text!r}; {'PASS' if c.passed else 'FAIL'} for {c.expected!r} "
+               f"(score {c.score:.0f}, {c.backend})")
+    if not c.passed:
+        raise typer.Exit(1)

@@ -50,8 +50,10 @@ DEFAULT_MODEL_INFO: dict[str, tuple[str, str]] = {
     "preference": ("optional preference score (PickScore)", "~4 GB; pulled only when named"),
     "dinov2": ("product fidelity (DINO similarity) and FD-DINOv2", "~350 MB"),
     "segmenter": ("garment masks on busy backgrounds (matting needs none)", "~110 MB"),
+    "cutout": ("product cut-outs for scenes (BiRefNet; matting needs none)", "~900 MB; pulled only when named"),
+    "ip_adapter": ("reference-photo conditioning for scenes (IP-Adapter SDXL)", "~3.4 GB; pulled only when named"),
 }
-OPTIONAL_MODELS = {"preference"}  # `models pull` without names leaves these out
+OPTIONAL_MODELS = {"preference", "cutout", "ip_adapter"}  # `models pull` without names leaves these out
 
 # Which files to fetch per kind of hub repo: safetensors only, fp16 variants for SDXL.
 SDXL_PATTERNS = ["*.json", "*.txt", "tokenizer*/*", "unet/diffusion_pytorch_model.fp16.safetensors",
@@ -290,8 +292,12 @@ def _pull_one(name: str, ref: str, progress: Callable[[str], None]) -> str:
         patterns = SDXL_PATTERNS if name == "sdxl_base" else GENERIC_PATTERNS
         if name == "vae":
             patterns = ["*.json", "diffusion_pytorch_model.safetensors"]
-        if name == "segmenter":  # BiRefNet/RMBG-style repos ship their architecture as .py (run only when trusted)
-            patterns = GENERIC_PATTERNS + ["*.py"]
+        if name in ("segmenter", "cutout"):  # BiRefNet/RMBG-style repos ship their architecture as .py (run only
+            patterns = GENERIC_PATTERNS + ["*.py"]  # when trusted)
+        if name == "ip_adapter":  # the SDXL adapter and its ViT-bigG image encoder only, not the SD 1.5 files
+            from workbench.models.ip_adapter import IMAGE_ENCODER, SUBFOLDER, WEIGHT_NAME
+
+            patterns = [f"{SUBFOLDER}/{WEIGHT_NAME}", f"{SUBFOLDER}/{IMAGE_ENCODER}/*"]
         path = snapshot_download(parsed.repo_id, revision=parsed.revision, allow_patterns=patterns)
         return f"in the cache at {path}"
     if parsed.kind == "torch_hub_file":
