@@ -8,6 +8,7 @@ import streamlit as st
 from workbench.generate.batch import enqueue_batch, stop_batch
 from workbench.models.sources import availability
 from workbench.ui import generate as ui
+from workbench.ui import scene as ui_scene
 from workbench.ui.auth import require_login
 from workbench.ui.common import startup, tabs
 from workbench.ui.jobs import job_panel
@@ -29,7 +30,8 @@ if ui.is_demo(spec.model):
                "catalog.")
 
 batch_id = st.session_state.get(StateKeys.PROMPT_BATCH)
-single, batch_tab = tabs(["One prompt", f"Prompt batch {batch_id}" if batch_id else "Prompt batch"], key="generate_tab")
+single, batch_tab, scene_tab, logo_tab = tabs(["One prompt", f"Prompt batch {batch_id}" if batch_id else "Prompt batch",
+                                               "Product scene", "Place logo"], key="generate_tab")
 with single:
     ui.single_prompt_form(spec, user.username)
 with batch_tab:
@@ -44,3 +46,7 @@ with batch_tab:
         job_panel(st.session_state["generate_job"], key="generate",
                   stop=lambda job_id: stop_batch(user.username, job_id))
         ui.gallery(f"prompts-{batch_id}")
+with scene_tab:
+    ui_scene.render_scene_tab(user, spec)
+with logo_tab:
+    ui_scene.render_logo_tab(user)

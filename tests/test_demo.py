@@ -66,13 +66,20 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     assert all(p.url == f"https://shop.aurelo.example/p/{p.sku}" for p in products)
     assert {p.currency for p in products} == {"EUR"} and all(p.price > 0 for p in products)
     rows = fidelity_rows()
-    assert len(rows) == 3 and all(r.delta_e is not None and r.dino is not None and r.demo for r in rows)
+    assert len(rows) == 4 and all(r.delta_e is not None and r.dino is not None and r.demo for r in rows)
     [held] = [i for i in list_queue("ana", QueueFilter(gate="held")) if i.batch == DEMO_GATE_BATCH]
     [link] = products_of_generation(held.generation_id)
     assert held.batch == DEMO_GATE_BATCH and link.fidelity_passed is False
     assert any(f.startswith("fidelity: colour ΔE") and f"vs {link.sku} reference, limit 10" in f
                for f in held.gate.flags)  # the demo brand's limit (its 64-px demo model)
     assert {r.passed for r in rows} == {True, False}  # the Evaluate page's Products view has both to show
+    # issue #21: one product scene (its product pixels kept) and one logo placed from SVG, read back by OCR
+    with session_scope() as s:
+        scene, logo = s.query(Generation).filter(Generation.batch == "demo-scenes").order_by(Generation.id).all()
+        assert scene.params["scene"]["preset"] == "golden-hour" and logo.params["logo"]["text"] == "AURELO"
+        logo_id = logo.id
+    [item] = [i for i in list_queue("ana", QueueFilter()) if i.generation_id == logo_id]
+    assert item.gate.ocr_passed is True
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output

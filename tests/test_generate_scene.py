@@ -138,7 +138,8 @@ def test_a_placed_product_keeps_its_resized_pixels_and_gets_a_contact_shadow(jac
     ys, xs = np.nonzero(placed.mask)
     assert np.array_equal(out[ys, xs], resized[ys - oy, xs - ox])  # the same resize, exactly
     box = placed.box
-    assert abs((box[0] + box[2]) / 2 - 0.3 * 96) <= 1.5 and max(box[2] - box[0], box[3] - box[1]) == pytest.approx(32, abs=1.5)
+    assert abs((box[0] + box[2]) / 2 - 0.3 * 96) <= 1.5
+    assert max(box[2] - box[0], box[3] - box[1]) == pytest.approx(32, abs=1.5)
     shadow = contact_shadow(placed.mask)
     below = shadow[box[3]:box[3] + 3, box[0]:box[2]]
     assert below.max() > 0.3 and shadow[: box[1]].max() < 0.05  # under the product, not above it
@@ -185,3 +186,34 @@ def test_the_cli_makes_a_scene_for_a_sku(jacket, model, monkeypatch):
     assert "AUR-1001" in res.output and ".png" in res.output
     bad = CliRunner().invoke(app, ["generate", "scene", "--product", "NOPE-1", "--size", "64", "--steps", "1"])
     assert bad.exit_code == 2 and "NOPE-1" in bad.output
+
+
+def test_the_generate_page_makes_a_product_scene_with_a_hand_set_threshold(jacket, model, monkeypatch, workspace):
+    from pathlib import Path
+
+    from helpers.review import make_users, page_as
+    from workbench import auth
+    from workbench.generate.scenes.cutout import stored_cutout
+    from workbench.settings import reload_settings
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    make_users()
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(model))
+    reload_settings()
+    page = str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py")
+    at = page_as(page, timeout=120).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="generate_scene_product").value == "AUR-1001"
+    item = jacket.item_ids[0]
+    at.slider(key=f"generate_scene_threshold_{item}").set_value(0.7).run()
+    [save] = [b for b in at.button if b.label == "Save the threshold"]
+    save.click().run()
+    assert stored_cutout(item).threshold == 0.7 and "Threshold 0.70 saved" in at.success[0].value
+    at.text_input(key="generate_scene_prompt").set_value("on a cafe table")
+    at.number_input(key="generate_scene_steps").set_value(1)
+    at.selectbox(key="generate_scene_size").set_value(64)
+    [go] = [b for b in at.button if b.label == "Generate scenes"]
+    go.click().run()
+    assert not at.exception, at.exception
+    [png] = list((workspace / "generations" / "scenes").glob("scene-*-a1.png"))
+    assert png.is_file() and Image.open(png).size == (64, 64)

@@ -18,7 +18,8 @@ Steps (each skipped when already done, so running it twice is safe):
  9. products    the catalog's SKUs get EUR prices and product URLs on the invented shop (https://shop.aurelo.example),
                 their colours are measured from their photos, two of them get images generated for them (fidelity
                 scored against their photos), and one recoloured catalog photo is recorded as a generation for its
-                SKU to show the fidelity gate holding it (labelled as such; its score is computed like any other);
+                SKU to show the fidelity gate holding it (labelled as such; its score is computed like any other),
+                one product scene around a SKU's photo and the brand's SVG logo placed on a tee, read back by OCR;
 and the generated images wait in the review queue. Everything is labelled as demo (tiny-kit models).
 """
 from __future__ import annotations
@@ -318,7 +319,9 @@ def _products(state: dict) -> dict[str, Any]:
                                    models=models)
         generated += [img.generation_id for img in out.images]
     held = _gate_example(mia, picks[0] if picks else products[0], models)
-    return {"priced": len(products), "generated": generated, "held": held}
+    from workbench.evaluate.placement import demo_scene_and_logo  # issue #21: one product scene, one placed logo
+    scenes = demo_scene_and_logo(mia, (picks[0] if picks else products[0]).sku, DEMO_BRAND, assembled, models)
+    return {"priced": len(products), "generated": generated, "held": held, "scenes": scenes}
 
 
 def _gate_example(actor, product, models) -> int:

@@ -24,6 +24,7 @@ from workbench.generate.scenes.logo import LogoError, PlacedLogo, brand_logo_pat
 DEMO_LOGO_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="80" viewBox="0 0 300 80">'
                  '<text x="150" y="58" font-family="DejaVu Sans, Arial, sans-serif" font-weight="bold" font-size="50" '
                  'text-anchor="middle" fill="#1E2A5E">AURELO</text></svg>')
+DEMO_CORNERS = [(84, 92), (172, 96), (171, 122), (83, 117)]  # the tee's chest, a little turned
 
 
 @dataclass
@@ -64,26 +65,41 @@ def place_and_check(image: Image.Image, svg: str, corners, expected: str, *, col
     return LogoResult(image=placed.image, check=check, placed=placed)
 
 
-def demo_scene_and_logo(actor: Any, sku: str, brand: str, batch: str = "demo-scenes") -> dict[str, Any]:
-    """The demo's example: one scene around ``sku``'s photo (64 px, 4 steps) and the brand's logo placed on a flat
-    garment photo of the catalog, read back by OCR. Saves the brand's logo SVG when it has none."""
+def demo_scene_and_logo(actor: Any, sku: str, brand: str, assembled: Any = None, models: Any = None,
+                        batch: str = "demo-scenes") -> dict[str, Any]:
+    """The demo's example of both: one scene around ``sku``'s photo (64 px, 4 steps, the demo model; product pixels
+    exact), and the brand's logo SVG (saved for the brand when it has none) placed with a perspective warp on a plain
+    tee drawn in code (the catalog photos already carry the wordmark), read back by OCR. The logo image is recorded
+    as a generation of ``batch``, labelled as such in its provenance, with its OCR check, so review shows it."""
     from workbench.auth import system_actor
+    from workbench.data.demo import draw_garment
     from workbench.generate.pipeline import PipelineSpec, build_pipeline
+    from workbench.generate.sample import GeneratedImage, a1111_parameters, record_generation, write_png
     from workbench.generate.scenes.logo import save_brand_logo
     from workbench.generate.scenes.scene import SceneRequest, generate_scene, scene_pipeline
-    from workbench.products import get_product
+    from workbench.review.queue import record_check
     from workbench.settings import get_settings
 
-    sp = scene_pipeline(build_pipeline(PipelineSpec(model=get_settings().models.sdxl_base, device="cpu")))
-    [scene] = generate_scene(actor, sp, SceneRequest(sku=sku, scene="golden-hour", width=64, height=64, steps=4,
-                                                     seed=21), batch, models={})
+    assembled = assembled or build_pipeline(PipelineSpec(model=get_settings().models.sdxl_base, device="cpu"))
+    [scene] = generate_scene(actor, scene_pipeline(assembled), SceneRequest(
+        sku=sku, scene="golden-hour", width=64, height=64, steps=4, seed=21), batch, models=models or {})
     if not brand_logo_path(brand).is_file():
         save_brand_logo(system_actor("demo"), brand, DEMO_LOGO_SVG)
     svg, text = brand_logo(brand)
-    with Image.open(get_product(sku).images[0]) as im:
-        photo = im.convert("RGB").resize((256, 256), Image.Resampling.LANCZOS)
-    result = place_and_check(photo, svg, [(70, 96), (186, 100), (184, 128), (68, 124)], text)
-    out = get_settings().path("generations", batch, f"{sku}-logo.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.image.save(out)
-    return {"scene": scene.generation_id, "logo": str(out), "ocr": result.check.text, "passed": result.check.passed}
+    tee = draw_garment("t-shirt", (226, 226, 230), 256, brand="")
+    result = place_and_check(tee, svg, DEMO_CORNERS, text)
+    prov = {"workbench_version": "demo", "model": "demo: logo placed from SVG on a tee drawn in code",
+            "model_revision": "", "demo_model": True, "vae": "", "loras": [], "quantization": "none",
+            "dtype": "fp32", "scheduler": "none", "prompt": f"demo of logo placement: {text} from "
+            f"{brand_logo_path(brand).name} on a plain tee (not a generated image)", "negative_prompt": "",
+            "prompt_id": None, "template": "", "brand": brand, "products": [], "seed": 0, "base_seed": 0, "steps": 0,
+            "guidance": 0.0, "width": tee.width, "height": tee.height, "attempt": 1,
+            "logo": {"svg": str(brand_logo_path(brand)), "corners": result.placed.corners, "text": text}}
+    path = write_png(get_settings().path("generations", batch, "logo-placed.png"), result.image,
+                     a1111_parameters(prov, "none"), prov)
+    gid = record_generation(getattr(actor, "username", actor),
+                            GeneratedImage(image=result.image, seed=0, path=path, provenance=prov), batch)
+    c = result.check
+    record_check(system_actor("evaluation", role="analyst"), gid, "ocr", c.passed,
+                 {"expected": c.expected, "read": c.text, "score": c.score, "backend": c.backend})
+    return {"scene": scene.generation_id, "logo": gid, "ocr": result.check.text, "passed": result.check.passed}

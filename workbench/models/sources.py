@@ -294,10 +294,8 @@ def _pull_one(name: str, ref: str, progress: Callable[[str], None]) -> str:
             patterns = ["*.json", "diffusion_pytorch_model.safetensors"]
         if name in ("segmenter", "cutout"):  # BiRefNet/RMBG-style repos ship their architecture as .py (run only
             patterns = GENERIC_PATTERNS + ["*.py"]  # when trusted)
-        if name == "ip_adapter":  # the SDXL adapter and its ViT-bigG image encoder only, not the SD 1.5 files
-            from workbench.models.ip_adapter import IMAGE_ENCODER, SUBFOLDER, WEIGHT_NAME
-
-            patterns = [f"{SUBFOLDER}/{WEIGHT_NAME}", f"{SUBFOLDER}/{IMAGE_ENCODER}/*"]
+        if name == "ip_adapter":  # the SDXL adapter and its ViT-bigG image encoder only (models.ip_adapter's layout)
+            patterns = ["sdxl_models/ip-adapter_sdxl.safetensors", "sdxl_models/image_encoder/*"]
         path = snapshot_download(parsed.repo_id, revision=parsed.revision, allow_patterns=patterns)
         return f"in the cache at {path}"
     if parsed.kind == "torch_hub_file":
