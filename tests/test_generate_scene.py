@@ -76,7 +76,24 @@ def test_the_cutout_of_a_product_on_white_matches_its_drawn_silhouette_and_is_st
     photo, silhouette = _drawn_shirt()
     c = cutout(photo)
     assert mask_iou(c.mask, silhouette) > 0.95
-    assert c.source == "matting" and 0 < c.alpha.min() + 1 and c.alpha.max() <= 1
+    assert c.source == "matting" and c.alpha.min() >= 0 and c.alpha.max() <= 1
+
+    class Blurry:  # a segmentation model's upsampled alpha: soft, and ``shift`` px off the photo's outline
+        ref = "stand-in"
+
+        def __init__(self, shift: int):
+            self.shift = shift
+
+        def __call__(self, image):
+            from scipy.ndimage import gaussian_filter
+
+            return gaussian_filter(np.roll(silhouette, self.shift, axis=1).astype(np.float32), 1.5)
+
+    raw = Blurry(2)(photo) >= 0.5
+    refined = cutout(photo, segmenter=Blurry(2))
+    assert refined.source == "segmenter:stand-in" and refined.alpha.shape == silhouette.shape
+    assert mask_iou(raw, silhouette) < 0.93 and mask_iou(refined.mask, silhouette) > 0.95  # edges moved to the photo's
+    assert mask_iou(cutout(photo, segmenter=Blurry(0)).mask, silhouette) > 0.98  # a right edge stays right
     # stored with the item, read back, corrected by hand with the threshold
     p = product_cutout(MIA, "AUR-1001")
     assert p.item_id == jacket.item_ids[0] and p.cutout.item_id == p.item_id
@@ -122,7 +139,8 @@ def mask_item(product) -> int:
     return product.item_ids[0]
 
 
-def test_a_placed_product_keeps_its_resized_pixels_and_gets_a_contact_shadow(jacket, scenes):
+def test_a_placed_product_keeps_its_resized_pixels_gets_a_contact_shadow_and_the_clip_gate(jacket, scenes,
+                                                                                             tmp_path):
     from workbench.generate.scenes.compose import Placement, contact_shadow
     from workbench.generate.scenes.scene import SceneRequest, generate_scene
 
@@ -143,6 +161,17 @@ def test_a_placed_product_keeps_its_resized_pixels_and_gets_a_contact_shadow(jac
     shadow = contact_shadow(placed.mask)
     below = shadow[box[3]:box[3] + 3, box[0]:box[2]]
     assert below.max() > 0.3 and shadow[: box[1]].max() < 0.05  # under the product, not above it
+    # the CLIP gate (tiny open_clip, an unreachable threshold): every attempt recorded, the best kept, all exact
+    from workbench.generate.guard import ClipScorer, Gate, GatePolicy
+
+    scorer = ClipScorer.from_ref(str(tiny.save_tiny_open_clip(tmp_path / "clip")))
+    tries = generate_scene(MIA, scenes, req, scorer=scorer, gate=Gate(GatePolicy(threshold=0.99, max_attempts=2)),
+                           check=False)
+    assert [t.attempt for t in tries] == [1, 2] and sum(t.kept for t in tries) == 1
+    assert all(t.clip_score is not None and t.generation_id for t in tries)
+    kept = next(t for t in tries if t.kept)
+    assert kept.clip_score == max(t.clip_score for t in tries) and kept.provenance["gate_passed"] is False
+    assert all(np.array_equal(np.asarray(t.image)[placed.mask], out[placed.mask]) for t in tries)
     with pytest.raises(Exception, match="outside the canvas"):
         generate_scene(MIA, scenes, SceneRequest(sku="AUR-1001", width=64, height=64, steps=1,
                                                  placement=Placement(scale=0.9, x=0.05, y=0.5)), check=False)

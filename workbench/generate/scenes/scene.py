@@ -30,6 +30,7 @@ street, golden hour, ...): their text is added to the prompt (first alternative)
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,7 @@ def scene_pipeline(assembled: AssembledPipeline, ip_adapter: str | None = None,
                                                                 "feature_extractor")}
     pipe = StableDiffusionXLInpaintPipeline(**parts)
     pipe.set_progress_bar_config(disable=True)
+    _quiet_upcast_note()
     info = None
     if ip_adapter:
         from workbench.models.ip_adapter import load_ip_adapter
@@ -80,6 +82,21 @@ def scene_pipeline(assembled: AssembledPipeline, ip_adapter: str | None = None,
         if assembled.spec.device != "cpu" and not assembled.spec.cpu_offload:
             pipe.image_encoder.to(assembled.spec.device)
     return ScenePipeline(pipe=pipe, assembled=assembled, ip_adapter=info)
+
+
+class _EmptyUpcastNote(logging.Filter):
+    """The inpainting pipeline moves a ``force_upcast`` VAE to float32 before encoding the canvas, and diffusers then
+    warns that "modules ... should be kept in float32: []" on every call: with an empty list there is nothing to
+    say, and job logs should not fill with it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should be kept in float32: []" not in record.getMessage()
+
+
+def _quiet_upcast_note() -> None:
+    log = logging.getLogger("diffusers.models.modeling_utils")
+    if not any(isinstance(f, _EmptyUpcastNote) for f in log.filters):
+        log.addFilter(_EmptyUpcastNote())
 
 
 @dataclass
