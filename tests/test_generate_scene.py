@@ -123,7 +123,8 @@ def test_a_scene_keeps_every_product_pixel_and_generates_the_rest_with_full_prov
     prov = read_png_metadata(img.path).provenance
     scene = prov["scene"]
     assert prov["products"] == ["AUR-1001"] and scene["product"] == "AUR-1001"
-    assert scene["preset"] == "golden-hour" and "golden" in prov["prompt"]
+    assert scene["preset"] == "golden-hour" and "golden hour" in prov["prompt"]
+    assert "mannequin" not in prov["prompt"]  # the preset replaces the jacket template's own scene
     assert scene["source_image"]["path"] == str(jacket.images[0]) and scene["source_image"]["item_id"] == mask_item(
         jacket)
     assert scene["mask"]["source"] == "matting" and scene["mask"]["sha256"] and scene["mask"]["threshold"] == 0.5

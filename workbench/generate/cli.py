@@ -229,12 +229,14 @@ def scene(
     brand: str = typer.Option(None, help="Brand profile (default: the one named like the product's brand)."),
     batch: str = typer.Option("scenes"),
     check: bool = typer.Option(True, "--check/--no-check", help="Run the product-fidelity gate on each scene."),
+    gate: bool = typer.Option(None, "--gate/--no-gate", help="Run the CLIP gate on each scene (default: on when the "
+                                                             "brand profile has a gate section)."),
 ) -> None:
     """Generate scenes around a product's own photo: product pixels kept exactly, the rest generated (SDXL
     inpainting with the same model, LoRAs, scheduler and quantization as `generate run`)."""
     from workbench.generate.pipeline import GenerationError, build_pipeline
     from workbench.generate.scenes.compose import Placement
-    from workbench.generate.scenes.scene import SceneRequest, generate_scene, scene_pipeline
+    from workbench.generate.scenes.scene import SceneRequest, generate_scene, scene_gate, scene_pipeline
     from workbench.models.sources import ModelUnavailable
     from workbench.products import ProductError, get_product
     from workbench.settings import get_settings
@@ -246,9 +248,21 @@ def scene(
                            placement=Placement(scale=scale, x=x, y=y), brand=brand)
         req.check()
         spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
+        clip_gate = scene_gate(product, brand) if gate is not False else None
+        if gate and clip_gate is None:
+            from workbench.generate.guard import gate_for
+
+            clip_gate = gate_for(brand or "")
         sp = scene_pipeline(build_pipeline(spec), ip_adapter=get_settings().models.ip_adapter
                             if reference_scale is not None else None, reference_scale=reference_scale or 0.0)
-        images = generate_scene(_actor(), sp, req, batch, check=check)
+        scorer = None
+        if clip_gate is not None:
+            from workbench.generate.guard import ClipScorer
+
+            typer.echo(f"CLIP gate: threshold {clip_gate.policy.threshold}, {clip_gate.policy.max_attempts} "
+                       f"attempt(s) ({clip_gate.source})")
+            scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, spec.device)
+        images = generate_scene(_actor(), sp, req, batch, check=check, scorer=scorer, gate=clip_gate)
     except (GenerationError, ModelUnavailable, ProductError, ValueError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -258,7 +272,8 @@ def scene(
         f = img.fidelity
         verdict = "" if f is None else {True: " · fidelity passed", False: f" · held for review: {f.reason}",
                                         None: f" · fidelity {f.reason}"}[f.passed]
-        typer.echo(f"{product} seed {img.seed}: {img.path}{verdict}")
+        score = "" if img.clip_score is None else f" · CLIP {img.clip_score:.3f}{'' if img.kept else ' (not kept)'}"
+        typer.echo(f"{product} seed {img.seed}: {img.path}{score}{verdict}")
 
 
 @app.command()

@@ -81,7 +81,7 @@ def _cutout_panel(user: str, sku: str):
 def render_scene_tab(user, spec: PipelineSpec | None = None) -> None:
     """The "Product scene" tab: SKU -> photo and cut-out -> preset or prompt -> N scenes (see the module doc)."""
     from workbench.generate.scenes.compose import Placement
-    from workbench.generate.scenes.scene import SceneRequest, generate_scene
+    from workbench.generate.scenes.scene import SceneRequest, generate_scene, scene_gate
     from workbench.models.sources import ModelUnavailable, availability, native_size
     from workbench.products import list_products
     from workbench.prompts import load_library
@@ -137,8 +137,14 @@ def render_scene_tab(user, spec: PipelineSpec | None = None) -> None:
                                reference_scale=float(ref_scale) if use_ref else None)
         try:
             sp = scene_pipeline_for(spec, ip_ref if use_ref else None)
+            gate = scene_gate(sku)  # the brand profile's CLIP gate, when it has one
+            scorer = None
+            if gate is not None:
+                from workbench.ui.generate import clip_scorer
+
+                scorer = clip_scorer(settings.models.clip_scorer, spec.device)
             with st.spinner("Generating scenes…"):
-                images = generate_scene(username, sp, request, "scenes")
+                images = generate_scene(username, sp, request, "scenes", scorer=scorer, gate=gate)
             st.session_state[K_SCENES] = [(str(i.path), None if i.fidelity is None else
                                            (i.fidelity.passed, i.fidelity.reason)) for i in images if i.kept]
         except (GenerationError, ModelUnavailable) as exc:

@@ -149,9 +149,10 @@ def scene_prompt(sku: str, prompt: str = "", scene: str = "", brand: str | None 
     from workbench.prompts.library import load_library
     from workbench.prompts.syntax import alternatives, tidy
 
-    try:
-        pp = product_prompt(sku, brand=brand, settings=settings)
-        preset = load_library(settings=settings).scene(scene or DEFAULT_SCENE) if (scene or not prompt) else None
+    preset_name = scene or ("" if prompt.strip() else DEFAULT_SCENE)
+    try:  # the preset fills the product template's scene slot (instead of the template's own default scene)
+        pp = product_prompt(sku, brand=brand, scene=preset_name or None, settings=settings)
+        preset = load_library(settings=settings).scene(preset_name) if preset_name else None
     except (ProductError, PromptError) as exc:
         raise GenerationError(str(exc)) from None
     text = prompt.strip() or pp.prompt
@@ -162,6 +163,23 @@ def scene_prompt(sku: str, prompt: str = "", scene: str = "", brand: str | None 
             text = f"{text}, {preset_text}"
         negative = merge_negatives(negative, preset.negative)
     return tidy(text), negative, pp.brand, pp.template
+
+
+def scene_gate(sku: str, brand: str | None = None, settings: Settings | None = None):
+    """The CLIP gate a scene of ``sku`` runs through by default: its brand profile's (``guard.gate_for``) when the
+    profile has a ``gate:`` section, else None (as the page's and CLI's one-prompt generation decide)."""
+    from workbench.generate.guard import brand_profile, gate_for
+    from workbench.generate.product import brand_for
+    from workbench.products import ProductError, get_product
+    from workbench.prompts.library import load_library
+
+    try:
+        name = brand if brand is not None else brand_for(get_product(sku, settings=settings),
+                                                         load_library(settings=settings))
+    except ProductError as exc:
+        raise GenerationError(str(exc)) from None
+    profile = brand_profile(name)
+    return gate_for(name) if profile is not None and profile.gate_defined else None
 
 
 def _sha(path) -> str:
