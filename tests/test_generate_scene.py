@@ -216,6 +216,9 @@ def test_the_cli_makes_a_scene_for_a_sku(jacket, model, monkeypatch):
     assert "AUR-1001" in res.output and ".png" in res.output
     bad = CliRunner().invoke(app, ["generate", "scene", "--product", "NOPE-1", "--size", "64", "--steps", "1"])
     assert bad.exit_code == 2 and "NOPE-1" in bad.output
+    offline = CliRunner().invoke(app, ["generate", "scene", "--product", "AUR-1001", "--mask-model", "cutout",
+                                       "--size", "64", "--steps", "1"])
+    assert offline.exit_code == 2 and "ZhengPeng7/BiRefNet" in offline.output and "models pull cutout" in offline.output
 
 
 def test_the_generate_page_makes_a_product_scene_with_a_hand_set_threshold(jacket, model, monkeypatch, workspace):

@@ -231,6 +231,10 @@ def scene(
     check: bool = typer.Option(True, "--check/--no-check", help="Run the product-fidelity gate on each scene."),
     gate: bool = typer.Option(None, "--gate/--no-gate", help="Run the CLIP gate on each scene (default: on when the "
                                                              "brand profile has a gate section)."),
+    mask_model: str = typer.Option("", help="Remake the stored cut-out with a model: 'segmenter' "
+                                            "(settings.models.segmenter) or 'cutout' (settings.models.cutout, "
+                                            "BiRefNet: its repo code runs, so it needs --trust-remote-code)."),
+    trust_remote_code: bool = typer.Option(False, help="Allow the cut-out model's own Python code to run."),
 ) -> None:
     """Generate scenes around a product's own photo: product pixels kept exactly, the rest generated (SDXL
     inpainting with the same model, LoRAs, scheduler and quantization as `generate run`)."""
@@ -248,6 +252,14 @@ def scene(
                            placement=Placement(scale=scale, x=x, y=y), brand=brand)
         req.check()
         spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
+        segmenter = None
+        if mask_model:
+            if mask_model not in ("segmenter", "cutout"):
+                raise GenerationError(f"--mask-model {mask_model!r}: 'segmenter' or 'cutout'")
+            from workbench.generate.scenes.cutout import load_cutout_model
+
+            segmenter = load_cutout_model(getattr(get_settings().models, mask_model), spec.device,
+                                          trust_remote_code=trust_remote_code)
         clip_gate = scene_gate(product, brand) if gate is not False else None
         if gate and clip_gate is None:
             from workbench.generate.guard import gate_for
@@ -262,7 +274,8 @@ def scene(
             typer.echo(f"CLIP gate: threshold {clip_gate.policy.threshold}, {clip_gate.policy.max_attempts} "
                        f"attempt(s) ({clip_gate.source})")
             scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, spec.device)
-        images = generate_scene(_actor(), sp, req, batch, check=check, scorer=scorer, gate=clip_gate)
+        images = generate_scene(_actor(), sp, req, batch, check=check, scorer=scorer, gate=clip_gate,
+                                segmenter=segmenter, remake_mask=bool(mask_model))
     except (GenerationError, ModelUnavailable, ProductError, ValueError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -101,8 +101,12 @@ def load_cutout_model(ref: str | None = None, device: str = "cpu", trust_remote_
     through transformers' AutoModelForImageSegmentation (its repo code runs only with ``trust_remote_code``), or any
     model ``models.segmenter.load_segmenter`` reads. Raises ModelUnavailable with the remedy."""
     from workbench.models.segmenter import load_segmenter
+    from workbench.models.sources import local_path
 
-    return load_segmenter(ref or get_settings().models.cutout, device=device, trust_remote_code=trust_remote_code)
+    ref = ref or get_settings().models.cutout
+    setting = next((k for k, v in get_settings().models.model_dump().items() if v == ref), None)
+    local_path(ref, setting)  # a missing model names its own `models pull` entry
+    return load_segmenter(ref, device=device, trust_remote_code=trust_remote_code)
 
 
 # -- storage ----------------------------------------------------------------------------------------------------------

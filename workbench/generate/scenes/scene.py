@@ -195,10 +195,12 @@ def _product_region(image: Image.Image, placed: Placed) -> Image.Image:
 
 def generate_scene(actor: Actor, sp: ScenePipeline, request: SceneRequest, batch: str = "scenes", *,
                    scorer: Any = None, gate: Any = None, check: bool = True, segmenter: Any = None,
-                   models: Mapping[str, Any] | None = None, settings: Settings | None = None) -> list[SceneImage]:
+                   remake_mask: bool = False, models: Mapping[str, Any] | None = None,
+                   settings: Settings | None = None) -> list[SceneImage]:
     """``request.num_images`` scenes around ``request.sku``'s photo (see the module docstring), as ``actor``
     (``generate``). ``scorer``: a ``guard.ClipScorer`` to run the brand's CLIP gate (``gate``: a ``guard.Gate``,
-    default the brand's); ``check``: run the fidelity gate (``models``: ``fidelity.load_fidelity_models()``)."""
+    default the brand's); ``check``: run the fidelity gate (``models``: ``fidelity.load_fidelity_models()``);
+    ``segmenter``: make the cut-out with this model when none is stored (or ``remake_mask``), else matting."""
     import re
 
     import torch
@@ -217,7 +219,8 @@ def generate_scene(actor: Actor, sp: ScenePipeline, request: SceneRequest, batch
                               num_images=request.num_images, brand=brand, template=template,
                               products=(request.sku,))
     params.check()
-    photo: ProductPhoto = product_cutout(who, request.sku, request.item_id, segmenter=segmenter, settings=settings)
+    photo: ProductPhoto = product_cutout(who, request.sku, request.item_id, segmenter=segmenter, remake=remake_mask,
+                                         settings=settings)
     placed = place(photo.image, photo.cutout.alpha, photo.cutout.threshold, request.width, request.height,
                    request.placement)
     init, repaint = placed.init_image(BACKGROUND), placed.repaint_mask()
