@@ -7,6 +7,7 @@ import streamlit as st
 
 from workbench.models.sources import availability
 from workbench.ui import generate as ui
+from workbench.ui import scene as ui_scene
 from workbench.ui.auth import require_login
 from workbench.ui.common import startup, tabs
 from workbench.ui.state import init_session_state
@@ -30,6 +31,8 @@ ui.arrive()  # a batch sent from Prompts opens the batch tab
 TABS = {  # label -> what the tab draws; a new way to generate adds one entry
     ui.TAB_ONE: lambda: ui.single_prompt_form(spec, user.username),
     ui.TAB_BATCH: lambda: ui.batch_view(spec, user.username),
+    "Product scene": lambda: ui_scene.render_scene_tab(user, spec),
+    "Place logo": lambda: ui_scene.render_logo_tab(user),
 }
 for pane, draw in zip(tabs(list(TABS), key=ui.K_TAB), TABS.values()):
     with pane:

@@ -67,7 +67,7 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
     assert all(p.url == f"https://shop.aurelo.example/p/{p.sku}" for p in products)
     assert {p.currency for p in products} == {"EUR"} and all(p.price > 0 for p in products)
     rows = fidelity_rows()
-    assert len(rows) == 3 and all(r.delta_e is not None and r.dino is not None and r.demo for r in rows)
+    assert len(rows) == 4 and all(r.delta_e is not None and r.dino is not None and r.demo for r in rows)
     [held] = [i for i in list_queue("ana", QueueFilter(gate="held")) if i.batch == DEMO_GATE_BATCH]
     [link] = products_of_generation(held.generation_id)
     assert held.batch == DEMO_GATE_BATCH and link.fidelity_passed is False
@@ -89,6 +89,13 @@ def test_the_demo_workspace_has_every_part_and_a_second_run_adds_nothing(demo, w
         [video] = s.query(Generation).filter(Generation.batch == DEMO_VIDEO_BATCH).all()
         assert video.review_status == "pending" and video.params["kind"] == "video"
     assert read_video(video_for(video.id).mp4_path).frames == 16
+    # issue #21: one product scene (its product pixels kept) and one logo placed from SVG, read back by OCR
+    with session_scope() as s:
+        scene, logo = s.query(Generation).filter(Generation.batch == "demo-scenes").order_by(Generation.id).all()
+        assert scene.params["scene"]["preset"] == "golden-hour" and logo.params["logo"]["text"] == "AURELO"
+        logo_id = logo.id
+    [item] = [i for i in list_queue("ana", QueueFilter()) if i.generation_id == logo_id]
+    assert item.gate.ocr_passed is True
     jobs_before = len(jobs.list_jobs())
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 0 and "catalog: already there" in again.output

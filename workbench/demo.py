@@ -18,7 +18,8 @@ Steps (each skipped when already done, so running it twice is safe):
  9. products    the catalog's SKUs get EUR prices and product URLs on the invented shop (https://shop.aurelo.example),
                 their colours are measured from their photos, two of them get images generated for them (fidelity
                 scored against their photos), and one recoloured catalog photo is recorded as a generation for its
-                SKU to show the fidelity gate holding it (labelled as such; its score is computed like any other);
+                SKU to show the fidelity gate holding it (labelled as such; its score is computed like any other),
+                one product scene around a SKU's photo and the brand's SVG logo placed on a tee, read back by OCR;
 10. shop        the invented mini shop shipped with the workbench, crawled under https://shop.aurelo.example through
                 a file-backed transport (no network) and imported as dataset ``aurelo-shop`` with its products;
 11. scorer      the tiny CLIP tuned on the catalog (``tuned:aurelo-clip``, its card with held-out recall), named in
@@ -375,7 +376,9 @@ def _products(state: dict) -> dict[str, Any]:
                                    models=models)
         generated += [img.generation_id for img in out.images]
     held = _gate_example(mia, picks[0] if picks else products[0], models)
-    return {"priced": len(products), "generated": generated, "held": held}
+    from workbench.evaluate.placement import demo_scene_and_logo  # issue #21: one product scene, one placed logo
+    scenes = demo_scene_and_logo(mia, (picks[0] if picks else products[0]).sku, DEMO_BRAND, assembled, models)
+    return {"priced": len(products), "generated": generated, "held": held, "scenes": scenes}
 
 
 def _scorer(state: dict) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class ModelRefs(BaseModel):
     segmenter: str = "mattmdjaga/segformer_b2_clothes"  # garment masks where matting fails (SegFormer, no repo code)
     # Spin videos (image to video): Stable Video Diffusion XT, 25 frames at 1024x576 (workbench.generate.video)
     video: str = "stabilityai/stable-video-diffusion-img2vid-xt"
+    # Product scenes (workbench.generate.scenes)
+    cutout: str = "ZhengPeng7/BiRefNet"  # dichotomous cut-outs; its architecture is repo code: run only when trusted
+    ip_adapter: str = "h94/IP-Adapter"  # sdxl_models/ip-adapter_sdxl.safetensors + sdxl_models/image_encoder
     # Logo legibility
     ocr_backend: str = "rapidocr"  # ships its ONNX models, works offline; "easyocr:en" needs `workbench models pull`
 

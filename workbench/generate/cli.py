@@ -236,3 +236,130 @@ def video(
         typer.echo("note: this is an offline demo model: its video is for trying the workbench only")
     typer.echo(f"video {v.generation_id}: {v.mp4} ({params.frames} frames, {params.seconds:g} s, "
                f"{v.seconds:.1f} s to make)\n  gif: {v.gif}\n  provenance: {v.sidecar}")
+
+
+@app.command()
+def scene(
+    product: str = typer.Option(..., help="SKU: its photo and stored cut-out (made and stored on first use)."),
+    prompt: str = typer.Option("", help="The scene to generate around it (default: the product's prompt)."),
+    scene_preset: str = typer.Option("", "--scene", help="Scene preset from the prompt library (studio-white, "
+                                                          "flat-lay, urban-street, golden-hour, ...)."),
+    negative: str = typer.Option("", help="Negative prompt (added to the preset's)."),
+    model: str = typer.Option(None, help="Model reference (default: settings.models.sdxl_base)."),
+    lora: list[str] = typer.Option(None, help="LoRA PATH or PATH:SCALE; repeat for several."),
+    scheduler: str = typer.Option("euler"),
+    quantization: str = typer.Option("none", help="none, int8, fp8 (GPU)."),
+    device: str = typer.Option(None),
+    n: int = typer.Option(1, help="Number of scenes (seeds seed, seed+1, ...)."),
+    seed: int = typer.Option(0),
+    steps: int = typer.Option(30),
+    guidance: float = typer.Option(5.0),
+    size: int = typer.Option(1024, help="Width and height in pixels."),
+    scale: float = typer.Option(None, help="Product long side as a share of the canvas (default: the photo's "
+                                           "framing)."),
+    x: float = typer.Option(0.5, help="Product centre, share of the width."),
+    y: float = typer.Option(0.5, help="Product centre, share of the height."),
+    shadow: float = typer.Option(0.45, help="Contact shadow opacity (0: none)."),
+    item: int = typer.Option(None, help="Which photo of the product (item id; default its first)."),
+    reference_scale: float = typer.Option(None, help="Condition on the product photo with the IP-Adapter "
+                                                     "(settings.models.ip_adapter) at this scale."),
+    brand: str = typer.Option(None, help="Brand profile (default: the one named like the product's brand)."),
+    batch: str = typer.Option("scenes"),
+    check: bool = typer.Option(True, "--check/--no-check", help="Run the product-fidelity gate on each scene."),
+    gate: bool = typer.Option(None, "--gate/--no-gate", help="Run the CLIP gate on each scene (default: on when the "
+                                                             "brand profile has a gate section)."),
+    mask_model: str = typer.Option("", help="Remake the stored cut-out with a model: 'segmenter' "
+                                            "(settings.models.segmenter) or 'cutout' (settings.models.cutout, "
+                                            "BiRefNet: its repo code runs, so it needs --trust-remote-code)."),
+    trust_remote_code: bool = typer.Option(False, help="Allow the cut-out model's own Python code to run."),
+) -> None:
+    """Generate scenes around a product's own photo: product pixels kept exactly, the rest generated (SDXL
+    inpainting with the same model, LoRAs, scheduler and quantization as `generate run`)."""
+    from workbench.generate.pipeline import GenerationError, build_pipeline
+    from workbench.generate.scenes.compose import Placement
+    from workbench.generate.scenes.scene import SceneRequest, generate_scene, scene_gate, scene_pipeline
+    from workbench.models.sources import ModelUnavailable
+    from workbench.products import ProductError, get_product
+    from workbench.settings import get_settings
+
+    try:
+        get_product(product)
+        req = SceneRequest(sku=product, prompt=prompt, scene=scene_preset, negative=negative, width=size, height=size,
+                           steps=steps, guidance=guidance, seed=seed, num_images=n, shadow=shadow, item_id=item,
+                           placement=Placement(scale=scale, x=x, y=y), brand=brand)
+        req.check()
+        spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
+        segmenter = None
+        if mask_model:
+            if mask_model not in ("segmenter", "cutout"):
+                raise GenerationError(f"--mask-model {mask_model!r}: 'segmenter' or 'cutout'")
+            from workbench.generate.scenes.cutout import load_cutout_model
+
+            segmenter = load_cutout_model(getattr(get_settings().models, mask_model), spec.device,
+                                          trust_remote_code=trust_remote_code)
+        clip_gate = scene_gate(product, brand) if gate is not False else None
+        if gate and clip_gate is None:
+            from workbench.generate.guard import gate_for
+
+            clip_gate = gate_for(brand or "")
+        sp = scene_pipeline(build_pipeline(spec), ip_adapter=get_settings().models.ip_adapter
+                            if reference_scale is not None else None, reference_scale=reference_scale or 0.0)
+        scorer = None
+        if clip_gate is not None:
+            from workbench.generate.guard import ClipScorer
+
+            typer.echo(f"CLIP gate: threshold {clip_gate.policy.threshold}, {clip_gate.policy.max_attempts} "
+                       f"attempt(s) ({clip_gate.source})")
+            scorer = ClipScorer.from_ref(get_settings().models.clip_scorer, spec.device)
+        images = generate_scene(_actor(), sp, req, batch, check=check, scorer=scorer, gate=clip_gate,
+                                segmenter=segmenter, remake_mask=bool(mask_model))
+    except (GenerationError, ModelUnavailable, ProductError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if sp.assembled.demo_model:
+        typer.echo("note: this is an offline demo model: its images are for trying the workbench only")
+    for img in images:
+        f = img.fidelity
+        verdict = "" if f is None else {True: " · fidelity passed", False: f" · held for review: {f.reason}",
+                                        None: f" · fidelity {f.reason}"}[f.passed]
+        score = "" if img.clip_score is None else f" · CLIP {img.clip_score:.3f}{'' if img.kept else ' (not kept)'}"
+        typer.echo(f"{product} seed {img.seed}: {img.path}{score}{verdict}")
+
+
+@app.command()
+def logo(
+    image: str = typer.Option(..., help="The image (PNG/JPEG) to put the logo on."),
+    corners: str = typer.Option(..., help="Four corners x1,y1,x2,y2,x3,y3,x4,y4 in pixels: top-left, top-right, "
+                                          "bottom-right, bottom-left of where the logo goes."),
+    svg: str = typer.Option(None, help="The logo SVG (default: the brand profile's <brand>.logo.svg)."),
+    brand: str = typer.Option("", help="Brand profile: its logo SVG and the text OCR must read (logo_text)."),
+    text: str = typer.Option(None, help="The text OCR must read (default: the brand's logo_text)."),
+    colour: str = typer.Option(None, help="Render the logo in one colour, #RRGGBB (default: its own colours)."),
+    out: str = typer.Option(None, help="Output PNG (default: <image>.logo.png beside the image)."),
+) -> None:
+    """Place a logo from SVG on an image (perspective warp to four corners, blended with the garment's shading) and
+    read it back with the OCR logo check. Hostile SVGs (external references, entities, huge sizes) are refused."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from workbench.evaluate.placement import brand_logo, place_and_check
+    from workbench.generate.pipeline import GenerationError
+    from workbench.generate.scenes.logo import LogoError, parse_corners
+
+    try:
+        pts = parse_corners(corners)
+        svg_text, expected = brand_logo(brand, svg_path=svg, text=text)
+        with Image.open(image) as im:
+            base = im.convert("RGB")
+        result = place_and_check(base, svg_text, pts, expected, colour=colour)
+    except (LogoError, GenerationError, OSError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    target = Path(out) if out else Path(image).with_suffix(".logo.png")
+    result.image.save(target)
+    c = result.check
+    typer.echo(f"{target}: OCR read {c.text!r}; {'PASS' if c.passed else 'FAIL'} for {c.expected!r} "
+               f"(score {c.score:.0f}, {c.backend})")
+    if not c.passed:
+        raise typer.Exit(1)

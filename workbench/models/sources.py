@@ -51,8 +51,10 @@ DEFAULT_MODEL_INFO: dict[str, tuple[str, str]] = {
     "dinov2": ("product fidelity (DINO similarity) and FD-DINOv2", "~350 MB"),
     "segmenter": ("garment masks on busy backgrounds (matting needs none)", "~110 MB"),
     "video": ("spin videos (Stable Video Diffusion XT, image to video)", "~4.5 GB (fp16); pulled only when named"),
+    "cutout": ("product cut-outs for scenes (BiRefNet; matting needs none)", "~900 MB; pulled only when named"),
+    "ip_adapter": ("reference-photo conditioning for scenes (IP-Adapter SDXL)", "~3.4 GB; pulled only when named"),
 }
-OPTIONAL_MODELS = {"preference", "video"}  # `models pull` without names leaves these out
+OPTIONAL_MODELS = {"preference", "video", "cutout", "ip_adapter"}  # `models pull` without names leaves these out
 
 # Which files to fetch per kind of hub repo: safetensors only, fp16 variants for SDXL.
 SDXL_PATTERNS = ["*.json", "*.txt", "tokenizer*/*", "unet/diffusion_pytorch_model.fp16.safetensors",
@@ -296,8 +298,10 @@ def _pull_one(name: str, ref: str, progress: Callable[[str], None]) -> str:
             patterns = ["*.json", "diffusion_pytorch_model.safetensors"]
         if name == "video":
             patterns = SVD_PATTERNS
-        if name == "segmenter":  # BiRefNet/RMBG-style repos ship their architecture as .py (run only when trusted)
-            patterns = GENERIC_PATTERNS + ["*.py"]
+        if name in ("segmenter", "cutout"):  # BiRefNet/RMBG-style repos ship their architecture as .py (run only
+            patterns = GENERIC_PATTERNS + ["*.py"]  # when trusted)
+        if name == "ip_adapter":  # the SDXL adapter and its ViT-bigG image encoder only (models.ip_adapter's layout)
+            patterns = ["sdxl_models/ip-adapter_sdxl.safetensors", "sdxl_models/image_encoder/*"]
         path = snapshot_download(parsed.repo_id, revision=parsed.revision, allow_patterns=patterns)
         return f"in the cache at {path}"
     if parsed.kind == "torch_hub_file":
