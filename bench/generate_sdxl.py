@@ -205,11 +205,12 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def measure(pipe, batch: int, size: int, steps: int, guidance: float, device: str, repeats: int) -> dict:
+def measure(pipe, batch: int, size: int, steps: int, guidance: float, device: str, repeats: int,
+            warmup_steps: int = 2) -> dict:
     kw = dict(height=size, width=size, guidance_scale=guidance, num_images_per_prompt=batch, output_type="np")
     _reset_peak(device)
     t = time.perf_counter()
-    pipe(PROMPT, num_inference_steps=2, generator=torch.Generator().manual_seed(0), **kw)  # warm-up (compiles)
+    pipe(PROMPT, num_inference_steps=warmup_steps, generator=torch.Generator().manual_seed(0), **kw)  # compiles
     _sync(device)
     warm = time.perf_counter() - t
     times = []
@@ -265,7 +266,7 @@ def run(rows: list[str], batches: list[int], size: int, steps: int, guidance: fl
                 if time.perf_counter() - started > budget_s:
                     res["rows"][key] = {**settings, "batch": b, "skipped": "time budget spent"}
                     continue
-                m = measure(pipe, b, size, steps, guidance, device, repeats)
+                m = measure(pipe, b, size, steps, guidance, device, repeats, warmup_steps=1 if smoke else 2)
                 res["rows"][key] = {**settings, **m, "weights_GiB": round(weights / 2**30, 3), "build_s": build_s,
                                     "notes": row_note}
                 print(key, json.dumps(res["rows"][key]), flush=True)
@@ -333,7 +334,7 @@ def markdown(res: dict) -> str:
             continue
         lines.append(f"| {name} | {row['batch']} | {fmt(row['s_per_image'], '.3f')} | "
                      f"{fmt(row['images_per_s'], '.2f')} | {fmt(row.get('peak_GiB'), '.2f')} | "
-                     f"{fmt(row.get('weights_GiB'), '.2f')} | {fmt(row.get('mfu'), '.1%')} | "
+                     f"{fmt(row.get('weights_GiB'), '.3g')} | {fmt(row.get('mfu'), '.1%')} | "
                      f"{fmt(row.get('vs_bf16_time'), '.2f')} | {fmt(row.get('vs_bf16_peak'), '.2f')} | "
                      f"{fmt(row.get('warmup_s'), '.1f')} | {'; '.join(row.get('notes') or [])} |")
     return "\n".join(lines) + "\n"

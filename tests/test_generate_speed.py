@@ -289,3 +289,19 @@ def test_cli_passes_the_speed_options(model, workspace):
     assert ok.exit_code == 0, ok.output
     path = next(line.split(": ", 1)[1] for line in ok.output.splitlines() if line.startswith("seed "))
     assert read_png_metadata(__import__("pathlib").Path(path)).provenance["quantization"] == "torchao-int8"
+
+
+def test_generate_page_says_the_gpu_speed_is_not_measured_yet(model, workspace, monkeypatch):
+    from pathlib import Path
+
+    from helpers.review import make_users, page_as
+    from workbench import auth
+    from workbench.settings import reload_settings
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    make_users()
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", model)
+    reload_settings()
+    at = page_as(str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py"), timeout=120).run()
+    assert not at.exception
+    assert any("GPU speed and peak memory: not measured on a GPU yet" in c.value for c in at.caption)
