@@ -48,6 +48,7 @@ ROWS: dict[str, dict] = {
     "bf16+compile+fused-qkv": dict(dtype="bf16", compile="regional", channels_last=True, fuse_qkv=True),
     "int8-quanto": dict(dtype="bf16", quantization="int8"),
     "int8-quanto+fused-lora": dict(dtype="bf16", quantization="int8", lora=True),
+    "int8-quanto+compile": dict(dtype="bf16", quantization="int8", compile="regional", channels_last=True),
     "fp8-quanto": dict(dtype="bf16", quantization="fp8"),
     "int8-dynamic-torchao": dict(dtype="bf16", quantization="torchao-int8-dynamic", fuse_qkv=True),
     "int8-dynamic-torchao+compile": dict(dtype="bf16", quantization="torchao-int8-dynamic", fuse_qkv=True,

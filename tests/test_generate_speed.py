@@ -213,8 +213,6 @@ def test_everything_together_with_a_compiled_torchao_unet(model, reference, monk
     (dict(quantization="torchao-fp8-dynamic"), "needs a CUDA GPU"),
     (dict(quantization="torchao-int8", cpu_offload=True, device="cuda"), "cannot be combined with CPU offload"),
     (dict(fuse_qkv=True, attention="eager"), "fuse_qkv runs the fused projections with SDPA"),
-    (dict(compile="regional", quantization="int8"), "use a torchao mode"),
-    (dict(compile="full", quantization="bnb8", device="cuda"), "use a torchao mode"),
     (dict(vae_dtype="fp16"), "vae_dtype 'fp16' is not supported on the CPU"),
     (dict(compile="max"), "compile 'max' is not one of off, regional, full"),
     (dict(attention="flash"), "attention 'flash' is not one of sdpa, eager"),

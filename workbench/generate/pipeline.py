@@ -185,10 +185,6 @@ def _check_speed(spec: PipelineSpec) -> None:
     if spec.quantization in TORCHAO_MODES and spec.cpu_offload:
         raise GenerationError(f"quantization {spec.quantization!r} quantizes on the GPU and cannot be combined with "
                               "CPU offload; use 'int8' (optimum-quanto) with CPU offload, or turn offload off")
-    if spec.compile != "off" and spec.quantization in ("bnb8", *QUANTO_MODES):
-        raise GenerationError(f"compile {spec.compile!r} with quantization {spec.quantization!r}: the quantized "
-                              "layers break the compiled graph, so compiling costs time and gains nothing; use a "
-                              "torchao mode ('torchao-int8-dynamic') to compile a quantized UNet, or compile 'off'")
 
 
 class _UnetOnlyLoraNote(logging.Filter):
