@@ -20,7 +20,8 @@ def _actor():
     return cli_actor_or_exit("marketer")
 
 
-def _spec(model, vae, lora, scheduler, dtype, quantization, device):
+def _spec(model, vae, lora, scheduler, dtype, quantization, device, **speed):
+    """``speed``: the speed-path fields of PipelineSpec (attention, channels_last, fuse_qkv, compile, vae_dtype)."""
     from workbench.generate.pipeline import PipelineSpec, parse_lora_arg
     from workbench.settings import get_settings
 
@@ -28,7 +29,18 @@ def _spec(model, vae, lora, scheduler, dtype, quantization, device):
     s = get_settings()
     return PipelineSpec(model=model or s.models.sdxl_base, vae=vae, loras=tuple(loras), scheduler=scheduler,
                         dtype=dtype, quantization=quantization,
-                        device=device or s.resolved_device())
+                        device=device or s.resolved_device(), **speed)
+
+
+QUANT_HELP = ("none, int8 (optimum-quanto), fp8 (GPU), bnb8 (GPU), torchao-int8, torchao-int8-dynamic, "
+              "torchao-fp8-dynamic (GPU, compute capability 8.9+).")
+ATTENTION_OPT = typer.Option("sdpa", help="Attention: sdpa (torch scaled_dot_product_attention) or eager.")
+CHANNELS_LAST_OPT = typer.Option(False, "--channels-last", help="NHWC memory layout for the UNet and VAE.")
+FUSE_QKV_OPT = typer.Option(False, "--fuse-qkv", help="Fused q/k/v attention projections (LoRAs are fused first).")
+COMPILE_OPT = typer.Option("off", help="torch.compile of the UNet: off, regional (its repeated transformer blocks, "
+                                       "short compile) or full; compiles at the first image, cached in the workspace.")
+VAE_DTYPE_OPT = typer.Option("auto", help="VAE precision for the decode: auto (the pipeline's), fp32, bf16, or fp16 "
+                                          "(needs the fp16-fix VAE, --vae madebyollin/sdxl-vae-fp16-fix).")
 
 
 @app.command()
@@ -42,8 +54,13 @@ def run(
     lora: list[str] = typer.Option(None, help="LoRA folder or file, optionally PATH:SCALE; repeat for several."),
     scheduler: str = typer.Option("euler", help="euler, euler_a, dpmpp_2m, dpmpp_2m_karras, unipc."),
     dtype: str = typer.Option("fp32", help="fp32, fp16 (GPU), bf16."),
-    quantization: str = typer.Option("none", help="none, int8, fp8 (GPU)."),
+    quantization: str = typer.Option("none", help=QUANT_HELP),
     device: str = typer.Option(None, help="cpu or cuda (default: settings.device)."),
+    attention: str = ATTENTION_OPT,
+    channels_last: bool = CHANNELS_LAST_OPT,
+    fuse_qkv: bool = FUSE_QKV_OPT,
+    compile: str = COMPILE_OPT,
+    vae_dtype: str = VAE_DTYPE_OPT,
     n: int = typer.Option(1, help="Number of images (seeds seed, seed+1, ...)."),
     seed: int = typer.Option(0),
     steps: int = typer.Option(30),
@@ -70,7 +87,8 @@ def run(
         raise typer.Exit(2)
     checks = []
     try:
-        spec = _spec(model, vae, lora, scheduler, dtype, quantization, device)
+        spec = _spec(model, vae, lora, scheduler, dtype, quantization, device, attention=attention,
+                     channels_last=channels_last, fuse_qkv=fuse_qkv, compile=compile, vae_dtype=vae_dtype)
         pp = None
         if product:
             from workbench.generate.product import product_prompt
@@ -165,8 +183,13 @@ def batch(
     model: str = typer.Option(None, help="Model reference (default: settings.models.sdxl_base)."),
     lora: list[str] = typer.Option(None, help="LoRA PATH or PATH:SCALE; repeat for several."),
     scheduler: str = typer.Option("euler"),
-    quantization: str = typer.Option("none", help="none, int8, fp8 (GPU)."),
+    quantization: str = typer.Option("none", help=QUANT_HELP),
     device: str = typer.Option(None),
+    attention: str = ATTENTION_OPT,
+    channels_last: bool = CHANNELS_LAST_OPT,
+    fuse_qkv: bool = FUSE_QKV_OPT,
+    compile: str = COMPILE_OPT,
+    vae_dtype: str = VAE_DTYPE_OPT,
     n: int = typer.Option(1, help="Images per prompt."),
     seed: int = typer.Option(0),
     steps: int = typer.Option(30),
@@ -186,7 +209,8 @@ def batch(
     from workbench.prompts.yamlio import PromptError
 
     try:
-        spec = _spec(model, None, lora, scheduler, "fp32", quantization, device)
+        spec = _spec(model, None, lora, scheduler, "fp32", quantization, device, attention=attention,
+                     channels_last=channels_last, fuse_qkv=fuse_qkv, compile=compile, vae_dtype=vae_dtype)
         profile = brand_profile(get_batch(prompt_batch).brand)
     except (GenerationError, PromptError) as exc:
         typer.echo(str(exc), err=True)

@@ -10,6 +10,13 @@ weights on the UNet (Linear and Conv2d) and both text encoders; the VAE stays in
 already quantized model silently does nothing (see NOTES.md). The quantized weights for one (model, VAE, LoRAs, scales,
 mode) are saved under ``workspace/quantized/<key>/`` and reloaded with ``requantize``, so the second load skips the
 fuse and the quantization.
+
+The speed path (``workbench.generate.speed``; each a PipelineSpec field whose default is today's behaviour):
+``attention`` ("sdpa" default, or "eager"), ``fuse_qkv`` (fused q/k/v projections), ``channels_last``, ``vae_dtype``
+("auto", or "bf16" / "fp32", or "fp16" with the fp16-fix VAE), ``compile`` ("off", "regional": the UNet's repeated
+transformer blocks, "full"; compiled artefacts cached under ``workspace/compile_cache/``) and the torchao
+quantization modes ("torchao-int8", "torchao-int8-dynamic", "torchao-fp8-dynamic": nn.Linear of the UNet and text
+encoders, applied on the device). Combinations that cannot work are refused by ``check_spec`` with the reason.
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.generate import speed
+from workbench.generate.speed import ATTENTION, COMPILE_MODES, TORCHAO_MODES, VAE_DTYPES, SpeedError
 from workbench.models.sources import is_demo_model, local_path
 from workbench.settings import Settings, get_settings
 
@@ -34,9 +43,11 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
                         "DPM++ 2M Karras"),
     "unipc": ("UniPCMultistepScheduler", {}, "UniPC"),
 }
-QUANTIZATION_MODES = ("none", "int8", "fp8", "bnb8")
+QUANTIZATION_MODES = ("none", "int8", "fp8", "bnb8", *TORCHAO_MODES)
+QUANTO_MODES = ("int8", "fp8")  # optimum-quanto: weights cached under workspace/quantized/
 DTYPES = ("fp32", "fp16", "bf16")
 QUANTIZED_PARTS = ("unet", "text_encoder", "text_encoder_2")
+COMPILE_BACKEND = "inductor"  # torch.compile backend for spec.compile (tests on the CPU use a cheaper one)
 
 
 class GenerationError(ValueError):
@@ -85,11 +96,21 @@ class PipelineSpec:
     device: str = "cpu"
     cpu_offload: bool = False
     vae_tiling: bool = False
+    # speed path (workbench.generate.speed); absent from configs stored before it: the defaults keep old behaviour
+    attention: str = "sdpa"  # "sdpa" (torch scaled_dot_product_attention) or "eager"
+    channels_last: bool = False  # NHWC layout for the UNet and VAE convolutions
+    fuse_qkv: bool = False  # fused q/k/v projections (diffusers fuse_qkv_projections); fuses the LoRAs first
+    compile: str = "off"  # "off", "regional" (the UNet's repeated transformer blocks) or "full" (the whole UNet)
+    vae_dtype: str = "auto"  # "auto" (the pipeline's), "fp32", "bf16", "fp16" (needs the fp16-fix VAE)
 
     def quant_key(self) -> str:
-        """Identifies the quantized weights: model, VAE, LoRAs (with file fingerprints) and scales, mode, dtype."""
+        """Identifies the quantized weights: model, VAE, LoRAs (with file fingerprints) and scales, mode, dtype, and
+        fused QKV when on (the fused layers are what gets quantized; the key of an unfused model is unchanged)."""
         loras = [(l.path, _fingerprint(l.path), l.scale) for l in self.loras]
-        blob = json.dumps([self.model, self.vae, loras, self.quantization, self.dtype], sort_keys=True)
+        parts: list[Any] = [self.model, self.vae, loras, self.quantization, self.dtype]
+        if self.fuse_qkv:
+            parts.append("fuse_qkv")
+        blob = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,18 +157,34 @@ def check_spec(spec: PipelineSpec) -> None:
         raise GenerationError(f"quantization {spec.quantization!r} is not one of {', '.join(QUANTIZATION_MODES)}")
     if spec.dtype not in DTYPES:
         raise GenerationError(f"dtype {spec.dtype!r} is not one of {', '.join(DTYPES)}")
-    if spec.quantization in ("fp8", "bnb8") and not spec.device.startswith("cuda"):
+    if spec.quantization in ("fp8", "bnb8", "torchao-fp8-dynamic") and not spec.device.startswith("cuda"):
         raise GenerationError(f"quantization {spec.quantization!r} needs a CUDA GPU (device is {spec.device!r}); "
                               "use 'int8' (optimum-quanto, works on CPU) or 'none'")
     if spec.dtype == "fp16" and spec.device == "cpu":
         raise GenerationError("dtype 'fp16' is not supported on the CPU (several kernels are missing); use 'fp32' "
                               "or 'bf16' on the CPU, fp16 on a GPU")
+    _check_speed(spec)
     for lora in spec.loras:
         p = Path(lora.path)
         if not (p.is_file() and p.suffix == ".safetensors") and not (p.is_dir() and any(p.glob("*.safetensors"))):
             raise GenerationError(f"LoRA {lora.path!r}: no .safetensors weights there (pickle formats are refused)")
         if not -4.0 <= lora.scale <= 4.0:
             raise GenerationError(f"LoRA {lora.path!r}: scale {lora.scale} is outside [-4, 4]")
+
+
+def _check_speed(spec: PipelineSpec) -> None:
+    for name, value, allowed in (("attention", spec.attention, ATTENTION), ("compile", spec.compile, COMPILE_MODES),
+                                 ("vae_dtype", spec.vae_dtype, VAE_DTYPES)):
+        if value not in allowed:
+            raise GenerationError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+    if spec.fuse_qkv and spec.attention != "sdpa":
+        raise GenerationError(f"fuse_qkv runs the fused projections with SDPA attention; attention "
+                              f"{spec.attention!r} cannot be combined with it (use attention 'sdpa')")
+    if spec.vae_dtype == "fp16" and spec.device == "cpu":
+        raise GenerationError("vae_dtype 'fp16' is not supported on the CPU; use 'auto', 'fp32' or 'bf16'")
+    if spec.quantization in TORCHAO_MODES and spec.cpu_offload:
+        raise GenerationError(f"quantization {spec.quantization!r} quantizes on the GPU and cannot be combined with "
+                              "CPU offload; use 'int8' (optimum-quanto) with CPU offload, or turn offload off")
 
 
 class _UnetOnlyLoraNote(logging.Filter):
@@ -221,38 +258,45 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
     local_path(spec.model)
     pipe = load_sdxl_pipeline(spec.model, vae_ref=spec.vae, dtype=spec.dtype)
 
-    # 1. scheduler
+    # 1. scheduler and attention
     cls_name, extra, _ = SCHEDULERS[spec.scheduler]
     pipe.scheduler = getattr(diffusers_schedulers, cls_name).from_config(pipe.scheduler.config, **extra)
     out = AssembledPipeline(pipe=pipe, spec=spec, demo_model=is_demo_model(spec.model))
+    speed.set_attention(pipe, spec.attention)
 
-    # 2. LoRAs and quantization (fuse first, then quantize; cached per key)
-    if spec.quantization in ("int8", "fp8"):
+    def fuse_loras_then_qkv(why: str) -> None:
+        """LoRAs into the weights (a LoRA cannot follow the weights into quantized or fused-QKV layers), then QKV."""
+        if spec.loras:
+            names = _load_loras(pipe, spec.loras)
+            pipe.fuse_lora(adapter_names=names, lora_scale=1.0)
+            pipe.unload_lora_weights()
+            out.notes.append(f"fused {len(names)} LoRA(s) before {why}")
+        if spec.fuse_qkv:
+            out.notes.append(f"fused QKV projections in {speed.fuse_qkv(pipe)} attention modules")
+
+    # 2. LoRAs, fused QKV and quantization (fuse first, then quantize; quanto weights cached per key)
+    if spec.quantization in QUANTO_MODES:
         folder = settings.path("quantized", spec.quant_key())
         out.quantized_dir = str(folder)
         if folder.is_dir():
+            if spec.fuse_qkv:  # the cached weights are those of the fused layers
+                speed.fuse_qkv(pipe)
             _load_quantized(pipe, folder, "cpu")
             out.quantized_from_cache = True
         else:
-            if spec.loras:
-                names = _load_loras(pipe, spec.loras)
-                pipe.fuse_lora(adapter_names=names, lora_scale=1.0)
-                pipe.unload_lora_weights()
-                out.notes.append(f"fused {len(names)} LoRA(s) before quantizing")
+            fuse_loras_then_qkv("quantizing")
             _quantize_parts(pipe, spec.quantization)
             folder.parent.mkdir(parents=True, exist_ok=True)
             _save_quantized(pipe, folder)
     elif spec.quantization == "bnb8":  # CUDA only (checked above); quantized when moved to the GPU below
         from workbench.generate.bnb8 import swap_linear_to_bnb8
 
-        if spec.loras:
-            names = _load_loras(pipe, spec.loras)
-            pipe.fuse_lora(adapter_names=names, lora_scale=1.0)
-            pipe.unload_lora_weights()
-            out.notes.append(f"fused {len(names)} LoRA(s) before quantizing")
+        fuse_loras_then_qkv("quantizing")
         swapped = sum(swap_linear_to_bnb8(getattr(pipe, name), dtype=getattr(pipe, name).dtype)  # keeps spec.dtype
                       for name in QUANTIZED_PARTS)
         out.notes.append(f"bitsandbytes 8-bit: {swapped} Linear layers (Conv2d stays {spec.dtype})")
+    elif spec.quantization in TORCHAO_MODES or spec.fuse_qkv:
+        fuse_loras_then_qkv("quantizing" if spec.quantization in TORCHAO_MODES else "fusing QKV")
     elif spec.loras:
         _load_loras(pipe, spec.loras)  # unfused: scales can change without reloading
 
@@ -270,6 +314,24 @@ def build_pipeline(spec: PipelineSpec, settings: Settings | None = None) -> Asse
     for part in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
         if part is not None:  # inference only (the pipeline's __call__ runs under no_grad); never a global switch
             part.requires_grad_(False)
+
+    # 4. speed path on the device: torchao, memory layout, VAE precision, and compiling what the UNet now is
+    try:
+        if spec.quantization in TORCHAO_MODES:
+            n = speed.torchao_quantize(pipe, spec.quantization)
+            out.notes.append(f"torchao {spec.quantization}: {n} Linear layers (Conv2d stays {spec.dtype})")
+        if spec.channels_last:
+            speed.to_channels_last(pipe)
+        note = speed.set_vae_dtype(pipe, spec.vae_dtype, spec.dtype)
+        if note:
+            out.notes.append(note)
+        if spec.compile != "off":
+            cache = speed.use_compile_cache(settings.path("compile_cache"))
+            n = speed.compile_unet(pipe.unet, spec.compile, backend=COMPILE_BACKEND)
+            out.notes.append(f"torch.compile ({spec.compile}, {n} module(s)) compiles at the first image; "
+                             f"artefacts cached in {cache}")
+    except SpeedError as exc:
+        raise GenerationError(str(exc)) from None
     return out
 
 

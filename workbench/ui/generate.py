@@ -12,6 +12,7 @@ import streamlit as st
 
 from workbench.generate.pipeline import (QUANTIZATION_MODES, SCHEDULERS, GenerationError, LoraSpec, PipelineSpec,
                                         estimate_memory_gib, parse_lora_arg)
+from workbench.generate.speed import describe_measured
 from workbench.models.sources import native_size
 from workbench.settings import Settings
 from workbench.ui.common import open_tab, plain
@@ -75,6 +76,7 @@ def controls(settings: Settings) -> PipelineSpec:
     st.caption(f"Weights for full-size SDXL in this mode: ~{est['total_weights']:.1f} GiB "
                f"(UNet {est['unet']:.1f}, text encoders {est['text_encoders']:.1f}, VAE {est['vae']:.2f}); "
                "activations add ~2–4 GiB at 1024².")
+    st.caption(describe_measured(spec.dtype, spec.quantization, spec.compile, spec.fuse_qkv))  # the GPU table
     return spec
 
 
