@@ -295,7 +295,7 @@ def test_cli_suite_queues_one_generate_job_per_variant_with_the_same_prompts_and
     from workbench.jobs import supervisor
 
     monkeypatch.setattr(jobs, "ensure_worker", lambda settings=None: False)
-    monkeypatch.setattr(supervisor, "_queue", lambda settings=None: (None, lambda job_id: None))  # rows only
+    monkeypatch.setattr(supervisor, "_queue", lambda settings=None, gpu=False: (None, lambda job_id: None))  # rows only
     result = CliRunner().invoke(app, ["eval", "suite", "ss26", "--prompt", "a red tee", "--prompt", "a navy cap",
                                       "--variant", "base=base", "--variant", "ckpt10=+/runs/3/ckpt-10:0.8@10",
                                       "--seed", "5", "--size", "64", "--steps", "2"])

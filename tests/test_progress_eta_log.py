@@ -76,7 +76,7 @@ def test_the_demo_build_passes_the_training_runs_steps_into_its_own_progress_mes
             deadline = time.monotonic() + 5
             while not any(m.endswith(f"step {done}/20") for m in shown) and time.monotonic() < deadline:
                 time.sleep(0.02)
-    assert shown[:2] == ["4/9 training… step 7/20", "4/9 training… step 8/20"], shown
+    assert shown[:2] == [f"{step}/{len(STEPS)} training… step 7/20", f"{step}/{len(STEPS)} training… step 8/20"], shown
     assert not [t for t in threading.enumerate() if t.name == "demo-progress"]  # the watcher ended with the stage
 
 

@@ -139,8 +139,8 @@ def prompts(page, url, artifacts, data):
     """Prompts: build and save a batch for the brand, send it to Generate."""
     _nav(page, "Prompts")
     _see(page, "Tokens")
-    page.get_by_label("Batch name").fill("e2e batch")
-    page.get_by_label("Batch name").press("Enter")
+    page.get_by_label("Batch name", exact=True).fill("e2e batch")
+    page.get_by_label("Batch name", exact=True).press("Enter")
     _settle(page)
     page.get_by_role("button", name="Save to prompt library").click()
     _settle(page)
@@ -209,7 +209,7 @@ def review(page, url, artifacts, data):
     _shot(page, artifacts, "12-review-decided")
     _tab(page, "Export")
     _select(page, "Brand", "aurelo")
-    page.get_by_role("button", name="Export approved images").click()
+    page.get_by_role("button", name=re.compile(r"^Export 1 approved image$")).click()  # the count it will write
     _settle(page)
     _see(page, re.compile(r"^1 images? exported to"))
     with page.expect_download() as download:

@@ -32,4 +32,8 @@ def use_home_navigation() -> None:
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        # Once per browser session: a rerun drops the widget events of the run it replaces (a click), and
+        # Streamlit's AppTest resets the flag before every run, so it would otherwise drop every click there.
+        if not st.session_state.get("_home_navigation"):
+            st.session_state["_home_navigation"] = True
+            st.rerun()
