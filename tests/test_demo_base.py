@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def pipe():
-    torch.set_num_threads(2)
-    return sources.load_sdxl_pipeline(str(demo_base.shipped_demo_base()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the demo base model is the largest model the suite runs in process
+    yield sources.load_sdxl_pipeline(str(demo_base.shipped_demo_base()))
+    torch.set_num_threads(threads)  # later tests compare in-process results with their workers' bit for bit
 
 
 def test_shipped_weights_are_small_and_load_through_the_real_loader(pipe):

@@ -21,27 +21,9 @@ def kit(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lora_dir(kit, tmp_path_factory):
     """A real LoRA on the tiny UNet: peft adapter with non-zero (gaussian) init, saved like the trainer saves it."""
-    from diffusers import StableDiffusionXLPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
+    from helpers.train import save_random_lora
 
-    from workbench.models.sources import load_sdxl_pipeline
-
-    pipe = load_sdxl_pipeline(str(kit["sdxl"]))
-    torch.manual_seed(3)
-    config = LoraConfig(r=4, lora_alpha=8, init_lora_weights="gaussian",
-                        target_modules=["to_k", "to_q", "to_v", "to_out.0"])
-    pipe.unet.add_adapter(config)
-    with torch.no_grad():  # gaussian init leaves lora_B at zero: give it weight so the LoRA has an effect
-        for name, p in pipe.unet.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    out = tmp_path_factory.mktemp("lora")
-    StableDiffusionXLPipeline.save_lora_weights(
-        str(out), unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)),
-        unet_lora_adapter_metadata=config.to_dict())
-    return out
+    return save_random_lora(str(kit["sdxl"]), tmp_path_factory.mktemp("lora"))
 
 
 def _pixels(imgs):

@@ -6,12 +6,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workbench import jobs
 from workbench.data.demo import import_demo_catalog
 from helpers.data import CURATOR
-from workbench.models import tiny
-from workbench import auth
-from helpers.review import lose_role_in_fragment, make_users, page_text
+from helpers.review import lose_role_in_fragment, page_text
 from workbench.train import runs
 from workbench.ui.state import StateKeys
 
@@ -20,16 +17,9 @@ PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Training.py")
 
 @pytest.fixture(autouse=True)
 def setup(workspace, monkeypatch, tmp_path):
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-    monkeypatch.setattr(jobs, "ensure_worker", lambda settings=None: False)  # rows only: nothing runs in page tests
-    kit = tiny.make_tiny_kit(tmp_path / "kit")
-    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
-    monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
-    from workbench.settings import reload_settings
+    from helpers.train import training_page_setup
 
-    reload_settings()
-    make_users()
-    return kit
+    return training_page_setup(monkeypatch, tmp_path)
 
 
 def _page(user: str) -> AppTest:

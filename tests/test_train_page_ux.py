@@ -6,9 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workbench import auth, jobs
-from workbench.models import tiny
-from helpers.review import make_users, page_text
+from helpers.review import page_text
 from workbench.ui.state import StateKeys
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Training.py")
@@ -16,16 +14,9 @@ PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Training.py")
 
 @pytest.fixture(autouse=True)
 def setup(workspace, monkeypatch, tmp_path):
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-    monkeypatch.setattr(jobs, "ensure_worker", lambda settings=None: False)  # rows only: nothing runs in page tests
-    kit = tiny.make_tiny_kit(tmp_path / "kit")
-    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
-    monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
-    from workbench.settings import reload_settings
+    from helpers.train import training_page_setup
 
-    reload_settings()
-    make_users()
-    return kit
+    return training_page_setup(monkeypatch, tmp_path)
 
 
 def _page(user: str = "mia") -> AppTest:

@@ -37,3 +37,48 @@ def demo_imagefolder(out: str | Path, size: int = 64, colours: int = 4, limit: i
 
     shutil.rmtree(out / "_catalog", ignore_errors=True)
     return out
+
+
+def save_random_lora(model: str | Path, out: str | Path, seed: int = 3) -> Path:
+    """A real LoRA on ``model``'s UNet (peft adapter, r=4, lora_B drawn non-zero so it has an effect), saved the way
+    the trainer saves it (with its adapter metadata); returns ``out``."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from workbench.models.sources import load_sdxl_pipeline
+
+    pipe = load_sdxl_pipeline(str(model))
+    torch.manual_seed(seed)
+    config = LoraConfig(r=4, lora_alpha=8, init_lora_weights="gaussian",
+                        target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    pipe.unet.add_adapter(config)
+    with torch.no_grad():  # gaussian init leaves lora_B at zero: give it weight so the LoRA has an effect
+        for name, p in pipe.unet.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    StableDiffusionXLPipeline.save_lora_weights(
+        str(out), unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)),
+        unet_lora_adapter_metadata=config.to_dict())
+    return Path(out)
+
+
+def training_page_setup(monkeypatch, tmp_path):
+    """What a Training page test needs: fast bcrypt, no worker (queued rows only), the tiny kit as the base model on
+    the CPU, one user per role. Returns the kit."""
+    from helpers.review import make_users
+
+    from workbench import auth, jobs
+    from workbench.models import tiny
+    from workbench.settings import reload_settings
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr(jobs, "ensure_worker", lambda settings=None: False)  # rows only: nothing runs in page tests
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(kit["sdxl"]))
+    monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
+    reload_settings()
+    make_users()
+    return kit
