@@ -54,3 +54,33 @@ def test_ruff_finds_nothing():
         pytest.fail("ruff is not installed: pip install -r requirements-test.txt")
     proc = subprocess.run([ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_every_package_the_library_imports_is_in_the_app_install():
+    """`pip install -r requirements.txt` (the README's app command) must bring every third-party package that code
+    under workbench/ imports, even inside a function: requirements-test.txt is not there for users."""
+    import ast
+    import importlib.metadata as md
+    import re
+
+    def names(path: Path) -> set[str]:
+        text = path.read_text().splitlines()
+        return {re.sub(r"[-_.]+", "-", re.split(r"[<>=;\[ ]", line.strip())[0]).lower() for line in text
+                if line.strip() and not line.startswith(("#", "-"))}
+
+    app = names(ROOT / "requirements.txt")
+    dists = md.packages_distributions()
+    stdlib = set(sys.stdlib_module_names)
+    missing: dict[str, set[str]] = {}
+    for path in (ROOT / "workbench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            for mod in mods:
+                top = mod.split(".")[0]
+                if top in stdlib or top == "workbench":
+                    continue
+                wanted = {re.sub(r"[-_.]+", "-", d).lower() for d in dists.get(top, [top])}
+                if not wanted & app:
+                    missing.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    assert not missing, f"imported by workbench/ but not in requirements.txt: {missing}"
