@@ -241,4 +241,5 @@ def test_a_finished_batch_lists_the_catalog_products_its_images_show_once_an_ind
         (gid,) = [g.id for g in s.query(Generation).filter_by(batch="after-index", kept=True)]
     links = products_of_generation(gid)
     assert links and {x.source for x in links} == {"retrieved"}  # the tiny CLIP scores everything near 1
+    assert {x.scored_by for x in links} == {f"clip:{kit['open_clip']}"}  # each score names the model that made it
     assert any("1 image(s) tagged" in line and "demo model" in line for line in ctx.lines)

@@ -155,6 +155,7 @@ def test_tag_generation_records_retrieved_products_but_not_the_one_it_was_made_f
     links = products_of_generation(gid)
     assert (links[0].sku, links[0].source) == (own.sku, "generated_for")
     retrieved = {(x.sku, x.score) for x in links if x.source == "retrieved"}
+    assert {x.scored_by for x in links if x.source == "retrieved"} == {emb.model_ref}  # which model scored them
     assert retrieved == {(m.sku, round(m.score, 4)) for m in r.linked}
     again = tag_generation("ari", gid, k=3, min_score=-1.0, embedder=emb, masks=masks)  # idempotent
     assert products_of_generation(gid) == links and again.unlinked == []

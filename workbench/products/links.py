@@ -49,6 +49,7 @@ class GenerationLink:
     score: float | None
     fidelity_passed: bool | None = None  # the brand's fidelity gate (None: not checked)
     fidelity_reason: str = ""
+    scored_by: str = ""  # the model that made ``score`` (a retrieval index's model_ref)
 
 
 @dataclass
@@ -62,9 +63,9 @@ class LoraLink:
 
 
 def link_generation(actor: Actor, generation_id: int, skus: Iterable[str], source: str = "generated_for",
-                    score: float | None = None, settings: Settings | None = None) -> list[str]:
+                    score: float | None = None, settings: Settings | None = None, scored_by: str = "") -> list[str]:
     """Record that generation ``generation_id`` depicts ``skus``; returns the SKUs linked. Unknown SKUs are an
-    error naming them (nothing is linked then)."""
+    error naming them (nothing is linked then). ``scored_by``: the model that made ``score``."""
     if source not in SOURCES:
         raise ProductError(f"source {source!r}: one of {', '.join(SOURCES)}")
     who = require(actor, SOURCES[source], settings=settings)
@@ -78,9 +79,10 @@ def link_generation(actor: Actor, generation_id: int, skus: Iterable[str], sourc
             row = s.get(GenerationProduct, (int(generation_id), found[sku], source))
             if row is None:
                 s.add(GenerationProduct(generation_id=int(generation_id), product_id=found[sku], source=source,
-                                        score=score, created_by=who.username, created_at=utcnow()))
+                                        score=score, scored_by=scored_by, created_by=who.username,
+                                        created_at=utcnow()))
             else:
-                row.score, row.created_by, row.created_at = score, who.username, utcnow()
+                row.score, row.scored_by, row.created_by, row.created_at = score, scored_by, who.username, utcnow()
     return wanted
 
 
@@ -90,7 +92,8 @@ def products_of_generation(generation_id: int, settings: Settings | None = None)
         rows = s.execute(select(GenerationProduct, Product).join(Product)
                          .where(GenerationProduct.generation_id == int(generation_id))).all()
     links = [GenerationLink(g.generation_id, p.sku, p.name, p.url, _dec(p.price),
-                            p.currency, g.source, g.score, g.fidelity_passed, g.fidelity_reason or "")
+                            p.currency, g.source, g.score, g.fidelity_passed, g.fidelity_reason or "",
+                            g.scored_by or "")
              for g, p in rows]
     return sorted(links, key=lambda x: (x.source != "generated_for", -(x.score or 0.0), x.sku))
 

@@ -72,6 +72,7 @@ class GenerationProduct(Base):
                                             index=True)
     source: Mapped[str] = mapped_column(String(16), primary_key=True)  # generated_for | retrieved
     score: Mapped[float | None] = mapped_column(Float, nullable=True)  # retrieval similarity
+    scored_by: Mapped[str] = mapped_column(String(300), default="")  # the index's model that made it (0021)
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # Product fidelity of the image against this product's reference photos (migration 0012): the scores

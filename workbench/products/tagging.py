@@ -114,7 +114,8 @@ def tag_generation(actor: Actor, generation_id: int, k: int = 3, min_score: floa
                                                       GenerationProduct.source == "retrieved",
                                                       GenerationProduct.product_id.in_(gone)))
     for m in result.linked:
-        link_generation(who, generation_id, [m.sku], source="retrieved", score=round(m.score, 4), settings=settings)
+        link_generation(who, generation_id, [m.sku], source="retrieved", score=round(m.score, 4), settings=settings,
+                        scored_by=embedder.model_ref)
     return result
 
 
