@@ -37,7 +37,7 @@ from workbench.data.captions import is_missing
 from workbench.data.tables import Item
 from workbench.db import audit, session_scope, utcnow
 from workbench.products.fields import ProductError, check_sku, slug
-from workbench.products.records import TEXT_LIMITS, _clean, _state
+from workbench.products.records import TEXT_LIMITS, _apply_source_values, _clean, _state
 from workbench.products.tables import Product, ProductItem
 from workbench.auth import Actor, require
 from workbench.settings import Settings, get_settings
@@ -185,19 +185,8 @@ def from_import(actor: Actor, dataset_id: int, report: Any = None, *,
                 result.created.append(sku)
                 audit(s, who.username, "product.create", "product", sku,
                       after={**_state(p), "from_import": dataset_id})
-            else:
-                before = _state(p)
-                if "attributes" in values:
-                    values["attributes"] = {**(p.attributes or {}), **values["attributes"]}
-                for k, v in values.items():
-                    setattr(p, k, v)
-                after = _state(p)
-                if after != before:
-                    p.updated_by, p.updated_at = who.username, now
-                    result.updated.append(sku)
-                    changed = sorted(k for k in after if after[k] != before[k])
-                    audit(s, who.username, "product.edit", "product", sku, before={k: before[k] for k in changed},
-                          after={**{k: after[k] for k in changed}, "from_import": dataset_id})
+            elif _apply_source_values(s, who.username, p, values, now, {"from_import": dataset_id}):
+                result.updated.append(sku)
             for i in ids:
                 owner = links.get(i)
                 if owner is None:

@@ -106,6 +106,25 @@ def _state(p: Product) -> dict[str, Any]:
             "url": p.url, "attributes": dict(p.attributes or {})}
 
 
+def _apply_source_values(s: Any, username: str, p: Product, values: dict[str, Any], now: Any,
+                         origin: dict[str, Any]) -> bool:
+    """An importer's values onto an existing product (attributes merged, the rest replaced), audited as
+    "product.edit" with only the changed fields and ``origin`` (where the values came from). True when it changed."""
+    before = _state(p)
+    if "attributes" in values:
+        values["attributes"] = {**(p.attributes or {}), **values["attributes"]}
+    for k, v in values.items():
+        setattr(p, k, v)
+    after = _state(p)
+    if after == before:
+        return False
+    p.updated_by, p.updated_at = username, now
+    changed = sorted(k for k in after if after[k] != before[k])
+    audit(s, username, "product.edit", "product", p.sku, before={k: before[k] for k in changed},
+          after={**{k: after[k] for k in changed}, **origin})
+    return True
+
+
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     """Checked column values for ``fields`` (names from EDITABLE). Unknown names are an error naming them."""
     unknown = sorted(set(fields) - set(EDITABLE))

@@ -46,7 +46,7 @@ from workbench.db import Job, audit, session_scope, utcnow
 from workbench.files import write_text_atomic
 from workbench.products.fields import ProductError, check_sku
 from workbench.products.importing import _checked
-from workbench.products.records import _state
+from workbench.products.records import _apply_source_values, _state
 from workbench.products.tables import Product, ProductItem
 from workbench.settings import Settings, get_settings
 
@@ -203,19 +203,8 @@ def _upsert_products(who, crawl: CrawlResult, shas: dict[str, str], result: Shop
                 result.created.append(sku)
                 audit(s, who.username, "product.create", "product", sku,
                       after={**_state(row), "from_shop": crawl.origin})
-            else:
-                before = _state(row)
-                if "attributes" in values:
-                    values["attributes"] = {**(row.attributes or {}), **values["attributes"]}
-                for k, v in values.items():
-                    setattr(row, k, v)
-                after = _state(row)
-                if after != before:
-                    row.updated_by, row.updated_at = who.username, now
-                    result.updated.append(sku)
-                    changed = sorted(k for k in after if after[k] != before[k])
-                    audit(s, who.username, "product.edit", "product", sku, before={k: before[k] for k in changed},
-                          after={**{k: after[k] for k in changed}, "from_shop": crawl.origin})
+            elif _apply_source_values(s, who.username, row, values, now, {"from_shop": crawl.origin}):
+                result.updated.append(sku)
             ids = [item_of[shas[u]] for u in p.images if u in shas and shas[u] in item_of]
             if not ids:
                 continue
