@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from workbench.generate.pipeline import GenerationError, LoraSpec, PipelineSpec, build_pipeline, check_spec
 from workbench.generate.sample import GenerationParams, generate, parse_a1111, read_png_metadata
@@ -106,6 +107,26 @@ def test_png_carries_a1111_parameters_and_provenance(kit, lora_dir, workspace):
     assert (p["seed"], p["scheduler"], p["quantization"], p["brand"], p["prompt_id"]) == (
         11, "dpmpp_2m_karras", "none", "aurelo", 4)
     assert p["workbench_version"]
+
+
+def test_the_same_prompt_and_seed_with_another_lora_or_size_keeps_both_images(kit, lora_dir, workspace):
+    """Two one-off generations with the same prompt and seed (both in the default "adhoc" batch), one with a LoRA and
+    one at another size, must not overwrite each other's PNG: each record keeps pointing at its own image."""
+    from workbench.db import session_scope
+    from workbench.generate.tables import Generation
+
+    plain = build_pipeline(PipelineSpec(model=str(kit["sdxl"])))
+    with_lora = build_pipeline(PipelineSpec(model=str(kit["sdxl"]), loras=(LoraSpec(str(lora_dir), 1.0),)))
+    made = [generate(MIA, plain, GenerationParams(**PARAMS, seed=3))[0],
+            generate(MIA, with_lora, GenerationParams(**PARAMS, seed=3))[0],
+            generate(MIA, plain, GenerationParams(**{**PARAMS, "width": 72}, seed=3))[0]]
+    assert len({img.path for img in made}) == 3
+    with session_scope() as s:
+        paths = {r.id: r.image_path for r in s.query(Generation)}
+    for img in made:
+        on_disk = read_png_metadata(paths[img.generation_id]).provenance
+        assert (len(on_disk["loras"]), on_disk["width"]) == (len(img.provenance["loras"]), img.provenance["width"])
+        assert np.array_equal(np.asarray(Image.open(paths[img.generation_id]).convert("RGB")), np.asarray(img.image))
 
 
 def test_generated_images_enter_the_review_queue(kit, workspace):

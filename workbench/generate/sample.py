@@ -128,6 +128,18 @@ def provenance(assembled: AssembledPipeline, params: GenerationParams, seed: int
     }
 
 
+# Provenance fields that do not change the image (who asked, when, through which click or tool version): left out of
+# the file name, so a resumed batch writes the same name again and another setting never shares one.
+_NOT_IN_FILE_NAME = ("request", "workbench_version", "attempt", "seed")
+
+
+def image_digest(prov: dict[str, Any]) -> str:
+    """A short digest of everything in ``prov`` that makes the image (prompt, model, LoRAs and scales, scheduler,
+    size, steps, ...): two images share a file name only when the same settings made them from the same seed."""
+    made_by = {k: v for k, v in prov.items() if k not in _NOT_IN_FILE_NAME}
+    return hashlib.sha256(json.dumps(made_by, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
 def a1111_parameters(prov: dict[str, Any], sampler: str) -> str:
     """The text A1111 writes into its PNGs (prompt, 'Negative prompt:', then 'Key: value' pairs)."""
     pairs = [("Steps", prov["steps"]), ("Sampler", sampler), ("CFG scale", prov["guidance"]), ("Seed", prov["seed"]),
@@ -243,8 +255,7 @@ def generate(actor: Actor, assembled: AssembledPipeline, params: GenerationParam
             guidance_scale=params.guidance, generator=generators).images
         for seed, image in zip(chunk, images):
             prov = provenance(assembled, params, seed, attempt, base_seed)
-            digest = hashlib.sha256(f"{params.prompt}\0{params.negative_prompt}".encode()).hexdigest()[:10]
-            name = f"{digest}-s{seed}-a{attempt}.png"
+            name = f"{image_digest(prov)}-s{seed}-a{attempt}.png"
             path = write_png(out_dir / name, image, a1111_parameters(prov, assembled.sampler_name), prov)
             img = GeneratedImage(image=image, seed=seed, path=path, provenance=prov, attempt=attempt)
             if record:
