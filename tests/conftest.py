@@ -114,7 +114,35 @@ def preloaded_worker(workspace, tmp_path, monkeypatch):
 
 # -- PostgreSQL and Redis variants (issue #23): one server per session, a fresh database per test --------------------
 
-PG_TEMPLATE = "wb_template"  # a database migrated to head once per session; tests get copies (CREATE ... TEMPLATE)
+# pytest-xdist runs the suite in two worker processes (README's test command): each worker has its own template
+# database and its own Redis database number, so one worker's set-up and flushes never touch the other's tests.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... under xdist; "" otherwise
+PG_TEMPLATE = f"wb_template_{_XDIST_WORKER or 'main'}"  # migrated to head once per session; tests get copies
+
+
+def _redis_url_for_this_worker(url: str) -> str:
+    """The session's Redis URL with a database number of this xdist worker's own (0 without xdist)."""
+    index = int(_XDIST_WORKER[2:]) + 1 if _XDIST_WORKER.startswith("gw") else 0
+    base, _, last = url.rstrip("/").rpartition("/")
+    return f"{base}/{index}" if last.isdigit() else f"{url.rstrip('/')}/{index}"
+
+
+# The most expensive modules run first, so under xdist none of their long tests is left as the last thing running
+# while the other worker idles (tests keep their order inside a module, so module fixtures are built once).
+_EXPENSIVE_FIRST = ("e2e/test_browser.py", "test_train_jobs.py", "test_generate_batch.py", "test_demo.py",
+                    "test_data_captions.py", "test_train_script.py", "test_evaluate_runs.py", "test_jobs_workers.py",
+                    "e2e/test_served_app.py", "test_demo_base.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        path = item.path.as_posix()
+        for i, suffix in enumerate(_EXPENSIVE_FIRST):
+            if path.endswith("/" + suffix):
+                return i
+        return len(_EXPENSIVE_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each rank (and module) stays pytest's
 
 
 @pytest.fixture(scope="session")
@@ -189,7 +217,7 @@ def redis_server():
     from helpers.services import RedisServer
 
     if _SERVICE_URLS["redis"]:
-        server = RedisServer(url=_SERVICE_URLS["redis"])
+        server = RedisServer(url=_redis_url_for_this_worker(_SERVICE_URLS["redis"]))
     else:
         try:
             server = RedisServer.start()

@@ -179,7 +179,7 @@ def evaluate(page, url, artifacts, data):
     _login(page, "ari", DEMO_PASSWORD)
     _shot(page, artifacts, "09-evaluate-compare")
     _tab(page, "New evaluation")
-    page.get_by_label("Name").fill("e2e batch vs catalog")
+    page.get_by_label("Name", exact=True).fill("e2e batch vs catalog")
     _select(page, "Image sets (generation batches)", "prompts-")
     _select(page, "Image sets (generation batches)", "demo-aurelo")
     _select(page, "Reference set", "demo")
