@@ -97,7 +97,8 @@ def _fake_run(status: str = "done") -> int:
         s.flush()
         folder = default_folder(job.id)
         write(folder / "lora" / "pytorch_lora_weights.safetensors", b"weights" * 10)
-        write(folder / "metrics.jsonl", b'{"step": 1, "loss": 0.5}\n')
+        write(folder / "metrics.jsonl", b'{"step": 1, "epoch": 0, "loss": 0.5, "lr": 0.0001, "s_per_step": 0.2, '
+                                        b'"eta_s": 4.0, "gpu_mem_gb": 0.0}\n')
         s.add(Lora(name="navy", run_id=job.id, job_id=job.id, path=str(folder / "lora"), method="text_to_image_lora",
                    base_model="tiny", rank=4, lora_alpha=4.0))
         s.add(Checkpoint(run_id=job.id, job_id=job.id, step=10, path=str(folder / "checkpoints" / "checkpoint-10")))
