@@ -138,7 +138,7 @@ def test_run_delete_hides_from_runs_and_lora_picker_restore_and_purge():
 
 def test_batch_delete_leaves_queue_refuses_running_job_restores_decisions_and_purges():
     from helpers.review import make_users
-    from workbench.generate.batch import batch_names
+    from workbench.generate.batch import batch_names, enqueue_batch
     from workbench.generate.deletion import batch_summary, delete_batch
     from workbench.generate.pipeline import GenerationError
     from workbench.generate.tables import Generation
@@ -157,6 +157,9 @@ def test_batch_delete_leaves_queue_refuses_running_job_restores_decisions_and_pu
         s.add(job)
         s.flush()
         job_id = job.id
+    make_generation(batch="page")
+    with pytest.raises(GenerationError, match="everyone's, and the page keeps adding to it"):
+        delete_batch(users["marketer"], "page")
     with pytest.raises(GenerationError, match=f"being generated \\(job {job_id}\\)"):
         delete_batch(users["marketer"], "ss26")
     with session_scope() as s:
@@ -165,21 +168,23 @@ def test_batch_delete_leaves_queue_refuses_running_job_restores_decisions_and_pu
     entry = delete_batch(users["marketer"], "ss26")
     assert entry.detail == {"images": 2, "attempts": 2, "approved": 1, "exported": 0}
     queue = list_queue(users["approver"], QueueFilter(gate="all", status=None))
-    assert [i.generation_id for i in queue] == [ids[2]] and batch_names() == ["other"]
+    assert [i.generation_id for i in queue if i.batch != "page"] == [ids[2]] and "ss26" not in batch_names()
     with pytest.raises(ReviewError, match="does not exist"):
         decide(users["approver"], ids[1], "approve")
+    with pytest.raises(GenerationError, match="'ss26' is in the trash"):  # no new images into the hidden batch
+        enqueue_batch(users["marketer"], {"spec": {"model": "tiny"}, "prompts": [{"text": "a tee"}], "batch": "ss26"})
     assert not folder.exists()
 
     trash.restore(users["marketer"], entry.id)
     queue = {i.generation_id: i.review_status
              for i in list_queue(users["approver"], QueueFilter(gate="all", status=None))}
-    assert queue == {ids[0]: "approved", ids[1]: "pending", ids[2]: "pending"}
+    assert {i: queue[i] for i in ids} == {ids[0]: "approved", ids[1]: "pending", ids[2]: "pending"}
     assert files_of(folder) == before
 
     entry = delete_batch(users["marketer"], "ss26")
     trash.purge(users["admin"], entry.id, due_only=False)  # an admin's purge before the window ends
     with session_scope() as s:
-        assert s.scalars(select(Generation.id).order_by(Generation.id)).all() == [ids[2]]
+        assert s.scalars(select(Generation.id).where(Generation.batch != "page")).all() == [ids[2]]
     assert audits("batch.purge")[0].actor == "adam" and audits("batch.delete")[0].actor == "mia"
 
 
@@ -200,13 +205,18 @@ def test_periodic_purge_after_the_window_and_cli_confirmation(monkeypatch):
     assert runner.invoke(app, ["trash", "restore", "1"]).exit_code == 0
     assert runner.invoke(app, ["generate", "delete-batch", "old", "-y"]).exit_code == 0
 
+    run_id = _fake_run()
+    out = runner.invoke(app, ["train", "delete", str(run_id), "--yes"])
+    assert out.exit_code == 0 and f"run {run_id} is in the trash (entry 3)" in out.output, out.output
+    assert runner.invoke(app, ["trash", "restore", "3"]).exit_code == 0
+
     run_periodic()  # every consumer's scheduled work: inside the window nothing goes
-    assert [e.status for e in trash.list_trash(include_done=True)] == ["deleted", "restored"]
+    assert [e.status for e in trash.list_trash(include_done=True)] == ["restored", "deleted", "restored"]
     monkeypatch.setenv("WORKBENCH_TRASH_UNDO_HOURS", "0")
     reload_settings()
     make_generation(batch="new")
     assert runner.invoke(app, ["generate", "delete-batch", "new", "-y"]).exit_code == 0
     run_periodic()  # the new entry's window (0 h) is over; the old one's 24 h are not
     assert [(e.label, e.status) for e in trash.list_trash(include_done=True)] == [
-        ("new", "purged"), ("old", "deleted"), ("old", "restored")]
+        ("new", "purged"), ("navy tees", "restored"), ("old", "deleted"), ("old", "restored")]
     assert [a.actor for a in audits("batch.purge")] == ["system"]

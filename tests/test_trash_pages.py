@@ -1,5 +1,6 @@
 """The Delete button on the Datasets page: disabled until the name is typed, then the dataset leaves the page and
-comes back with Undo; "Recently deleted" restores too. And the Training page's Delete for a finished run."""
+comes back with Undo; "Recently deleted" restores too. The Training page's Delete for a finished run (not a running
+one), and the Generate page's for a batch job's batch (in its result group, not for the shared one-click batch)."""
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,25 @@ def test_training_page_deletes_a_finished_run_not_a_running_one():
     assert "Deleted training run **navy tees**" in page_text(at)
     _button(at, "training_trash_undo_btn").click().run()
     assert not at.exception and {r.run_id for r in list_runs()} == {running, done}
+
+
+def test_generate_page_deletes_a_batch_jobs_batch_not_the_shared_one_click_batch(tmp_path, monkeypatch):
+    from helpers.review import make_generation
+    from workbench.generate.batch import batch_names
+    from workbench.models import tiny
+    from workbench.settings import reload_settings
+
+    monkeypatch.setenv("WORKBENCH_MODELS__SDXL_BASE", str(tiny.save_tiny_sdxl(tmp_path / "tiny-sdxl")))
+    reload_settings()
+    for seed in (1, 2):
+        make_generation(batch="ss26", seed=seed, params={"seed": seed, "request": "job-7"})
+    make_generation(batch="page", seed=3, params={"seed": 3, "request": "page-ab12"})  # a one-click image: no Delete
+    at = page_as(str(PAGES / "4_Generate.py"), user="mia", timeout=120).run()
+    assert not at.exception
+    assert [b.key for b in at.button if b.key.startswith("generate_delete_")] == ["generate_delete_batch_ss26"]
+    at.text_input(key="generate_delete_confirm_batch_ss26").input("ss26").run()
+    _button(at, "generate_delete_batch_ss26").click().run()
+    assert not at.exception and batch_names() == ["page"]
+    assert "Deleted generation batch **ss26**" in page_text(at)
+    assert not any("ss26" in e.label for e in at.expander)  # its group left the results (Undo: the other pages)
+    assert "generate_trash_undo_btn" in {b.key for b in at.button}

@@ -24,6 +24,12 @@ from workbench.generate.tables import Generation, GenerationVideo
 from workbench.settings import get_settings
 
 
+# Batches the pages write into with no name to choose (one-click images on the Generate page, product scenes): shared
+# by every user and never finished, so deleting one would stop those buttons for the whole undo window.
+SHARED_BATCHES = {"page": "the Generate page's one-click images",
+                  "scenes": "the product scenes made on the Generate page"}
+
+
 @dataclass
 class BatchSummary:
     """What deleting a batch takes away: shown before the user confirms."""
@@ -85,6 +91,9 @@ def _files(s, name: str) -> list[Path]:
 def delete_batch(actor: Actor, name: str) -> trash.TrashInfo:
     """Put generation batch ``name`` in the trash (``generate``). Refused while a job generates into it."""
     who = require(actor, "generate")
+    if name in SHARED_BATCHES:
+        raise GenerationError(f"batch {name!r} holds {SHARED_BATCHES[name]}, everyone's, and the page keeps adding to "
+                              "it: it cannot be deleted as a whole")
     summary = batch_summary(name)
 
     def check(s) -> None:

@@ -242,6 +242,9 @@ def generate(actor: Actor, assembled: AssembledPipeline, params: GenerationParam
     params = with_prompt_source(params, settings)
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", batch):
         raise GenerationError(f"batch name {batch!r} may use letters, digits, '.', '_' and '-' only")
+    if record:
+        with session_scope(settings) as s:
+            _refuse_trashed(s, batch)  # before any file lands in the folder a restore needs free
     out_dir = settings.path("generations", batch)
     device = assembled.spec.device if not assembled.spec.cpu_offload else "cpu"
     seeds = [params.seed + i for i in range(params.num_images)]
