@@ -142,6 +142,7 @@ def test_batch_delete_leaves_queue_refuses_running_job_restores_decisions_and_pu
     from workbench.generate.deletion import batch_summary, delete_batch
     from workbench.generate.pipeline import GenerationError
     from workbench.generate.tables import Generation
+    from workbench.overview import workspace_counts
     from workbench.review import decide, list_queue
     from workbench.review.queue import QueueFilter, ReviewError
 
@@ -174,6 +175,7 @@ def test_batch_delete_leaves_queue_refuses_running_job_restores_decisions_and_pu
     with pytest.raises(GenerationError, match="'ss26' is in the trash"):  # no new images into the hidden batch
         enqueue_batch(users["marketer"], {"spec": {"model": "tiny"}, "prompts": [{"text": "a tee"}], "batch": "ss26"})
     assert not folder.exists()
+    assert workspace_counts()["generated images"] == 2  # "other" and "page"
 
     trash.restore(users["marketer"], entry.id)
     queue = {i.generation_id: i.review_status
