@@ -136,7 +136,8 @@ def test_run_delete_hides_from_runs_and_lora_picker_restore_and_purge():
     assert audits("run.purge")[0].before["loras"] == 1 and len(audits("run.restore")) == 1
 
 
-def test_batch_delete_leaves_queue_refuses_running_job_restores_decisions_and_purges():
+def test_batch_delete_leaves_queue_refuses_running_job_restores_decisions_and_purges(db_backend):
+    """On SQLite and PostgreSQL: the filters, casts and purge statements are plain SQL both must run."""
     from helpers.review import make_users
     from workbench.generate.batch import batch_names, enqueue_batch
     from workbench.generate.deletion import batch_summary, delete_batch

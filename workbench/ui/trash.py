@@ -38,7 +38,7 @@ def delete_control(prefix: str, kind: str, key: str, label: str, delete: Callabl
     with st.popover(f"Delete this {noun}", icon=":material/delete:"):  # a popover: it may sit in an expander
         st.markdown(f"**{plain(label)}** goes to the trash" + (f" ({plain(warning)})" if warning else "")
                     + f": hidden everywhere at once, restorable for {trash.window_text()}, then removed for good.")
-        typed = st.text_input(f"Type {word} to confirm", key=f"{prefix}_delete_confirm_{kind}_{key}",
+        typed = st.text_input(f"Type {plain(word)} to confirm", key=f"{prefix}_delete_confirm_{kind}_{key}",
                               help="So that a slip of the mouse deletes nothing.")
         if st.button(f"Delete {noun}", key=f"{prefix}_delete_{kind}_{key}", type="primary",
                      disabled=typed.strip() != word):
