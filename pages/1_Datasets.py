@@ -21,12 +21,16 @@ data_tab, products_tab = tabs(["Datasets", "Products"], key="datasets_tab")
 with products_tab:
     products_ui.products_view()
 with data_tab:
+    ui.trash_banner()
     summaries = ui.dataset_summaries(str(settings.workspace_dir))
     if not summaries:
         ui.empty_workspace()
+        ui.recently_deleted()
         st.stop()
 
     dataset = ui.pick_dataset(summaries)
+    ui.delete_view(dataset)
+    ui.recently_deleted()
     view = st.segmented_control("View", ui.VIEWS, default=ui.VIEWS[0], key=ui.K_VIEW) or ui.VIEWS[0]
 
     if view == "Browse":

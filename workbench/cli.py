@@ -31,6 +31,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("workbench.evaluate.cli:eval_app", "eval"),
     ("workbench.train.cli:runs_app", "runs"),
     ("workbench.train.cli:sweep_app", "sweep"),
+    ("workbench.trash.cli", "trash"),
 ]
 
 

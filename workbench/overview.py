@@ -22,11 +22,17 @@ from workbench.db import init_db
 from workbench.settings import Settings, get_settings
 
 # label -> (table it needs, query). A capability whose table does not exist yet counts as None ("not set up").
+# What waits in the trash (workbench.trash) is not counted.
+_TRASHED = "(SELECT key FROM trash WHERE kind = '{}' AND status = 'deleted')"
 COUNTS: dict[str, tuple[str, str]] = {
-    "datasets": ("datasets", "SELECT COUNT(*) FROM datasets"),
-    "training runs": ("jobs", "SELECT COUNT(*) FROM jobs WHERE kind LIKE 'train%'"),
-    "generated images": ("generations", "SELECT COUNT(*) FROM generations"),
-    "pending reviews": ("generations", "SELECT COUNT(*) FROM generations WHERE review_status = 'pending'"),
+    "datasets": ("datasets", "SELECT COUNT(*) FROM datasets WHERE CAST(id AS VARCHAR(200)) NOT IN "
+                 + _TRASHED.format("dataset")),
+    "training runs": ("jobs", "SELECT COUNT(*) FROM jobs WHERE kind LIKE 'train%' AND CAST(id AS VARCHAR(200)) NOT IN "
+                      + _TRASHED.format("run")),
+    "generated images": ("generations", "SELECT COUNT(*) FROM generations WHERE batch NOT IN "
+                         + _TRASHED.format("batch")),
+    "pending reviews": ("generations", "SELECT COUNT(*) FROM generations WHERE review_status = 'pending' "
+                        "AND batch NOT IN " + _TRASHED.format("batch")),
 }
 
 PACKAGES = ("streamlit", "diffusers", "transformers", "peft", "accelerate", "optimum-quanto", "bitsandbytes",

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # and after session_max_days however busy; signing out ends it at once, in every tab.
     session_idle_hours: float = Field(default=8.0, gt=0)
     session_max_days: float = Field(default=7.0, gt=0)
+    # A deleted dataset, training run or generation batch waits in the trash this many hours (its rows hidden, its
+    # files under workspace/trash/) and can be restored; then a purge removes it for good (workbench.trash).
+    trash_undo_hours: float = Field(default=24.0, ge=0)
 
     @classmethod
     def settings_customise_sources(

@@ -1,5 +1,5 @@
-"""`workbench data import|import-shop|shops|list|show|caption|preprocess|split|export|demo`: the Datasets page from the
-command line.
+"""`workbench data import|import-shop|shops|list|show|caption|preprocess|split|export|delete|demo`: the Datasets
+page from the command line.
 
     workbench data demo                          # draw and import the demo catalog
     workbench data import path/to/styles.csv --name kaggle
@@ -295,6 +295,27 @@ def export(
 
     ds = _dataset(dataset)
     typer.echo(f"exported to {export_imagefolder(ds.id, out, include_excluded)}")
+
+
+@app.command()
+def delete(dataset: str = typer.Argument(..., help="Dataset name or id."),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Delete a dataset (to the trash: `workbench trash restore` brings it back within the undo window)."""
+    from workbench.data.store import DatasetError, delete_dataset, list_datasets
+    from workbench.trash import TrashError, window_text
+
+    ds = _dataset(dataset)
+    items = next((d.items for d in list_datasets() if d.id == ds.id), 0)
+    if not yes:
+        typer.confirm(f"delete dataset {ds.name!r} ({items} photos)? It can be restored for {window_text()}",
+                      abort=True)
+    try:
+        info = delete_dataset(_actor(), ds.id)
+    except (DatasetError, TrashError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"dataset {ds.name!r} is in the trash (entry {info.id}); undo with `workbench trash restore {info.id}` "
+               f"before {info.expires_at:%Y-%m-%d %H:%M} UTC")
 
 
 @app.command()

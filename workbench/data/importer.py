@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workbench import trash
 from workbench.data import dedupe
 from workbench.data.captions import DEFAULT_TEMPLATE, MAX_CAPTION_CHARS, caption_flags, cut_caption
 from workbench.data.images import image_flags, ingest_one, init_worker, tiny_side
@@ -162,6 +163,10 @@ def import_dataset(
         else:
             name = (name or Path(str(source).rstrip("/")).stem or "dataset").strip()[:200]
             ds = s.scalar(select(Dataset).where(Dataset.name == name))
+        gone = trash.in_trash(s, "dataset", ds.id) if ds is not None else None
+        if gone is not None:
+            raise ImportError_(f"dataset {ds.name!r} is in the trash (entry {gone.id}): restore it "
+                               f"(`workbench trash restore {gone.id}`) or import under another name")
         target_id = ds.id if ds else None
         target_name = ds.name if ds else name
         known = frozenset(s.scalars(select(Item.sha256).where(Item.dataset_id == target_id))) if ds else frozenset()

@@ -20,6 +20,7 @@ from workbench.data.captions import MAX_CAPTION_CHARS, REGEX_TIMEOUT, caption_fl
 from workbench.data.images import analyse, thumb_path, write_thumbnail
 from workbench.files import write_bytes_atomic
 from workbench.data.tables import Dataset, Item
+from workbench import trash
 from workbench.db import audit, session_scope
 from workbench.auth import Actor, UserInfo, require
 from workbench.settings import Settings, get_settings
@@ -98,39 +99,91 @@ def image_path(item: Item, settings: Settings | None = None) -> Path:
 # -- datasets ------------------------------------------------------------------------------------------------------
 
 def list_datasets(settings: Settings | None = None) -> list[DatasetSummary]:
+    """Every dataset not in the trash, in id order."""
     with session_scope(settings) as s:
         def n(cond):
             return func.sum(case((cond, 1), else_=0))
         q = (select(Dataset, func.count(Item.id), n(cast(Item.flags, String) != "[]"), n(Item.excluded.is_(True)),
                     n(Item.caption != ""))
-             .outerjoin(Item, Item.dataset_id == Dataset.id).group_by(Dataset.id).order_by(Dataset.id))
+             .outerjoin(Item, Item.dataset_id == Dataset.id).where(Dataset.id.not_in(trash.hidden_ids("dataset")))
+             .group_by(Dataset.id).order_by(Dataset.id))
         return [DatasetSummary(d.id, d.name, d.source_kind, d.source, n or 0, int(f or 0), int(x or 0), int(c or 0),
                                d.created_at) for d, n, f, x, c in s.execute(q)]
 
 
 def get_dataset(ref: int | str, settings: Settings | None = None) -> Dataset:
-    """A dataset by id or name."""
+    """A dataset by id or name (one in the trash is an error that says how to restore it)."""
     with session_scope(settings) as s:
         ds = s.get(Dataset, int(ref)) if str(ref).isdigit() else None
         if ds is None:
             ds = s.scalar(select(Dataset).where(Dataset.name == str(ref)))
+        if ds is not None:
+            gone = trash.in_trash(s, "dataset", ds.id)
+            if gone is not None:
+                raise DatasetError(f"dataset {ds.name!r} is in the trash (deleted by {gone.deleted_by}); restore it "
+                                   f"with `workbench trash restore {gone.id}`")
         if ds is None:
-            names = ", ".join(s.scalars(select(Dataset.name).order_by(Dataset.id).limit(20)))
+            names = ", ".join(s.scalars(select(Dataset.name).where(Dataset.id.not_in(trash.hidden_ids("dataset")))
+                                        .order_by(Dataset.id).limit(20)))
             raise DatasetError(f"no dataset {ref!r} (datasets: {names or 'none yet'})")
         return ds
 
 
-def delete_dataset(actor: Actor, dataset_id: int, settings: Settings | None = None) -> None:
+# Jobs that read or write a dataset while they run: (kind, how their config names it).
+_DATASET_JOBS = {"caption": lambda c, ds: str(c.get("dataset_id")) == str(ds.id),
+                 "shop_crawl": lambda c, ds: c.get("dataset") == ds.name,
+                 "train_lora": lambda c, ds: str((c.get("config") or {}).get("dataset") or "") == str(ds.id)}
+
+
+def delete_dataset(actor: Actor, dataset_id: int, settings: Settings | None = None) -> trash.TrashInfo:
+    """Put a dataset in the trash: hidden from every list and picker, its folder moved to workspace/trash/, for
+    ``trash_undo_hours`` (then purged for good; ``workbench.trash.restore`` brings it back before). Refused while a
+    job (captions, a shop import, a training run) uses it, and while its photos are a product's reference photos."""
     who = require(actor, "datasets", settings=settings)
     settings = settings or get_settings()
-    with session_scope(settings) as s:
+    from workbench.db import Job
+
+    def check(s) -> None:
         ds = s.get(Dataset, dataset_id)
         if ds is None:
             raise DatasetError(f"no dataset with id {dataset_id}")
-        s.execute(delete(Item).where(Item.dataset_id == dataset_id))
-        audit(s, who.username, "dataset.delete", "dataset", dataset_id, before={"name": ds.name})
-        s.delete(ds)
-    shutil.rmtree(dataset_dir(dataset_id, settings), ignore_errors=True)
+        busy = [f"{j.kind} job {j.id} ({j.status})" for j in s.scalars(
+            select(Job).where(Job.kind.in_(tuple(_DATASET_JOBS)), Job.status.in_(("queued", "running"))))
+            if _DATASET_JOBS[j.kind](j.config or {}, ds)]
+        if busy:
+            raise DatasetError(f"dataset {ds.name!r} is in use by {', '.join(busy)}: stop it or let it finish first")
+        linked = _product_photos(s, dataset_id)
+        if linked:
+            raise DatasetError(f"dataset {ds.name!r}: {linked[0]} photo(s) are reference photos of products "
+                               f"({', '.join(linked[1][:5])}); unlink them on the Products tab first")
+
+    with session_scope(settings) as s:
+        ds = s.get(Dataset, dataset_id)
+        if ds is None or trash.in_trash(s, "dataset", dataset_id) is not None:
+            raise DatasetError(f"no dataset with id {dataset_id}")
+        name = ds.name
+        items = s.scalar(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)) or 0
+    return trash.put(who, "dataset", dataset_id, name, [dataset_dir(dataset_id, settings)], {"items": items},
+                     check=check, settings=settings)
+
+
+def _product_photos(s, dataset_id: int) -> tuple[int, list[str]] | None:
+    """(photos, SKUs) of this dataset's items that are products' photos; None when there are none (or no products)."""
+    from sqlalchemy import inspect as sa_inspect, text
+
+    if not sa_inspect(s.get_bind()).has_table("product_items"):
+        return None
+    rows = s.execute(text("SELECT p.sku FROM product_items pi JOIN items i ON i.id = pi.item_id "
+                          "JOIN products p ON p.id = pi.product_id WHERE i.dataset_id = :d"), {"d": dataset_id}).all()
+    return (len(rows), sorted({r[0] for r in rows})) if rows else None
+
+
+def purge_dataset_rows(session, key: str) -> dict[str, Any]:
+    """The trash's purge of a dataset: its items (their product links, embeddings and masks cascade) and its row."""
+    dataset_id = int(key)
+    n = session.execute(delete(Item).where(Item.dataset_id == dataset_id)).rowcount
+    session.execute(delete(Dataset).where(Dataset.id == dataset_id))
+    return {"items": n}
 
 
 # -- items ---------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workbench import trash
 from workbench.db import session_scope
 from workbench.evaluate.cards import METRIC_GROUPS, PAIRED_PX
 from workbench.settings import get_settings
@@ -156,7 +157,7 @@ def resolve_image_set(s: ImageSet) -> list[ImageRecord]:
     from workbench.generate.tables import Generation
 
     with session_scope() as sess:
-        q = select(Generation)
+        q = select(Generation).where(Generation.batch.not_in(trash.hidden_keys("batch")))  # the trash's left out
         if s.batch and s.generation_ids:
             q = q.where((Generation.batch == s.batch) | Generation.id.in_(s.generation_ids))
         elif s.batch:

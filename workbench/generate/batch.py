@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workbench import trash
 from workbench.db import session_scope
 from workbench.generate.pipeline import GenerationError, PipelineSpec, build_pipeline
 from workbench.generate.sample import GenerationParams, generate, params_from_dict
@@ -129,7 +130,8 @@ def batch_names() -> list[str]:
     from workbench.generate.tables import Generation
 
     with session_scope() as s:
-        return [b for b, in s.execute(select(Generation.batch).group_by(Generation.batch)
+        live = Generation.batch.not_in(trash.hidden_keys("batch"))
+        return [b for b, in s.execute(select(Generation.batch).where(live).group_by(Generation.batch)
                                      .order_by(func.max(Generation.id).desc()))]
 
 
@@ -198,6 +200,12 @@ def enqueue_batch(actor: Actor, config: BatchConfig | Mapping[str, Any], *, titl
     who = require(actor, "generate")
     if not isinstance(config, BatchConfig):
         config = BatchConfig.from_dict(config)
+    if config.batch:
+        with session_scope() as s:
+            gone = trash.in_trash(s, "batch", config.batch)
+        if gone is not None:
+            raise GenerationError(f"batch {config.batch!r} is in the trash (entry {gone.id}): restore it (`workbench "
+                                  f"trash restore {gone.id}`) or give the batch another name")
     return enqueue("generate", config.to_dict(), title=title or f"generate {config.batch or 'batch'}",
                    created_by=who.username, queue=queue)
 

@@ -1,5 +1,5 @@
-"""`workbench generate run|quantize|batch|video`: generate images with provenance, prebuild INT8 weights, or make a
-spin video of an image.
+"""`workbench generate run|quantize|batch|video|delete-batch`: generate images with provenance, prebuild INT8
+weights, make a spin video of an image, or delete a batch (to the trash).
 
     workbench generate run --prompt "a navy t-shirt" --n 4
     workbench generate run --product AUR-1001 --brand aurelo     # its prompt and LoRA; the SKU in provenance + DB
@@ -18,6 +18,27 @@ def _actor():
     from workbench.auth.operator import cli_actor_or_exit
 
     return cli_actor_or_exit("marketer")
+
+
+@app.command("delete-batch")
+def delete_batch(name: str = typer.Argument(..., help="The batch's name (as on the Review page's batch filter)."),
+                 yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Delete a generation batch (to the trash: `workbench trash restore` brings it back within the undo window)."""
+    from workbench.generate.deletion import batch_summary, delete_batch as delete
+    from workbench.generate.pipeline import GenerationError
+    from workbench.trash import TrashError, window_text
+
+    try:
+        summary = batch_summary(name)
+        if not yes:
+            typer.confirm(f"delete batch {name!r} ({summary.warning()})? It can be restored for {window_text()}",
+                          abort=True)
+        info = delete(_actor(), name)
+    except (GenerationError, TrashError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"batch {name!r} is in the trash (entry {info.id}); undo with `workbench trash restore {info.id}` "
+               f"before {info.expires_at:%Y-%m-%d %H:%M} UTC")
 
 
 def _spec(model, vae, lora, scheduler, dtype, quantization, device, **speed):

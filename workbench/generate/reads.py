@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from workbench import trash
 from workbench.db import session_scope
 
 
@@ -110,7 +111,8 @@ def result_groups(user: str | None, limit: int = 8, after_id: int = 0, max_rows:
     from workbench.generate.tables import Generation
 
     with session_scope() as s:
-        q = select(Generation).where(Generation.id > after_id).order_by(Generation.id.desc()).limit(max_rows)
+        q = (select(Generation).where(Generation.id > after_id, Generation.batch.not_in(trash.hidden_keys("batch")))
+             .order_by(Generation.id.desc()).limit(max_rows))
         if user is not None:
             q = q.where(Generation.created_by == user)
         groups: dict[str, ResultGroup] = {}
@@ -162,7 +164,8 @@ def registered_loras(limit: int = 200) -> list[LoraChoice]:
     from workbench.train.tables import Lora
 
     with session_scope() as s:
-        rows = s.scalars(select(Lora).order_by(Lora.id.desc()).limit(limit))
+        rows = s.scalars(select(Lora).where(or_(Lora.run_id.is_(None), Lora.run_id.not_in(trash.hidden_ids("run"))))
+                         .order_by(Lora.id.desc()).limit(limit))
         return [LoraChoice(r.id, r.name, r.path, r.rank, r.step, r.trigger or "", bool(r.is_demo)) for r in rows]
 
 
@@ -171,8 +174,9 @@ def batch_images(batch: str, limit: int = 24) -> list[ImageInfo]:
     from workbench.generate.tables import Generation
 
     with session_scope() as s:
-        rows = s.scalars(select(Generation).where(Generation.batch == batch).order_by(Generation.id.desc())
-                         .limit(limit))
+        rows = s.scalars(select(Generation).where(Generation.batch == batch,
+                                                  Generation.batch.not_in(trash.hidden_keys("batch")))
+                         .order_by(Generation.id.desc()).limit(limit))
         return [_info(r) for r in rows]
 
 

@@ -25,6 +25,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 import workbench
+from workbench import trash
 from workbench.db import session_scope
 from workbench.generate.pipeline import AssembledPipeline, GenerationError
 from workbench.auth import Actor, require
@@ -203,6 +204,15 @@ def read_png_metadata(path: Path) -> PngMetadata:
     return PngMetadata(text.get("parameters", ""), json.loads(text[PROVENANCE_KEY]) if PROVENANCE_KEY in text else {})
 
 
+def _refuse_trashed(session, batch: str) -> None:
+    """A batch in the trash takes no new images: they would be hidden with it, and its folder must stay free for
+    a restore."""
+    gone = trash.in_trash(session, "batch", batch)
+    if gone is not None:
+        raise GenerationError(f"batch {batch!r} is in the trash (entry {gone.id}): restore it (`workbench trash "
+                              f"restore {gone.id}`) or generate into another batch")
+
+
 def record_generation(actor: str, img: GeneratedImage, batch: str, settings: Settings | None = None,
                       replaces_id: int | None = None, session=None) -> int:
     """Insert one generations row (pending review) for a saved image, in ``settings``' workspace; returns its id.
@@ -219,10 +229,12 @@ def record_generation(actor: str, img: GeneratedImage, batch: str, settings: Set
                      kept=img.kept, review_status="pending" if img.kept else "not_kept",
                      demo_model=p["demo_model"], created_by=actor, replaces_id=replaces_id)
     if session is not None:
+        _refuse_trashed(session, batch)
         session.add(row)
         session.flush()
         return row.id
     with session_scope(settings) as s:
+        _refuse_trashed(s, batch)
         s.add(row)
         s.flush()
         return row.id
@@ -242,6 +254,9 @@ def generate(actor: Actor, assembled: AssembledPipeline, params: GenerationParam
     params = with_prompt_source(params, settings)
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", batch):
         raise GenerationError(f"batch name {batch!r} may use letters, digits, '.', '_' and '-' only")
+    if record:
+        with session_scope(settings) as s:
+            _refuse_trashed(s, batch)  # before any file lands in the folder a restore needs free
     out_dir = settings.path("generations", batch)
     device = assembled.spec.device if not assembled.spec.cpu_offload else "cpu"
     seeds = [params.seed + i for i in range(params.num_images)]

@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
 # returning the job ids it queued): scheduled work such as a shop's daily re-crawl. One line per schedule.
 PERIODIC: dict[str, str] = {
     "shop re-crawls": "workbench.products.shop:enqueue_due_crawls",
+    "trash purge": "workbench.trash:purge_due",  # deleted things past their undo window, for good
 }
 
 # The machine's name on job and worker rows: a pid is judged only on its own host. WORKBENCH_HOST overrides the

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workbench import trash
 from workbench.db import audit, session_scope, utcnow
 from workbench.products.fields import ProductError
 from workbench.products.records import _dec
@@ -114,7 +115,8 @@ def loras_for(sku: str, settings: Settings | None = None) -> list[LoraLink]:
 
     with session_scope(settings) as s:
         rows = s.execute(select(LoraProduct, Product.sku, Job.status).join(Product)
-                         .join(Job, Job.id == LoraProduct.run_id).where(Product.sku == sku)
+                         .join(Job, Job.id == LoraProduct.run_id)
+                         .where(Product.sku == sku, LoraProduct.run_id.not_in(trash.hidden_ids("run")))
                          .order_by(LoraProduct.run_id.desc())).all()
         paths = _lora_paths(s, [r.run_id for r, _, _ in rows])
     return [LoraLink(r.run_id, sku_, r.token, r.prompt, paths.get(r.run_id), status) for r, sku_, status in rows]

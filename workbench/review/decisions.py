@@ -25,8 +25,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from workbench.db import audit, session_scope
 from workbench.auth import Actor, require
-from workbench.review.queue import (WITHDRAWN, Decision, ReviewError, _decisions, _generation_table, _items, effective,
-                                    get_policy)
+from workbench.review.queue import (WITHDRAWN, Decision, ReviewError, _decisions, _generation_table, _items, _trashed,
+                                    effective, get_policy)
 from workbench.review.tables import ReviewRow, ReviewTagRow
 
 # what the reviewer does -> the image's review status
@@ -108,7 +108,7 @@ def decide(actor: Actor, generation_id: int, decision: str, *, comment: str = ""
             with session_scope() as s:
                 who = require(actor, "decide", s)
                 gen = s.get(Generation, generation_id)
-                if gen is None:
+                if gen is None or _trashed(s, gen):
                     raise ReviewError(f"generation {generation_id} does not exist")
                 if not gen.kept:
                     raise ReviewError(f"generation {generation_id} is a discarded gate attempt, not an image to review")
@@ -157,7 +157,7 @@ def undo_decision(actor: Actor, generation_id: int, seq: int, *, within: float =
         with session_scope() as s:
             who = require(actor, "decide", s)
             gen = s.get(Generation, generation_id)
-            if gen is None:
+            if gen is None or _trashed(s, gen):
                 raise ReviewError(f"generation {generation_id} does not exist")
             rows = _decisions(s, [generation_id], latest_only=False).get(generation_id, [])
             target = next((d for d in rows if d.seq == seq), None)

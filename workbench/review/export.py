@@ -37,7 +37,7 @@ from workbench.db import audit, session_scope, utcnow
 from workbench.files import write_json_atomic
 from workbench.generate.video import video_for
 from workbench.products.links import products_of_generation
-from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items
+from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items, _live
 from workbench.settings import get_settings
 
 CSV_FIELDS = [
@@ -124,7 +124,8 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
     Generation = _generation_table()
     with session_scope() as s:
         who = require(actor, "export", s)
-        q = select(Generation).where(Generation.kept.is_(True), Generation.review_status == "approved")
+        q = select(Generation).where(Generation.kept.is_(True), Generation.review_status == "approved",
+                                     _live(Generation))
         if brand:
             q = q.where(Generation.brand == brand)
         if batch:

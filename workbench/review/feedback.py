@@ -20,7 +20,7 @@ from typing import Any
 from workbench.db import audit, session_scope
 from workbench.auth import Actor, on_behalf_of, require
 from workbench.review.decisions import Decision, check_decision, decide
-from workbench.review.queue import ReviewError, _generation_table
+from workbench.review.queue import ReviewError, _generation_table, _trashed
 from workbench.review.tables import ReviewRow
 from workbench.settings import get_settings
 
@@ -76,7 +76,7 @@ def request_changes(actor: Actor, generation_id: int, comment: str, *, expected_
     with session_scope() as s:
         require(actor, "decide", s)
         gen = s.get(Generation, generation_id)
-        if gen is None:
+        if gen is None or _trashed(s, gen):
             raise ReviewError(f"generation {generation_id} does not exist")
         if new_prompt is not None and (not new_text or new_text == gen.prompt):
             raise ReviewError("new_prompt: give the changed prompt text (it is empty or the same as the image's)")

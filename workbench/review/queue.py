@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workbench import trash
 from workbench.db import audit, session_scope, utcnow
 from workbench.auth import Actor, AuthError, require
 from workbench.review.tables import ReviewCheckRow, ReviewPolicyRow, ReviewRow, ReviewTagRow
@@ -152,6 +153,16 @@ def _generation_table():
 
 
 # -- policies and checks -------------------------------------------------------------------------------------------
+
+def _trashed(s: Session, gen) -> bool:
+    """Whether the image's batch is in the trash (``workbench.trash``): then it is in no queue, export or decision."""
+    return trash.in_trash(s, "batch", gen.batch) is not None
+
+
+def _live(Generation):
+    """The filter that leaves out images of batches in the trash."""
+    return Generation.batch.not_in(trash.hidden_keys("batch"))
+
 
 def get_policy(brand: str, session: Session | None = None) -> Policy:
     def read(s: Session) -> Policy:
@@ -336,7 +347,7 @@ def list_queue(actor: Actor, flt: QueueFilter | None = None) -> list[QueueItem]:
         except AuthError:
             who = require(actor, "view_own", s)
             created_by = who.username
-        q = select(Generation).where(Generation.kept.is_(True)).order_by(Generation.id)
+        q = select(Generation).where(Generation.kept.is_(True), _live(Generation)).order_by(Generation.id)
         if flt.brand:
             q = q.where(Generation.brand == flt.brand)
         if flt.batch:
@@ -362,7 +373,7 @@ def get_item(actor: Actor, generation_id: int) -> QueueItem:
         except AuthError:
             own = require(actor, "view_own", s).username
         gen = s.get(Generation, generation_id)
-        if gen is None or (own is not None and gen.created_by != own):
+        if gen is None or _trashed(s, gen) or (own is not None and gen.created_by != own):
             raise ReviewError(f"generation {generation_id} does not exist")
         return _items(s, [gen])[0]
 
@@ -445,7 +456,8 @@ def export_preview(actor: Actor, brand: str | None = None, batch: str | None = N
     Generation = _generation_table()
     with session_scope() as s:
         require(actor, "export", s)
-        q = select(Generation.image_path).where(Generation.kept.is_(True), Generation.review_status == "approved")
+        q = select(Generation.image_path).where(Generation.kept.is_(True), Generation.review_status == "approved",
+                                                _live(Generation))
         if brand:
             q = q.where(Generation.brand == brand)
         if batch:
@@ -468,7 +480,7 @@ def filter_options(actor: Actor) -> dict[str, list[str]]:
             own = None
         except AuthError:
             own = require(actor, "view_own", s).username
-        q = select(Generation.brand, Generation.batch).where(Generation.kept.is_(True)).distinct()
+        q = select(Generation.brand, Generation.batch).where(Generation.kept.is_(True), _live(Generation)).distinct()
         if own:
             q = q.where(Generation.created_by == own)
         rows = s.execute(q).all()

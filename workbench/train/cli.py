@@ -1,4 +1,4 @@
-"""`workbench train`, `workbench runs list|show|stop|resume|log`, `workbench sweep run|show|list`.
+"""`workbench train`, `workbench runs list|show|stop|resume|log|delete`, `workbench sweep run|show|list`.
 
 ``workbench train`` takes the diffusers scripts' flags, so an existing command line works with only the program
 changed::
@@ -18,7 +18,7 @@ import time
 
 import typer
 
-runs_app = typer.Typer(help="Training runs: list, show, stop, resume.", no_args_is_help=True)
+runs_app = typer.Typer(help="Training runs: list, show, stop, resume, delete.", no_args_is_help=True)
 sweep_app = typer.Typer(help="Sweeps: a grid of training runs sharing a sweep id, and their comparison.",
                         no_args_is_help=True)
 
@@ -90,6 +90,9 @@ def train(ctx: typer.Context) -> None:
 
     if ctx.args and ctx.args[0] in ("clip", "scorers"):  # `workbench train clip|scorers`: the CLIP scorer commands
         typer.main.get_command(clip_app)(args=list(ctx.args), prog_name="workbench train")
+        return
+    if ctx.args and ctx.args[0] == "delete":  # `workbench train delete RUN` = `workbench runs delete RUN`
+        typer.main.get_command(runs_app)(args=list(ctx.args), prog_name="workbench train")
         return
     own, flags = _split_own(list(ctx.args))
     if own["help_options"]:
@@ -177,6 +180,27 @@ def stop(run_id: int) -> None:
     except RunError as exc:
         _fail(exc)
     typer.echo(f"stop requested for run {run_id}: it saves a checkpoint, then ends")
+
+
+@runs_app.command()
+def delete(run_id: int, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Delete a run (to the trash: `workbench trash restore` brings it back within the undo window)."""
+    from workbench.trash import TrashError, window_text
+    from workbench.train.runs import RunError, delete_run, get_run
+
+    try:
+        run = get_run(run_id)
+    except RunError as exc:
+        _fail(exc)
+    if not yes:
+        typer.confirm(f"delete run {run_id} ({run.title}, {run.status}, step {run.step})? It can be restored for "
+                      f"{window_text()}", abort=True)
+    try:
+        info = delete_run(_actor(), run_id)
+    except (RunError, TrashError) as exc:
+        _fail(exc)
+    typer.echo(f"run {run_id} is in the trash (entry {info.id}); undo with `workbench trash restore {info.id}` "
+               f"before {info.expires_at:%Y-%m-%d %H:%M} UTC")
 
 
 @runs_app.command()

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workbench import trash
 from workbench.db import Job, session_scope
 from workbench.jobs import JobError, JobStopped, enqueue, get_job, log_tail, reconcile, request_stop
 from workbench.auth import Actor, require
@@ -210,12 +211,20 @@ def _continue(run_id: int, cfg: TrainConfig, who, num_processes: int | None, que
     return run_id
 
 
+def _chain(s, run_id: int) -> list[Job]:
+    return [j for j in s.scalars(select(Job).where(Job.kind == KIND).order_by(Job.id))
+            if int((j.config or {}).get("run_id") or j.id) == run_id]
+
+
 def _jobs_of(run_id: int) -> list[Job]:
     with session_scope() as s:
-        jobs = [j for j in s.scalars(select(Job).where(Job.kind == KIND).order_by(Job.id))
-                if int((j.config or {}).get("run_id") or j.id) == run_id]
+        jobs = _chain(s, run_id)
+        gone = trash.in_trash(s, "run", run_id) if jobs else None
     if not jobs:
         raise RunError(f"no training run with id {run_id} (see `workbench runs list`)")
+    if gone is not None:
+        raise RunError(f"training run {run_id} is in the trash (deleted by {gone.deleted_by}); restore it with "
+                       f"`workbench trash restore {gone.id}`")
     return jobs
 
 
@@ -294,8 +303,10 @@ def list_runs(limit: int = 200, sweep_id: str | None = None) -> list[RunInfo]:
     """Runs, newest first."""
     chains: dict[int, list[Job]] = {}
     with session_scope() as s:
+        deleted = {int(k) for k in s.scalars(trash.hidden_keys("run"))}
         for j in s.scalars(select(Job).where(Job.kind == KIND).order_by(Job.id)):
             chains.setdefault(int((j.config or {}).get("run_id") or j.id), []).append(j)
+    chains = {run_id: jobs for run_id, jobs in chains.items() if run_id not in deleted}
     runs = [_info(jobs) for _, jobs in sorted(chains.items(), reverse=True)]
     if sweep_id:
         runs = [r for r in runs if r.sweep_id == sweep_id]
@@ -345,7 +356,55 @@ def lora_of(run_id: int):
     from workbench.train.tables import Lora
 
     with session_scope() as s:
+        if trash.in_trash(s, "run", run_id) is not None:
+            return None
         return s.scalars(select(Lora).where(Lora.run_id == run_id).order_by(Lora.id.desc())).first()
+
+
+# -- deleting runs (workbench.trash) ------------------------------------------------------------------------------
+
+def delete_run(actor: Actor, run_id: int) -> trash.TrashInfo:
+    """Put a training run in the trash: it leaves the runs table and its LoRA leaves every picker; its folder (LoRA,
+    checkpoints, samples, metrics) moves to workspace/trash/ for ``trash_undo_hours``, then a purge removes its rows
+    and files for good. Refused while one of its jobs is queued or running."""
+    who = require(actor, "train")
+    jobs = _jobs_of(run_id)
+    folder = run_dir(run_id)
+
+    def check(s) -> None:
+        active = [j for j in _chain(s, run_id) if j.is_active]
+        if active:
+            raise RunError(f"run {run_id} is {active[-1].status} (job {active[-1].id}): stop it first "
+                           f"(`workbench runs stop {run_id}`), then delete it")
+
+    from workbench.train.tables import Checkpoint
+
+    with session_scope() as s:
+        ckpts = len(list(s.scalars(select(Checkpoint.id).where(Checkpoint.run_id == run_id))))
+    detail = {"jobs": [j.id for j in jobs], "status": jobs[-1].status, "step": jobs[-1].progress_step,
+              "checkpoints": ckpts, "folder": str(folder)}
+    return trash.put(who, "run", run_id, jobs[0].title or f"run {run_id}", [folder], detail, check=check)
+
+
+def purge_run_rows(session, key: str) -> dict[str, Any]:
+    """The trash's purge of a run: its LoRA, checkpoint and product-link rows, its jobs (newest first: a resume
+    points at the job before it) and their logs."""
+    from sqlalchemy import delete, inspect as sa_inspect, text
+
+    from workbench.jobs import log_path_for
+    from workbench.train.tables import Checkpoint, Lora
+
+    run_id = int(key)
+    chain = _chain(session, run_id)
+    loras = session.execute(delete(Lora).where(Lora.run_id == run_id)).rowcount
+    ckpts = session.execute(delete(Checkpoint).where(Checkpoint.run_id == run_id)).rowcount
+    if sa_inspect(session.get_bind()).has_table("lora_products"):  # the products capability's table
+        session.execute(text("DELETE FROM lora_products WHERE run_id = :r"), {"r": run_id})
+    for job in reversed(chain):
+        session.delete(job)
+        session.flush()
+        log_path_for(job.id).unlink(missing_ok=True)
+    return {"jobs": len(chain), "loras": loras, "checkpoints": ckpts}
 
 
 def run_log(run_id: int, lines: int = 60) -> str:

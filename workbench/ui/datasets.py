@@ -13,6 +13,7 @@ import streamlit as st
 from workbench.data import store
 from workbench.ui.common import code_span, plain
 from workbench.ui.shop import render_shop_import
+from workbench.ui import trash as trash_ui
 from workbench.ui.state import StateKeys
 
 K_DATASET = "datasets_dataset_id"
@@ -112,6 +113,23 @@ def pick_dataset(summaries: list[store.DatasetSummary]) -> store.DatasetSummary:
     c[2].metric("Flagged", d.flagged)
     c[3].metric("Excluded", d.excluded)
     return d
+
+
+# -- delete, undo, restore (workbench.trash) ----------------------------------------------------------------------
+
+def trash_banner() -> None:
+    """"Deleted … [Undo]" after a delete on this page."""
+    trash_ui.undo_banner("datasets", user(), on_done=changed)
+
+
+def delete_view(d: store.DatasetSummary) -> None:
+    """Delete the open dataset (type its name to confirm); it goes to the trash, restorable for the stated time."""
+    trash_ui.delete_control("datasets", "dataset", str(d.id), d.name, lambda: store.delete_dataset(user(), d.id),
+                            warning=plural(d.items, "photo"), on_done=changed)
+
+
+def recently_deleted() -> None:
+    trash_ui.recently_deleted("datasets", ["dataset"], user(), on_done=changed)
 
 
 # -- browse --------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from workbench.generate.pipeline import (QUANTIZATION_MODES, SCHEDULERS, Generat
 from workbench.generate.speed import describe_measured
 from workbench.models.sources import native_size
 from workbench.settings import Settings
+from workbench.ui import trash as trash_ui
 from workbench.ui.common import open_tab, plain
 from workbench.ui.state import StateKeys
 
@@ -212,6 +213,8 @@ def results(user: str) -> None:
     (for this session: nothing is deleted, every image stays in review)."""
     from workbench.generate.reads import result_groups
 
+    trash_ui.undo_banner("generate", user)
+    trash_ui.recently_deleted("generate", ["batch"], user)
     shown = st.session_state.get(K_MORE, GROUPS_SHOWN)
     groups = result_groups(user, limit=shown + 1, after_id=st.session_state.get(K_CLEARED, 0))
     more, groups = len(groups) > shown, groups[:shown]
@@ -226,6 +229,7 @@ def results(user: str) -> None:
               help="Hide every result but the newest (for this session; the images stay in review).")
     b2.button("Clear all", key="generate_clear_all", on_click=_clear,
               args=(max(i.id for i in groups[0].images),), help="Hide every result shown (for this session).")
+    deletable = set()  # one Delete per batch: two jobs of one saved prompt batch write into the same batch
     for n, group in enumerate(groups):
         with st.expander(group_label(group), expanded=n == 0):
             st.caption(settings_line(group))
@@ -235,9 +239,27 @@ def results(user: str) -> None:
             for i, row in enumerate(group.images):
                 with cols[i % 4]:
                     image_card(row, several_prompts=len(group.prompts) > 1)
+            if group.job_id is not None and group.batch not in deletable:
+                deletable.add(group.batch)
+                delete_batch_control(group.batch, user)
     if more:
         st.button("Show older results", key="generate_show_more",
                   on_click=lambda: st.session_state.__setitem__(K_MORE, shown + GROUPS_SHOWN))
+
+
+
+
+def delete_batch_control(batch: str, user: str) -> None:
+    """Delete a batch job's whole batch (every image in it, whoever asked; the count says how many), to the trash."""
+    from workbench.generate.deletion import batch_summary, delete_batch
+    from workbench.generate.pipeline import GenerationError
+
+    try:
+        summary = batch_summary(batch)
+    except GenerationError:
+        return
+    trash_ui.delete_control("generate", "batch", batch, batch, lambda: delete_batch(user, batch),
+                            warning=summary.warning())
 
 
 def is_demo(ref: str) -> bool:

@@ -13,6 +13,7 @@ import streamlit as st
 from workbench.csvsafe import csv_text
 from workbench.auth import AuthError
 from workbench.train import estimate as est_mod
+from workbench.ui import trash as trash_ui
 from workbench.ui.common import open_tab, plain
 from workbench.ui.labels import label
 from workbench.train import runs
@@ -314,9 +315,11 @@ def runs_panel(user: str) -> None:
     """The runs table, the open run's view and the loss-curve overlay, drawn together in one fragment that refreshes
     while a run is queued or running. (Drawn once outside the run view's refreshing fragment, the table went stale:
     "0 %, 0/?" beside a run view at step 10/20.)"""
+    trash_ui.undo_banner("training", user)
     first = runs.list_runs()
     if not first:
         st.info("No runs yet. Launch one in **New run** (the tiny_cpu_demo preset trains on a laptop in a minute).")
+        trash_ui.recently_deleted("training", ["run"], user)
         return
     active = any(r.status in ("queued", "running") for r in first)
 
@@ -331,6 +334,7 @@ def runs_panel(user: str) -> None:
         overlay(all_runs)
 
     live()
+    trash_ui.recently_deleted("training", ["run"], user)
 
 
 def runs_table(all_runs: list[runs.RunInfo] | None = None) -> int | None:
@@ -413,6 +417,11 @@ def status_row(r: runs.RunInfo, user: str, eta: est_mod.Eta | None = None) -> No
                 st.rerun()
     if r.status == "failed":
         st.error(plain(r.message))
+    if not active:  # a running run is stopped first (the library refuses it too)
+        trash_ui.delete_control("training", "run", str(r.run_id), r.title or f"run {r.run_id}",
+                                lambda: runs.delete_run(user, r.run_id), confirm_word=str(r.run_id),
+                                warning=f"run {r.run_id}, {r.status} at step {r.step}: its LoRA, checkpoints and "
+                                        "samples")
 
 
 def curves(run_id: int, rows: list[dict[str, Any]] | None = None, eta: est_mod.Eta | None = None) -> None:

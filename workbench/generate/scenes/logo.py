@@ -254,12 +254,26 @@ def brand_logo_path(brand: str, settings=None):
 def save_brand_logo(actor, brand: str, svg: str | bytes, settings=None):
     """Check ``svg`` (``check_svg``) and save it as the logo of brand profile ``brand`` (``settings``: an admin's, like
     the profile itself). Returns the path."""
+    import hashlib
+
     from workbench.auth import require
+    from workbench.db import audit, session_scope
     from workbench.files import write_text_atomic
     from workbench.prompts.library import load_library, workspace_templates_dir
 
-    require(actor, "settings", settings=settings)
+    who = require(actor, "settings", settings=settings)
     if brand not in load_library(settings=settings).brands:
         raise LogoError(f"no brand profile {brand!r}: save the profile first")
     text = check_svg(svg)
-    return write_text_atomic(workspace_templates_dir(settings) / "brands" / f"{brand}.logo.svg", text)
+    path = workspace_templates_dir(settings) / "brands" / f"{brand}.logo.svg"
+
+    def digest(t: str) -> dict:
+        return {"sha256": hashlib.sha256(t.encode()).hexdigest(), "chars": len(t)}
+
+    # Audited like the profile itself (a policy an admin sets): which logo was replaced by which, by whom.
+    before = {"path": str(path), **digest(path.read_text(encoding="utf-8"))} if path.is_file() else None
+    with session_scope(settings) as s:
+        write_text_atomic(path, text)
+        audit(s, who.username, "prompts.save_brand_logo", "brand", brand, before=before,
+              after={"path": str(path), **digest(text)})
+    return path
