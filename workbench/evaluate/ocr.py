@@ -80,13 +80,28 @@ def _version(package: str) -> str:
         return "?"
 
 
+def _cpu_threads() -> int:
+    """The CPU threads one inference may use: OMP_NUM_THREADS when set, else every core this process may run on."""
+    import os
+
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 class RapidOcrEngine:
     """RapidOCR with its shipped ONNX models (no download). Never asked to draw (its ``vis()`` fetches a font)."""
 
     def __init__(self, fallback: str = ""):
         from rapidocr import RapidOCR
 
-        self._ocr = RapidOCR(params={"Global.log_level": "error"})
+        # ONNX Runtime's own thread pool (default: one spinning thread per core) takes as many threads as torch does
+        # here (OMP_NUM_THREADS when set): beside a training or generation process it would only contend.
+        threads = _cpu_threads()
+        self._ocr = RapidOCR(params={"Global.log_level": "error",
+                                     "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                                     "EngineConfig.onnxruntime.inter_op_num_threads": 1})
         self.backend = f"rapidocr {_version('rapidocr')}"
         self.fallback = fallback
 
