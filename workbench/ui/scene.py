@@ -333,7 +333,7 @@ def _picker(user: str, src: LogoSource, frame) -> list[tuple[float, float]] | No
                "**4** bottom-left. A fifth click starts again." + (
                    f" Corners from **{plain(frame.sku)}**'s logo region ({plain(frame.how)})."
                    if region and picks.points == tuple(region) else ""))
-    shown = max(256, min(640, w))
+    shown = max(512, min(640, w))  # small images shown bigger: easier to click
     value = streamlit_image_coordinates(marked(src.image, picks.points, shown), width=shown,
                                         key=f"generate_logo_click_{suffix}", cursor="crosshair")
     before = picks
@@ -423,7 +423,9 @@ def render_logo_tab(user) -> None:
                 st.warning(plain(exc))
         elif quad:
             st.caption("Pick a brand with a logo, or upload an SVG, to see the preview.")
-    if st.button("Place logo and check", key="generate_logo_go", type="primary", disabled=quad is None):
+    if st.button("Place logo and check", key="generate_logo_go", type="primary",
+                 disabled=quad is None or logo_svg is None,
+                 help=None if logo_svg else "Pick a brand that has a logo SVG, or upload one."):
         try:
             if svg_text is None:
                 svg_text, expected = brand_logo(brand, text=text or None)
