@@ -1,7 +1,8 @@
 """Product-exact scenes (issue #21): the cut-out of a product on white matches its drawn silhouette; a scene keeps
 every product pixel of the source photo and generates the rest; its PNG provenance names product, mask, source image,
 scene and model; the IP-Adapter path loads through diffusers, changes the output at scale > 0 and equals the plain
-pipeline at scale 0; the CLI makes a scene for a SKU."""
+pipeline at scale 0; the CLI makes a scene for a SKU; a product photo's logo region maps into its scenes (the rest of
+the logo region is tests/test_logo_region.py)."""
 import random
 
 import numpy as np
@@ -250,3 +251,42 @@ def test_the_generate_page_makes_a_product_scene_with_a_hand_set_threshold(jacke
     assert not at.exception, at.exception
     [png] = list((workspace / "generations" / "scenes").glob("scene-*-a1.png"))
     assert png.is_file() and Image.open(png).size == (64, 64)
+
+
+def test_a_product_scene_maps_the_photos_logo_region_through_its_placement(scenes, tmp_path):
+    """The region follows the product's pixels into a scene (resized and moved): on a photo with a red patch where
+    the logo goes, the scene's mapped quadrilateral lands on the red patch."""
+    from workbench.data.tables import Item
+    from workbench.db import session_scope
+    from workbench.generate.sample import read_png_metadata
+    from workbench.generate.scenes.compose import Placement
+    from workbench.generate.scenes.logo import image_frame, region_corners
+    from workbench.generate.scenes.scene import SceneRequest, generate_scene
+    from workbench.products import create_product
+    from workbench.products.importing import import_catalog
+    from workbench.products.logo_region import set_logo_region
+
+    photo = draw_garment("t-shirt", (226, 226, 230), 128, rng=random.Random(3), brand="")
+    quad = [(42, 46), (86, 48), (85, 61), (41, 58)]
+    ImageDraw.Draw(photo).polygon(quad, fill=(220, 20, 30))
+    (tmp_path / "tee").mkdir()
+    photo.save(tmp_path / "tee" / "1.png")
+    report = import_catalog(CURATOR, tmp_path / "tee", workers=1)
+    with session_scope() as s:
+        ids = list(s.scalars(select(Item.id).where(Item.dataset_id == report.dataset_id)))
+    create_product(CURATOR, "AUR-8", "Aurelo tee", item_ids=ids, category="T-shirts", brand="AURELO")
+    set_logo_region(CURATOR, "AUR-8", [(x / 128, y / 128) for x, y in quad])
+    [scene] = generate_scene(MIA, scenes, SceneRequest(sku="AUR-8", width=64, height=64, steps=1,
+                                                   placement=Placement(0.55, 0.4, 0.5)), check=False)
+    prov = read_png_metadata(scene.path).provenance
+    with Image.open(scene.path) as im:
+        out = im.convert("RGB")
+    frame = image_frame(out, provenance=prov)
+    assert (frame.sku, frame.how) == ("AUR-8", "scene") and frame.offset != (0, 0)
+    mapped = np.array(region_corners(frame))
+    ox, oy, pw, ph = prov["scene"]["photo_on_canvas"]
+    assert np.allclose(mapped, [(ox + x * pw / 128, oy + y * ph / 128) for x, y in quad])
+    cx, cy = mapped.mean(0)
+    r, g, b = np.asarray(out)[round(cy), round(cx)]
+    assert r > 150 and g < 90 and b < 90, (r, g, b)  # the scene's pixel there is the photo's red patch
+    assert mapped[:, 0].max() < 64 * 0.75  # moved left with the product (x = 0.4), and shrunk

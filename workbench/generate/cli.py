@@ -374,8 +374,11 @@ def scene(
 @app.command()
 def logo(
     image: str = typer.Option(..., help="The image (PNG/JPEG) to put the logo on."),
-    corners: str = typer.Option(..., help="Four corners x1,y1,x2,y2,x3,y3,x4,y4 in pixels: top-left, top-right, "
-                                          "bottom-right, bottom-left of where the logo goes."),
+    corners: str = typer.Option(None, help="Four corners x1,y1,x2,y2,x3,y3,x4,y4 in pixels: top-left, top-right, "
+                                           "bottom-right, bottom-left of where the logo goes. Default: the product's "
+                                           "logo region (a product scene's, or --product's)."),
+    product: str = typer.Option(None, help="SKU whose recorded logo region to use when no --corners are given (the "
+                                           "image has the framing of its photos; a product scene knows its own)."),
     svg: str = typer.Option(None, help="The logo SVG (default: the brand profile's <brand>.logo.svg)."),
     brand: str = typer.Option("", help="Brand profile: its logo SVG and the text OCR must read (logo_text)."),
     text: str = typer.Option(None, help="The text OCR must read (default: the brand's logo_text)."),
@@ -383,20 +386,35 @@ def logo(
     out: str = typer.Option(None, help="Output PNG (default: <image>.logo.png beside the image)."),
 ) -> None:
     """Place a logo from SVG on an image (perspective warp to four corners, blended with the garment's shading) and
-    read it back with the OCR logo check. Hostile SVGs (external references, entities, huge sizes) are refused."""
+    read it back with the OCR logo check. Hostile SVGs (external references, entities, huge sizes) are refused.
+    Without --corners the product's logo region is used (`workbench products logo-region`)."""
     from pathlib import Path
 
     from PIL import Image
 
     from workbench.evaluate.placement import brand_logo, place_and_check
     from workbench.generate.pipeline import GenerationError
-    from workbench.generate.scenes.logo import LogoError, parse_corners
+    from workbench.generate.sample import read_png_metadata
+    from workbench.generate.scenes.logo import LogoError, image_frame, parse_corners, region_corners
 
     try:
-        pts = parse_corners(corners)
-        svg_text, expected = brand_logo(brand, svg_path=svg, text=text)
         with Image.open(image) as im:
             base = im.convert("RGB")
+        if corners:
+            pts = parse_corners(corners)
+        else:
+            prov = read_png_metadata(Path(image)).provenance if image.lower().endswith(".png") else {}
+            frame = image_frame(base, provenance=prov, sku=product)
+            if frame is None:
+                raise LogoError("give --corners, or --product SKU whose photo has a logo region "
+                                "(`workbench products logo-region SKU --corners ...`)")
+            pts = region_corners(frame)
+            if pts is None:
+                raise LogoError(f"{frame.sku} has no logo region for this image's photo: give --corners, or record "
+                                f"one (`workbench products logo-region {frame.sku} --corners ...`)")
+            typer.echo(f"corners from {frame.sku}'s logo region ({frame.how}): "
+                       + ",".join(f"{x:.1f},{y:.1f}" for x, y in pts))
+        svg_text, expected = brand_logo(brand, svg_path=svg, text=text)
         result = place_and_check(base, svg_text, pts, expected, colour=colour)
     except (LogoError, GenerationError, OSError, ValueError) as exc:
         typer.echo(str(exc), err=True)

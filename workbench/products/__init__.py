@@ -6,6 +6,7 @@ shopper buys. See docs/ARCHITECTURE.md ("Products").
     from workbench.products.training import start_product_run  # DreamBooth-LoRA on a product's photos
     from workbench.products.retrieval import build_index, nearest_products  # shop-the-look index (torch inside)
     from workbench.products.tagging import tag_generation  # record the catalog products an image shows
+    from workbench.products.logo_region import set_logo_region, logo_region  # where the logo goes on a photo
 
 Light to import (SQLAlchemy only): the training, import, retrieval and tagging helpers are in their own modules.
 """

@@ -1,10 +1,12 @@
-"""`workbench products list|show|create|edit|link|unlink|merge|train|measure`: the Products tab from the command line.
+"""`workbench products list|show|create|edit|link|unlink|logo-region|merge|train|measure`: the Products tab from the
+command line.
 
     workbench products list --text coat
     workbench products show AUR-1001
     workbench products edit AUR-1001 --price 249.00 --currency EUR --url https://shop.example/p/AUR-1001 \
         --attr fit=regular
     workbench products merge AUR-1001 aurelo-navy-wool-coat
+    workbench products logo-region AUR-1001 --corners 40,30,90,34,88,52,38,48   # where the logo goes (photo pixels)
     workbench products train AUR-1001 AUR-2002 --steps 800
     workbench products index --model clip          # embed the reference photos not yet in the retrieval index
     workbench products tag --batch ss26            # record the catalog products each image shows (shop-the-look)
@@ -81,9 +83,16 @@ def show_cmd(sku: str = typer.Argument(...)) -> None:
     data = {**p.as_dict(), "images": [str(x) for x in p.images],
             "loras": [{"run_id": x.run_id, "token": x.token, "lora": x.lora_path, "status": x.status}
                       for x in loras_for(sku)],
-            "generations": generations_of_product(sku), "updated_by": p.updated_by,
+            "generations": generations_of_product(sku), "logo_region": _region_dict(sku), "updated_by": p.updated_by,
             "updated_at": p.updated_at.isoformat(timespec="seconds") if p.updated_at else None}
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _region_dict(sku: str):
+    from workbench.products.logo_region import logo_region
+
+    r = logo_region(sku)
+    return None if r is None else r.as_dict()
 
 
 @app.command("create")
@@ -153,6 +162,54 @@ def unlink_cmd(sku: str = typer.Argument(...),
     except ProductError as exc:
         _fail(exc)
     typer.echo(f"{p.sku}: {len(p.item_ids)} photo(s)")
+
+
+@app.command("logo-region")
+def logo_region_cmd(
+    sku: str = typer.Argument(...),
+    corners: str = typer.Option(None, help="x1,y1,...,x4,y4: top-left, top-right, bottom-right, bottom-left of where "
+                                           "the logo goes, in pixels of the photo (or 0..1 with --normalised)."),
+    item: int = typer.Option(None, help="Which photo of the product (a dataset item id; default its first)."),
+    normalised: bool = typer.Option(False, "--normalised", help="The corners are x / width, y / height (0..1)."),
+    clear: bool = typer.Option(False, "--clear", help="Forget the region (of --item, else of every photo)."),
+) -> None:
+    """Record where the logo goes on a product's photo; `workbench generate logo --product SKU` and the Generate
+    page's Place logo tab use it when no corners are given, on the photo and on its product scenes. Without
+    --corners or --clear: print the region (JSON)."""
+    from workbench.generate.scenes.logo import LogoError, parse_corners
+    from workbench.products import ProductError
+    from workbench.products.logo_region import (clear_logo_region, logo_region, normalise, photo_size,
+                                                set_logo_region)
+
+    if corners and clear:
+        _fail(ValueError("give --corners or --clear, not both"))
+    try:
+        if clear:
+            had = clear_logo_region(_actor(), sku, item_id=item)
+            typer.echo(f"{sku}: logo region cleared" if had else f"{sku}: no logo region to clear")
+            return
+        if corners is None:
+            r = logo_region(sku, item_id=item)
+            if r is None:
+                typer.echo(f"{sku}: no logo region recorded (set one with --corners)")
+                raise typer.Exit(1)
+            w, h = photo_size(r.item_id)
+            typer.echo(json.dumps({**r.as_dict(), "pixels": [[round(x, 1), round(y, 1)] for x, y in r.pixels(w, h)],
+                                   "photo_size": [w, h]}))
+            return
+        pts = parse_corners(corners)
+        if not normalised:
+            from workbench.products import get_product
+
+            target = item if item is not None else (get_product(sku).item_ids or [None])[0]
+            if target is None:
+                raise ProductError(f"{sku} has no photos: a logo region belongs to a photo; link one first")
+            pts = normalise(pts, *photo_size(target))
+        r = set_logo_region(_actor(), sku, pts, item_id=item)
+    except (ProductError, LogoError) as exc:
+        _fail(exc)
+    typer.echo(f"{r.sku}: logo region of item {r.item_id} saved: "
+               + " ".join(f"({x:.3f},{y:.3f})" for x, y in r.corners))
 
 
 @app.command("merge")

@@ -6,7 +6,8 @@ products, and their instance tokens, a training run's LoRA knows).
 migration ``0013_item_embeddings``.
 
 Created by migration ``0010_products`` (chained onto ``0008``: product_items points at items); ``0012`` adds the
-fidelity columns of ``generation_products``. ``generation_id`` has no
+fidelity columns of ``generation_products``; ``0023`` the logo region of a product photo
+(``product_items.logo_region``). ``generation_id`` has no
 foreign key: the generations table lives on another migration branch (``0004``), as 0007 notes for prompts.
 """
 from __future__ import annotations
@@ -60,6 +61,9 @@ class ProductItem(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20), default="reference")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # where the logo goes on the garment in this photo (migration 0023): [[x, y], ...] top-left, top-right,
+    # bottom-right, bottom-left, normalised to the photo (x / width, y / height); None: none recorded
+    logo_region: Mapped[list[list[float]] | None] = mapped_column(JSON, nullable=True)
 
 
 class GenerationProduct(Base):

@@ -55,6 +55,7 @@ class Placed:
     factor: float  # resize factor of the photo
     offset: tuple[int, int]  # where the resized photo's top-left corner went
     box: tuple[int, int, int, int]  # the product's box on the canvas
+    photo_size: tuple[int, int] = (0, 0)  # the resized photo's size: photo (x, y) lands at offset + (x, y) * factor
 
     @property
     def size(self) -> tuple[int, int]:
@@ -117,7 +118,8 @@ def place(photo: Image.Image, alpha: np.ndarray, threshold: float, width: int, h
     whole = mask_bbox(np.clip(a, 0, 1) >= threshold)
     if placed_box is None or whole is None or mask.sum() < (np.clip(a, 0, 1) >= threshold).sum():
         raise GenerationError("part of the product falls outside the canvas: move it (x, y) or make it smaller")
-    return Placed(source=source, alpha=canvas_alpha, mask=mask, factor=factor, offset=(ox, oy), box=placed_box)
+    return Placed(source=source, alpha=canvas_alpha, mask=mask, factor=factor, offset=(ox, oy), box=placed_box,
+                  photo_size=(pw, ph))
 
 
 def contact_shadow(mask: np.ndarray) -> np.ndarray:

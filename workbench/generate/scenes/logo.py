@@ -20,6 +20,15 @@ transform (scikit-image ``ProjectiveTransform``, premultiplied alpha, bilinear) 
 points (top-left, top-right, bottom-right, bottom-left). **Shading**: the garment's lightness under the logo,
 relative to its median there (blurred a little, clipped to 0.35-1.6), multiplies the logo's colour, so folds and
 shadows run across the print as they would across ink on cloth.
+
+**A product's logo region.** Where the logo goes can be recorded once per product photo
+(``workbench.products.logo_region``: normalised corners). ``ProductFrame`` says where a product photo's pixels sit in
+an image (the photo itself; a product scene, from its provenance's ``photo_on_canvas``: the same resize and offset as
+the product's pixels; or any image taken to have the photo's framing), so ``region_corners(frame)`` gives the
+region in that image's pixels and ``save_region(actor, frame, corners)`` records corners picked on it:
+
+    frame = image_frame(Image.open(p), provenance=read_png_metadata(p).provenance)   # a scene: its photo's frame
+    corners = region_corners(frame)            # None when the photo has no region: give the corners
 """
 from __future__ import annotations
 
@@ -236,6 +245,83 @@ def place_logo(base: Image.Image, svg: str, corners, colour: str | None = None, 
     out = rgb * (1 - a[..., None]) + np.clip(ink * shade, 0, 255) * a[..., None]
     return PlacedLogo(image=Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8)), alpha=a,
                       corners=[tuple(map(float, p)) for p in q], render_px=logo.size)
+
+
+# -- a product's logo region in an image -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProductFrame:
+    """Where product ``sku``'s photo ``item_id`` sits in an image: its top-left at ``offset``, ``size`` pixels big
+    (the photo itself: offset 0, the image's size). ``item_id`` None: an image taken to have the framing of the
+    product's photos (an upload), whose region is the first one recorded. ``how`` says which, for the page."""
+
+    sku: str
+    item_id: int | None
+    offset: tuple[float, float]
+    size: tuple[float, float]
+    how: str = "photo"  # photo | scene | same framing
+
+    def to_image(self, normalised) -> list[tuple[float, float]]:
+        (ox, oy), (w, h) = self.offset, self.size
+        return [(ox + x * w, oy + y * h) for x, y in normalised]
+
+    def to_photo(self, pixels) -> list[tuple[float, float]]:
+        (ox, oy), (w, h) = self.offset, self.size
+        return [((x - ox) / w, (y - oy) / h) for x, y in pixels]
+
+
+def scene_frame(provenance: dict | None) -> ProductFrame | None:
+    """The frame of a product scene's source photo, from its PNG provenance (``scene.photo_on_canvas``: the offset
+    and size ``compose.place`` gave the photo); None for any other image, or a scene made before it was recorded."""
+    scene = (provenance or {}).get("scene") or {}
+    box = scene.get("photo_on_canvas")
+    item = (scene.get("source_image") or {}).get("item_id")
+    if not scene.get("product") or not box or item is None:
+        return None
+    ox, oy, w, h = (float(v) for v in box)
+    return ProductFrame(str(scene["product"]), int(item), (ox, oy), (w, h), "scene")
+
+
+def image_frame(image: Image.Image, *, provenance: dict | None = None, sku: str | None = None,
+                item_id: int | None = None) -> ProductFrame | None:
+    """The product frame of ``image``: a product scene's (from ``provenance``), else product ``sku``'s photo
+    ``item_id`` as the whole image (``item_id`` None: the image has the framing of the product's photos), else None.
+    A scene of another product than ``sku`` is a LogoError."""
+    frame = scene_frame(provenance)
+    if frame is not None:
+        if sku and sku != frame.sku:
+            raise LogoError(f"this image is a scene of {frame.sku}, not {sku}")
+        return frame
+    if not sku:
+        return None
+    return ProductFrame(sku, item_id, (0.0, 0.0), (float(image.width), float(image.height)),
+                        "photo" if item_id is not None else "same framing")
+
+
+def region_corners(frame: ProductFrame | None, settings=None) -> list[tuple[float, float]] | None:
+    """The product's recorded logo region in the frame's image pixels, or None (no frame, no region)."""
+    from workbench.products import ProductError
+    from workbench.products.logo_region import logo_region
+
+    if frame is None:
+        return None
+    try:
+        r = logo_region(frame.sku, frame.item_id, settings=settings)
+    except ProductError as exc:
+        raise LogoError(str(exc)) from None
+    return None if r is None else frame.to_image(r.corners)
+
+
+def save_region(actor, frame: ProductFrame, corners, settings=None):
+    """Record ``corners`` (pixels of the frame's image) as the logo region of the frame's photo (``datasets``);
+    returns the ``LogoRegion``. An image without a known photo (an upload) saves to the product's first photo."""
+    from workbench.products import ProductError
+    from workbench.products.logo_region import set_logo_region
+
+    try:
+        return set_logo_region(actor, frame.sku, frame.to_photo(corners), item_id=frame.item_id, settings=settings)
+    except ProductError as exc:
+        raise LogoError(str(exc)) from None
 
 
 # -- the brand's logo file --------------------------------------------------------------------------------------------

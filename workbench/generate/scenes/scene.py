@@ -246,6 +246,8 @@ def generate_scene(actor: Actor, sp: ScenePipeline, request: SceneRequest, batch
         "source_image": {"item_id": photo.item_id, "path": str(photo.path), "sha256": _sha(photo.path)},
         "mask": {**photo.cutout.describe(), "placed_path": str(mask_path), "placed_sha256": _sha(mask_path)},
         "placement": request.placement.as_dict(), "placed_box": list(placed.box), "resize": round(placed.factor, 6),
+        # where the photo went (its top-left and resized size): the photo's logo region maps here (scenes.logo)
+        "photo_on_canvas": [*placed.offset, *placed.photo_size],
         "shadow": request.shadow, "strength": request.strength, "pipeline": "StableDiffusionXLInpaintPipeline",
         "reference": ({"image": str(photo.path), "item_id": photo.item_id, **ip.provenance()} if ip else None),
     }
