@@ -1,0 +1,98 @@
+"""Faults (issue #23 item 4): the process doing an import or an export SIGKILLed at a seeded random point (no
+handler, ``finally`` or atexit runs: a power cut, the OOM killer), then the same work run again. After the kill
+nothing is half-written or claimed as done; after the re-run everything is there once. The seed is printed
+(``FAULTS_SEED=N`` replays a run); tests/helpers/faults.py arms the kill inside the child process."""
+import hashlib
+import shutil
+
+from sqlalchemy import func, select
+
+from helpers.data import CURATOR, image_bytes, write
+from helpers.faults import fault_rng, run_killed
+from workbench.data.importer import import_dataset
+from workbench.data.tables import Dataset, Item
+from workbench.db import AuditLog, session_scope
+from workbench.settings import get_settings
+
+N_PHOTOS = 6
+IMPORT = """
+from pathlib import Path
+from workbench.auth import system_actor
+from workbench.data.importer import import_dataset
+report = import_dataset(system_actor("curator", role="marketer"), Path({source!r}), name="shoot", workers=1)
+print("IMPORTED", report.added)
+"""
+
+
+def _photos(root):
+    for i in range(N_PHOTOS):
+        write(root / f"{i}.png", image_bytes((48, 48), pattern=300 + i))
+    return root
+
+
+def _import_points():
+    """Where an import can die: after each file operation (checking a photo writes it and its thumbnail to the
+    staging folder; the commit moves it into the dataset), after each photo is checked, with every file moved but
+    the rows not committed, with the audit row written in the open transaction, and just after the commit."""
+    points = [("os:replace", n, "after") for n in range(1, 3 * N_PHOTOS + 1)]
+    points += [("workbench.data.importer:ingest_one", n, "after") for n in range(1, N_PHOTOS + 1)]
+    points += [("workbench.data.dedupe:recompute", 1, "before"), ("workbench.data.importer:audit", 1, "after"),
+               ("workbench.data.importer:_commit", 1, "after")]
+    return points
+
+
+def _dataset_state():
+    """(items of the dataset "shoot" as (sha256, path), files under datasets/ that no item refers to)."""
+    root = get_settings().path("datasets")
+    with session_scope() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == "shoot"))
+        items = [] if ds is None else [(i.sha256, i.path) for i in s.scalars(select(Item).where(
+            Item.dataset_id == ds.id))]
+        referenced = {str(root / str(i.dataset_id) / i.path) for i in s.scalars(select(Item))}
+    files = {str(p) for p in root.glob("[0-9]*/**/*") if p.is_file()}
+    return ds.id if ds else None, items, sorted(files - referenced)
+
+
+def _check_import_complete(dataset_id, items, context):
+    assert len(items) == N_PHOTOS, context
+    for sha, rel in items:
+        path = get_settings().path("datasets", str(dataset_id), rel)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, f"{context}: {rel} is not the photo's bytes"
+
+
+def test_an_import_killed_at_a_random_point_leaves_all_or_nothing_and_a_rerun_completes(tmp_path):
+    rng, seed = fault_rng("import")
+    source = _photos(tmp_path / "shoot")
+    other = write(tmp_path / "other" / "x.png", image_bytes((48, 48), pattern=999)).parent
+    for point in (rng.choice(_import_points()), ("workbench.data.dedupe:recompute", 1, "before")):
+        context = f"seed {seed}, killed {point[2]} call {point[1]} of {point[0]}"
+        print(f"[faults] {context}")
+        audits = _audit_count("dataset.import")
+        child = run_killed(IMPORT.format(source=str(source)), [point])
+        committed = "IMPORTED" in child.stdout or _audit_count("dataset.import") > audits
+        assert child.returncode == -9 or committed, f"{context}: {child.stderr[-2000:]}"
+        dataset_id, items, orphans = _dataset_state()
+        # all or nothing: no dataset, or the dataset with every photo (killed after its commit), each file intact
+        assert (dataset_id is not None) == committed, context
+        if committed:
+            _check_import_complete(dataset_id, items, context)
+        # the next import (of anything) clears what the killed one left: no file that no row refers to
+        import_dataset(CURATOR, other, name="other", workers=1)
+        assert _dataset_state()[2] == [], f"{context}: files no row refers to after the next import"
+        assert not list(get_settings().path("datasets").glob(".import-*")), f"{context}: a staging folder is left"
+        # running the killed import again completes it
+        report = import_dataset(CURATOR, source, name="shoot", workers=1)
+        assert (report.added, report.already_present) == ((0, N_PHOTOS) if committed else (N_PHOTOS, 0)), context
+        dataset_id, items, orphans = _dataset_state()
+        _check_import_complete(dataset_id, items, context)
+        assert orphans == [], f"{context}: files no row refers to after the re-run: {orphans}"
+        assert _audit_count("dataset.import") == audits + (3 if committed else 2), context  # one per commit
+        with session_scope() as s:  # the next round starts from an empty workspace again
+            s.query(Item).delete()
+            s.query(Dataset).delete()
+        shutil.rmtree(get_settings().path("datasets"))
+
+
+def _audit_count(action):
+    with session_scope() as s:
+        return s.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == action))
