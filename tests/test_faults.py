@@ -3,7 +3,9 @@ handler, ``finally`` or atexit runs: a power cut, the OOM killer), then the same
 nothing is half-written or claimed as done; after the re-run everything is there once. The seed is printed
 (``FAULTS_SEED=N`` replays a run); tests/helpers/faults.py arms the kill inside the child process."""
 import hashlib
+import json
 import shutil
+import zipfile
 
 from sqlalchemy import func, select
 
@@ -96,3 +98,85 @@ def test_an_import_killed_at_a_random_point_leaves_all_or_nothing_and_a_rerun_co
 def _audit_count(action):
     with session_scope() as s:
         return s.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == action))
+
+
+# -- an export of approved images (the review page's "Export", `workbench review export`) ---------------------------
+
+N_APPROVED = 4
+EXPORT = """
+from workbench.auth import system_actor
+from workbench.review.export import export_approved
+result = export_approved(system_actor("ana", role="approver"), brand="northwind")
+print("EXPORTED", result.path.name)
+"""
+
+
+def _export_points():
+    """Where an export can die: after each image is added to the zip, after its metadata files, around each rename
+    (the zip and its two product-feed files), before and after its audit row is written."""
+    points = [("zipfile:ZipFile.write", n, "after") for n in range(1, N_APPROVED + 1)]
+    points += [("zipfile:ZipFile.writestr", n, "after") for n in (1, 2)]
+    points += [("os:replace", n, when) for n in (1, 2, 3) for when in ("before", "after")]
+    points += [("workbench.review.export:audit", 1, when) for when in ("before", "after")]
+    return points
+
+
+def _exports():
+    """(visible files in exports/, leftover temporary files, export audit rows as {zip name: sha256})."""
+    folder = get_settings().path("exports")
+    files = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    hidden = sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) if folder.is_dir() else []
+    with session_scope() as s:
+        audited = {a.entity_id: a.after["sha256"] for a in s.scalars(select(AuditLog).where(
+            AuditLog.action == "review.export"))}
+    return files, hidden, audited
+
+
+def _check_export(name, audited, context):
+    """A zip that is there is whole: every approved image (its bytes), its metadata, its product feed beside it,
+    and the audit row that records it (with its checksum)."""
+    folder = get_settings().path("exports")
+    path = folder / name
+    assert name in audited and hashlib.sha256(path.read_bytes()).hexdigest() == audited[name], context
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None, context
+        meta = json.loads(zf.read("metadata.json"))
+        assert len(meta["images"]) == N_APPROVED, context
+        for record in meta["images"]:
+            assert hashlib.sha256(zf.read(record["file"])).hexdigest() == record["sha256"], context
+    stem = name[:-len(".zip")]
+    assert (folder / f"{stem}_products.csv").is_file() and (folder / f"{stem}_products.json").is_file(), context
+
+
+def test_an_export_killed_at_a_random_point_leaves_a_whole_export_or_none_and_a_rerun_completes():
+    from helpers.review import as_role, make_generation
+    from workbench.review.export import export_approved
+
+    for i in range(N_APPROVED):
+        make_generation(brand="northwind", seed=i, color=(10 * i, 40, 90), review_status="approved")
+    rng, seed = fault_rng("export")
+    for point in (rng.choice(_export_points()), ("os:replace", 1, "after")):
+        context = f"seed {seed}, killed {point[2]} call {point[1]} of {point[0]}"
+        print(f"[faults] {context}")
+        before = _exports()[0]
+        child = run_killed(EXPORT, [point])
+        assert child.returncode == -9 or "EXPORTED" in child.stdout, f"{context}: {child.stderr[-2000:]}"
+        files, hidden, audited = _exports()
+        new = sorted(set(files) - set(before))
+        # an export is done when its audit row is written: that one is whole (zip, feed, checksum); files of one
+        # that died before are noted for removal (the process's .pending.json), and no audit row claims them
+        done = [f for f in new if f.endswith(".zip") and f in audited]
+        assert len(done) <= 1, context
+        for name in done:
+            _check_export(name, audited, context)
+        undone = [f for f in new if not any(f.startswith(z[:-len(".zip")]) for z in done)]
+        assert not undone or any(h.endswith(".pending.json") for h in hidden), f"{context}: left {undone}"
+        zips = done
+        # the next export clears what the killed one left, and is whole
+        result = export_approved(as_role("approver"), brand="northwind")
+        files, hidden, audited = _exports()
+        assert hidden == [], f"{context}: temporary files left: {hidden}"
+        assert sorted(set(files) - set(before)) == sorted(
+            [n for z in zips + [result.path.name] for n in (z, z[:-4] + "_products.csv", z[:-4] + "_products.json")])
+        for name in zips + [result.path.name]:
+            _check_export(name, audited, context)
