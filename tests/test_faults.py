@@ -6,14 +6,17 @@ import hashlib
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from helpers.data import CURATOR, image_bytes, write
-from helpers.faults import fault_rng, run_killed
+from helpers.faults import fault_rng, grow_small_disk, mount_small_disk, noise_png, run_killed, unmount
 from workbench.data.importer import import_dataset
 from workbench.data.tables import Dataset, Item
 from workbench.db import AuditLog, session_scope
+from workbench.files import DiskFull
 from workbench.settings import get_settings
 
 N_PHOTOS = 6
@@ -180,3 +183,64 @@ def test_an_export_killed_at_a_random_point_leaves_a_whole_export_or_none_and_a_
             [n for z in zips + [result.path.name] for n in (z, z[:-4] + "_products.csv", z[:-4] + "_products.json")])
         for name in zips + [result.path.name]:
             _check_export(name, audited, context)
+
+
+# -- the disk filling up: a small tmpfs mounted over one folder of the workspace (the database on another disk) -----
+
+@pytest.fixture
+def small_disk():
+    mounted = []
+
+    def mount(path, size):
+        why = mount_small_disk(path, size)
+        if why:
+            pytest.skip(why)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        unmount(path)
+
+
+def test_an_import_onto_a_full_disk_fails_saying_so_and_imports_nothing(tmp_path, small_disk):
+    source = tmp_path / "shoot"
+    for i in range(N_PHOTOS):
+        noise_png(source / f"{i}.png", seed=i)  # ~49 KB each
+    datasets = small_disk(get_settings().path("datasets"), "128k")
+    with pytest.raises(DiskFull, match=r"disk full: no space left writing .*datasets/\.import-.*bytes free there"):
+        import_dataset(CURATOR, source, name="shoot", workers=1)
+    with session_scope() as s:
+        assert s.scalar(select(func.count(Dataset.id))) == 0 and s.scalar(select(func.count(Item.id))) == 0
+    assert list(datasets.iterdir()) == []  # its staging folder is gone: the disk has its space back
+    grow_small_disk(datasets, "4m")  # space freed: the same import now completes
+    report = import_dataset(CURATOR, source, name="shoot", workers=1)
+    assert report.added == N_PHOTOS and not report.skipped
+    dataset_id, items, orphans = _dataset_state()
+    _check_import_complete(dataset_id, items, "after the disk was grown")
+
+
+def test_an_export_onto_a_full_disk_fails_saying_so_and_leaves_nothing(small_disk):
+    from helpers.review import as_role, make_generation
+    from workbench.review import ReviewError
+    from workbench.review.export import export_approved
+
+    for i in range(N_APPROVED):
+        gen = make_generation(brand="northwind", seed=i, review_status="approved")
+        with session_scope() as s:
+            path = _generation_path(s, gen)
+        noise_png(path, seed=i)  # ~49 KB each: the zip cannot fit in 64 KB
+    exports = small_disk(get_settings().path("exports"), "64k")
+    with pytest.raises(ReviewError, match=r"disk full: no space left writing .*exports/northwind_.*\.zip .*nothing "
+                                          "was exported"):
+        export_approved(as_role("approver"), brand="northwind")
+    assert list(exports.iterdir()) == [] and _exports()[2] == {}  # no file, no temporary, no audit row
+    grow_small_disk(exports, "4m")
+    result = export_approved(as_role("approver"), brand="northwind")
+    _check_export(result.path.name, _exports()[2], "after the disk was grown")
+
+
+def _generation_path(s, generation_id):
+    from workbench.generate.tables import Generation
+
+    return Path(s.get(Generation, generation_id).image_path)

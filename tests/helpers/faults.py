@@ -60,3 +60,36 @@ def run_killed(code: str, patches: list[tuple[str, int, str]] | None = None, tim
     script = _PATCH + arms + textwrap.dedent(code)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def mount_small_disk(path, size: str) -> str | None:
+    """Mount a tmpfs of ``size`` (e.g. "128k") on ``path`` (created): a small disk that fills up. Returns None, or
+    why it cannot be done here (not root, or no CAP_SYS_ADMIN, as in some containers)."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return "mounting a tmpfs needs root (and CAP_SYS_ADMIN)"
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}"
+
+
+def grow_small_disk(path, size: str) -> None:
+    """Give the mounted tmpfs more room (its files stay): the operator freed space."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True, capture_output=True)
+
+
+def unmount(path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def noise_png(path, side: int = 128, seed: int = 0):
+    """A PNG of random pixels (it does not compress: ~3 x side² bytes), to fill a small disk quickly."""
+    import numpy as np
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    Image.fromarray(pixels, "RGB").save(path, format="PNG")
+    return path

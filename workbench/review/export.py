@@ -36,6 +36,7 @@ from sqlalchemy import select
 from workbench.auth import Actor, require
 from workbench.csvsafe import csv_text
 from workbench.db import AuditLog, audit, session_scope, utcnow
+from workbench.files import disk_full, is_disk_full
 from workbench.generate.video import video_for
 from workbench.jobs import pid_alive
 from workbench.products.links import products_of_generation
@@ -228,9 +229,11 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
             for target, source in staged.items():  # the zip last: a zip that is there has its feed
                 os.replace(source, target)
                 placed.append(target)
-    except BaseException:
+    except BaseException as exc:
         for path in [*staged.values(), *placed]:
             path.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise ReviewError(f"{disk_full(exc, final)}; nothing was exported") from exc
         raise
     finally:
         pending.unlink(missing_ok=True)
