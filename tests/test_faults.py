@@ -244,3 +244,38 @@ def _generation_path(s, generation_id):
     from workbench.generate.tables import Generation
 
     return Path(s.get(Generation, generation_id).image_path)
+
+
+# -- the worker (consumer) alone SIGKILLed while its job runs ---------------------------------------------------------
+
+def test_a_consumer_killed_while_its_job_runs_the_job_finishes_and_the_next_consumer_keeps_its_outcome(tmp_path):
+    """The job runs in its own process and session, writing its own progress and outcome: the consumer's death
+    does not reach it. The next consumer's start-up reconcile leaves the finished job as it is, and takes new work."""
+    import os
+    import signal
+    import time
+
+    from conftest import _worker
+    from workbench import jobs
+
+    rng, seed = fault_rng("consumer")
+    steps, at = 30, rng.randint(1, 20)
+    print(f"[faults] killing the consumer at step {at} of {steps}")
+    first = _worker(tmp_path)
+    consumer = next(first)
+    job_id = jobs.enqueue("selftest", {"steps": steps, "delay": 0.1})
+    deadline = time.monotonic() + 90
+    while jobs.get_job(job_id).progress_step < at and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(consumer.pid, signal.SIGKILL)  # the consumer only: the job's process lives in its own session
+    consumer.wait()
+    job = jobs.wait_for(job_id, timeout=90)
+    assert job.status == "done" and (job.progress_step, job.progress_total) == (steps, steps), (seed, job.message)
+    next(first, None)
+    second = _worker(tmp_path)  # a new consumer (start-up reconcile)
+    next(second)
+    try:
+        assert jobs.get_job(job_id).status == "done"
+        assert jobs.wait_for(jobs.enqueue("selftest", {"steps": 2, "delay": 0.01}), timeout=90).status == "done"
+    finally:
+        next(second, None)

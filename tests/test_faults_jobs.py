@@ -61,3 +61,57 @@ def test_a_generation_batch_on_a_full_disk_fails_saying_so_and_its_rerun_makes_o
     assert rows[:len(made)] == made  # what the failed job recorded stays as it was
     assert sorted((p, seed) for p, seed, _ in rows) == sorted((p["text"], s) for p in PROMPTS for s in (10, 11))
     assert all(_whole(path) for _, _, path in rows)
+
+
+def _pngs(batch):
+    """file name -> pixels (the PNG's text chunks name its job, which differs between the runs compared)."""
+    import numpy as np
+
+    out = {}
+    for p in get_settings().path("generations", batch).glob("*.png"):
+        with Image.open(p) as im:
+            out[p.name] = np.asarray(im.convert("RGB")).tobytes()
+    return out
+
+
+BATCH = """
+from workbench.jobs.runner import run_inline
+run_inline({job_id})
+"""
+
+
+@pytest.mark.slow
+def test_a_batch_job_process_killed_at_a_random_image_is_failed_and_its_rerun_makes_the_same_images(kit):
+    """A real SIGKILL of the job's process (the process ``run`` records as the job's pid) after a seeded number of
+    images; the next reconcile (worker or app start) fails it with the reason; the rerun makes only the missing
+    images, pixel for pixel those of a batch that was never interrupted."""
+    from helpers.faults import fault_rng, run_killed
+
+    rng, seed = fault_rng("generation batch")
+    config = {"spec": {"model": str(kit["sdxl"]), "device": "cpu"}, "prompts": PROMPTS, "batch": "cut",
+              "params": {"width": 64, "height": 64, "steps": 2, "seed": 10, "num_images": 2}}
+    after = rng.randint(1, 5)  # images made (and recorded) before the kill
+    context = f"seed {seed}, killed after image {after} of 6"
+    print(f"[faults] {context}")
+    first = jobs.enqueue("generate", config, created_by="mia", queue=False)
+    child = run_killed(BATCH.format(job_id=first), [("workbench.generate.batch:make_one", after, "after")],
+                       timeout=300)
+    assert child.returncode == -9, f"{context}: {child.stderr[-2000:]}"
+    assert jobs.get_job(first).status == "running"  # nobody wrote an outcome: the process died outright
+    assert jobs.reconcile() == [first]
+    job = jobs.get_job(first)
+    assert job.status == "failed" and "is gone" in job.message and "it can be resumed" in job.message, context
+    assert job.progress_step <= after, context  # progress (written at most every 0.5 s) never ran ahead
+    made = _rows("cut")
+    assert len(made) == after and all(_whole(path) for _, _, path in made), context
+
+    second = jobs.enqueue("generate", config, created_by="mia", queue=False)
+    assert run_inline(second) == 0
+    done = jobs.get_job(second)
+    assert done.status == "done" and (done.result["skipped"], done.result["generated"]) == (after, 6 - after)
+    rows = _rows("cut")
+    assert sorted((p, s) for p, s, _ in rows) == sorted((p["text"], s) for p in PROMPTS for s in (10, 11)), context
+    whole = jobs.enqueue("generate", {**config, "batch": "whole"}, created_by="mia", queue=False)
+    assert run_inline(whole) == 0
+    cut, reference = _pngs("cut"), _pngs("whole")
+    assert sorted(cut) == sorted(reference) and all(cut[n] == reference[n] for n in cut), context
