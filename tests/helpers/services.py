@@ -70,9 +70,7 @@ class PostgresServer:
         data, port = root / "data", free_port()
         subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
                         "--no-sync", "-E", "UTF8", "--locale=C"], check=True, capture_output=True, timeout=120)
-        # Throw-away data: no fsync. Unix sockets off (TCP on loopback only).
-        options = (f"-h 127.0.0.1 -p {port} -k '' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200")
+        options = _server_options(port)
         subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
                         "-t", "60", "-o", options, "start"], check=True, capture_output=True, timeout=90)
         return cls(url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", data_dir=data, bin_dir=bin_dir)
@@ -84,6 +82,22 @@ class PostgresServer:
         subprocess.run([*run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w",
                         "stop"], capture_output=True, timeout=60)
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+    def restart(self, down: float = 0.0) -> float:
+        """Restart the server we started: ``pg_ctl stop -m fast`` (every connection is cut), ``down`` seconds with no
+        server, then start it again on the same port with the same options. Returns the seconds it was away."""
+        if self.data_dir is None or self.bin_dir is None:
+            raise RuntimeError("not our server: a server given by URL is shared and never restarted by a test")
+        run_as = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+        pg_ctl = [*run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir)]
+        started = time.monotonic()
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "-t", "60", "stop"], check=True, capture_output=True, timeout=90)
+        time.sleep(down)
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        subprocess.run([*pg_ctl, "-l", str(self.data_dir.parent / "server.log"), "-w", "-t", "60", "-o",
+                        _server_options(int(port)),
+                        "start"], check=True, capture_output=True, timeout=90)
+        return time.monotonic() - started
 
     def _admin(self):
         from sqlalchemy import create_engine
@@ -112,6 +126,12 @@ class PostgresServer:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             engine.dispose()
+
+
+def _server_options(port: int) -> str:
+    """Throw-away data: no fsync. Unix sockets off (TCP on loopback only)."""
+    return (f"-h 127.0.0.1 -p {port} -k '' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200")
 
 
 def _null_pool():

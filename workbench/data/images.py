@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from workbench.files import write_bytes_atomic
+from workbench.files import DiskFull, disk_full, is_disk_full, write_bytes_atomic
 
 MIN_SIDE = 256
 MAX_ASPECT = 3.0
@@ -270,6 +270,10 @@ def ingest_one(task: tuple[str, str | None, bytes | None, str, str, int | None])
     except MemoryError:
         return {"key": key, "error": "out of memory while decoding (image too large)"}
     except Exception as exc:  # noqa: BLE001 - one odd file must never abort the import (issue #17)
+        if isinstance(exc, DiskFull):  # not this file's fault: the whole import stops, saying so (issue #23)
+            raise
+        if is_disk_full(exc):
+            raise disk_full(exc, Path(images_dir)) from exc
         return {"key": key, "error": f"cannot be imported ({type(exc).__name__}: {str(exc)[:200]}); "
                                      "convert it to an 8-bit RGB PNG or JPEG and import it again"}
     return {"key": key, "error": None, "sha256": a.sha256, "phash": a.phash, "color": a.color, "width": a.width,

@@ -22,6 +22,7 @@ reported as "already present" and add nothing.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -42,7 +43,8 @@ from workbench.data.captions import DEFAULT_TEMPLATE, MAX_CAPTION_CHARS, caption
 from workbench.data.images import image_flags, ingest_one, init_worker, tiny_side
 from workbench.data.sources import Candidate, Skip, derive_columns, open_source
 from workbench.data.tables import Dataset, Item
-from workbench.db import audit, session_scope, utcnow
+from workbench.db import audit, session_scope, utcnow, write_lock
+from workbench.files import write_json_atomic
 from workbench.jobs import pid_alive
 from workbench.auth import Actor, require
 from workbench.procs import plain_main
@@ -97,16 +99,48 @@ class ImportReport:
         return d
 
 
-def _clean_stale_staging(root: Path) -> None:
-    if not root.is_dir():
-        return
-    for p in root.glob(".import-*"):
+MOVING = "moving.json"  # in a staging folder: the files its import is moving into a dataset, written before the moves
+
+
+def _dead_staging(root: Path) -> list[Path]:
+    """Staging folders of imports whose process is gone."""
+    found = []
+    for p in root.glob(".import-*") if root.is_dir() else []:
         try:
             pid = int(p.name.split("-")[1])
         except (IndexError, ValueError):
             continue
         if pid != os.getpid() and not pid_alive(pid):
+            found.append(p)
+    return found
+
+
+def _clean_stale_staging(root: Path) -> None:
+    """Remove the staging folders of dead imports that never began moving files (the others need the commit lock:
+    ``_undo_dead_moves``)."""
+    for p in _dead_staging(root):
+        if not (p / MOVING).exists():
             shutil.rmtree(p, ignore_errors=True)
+
+
+def _undo_dead_moves(s: Session, settings: Settings) -> None:
+    """Called holding the import commit lock: for each import that died between its moves and its commit, remove
+    the files it moved that no row refers to, and the folder of a dataset it was creating that no row has."""
+    for staging in _dead_staging(settings.path("datasets")):
+        try:
+            moving = json.loads((staging / MOVING).read_text())
+        except (OSError, ValueError):
+            shutil.rmtree(staging, ignore_errors=True)
+            continue
+        dataset_id = int(moving["dataset_id"])
+        referenced = set(s.scalars(select(Item.path).where(Item.dataset_id == dataset_id,
+                                                           Item.path.in_(moving["files"]))))
+        folder = settings.path("datasets", str(dataset_id))
+        for rel in set(moving["files"]) - referenced:
+            (folder / rel).unlink(missing_ok=True)
+        if moving.get("created") and s.get(Dataset, dataset_id) is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _chunks(it: Iterator[Candidate], n: int) -> Iterator[list[Candidate]]:
@@ -328,6 +362,8 @@ def _commit(report: ImportReport, rows: list[dict[str, Any]], staging: Path, set
     new_dir: Path | None = None
     try:
         with session_scope(settings) as s:
+            write_lock(s, "dataset-import")  # one import commits at a time: _undo_dead_moves races no commit
+            _undo_dead_moves(s, settings)
             ds, created = _target_dataset(s, report, source, template, created_by)
             if created:
                 new_dir = settings.path("datasets", str(ds.id))
@@ -335,6 +371,9 @@ def _commit(report: ImportReport, rows: list[dict[str, Any]], staging: Path, set
                                             ["dataset_id", "sha256"], Item.sha256))
             dest = settings.path("datasets", str(ds.id), "images")
             dest.mkdir(parents=True, exist_ok=True)
+            # What a kill from here to the commit would leave behind, for the next import to remove
+            write_json_atomic(staging / MOVING, {"dataset_id": ds.id, "created": created,
+                                                 "files": [r["path"] for r in rows if r["sha256"] in inserted]})
             try:
                 for r in rows:
                     f = staging / r["path"]

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from workbench.db import Job, session_scope, utcnow
 from workbench.jobs.heartbeat import beat_job
-from workbench.jobs.store import HOST, KINDS, JobStopped, get_job, log_tail
+from workbench.jobs.store import HOST, KINDS, JobStopped, database_unreachable, get_job, log_tail, retry_database
 from workbench.settings import get_settings
 
 PROCESS_ENV = "WORKBENCH_JOB_PROCESS"  # "forked" in a preloaded job process (the job log's first line says so)
@@ -43,6 +45,7 @@ class JobContext:
         self._last_stop_check = 0.0
         self._stop = threading.Event()
         self._children: list[subprocess.Popen] = []
+        self.unsaved: dict[str, Any] = {}  # progress not written yet (the database was unreachable)
 
     # -- log ---------------------------------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -51,24 +54,34 @@ class JobContext:
     # -- progress ----------------------------------------------------------------------------------------------
     def progress(self, step: int, total: int | None = None, message: str | None = None, force: bool = False,
                  **metrics: float) -> None:
-        """Record progress. Written at most every ``progress_every`` seconds unless forced or at the last step."""
+        """Record progress. Written at most every ``progress_every`` seconds unless forced or at the last step. While
+        the database is unreachable (a restart) the job goes on: what could not be written is kept and written
+        with the next progress, or with the job's outcome."""
         now = time.monotonic()
         final = total is not None and step >= total
         if not (force or final or now - self._last_progress >= self._progress_every):
             return
         self._last_progress = now
-        with session_scope() as s:
-            row = s.get(Job, self.job_id)
-            row.progress_step = step
-            if total is not None:
-                row.progress_total = total
-            if message is not None:
-                row.message = message
-            if metrics:
-                row.metrics = {**(row.metrics or {}), **metrics}
-            row.updated_at = utcnow()
-            if row.stop_requested:
-                self._stop.set()
+        pending = self.unsaved
+        pending["progress_step"] = step
+        if total is not None:
+            pending["progress_total"] = total
+        if message is not None:
+            pending["message"] = message
+        pending["metrics"] = {**pending.get("metrics", {}), **metrics}
+        try:
+            with session_scope() as s:
+                row = s.get(Job, self.job_id)
+                apply_progress(row, pending)
+                if row.stop_requested:
+                    self._stop.set()
+        except DBAPIError as exc:
+            if not database_unreachable(exc):
+                raise
+            self.log(f"progress {step}/{total or '?'} not recorded yet: the database is unreachable "
+                     f"({type(exc.orig or exc).__name__}); the job goes on")
+            return
+        self.unsaved = {}
 
     # -- stopping ----------------------------------------------------------------------------------------------
     def should_stop(self) -> bool:
@@ -78,8 +91,12 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_stop_check >= self._stop_check_every:
             self._last_stop_check = now
-            if get_job(self.job_id).stop_requested:
-                self._stop.set()
+            try:
+                if get_job(self.job_id).stop_requested:
+                    self._stop.set()
+            except DBAPIError as exc:  # the database is away for a moment: look again at the next check
+                if not database_unreachable(exc):
+                    raise
         return self._stop.is_set()
 
     def check_stop(self) -> None:
@@ -137,17 +154,34 @@ def accelerate_command(module_args: Sequence[str], num_processes: int, cpu: bool
 FINAL = ("done", "failed", "stopped")
 
 
-def _set_outcome(job_id: int, **fields: Any) -> None:
-    with session_scope() as s:
-        row = s.get(Job, job_id)
-        if row.status in FINAL and row.finished_at is not None:
-            # Another consumer judged this job dead (its heartbeat went silent) and recorded why; that stands.
-            print(f"[workbench] the job ended as {fields.get('status')!r}, but it was already recorded as "
-                  f"{row.status!r} ({row.message}); keeping that", flush=True)
-            return
-        for key, value in fields.items():
-            setattr(row, key, value)
-        row.finished_at = utcnow()
+def apply_progress(row: Job, values: dict[str, Any]) -> None:
+    """Write progress ``values`` (progress_step, progress_total, message, metrics; each optional) onto a job row."""
+    for key in ("progress_step", "progress_total", "message"):
+        if key in values:
+            setattr(row, key, values[key])
+    if values.get("metrics"):
+        row.metrics = {**(row.metrics or {}), **values["metrics"]}
+    row.updated_at = utcnow()
+
+
+def _set_outcome(job_id: int, unsaved: dict[str, Any] | None = None, **fields: Any) -> None:
+    """Record the job's outcome (and progress it could not write while the database was away), trying again while
+    the database is unreachable (``retry_database``)."""
+    def write() -> None:
+        with session_scope() as s:
+            row = s.get(Job, job_id)
+            if row.status in FINAL and row.finished_at is not None:
+                # Another consumer judged this job dead (its heartbeat went silent) and recorded why; that stands.
+                print(f"[workbench] the job ended as {fields.get('status')!r}, but it was already recorded as "
+                      f"{row.status!r} ({row.message}); keeping that", flush=True)
+                return
+            if unsaved:
+                apply_progress(row, unsaved)
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.finished_at = utcnow()
+
+    retry_database(write, f"recording job {job_id}'s outcome ({fields.get('status')})")
 
 
 def _heartbeat(ctx: JobContext, every: float, done: threading.Event) -> None:
@@ -166,15 +200,22 @@ def _heartbeat(ctx: JobContext, every: float, done: threading.Event) -> None:
 
 
 def run(job_id: int) -> int:
-    job = get_job(job_id)
-    with session_scope() as s:
-        row = s.get(Job, job_id)
-        if row.status in FINAL:  # stopped (or ended) between its queueing and this process's start
-            print(f"[workbench] job {job_id} is already {row.status} ({row.message}): not running it", flush=True)
-            return 0
-        row.status, row.pid, row.host = "running", os.getpid(), HOST  # the host: only it can judge the pid
-        row.started_at = row.started_at or utcnow()
-        row.heartbeat_at = utcnow()
+    job = retry_database(lambda: get_job(job_id), f"reading job {job_id}")
+
+    def start() -> bool:
+        with session_scope() as s:
+            row = s.get(Job, job_id)
+            if row.status in FINAL:  # stopped (or ended) between its queueing and this process's start
+                print(f"[workbench] job {job_id} is already {row.status} ({row.message}): not running it",
+                      flush=True)
+                return False
+            row.status, row.pid, row.host = "running", os.getpid(), HOST  # the host: only it can judge the pid
+            row.started_at = row.started_at or utcnow()
+            row.heartbeat_at = utcnow()
+            return True
+
+    if not retry_database(start, f"starting job {job_id}"):
+        return 0
     ctx = JobContext(job)
     beating = threading.Event()
     threading.Thread(target=_heartbeat, args=(ctx, ctx.settings.heartbeat_seconds, beating), daemon=True,
@@ -196,17 +237,22 @@ def _run(job_id: int, job: Job, ctx: JobContext) -> int:
         result = handler(ctx) or {}
     except JobStopped:
         ctx.log("stopped on request")
-        _set_outcome(job_id, status="stopped", message="stopped on request")
+        _set_outcome(job_id, ctx.unsaved, status="stopped", message="stopped on request")
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must end as a failed job with its log
         traceback.print_exc()
         sys.stdout.flush()
-        _set_outcome(job_id, status="failed", message=f"{type(exc).__name__}: {exc}"[:2000],
-                     error=log_tail(get_job(job_id)))
+        if database_unreachable(exc):
+            message = (f"the database became unreachable while the job wrote to it ({type(exc).__name__}: "
+                       f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}); it can be resumed")
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        unsaved = {k: v for k, v in ctx.unsaved.items() if k != "message"}
+        _set_outcome(job_id, unsaved, status="failed", message=message[:2000], error=log_tail(job))
         return 1
     stopped = ctx.should_stop()
     ctx.log("stopped on request" if stopped else "done")
-    _set_outcome(job_id, status="stopped" if stopped else "done", result=result,
+    _set_outcome(job_id, ctx.unsaved, status="stopped" if stopped else "done", result=result,
                  message="stopped on request" if stopped else "done")
     return 0
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from workbench.db import Job, session_scope, utcnow
 from workbench.settings import Settings, get_settings
@@ -39,6 +41,35 @@ PERIODIC: dict[str, str] = {
 # hostname (containers that share a hostname, or two consumers on one machine standing for two machines in tests).
 HOST = os.environ.get("WORKBENCH_HOST") or socket.gethostname()
 LOG_TAIL_LINES = 40
+
+
+T = TypeVar("T")
+DB_RETRY_SECONDS = 120.0  # how long a job's outcome write waits for a database that restarts or is cut off
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The error says the database server is away (restarting, cut off, refusing connections), not that the
+    statement is wrong: worth trying again on a fresh connection."""
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or type(exc).__name__ in (
+        "OperationalError", "InterfaceError"))
+
+
+def retry_database(write: Callable[[], T], what: str, seconds: float = DB_RETRY_SECONDS) -> T:
+    """Call ``write`` (one transaction) until it gets through, for up to ``seconds`` while the database is
+    unreachable (a PostgreSQL restart, a network cut); each failed try is printed (into the job's log). Any other
+    error, or the database still away after ``seconds``, is raised."""
+    deadline, pause = time.monotonic() + seconds, 0.25
+    while True:
+        try:
+            return write()
+        except DBAPIError as exc:
+            if not database_unreachable(exc) or time.monotonic() + pause > deadline:
+                raise
+            first = str(exc.orig or exc).strip().splitlines()[0][:200]
+            print(f"[workbench] {what}: the database is unreachable ({first}); trying again in {pause:g} s",
+                  flush=True)
+        time.sleep(pause)
+        pause = min(pause * 2, 4.0)
 
 
 class JobError(RuntimeError):

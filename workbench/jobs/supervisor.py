@@ -49,8 +49,8 @@ from sqlalchemy import select, update
 from workbench.db import Job, session_scope, utcnow
 from workbench.jobs import heartbeat
 from workbench.jobs.spawn import cuda_present, start_job_process
-from workbench.jobs.store import (HOST, KINDS, PERIODIC, SUPERVISING, JobError, get_job, log_path_for, log_tail,
-                                  process_gone)
+from workbench.jobs.store import (HOST, KINDS, PERIODIC, SUPERVISING, JobError, database_unreachable, get_job,
+                                  log_path_for, log_tail, process_gone, retry_database)
 from workbench.jobs.tables import Worker
 from workbench.settings import Settings, get_settings
 
@@ -279,17 +279,20 @@ def _reconcile_every(seconds: float, settings: Settings) -> None:
 # -- supervising (runs inside the consumer) -----------------------------------------------------------------------
 
 def _finish_if_unfinished(job_id: int, returncode: int) -> None:
-    with session_scope() as s:
-        job = s.get(Job, job_id)
-        if job is None or job.status not in ("queued", "running"):
-            return  # the job process wrote its own outcome
-        job.finished_at = utcnow()
-        if job.stop_requested:
-            job.status, job.message = "stopped", f"stopped (exit code {returncode})"
-        else:
-            job.status = "failed"
-            job.message = f"the job process exited with code {returncode} without finishing"
-            job.error = log_tail(job) or "(the log is empty)"
+    def write() -> None:
+        with session_scope() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.status not in ("queued", "running"):
+                return  # the job process wrote its own outcome
+            job.finished_at = utcnow()
+            if job.stop_requested:
+                job.status, job.message = "stopped", f"stopped (exit code {returncode})"
+            else:
+                job.status = "failed"
+                job.message = f"the job process exited with code {returncode} without finishing"
+                job.error = log_tail(job) or "(the log is empty)"
+
+    retry_database(write, f"recording how job {job_id}'s process ended")
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -310,17 +313,20 @@ class _Consumer:
 def _execute_job(job_id: int) -> None:
     """Huey task: run the job in a child process, watch for a stop request, escalate, record the outcome."""
     settings = get_settings()
-    job = get_job(job_id, settings)
+    job = retry_database(lambda: get_job(job_id, settings), f"reading job {job_id}")
     if job.status != "queued":
         return  # stopped while queued, or already taken
     if job.requires_gpu and _Consumer.worker_id is not None and not _Consumer.gpu:
         _queue(settings, True)[1](job_id)  # on the wrong queue (queued by an older version): to the GPU consumers
         return
     # Take it: one consumer only, even if the task was delivered twice. Until its process runs it stays 'queued'.
-    with session_scope(settings) as s:
-        if not s.execute(update(Job).where(Job.id == job_id, Job.status == "queued", Job.worker_id.is_(None))
-                         .values(worker_id=_Consumer.worker_id, host=HOST)).rowcount:
-            return
+    def take() -> bool:
+        with session_scope(settings) as s:
+            return bool(s.execute(update(Job).where(Job.id == job_id, Job.status == "queued", Job.worker_id.is_(None))
+                                  .values(worker_id=_Consumer.worker_id, host=HOST)).rowcount)
+
+    if not retry_database(take, f"taking job {job_id}"):
+        return
     log_path = Path(job.log_path or log_path_for(job_id, settings))
     SUPERVISING.add(job_id)
     _Consumer.last_busy = time.monotonic()
@@ -334,11 +340,15 @@ def _execute_job(job_id: int) -> None:
 def _supervise(job_id: int, job: Job, log_path: Path, settings: Settings) -> None:
     proc = start_job_process(job_id, job.kind, dict(job.config or {}), log_path, settings)
     log = open(log_path, "ab", buffering=0)
-    with session_scope(settings) as s:
-        row = s.get(Job, job_id)
-        row.pid, row.host = proc.pid, HOST
-        if row.status == "queued":
-            row.status, row.started_at, row.heartbeat_at = "running", utcnow(), utcnow()
+
+    def started() -> None:
+        with session_scope(settings) as s:
+            row = s.get(Job, job_id)
+            row.pid, row.host = proc.pid, HOST
+            if row.status == "queued":
+                row.status, row.started_at, row.heartbeat_at = "running", utcnow(), utcnow()
+
+    retry_database(started, f"recording job {job_id}'s process")
     grace = settings.stop_grace_seconds
     stop_seen_at: float | None = None
     term_sent_at: float | None = None
@@ -353,8 +363,12 @@ def _supervise(job_id: int, job: Job, log_path: Path, settings: Settings) -> Non
             except Exception:  # noqa: BLE001, S110 - a missed beat; the job's own beat or the next one counts
                 pass
         if stop_seen_at is None:
-            if get_job(job_id, settings).stop_requested:
-                stop_seen_at = now
+            try:
+                if get_job(job_id, settings).stop_requested:
+                    stop_seen_at = now
+            except Exception as exc:  # the database is away for a moment (a restart): look again next round
+                if not database_unreachable(exc):
+                    raise
         elif term_sent_at is None and now - stop_seen_at > grace:
             log.write(b"\n[workbench] the job did not stop by itself: sending SIGTERM\n")
             _signal_group(proc.pid, signal.SIGTERM)

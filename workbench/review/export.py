@@ -6,6 +6,8 @@ prompt, negative prompt, prompt version, seed, model, VAE, LoRAs and scales, qua
 and gate, OCR result, approver and approval time, comment and tags, and the image's sha256 (CSV cells that a
 spreadsheet would run as a formula are escaped: ``workbench.csvsafe``). It is written to a temporary
 name and renamed into ``<workspace>/exports/``, and the export is audited (who, which images, the zip's sha256).
+The audit row is the commit: the zip and its feed are renamed into place inside its transaction, so a process killed
+at any point leaves a whole, audited export or none (the next export removes what a killed one left; issue #23).
 
 Next to the zip, a product feed (``<zip name>_products.csv`` and ``.json``, each written atomically) lists one row per
 (approved image, product it shows): the SKU it was generated for and the catalog products retrieval found in it
@@ -32,10 +34,11 @@ from typing import Any
 from sqlalchemy import select
 
 from workbench.auth import Actor, require
-from workbench.csvsafe import csv_text, write_csv
-from workbench.db import audit, session_scope, utcnow
-from workbench.files import write_json_atomic
+from workbench.csvsafe import csv_text
+from workbench.db import AuditLog, audit, session_scope, utcnow
+from workbench.files import disk_full, is_disk_full
 from workbench.generate.video import video_for
+from workbench.jobs import pid_alive
 from workbench.products.links import products_of_generation
 from workbench.review.queue import QueueItem, ReviewError, _generation_table, _items, _live
 from workbench.settings import get_settings
@@ -116,6 +119,34 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
+TMP_PREFIX = ".export-"  # temporary files of an export in progress: .export-<pid>-<random>.*
+
+
+def _undo_dead_exports(out_dir: Path) -> None:
+    """Remove what exports whose process died (SIGKILL, power cut) left in ``out_dir``: their temporary files, and
+    the files they had renamed into place when no audit row records the export (the commit never happened)."""
+    for path in sorted(out_dir.glob(f"{TMP_PREFIX}*")):
+        try:
+            pid = int(path.name[len(TMP_PREFIX):].split("-")[0])
+        except ValueError:
+            continue
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        if path.name.endswith(".pending.json"):
+            try:
+                pending = json.loads(path.read_text())
+            except (OSError, ValueError):
+                pending = {}
+            if pending.get("zip"):
+                with session_scope() as s:
+                    done = s.scalar(select(AuditLog.id).where(AuditLog.action == "review.export",
+                                                              AuditLog.entity_id == pending["zip"]).limit(1))
+                if done is None:
+                    for name in pending.get("files", []):
+                        (out_dir / Path(name).name).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
+
 def export_approved(actor: Actor, brand: str | None = None, batch: str | None = None,
                     out_dir: Path | None = None) -> ExportResult:
     """Zip every approved image of the brand / batch. Raises ReviewError when none is approved or a file is gone."""
@@ -148,10 +179,16 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
         n += 1
         final = out_dir / f"{slug}_{stamp}_{n}.zip"
 
+    _undo_dead_exports(out_dir)
     records = []
-    fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip.tmp", dir=out_dir)
+    prefix = f"{TMP_PREFIX}{os.getpid()}-"
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".zip.tmp", dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
+    feed_csv, feed_json = final.with_name(f"{final.stem}_products.csv"), final.with_name(f"{final.stem}_products.json")
+    staged = {feed_csv: tmp.with_suffix(".csv.tmp"), feed_json: tmp.with_suffix(".json.tmp"), final: tmp}
+    pending = tmp.with_suffix(".pending.json")
+    placed: list[Path] = []
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for item in items:
@@ -175,17 +212,30 @@ def export_approved(actor: Actor, brand: str | None = None, batch: str | None = 
                  "exported_by": who.username, "brand": brand, "batch": batch, "images": records},
                 indent=2, sort_keys=True))
         digest = _sha256(tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        feed = feed_rows(records)
+        # Temporary names already: written in place (their own temporary files would escape the clean-up)
+        staged[feed_csv].write_text(csv_text(FEED_FIELDS, ({k: _csv_value(r[k]) for k in FEED_FIELDS} for r in feed)),
+                                    encoding="utf-8", newline="")
+        staged[feed_json].write_text(json.dumps({"zip": final.name, "brand": brand, "batch": batch, "products": feed},
+                                                indent=1, default=str) + "\n", encoding="utf-8")
+        # The audit row is the commit: the files are renamed into place inside its transaction, after a note of
+        # their names that lets the next export remove them should this process die before the commit.
+        pending.write_text(json.dumps({"zip": final.name, "files": [p.name for p in staged]}), encoding="utf-8")
+        ids = [i.generation_id for i in items]
+        with session_scope() as s:
+            audit(s, who.username, "review.export", "export", final.name,
+                  after={"path": str(final), "brand": brand, "batch": batch, "count": len(ids),
+                         "generation_ids": ids, "sha256": digest, "product_feed": [feed_csv.name, feed_json.name],
+                         "feed_rows": len(feed)})
+            for target, source in staged.items():  # the zip last: a zip that is there has its feed
+                os.replace(source, target)
+                placed.append(target)
+    except BaseException as exc:
+        for path in [*staged.values(), *placed]:
+            path.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise ReviewError(f"{disk_full(exc, final)}; nothing was exported") from exc
         raise
-    feed = feed_rows(records)
-    feed_csv, feed_json = final.with_name(f"{final.stem}_products.csv"), final.with_name(f"{final.stem}_products.json")
-    write_csv(feed_csv, FEED_FIELDS, ({k: _csv_value(r[k]) for k in FEED_FIELDS} for r in feed))
-    write_json_atomic(feed_json, {"zip": final.name, "brand": brand, "batch": batch, "products": feed})
-    ids = [i.generation_id for i in items]
-    with session_scope() as s:
-        audit(s, who.username, "review.export", "export", final.name,
-              after={"path": str(final), "brand": brand, "batch": batch, "count": len(ids), "generation_ids": ids,
-                     "sha256": digest, "product_feed": [feed_csv.name, feed_json.name], "feed_rows": len(feed)})
+    finally:
+        pending.unlink(missing_ok=True)
     return ExportResult(final, len(ids), ids, digest, records, feed_csv, feed_json, feed)
