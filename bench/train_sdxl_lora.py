@@ -5,6 +5,7 @@ uncached rows) with random weights, so every number has the real model's cost; o
     python bench/train_sdxl_lora.py --gpu --rows eager-b1,fast-b1 --out /tmp/t
     python bench/train_sdxl_lora.py --gpu --out /tmp/train --write-measured workbench/train/measured.json
     python bench/train_sdxl_lora.py --cpu-smoke --out /tmp/train-smoke      # 2 rows, tiny model, CPU (< 60 s)
+    python bench/train_sdxl_lora.py --pack-wheels .whl      # here, before a GPU call: the wheels the GPU machine lacks
 
 Each row does what ``workbench.train.script`` does per optimizer step, with the same fast-path code
 (``workbench.train.speed``): frozen base weights in bf16, LoRA on to_q/k/v/out (fp32 trainable weights) under
@@ -141,8 +142,21 @@ def build_models(spec: dict, device: str, smoke: bool, dtype) -> dict:
     return parts
 
 
+_FLOPS: dict[tuple, int] = {}
+
+
 def count_step_flops(parts: dict, spec: dict, dtype) -> int:
-    """FLOPs of one optimizer step, counted on meta-device copies of the models (see the module docstring)."""
+    """FLOPs of one optimizer step, counted on meta-device copies of the models (see the module docstring). Counted
+    once per (resolution, rank, cached) for one sample and one pass, then x batch x accumulation: every counted op
+    (matmul, convolution, attention) is per sample, so the count is linear in both (checked: batch 2 counts exactly
+    2x batch 1), and counting the full-size UNet on the meta device takes seconds to a minute of CPU."""
+    key = (spec["resolution"], spec["rank"], spec["cached"], repr(dtype))
+    if key not in _FLOPS:
+        _FLOPS[key] = _count_one_sample(parts, {**spec, "batch": 1, "accumulation": 1}, dtype)
+    return _FLOPS[key] * spec["batch"] * spec["accumulation"]
+
+
+def _count_one_sample(parts: dict, spec: dict, dtype) -> int:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from peft import LoraConfig
     from torch.utils.flop_counter import FlopCounterMode
@@ -401,7 +415,8 @@ def write_measured(res: dict, path: str) -> dict:
     """The table the Training page's estimate reads (workbench/train/estimate.py): the measured rows only (errors and
     skipped rows left out), the file's CPU demo row kept."""
     target = Path(path)
-    old = json.loads(target.read_text()) if target.is_file() else {}
+    source = target if target.is_file() else ROOT / "workbench" / "train" / "measured.json"
+    old = json.loads(source.read_text()) if source.is_file() else {}
     table = {"about": "bench/train_sdxl_lora.py on a GPU: full-size SDXL-architecture UNet with random weights (real "
                       "cost), LoRA on to_q/k/v/out; s_per_step per optimizer step (accumulation included), peak_GiB "
                       "= max_memory_allocated after the model build (exact). See docs/PERFORMANCE.md.",
@@ -414,10 +429,41 @@ def write_measured(res: dict, path: str) -> dict:
     return table
 
 
+GPU_WHEELS = ("diffusers==0.42.1", "bitsandbytes==0.50.2")  # what the GPU image lacks (docs/NOTES)
+
+
+def pack_wheels(folder: str, cudas: tuple[str, ...] = ("130", "132")) -> list[Path]:
+    """Download the wheels the GPU machine lacks (Python 3.12) into ``folder`` and trim bitsandbytes' wheel to the CPU
+    library and those for CUDA 13.x (torch 2.11 there is built for CUDA 13): 43 MB -> ~6 MB, so both fit beside the
+    working tree in one call's 64 MiB."""
+    import zipfile
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["python", "-m", "pip", "download", "--python-version", "3.12", "--only-binary=:all:", "--no-deps",
+                    "-d", str(out), *GPU_WHEELS], check=True)
+    for wheel in out.glob("bitsandbytes-*.whl"):
+        keep = ("libbitsandbytes_cpu.so", *(f"libbitsandbytes_cuda{c}.so" for c in cudas))
+        trimmed = wheel.with_suffix(".tmp")
+        with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(trimmed, "w", zipfile.ZIP_DEFLATED) as dst:
+            for item in src.infolist():
+                name = item.filename
+                if name.endswith(".so") and not name.endswith(keep):
+                    continue
+                data = src.read(item)
+                if name.endswith(".dist-info/RECORD"):  # drop the removed libraries' lines
+                    data = b"".join(line for line in data.splitlines(keepends=True)
+                                    if not (b".so," in line and not any(k.encode() + b"," in line for k in keep)))
+                dst.writestr(item, data)
+        trimmed.replace(wheel)
+    return sorted(out.glob("*.whl"))
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--gpu", action="store_true", help="full-size SDXL on CUDA")
+    mode.add_argument("--pack-wheels", metavar="DIR", help="download (and trim) the wheels the GPU machine lacks")
     mode.add_argument("--cpu-smoke", action="store_true", help=f"rows {SMOKE_ROWS} on the tiny model on the CPU")
     ap.add_argument("--rows", help="comma-separated subset of: " + ", ".join(ROWS))
     ap.add_argument("--compile-backend", help="default inductor (eager with --cpu-smoke: inductor's C++ build and "
@@ -429,6 +475,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", help="write OUT.json and OUT.md (rewritten after every row)")
     ap.add_argument("--write-measured", help="also write the estimate's table (workbench/train/measured.json)")
     args = ap.parse_args(argv)
+    if args.pack_wheels:
+        wheels = pack_wheels(args.pack_wheels)
+        print("\n".join(f"{w} {w.stat().st_size / 2**20:.1f} MiB" for w in wheels))
+        return {"wheels": [str(w) for w in wheels]}
     rows = [r for r in (args.rows or (SMOKE_ROWS if args.cpu_smoke else ",".join(ROWS))).split(",") if r]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:

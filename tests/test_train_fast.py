@@ -163,3 +163,76 @@ def test_aot_autograd_compiled_blocks_match_eager(kit, data, runs, tmp_path, mon
     a, b = _lora(runs["root"] / "eager"), _lora(tmp_path / "aot")
     for key in a:
         torch.testing.assert_close(b[key], a[key], **LORA_TOL)
+
+
+# -- the Training page's estimate reads the bench's rows ------------------------------------------------------------
+
+def _table(tmp_path, monkeypatch, rows):
+    from workbench.train import estimate as est_mod
+
+    path = tmp_path / "measured.json"
+    path.write_text(json.dumps({"device": "NVIDIA H200", "torch": "2.11", "date": "2026-12-03", "peak_tflops": 989.0,
+                                "rows": rows, "cpu_demo": est_mod.measured()["cpu_demo"]}))
+    monkeypatch.setattr(est_mod, "MEASURED", path)
+    est_mod.measured.cache_clear()
+    return est_mod
+
+
+def _row(**kw):
+    row = dict(mixed_precision="bf16", gradient_checkpointing=False, optimizer="adamw", cached=True, batch=1,
+               resolution=1024, rank=16, gradient_accumulation_steps=1, compile=False, fused_adam=False,
+               channels_last=False, s_per_step=0.6, peak_GiB=10.0)
+    row.update(kw)
+    return row
+
+
+HUB = "stabilityai/stable-diffusion-xl-base-1.0"
+
+
+def test_the_estimate_counts_every_accumulation_micro_step(tmp_path, monkeypatch):
+    """A step with gradient_accumulation_steps 4 runs 4 forward/backward passes: 4x the time of the measured
+    accumulation-1 row (the presets accumulate 4; the estimate used to give them the 1-pass time)."""
+    est_mod = _table(tmp_path, monkeypatch, {"eager-b1": _row()})
+    try:
+        cfg = build_config({"dataset": "1", "pretrained_model_name_or_path": HUB, "mixed_precision": "bf16"})
+        one = est_mod.estimate(cfg)
+        four = est_mod.estimate(cfg.model_copy(update={"gradient_accumulation_steps": 4}))
+        assert one.s_per_step == pytest.approx(0.6)
+        assert four.s_per_step == pytest.approx(4 * 0.6) and four.peak_gib == one.peak_gib
+    finally:
+        est_mod.measured.cache_clear()
+
+
+def test_a_compiled_row_in_the_table_is_what_a_compiled_config_gets(tmp_path, monkeypatch):
+    est_mod = _table(tmp_path, monkeypatch, {
+        "eager-b1": _row(), "eager-b4": _row(batch=4, s_per_step=1.9, peak_GiB=30.0),
+        "fast-b1": _row(compile=True, fused_adam=True, channels_last=True, s_per_step=0.41, peak_GiB=9.5),
+        "fast-b8": {"error": "OutOfMemoryError: CUDA out of memory"},  # a failed bench row has no figures
+        "preset-24gb": _row(gradient_accumulation_steps=4, s_per_step=2.2, peak_GiB=10.1)})
+    try:
+        base = {"dataset": "1", "pretrained_model_name_or_path": HUB, "mixed_precision": "bf16"}
+        fast = est_mod.estimate(build_config({**base, "torch_compile": True, "use_fused_adam": True,
+                                              "channels_last": True}))
+        assert fast.basis == "measured: fast-b1" and (fast.s_per_step, fast.peak_gib) == (0.41, 9.5)
+        assert not fast.notes and not fast.peak_is_bound
+        eager = est_mod.estimate(build_config(base))
+        assert eager.basis == "measured: eager-b1" and eager.s_per_step == 0.6
+        # compiled but without the fused optimizer: the compiled row, and a note that it had more switched on
+        bare = est_mod.estimate(build_config({**base, "torch_compile": True}))
+        assert bare.s_per_step == 0.41 and "use_fused_adam" in " ".join(bare.notes)
+        # the preset's own row (4 passes per step) is what the preset gets
+        preset = est_mod.estimate(build_config({**load_preset("configs/sdxl_lora_24gb.yaml"), "dataset": "1"}))
+        assert preset.basis == "measured: preset-24gb" and preset.s_per_step == 2.2
+        # a compiled batch 8 (failed in the bench) falls back to a measured row, scaled, and says so
+        big = est_mod.estimate(build_config({**base, "torch_compile": True, "train_batch_size": 8}))
+        assert big.basis.startswith("nearest measured row") and big.s_per_step is not None
+    finally:
+        est_mod.measured.cache_clear()
+
+
+def load_preset(path):
+    from pathlib import Path
+
+    from workbench.train.config import load_config
+
+    return load_config(Path(__file__).resolve().parents[1] / path)
