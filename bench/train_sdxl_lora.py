@@ -196,9 +196,14 @@ def step_inputs(config, batch: int, res: int, device, dtype, generator=None) -> 
     else:
         rand = lambda *shape: torch.randn(*shape, generator=generator, **kw)  # noqa: E731
     return {"latents": rand(batch, config.in_channels, side, side), "emb": rand(batch, 77, config.cross_attention_dim),
-            "cond": {"text_embeds": rand(batch, pooled),
-                     "time_ids": torch.tensor([[res, res, 0, 0, res, res]] * batch, **kw)},
+            "cond": {"text_embeds": rand(batch, pooled), "time_ids": time_ids(batch, res, device, dtype)},
             "t": torch.zeros(batch, dtype=torch.long, device=device)}
+
+
+def time_ids(batch: int, res: int, device, dtype):
+    """SDXL's size conditioning, copied to the device the way the script does (pinned, no host sync)."""
+    ids = torch.tensor([[res, res, 0, 0, res, res]] * batch, dtype=dtype)
+    return ids.to(device) if str(device) in ("meta", "cpu") else speed.to_device(ids, device)
 
 
 # -- one row -----------------------------------------------------------------------------------------------------
@@ -258,8 +263,7 @@ def bench_row(spec: dict, device: str, smoke: bool, backend: str, peak: float | 
                 o1 = parts["text_encoder"](ids, output_hidden_states=True)
                 o2 = parts["text_encoder_2"](ids, output_hidden_states=True)
                 emb = torch.cat([o1.hidden_states[-2], o2.hidden_states[-2]], dim=-1)
-                cond = {"text_embeds": o2[0], "time_ids": torch.tensor([[res, res, 0, 0, res, res]] * batch,
-                                                                       device=device, dtype=dtype)}
+                cond = {"text_embeds": o2[0], "time_ids": time_ids(batch, res, device, dtype)}
         noise = torch.randn(latents.shape, device=device, dtype=dtype, generator=g)
         t = torch.randint(0, 1000, (batch,), device=device, generator=g)
         noisy = sched.add_noise(latents, noise, t)

@@ -314,7 +314,7 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
 
     def encode_images(pixels):
         with torch.no_grad():
-            dist = vae.encode(pixels.to(device, dtype=vae_dtype)).latent_dist
+            dist = vae.encode(speed.to_device(pixels, device).to(vae_dtype)).latent_dist
         return dist.mean.float(), dist.std.float()
 
     if cache:
@@ -432,7 +432,8 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
         idx = order[within * per_global + rank * cfg.train_batch_size:][:cfg.train_batch_size]
         if cache:
             rows = [latent_cache[(kind, i)] for i in idx]
-            mean, std = torch.stack([r[0] for r in rows]).to(device), torch.stack([r[1] for r in rows]).to(device)
+            mean = speed.to_device(torch.stack([r[0] for r in rows]), device)
+            std = speed.to_device(torch.stack([r[1] for r in rows]), device)
             latents = mean + std * torch.randn_like(std)
             sizes = [(r[2], r[3]) for r in rows]
         else:
@@ -467,8 +468,8 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             if cfg.channels_last:
                 noisy = noisy.contiguous(memory_format=torch.channels_last)
             # SDXL micro-conditioning: original size, crop top-left, target size.
-            time_ids = torch.tensor([[*o, *c, cfg.resolution, cfg.resolution] for o, c in sizes], device=device,
-                                    dtype=weight_dtype)
+            time_ids = speed.to_device(torch.tensor([[*o, *c, cfg.resolution, cfg.resolution] for o, c in sizes],
+                                                    dtype=weight_dtype), device)
             if cache_text:
                 emb = torch.stack([text_cache[c][0] for c in captions]).to(device)
                 pooled = torch.stack([text_cache[c][1] for c in captions]).to(device)

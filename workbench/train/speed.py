@@ -77,6 +77,14 @@ def to_channels_last(unet) -> None:
     unet.to(memory_format=torch.channels_last)
 
 
+def to_device(tensor, device):
+    """A CPU tensor onto ``device`` without a host sync: on CUDA through pinned memory with ``non_blocking`` (a copy
+    from pageable memory waits for the GPU queue to drain, which is a sync inside the step); elsewhere ``.to``."""
+    if str(device).startswith("cuda") and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def make_adamw(groups: list[dict], fused: bool, **kwargs) -> tuple[Any, str | None]:
     """``torch.optim.AdamW`` over ``groups``: ``fused=True`` (one kernel for all parameters' update; CUDA, and the CPU
     on torch >= 2.4) when asked, falling back to ``foreach`` with a note where this torch or device has no fused
