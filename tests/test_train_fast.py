@@ -5,7 +5,7 @@ LoRA; resume stays exact with them on; the batch-size finder's choice; the estim
 The compiled runs use torch.compile's ``eager`` backend: dynamo traces every transformer block with its peft LoRA
 layers (``fullgraph=True``: a graph break fails the run) but runs the captured graph as-is. inductor (and
 ``aot_eager``) cost 30-160 s of compiling on these 2 shared cores, too slow for the suite; the opt-in test at the end
-runs ``aot_eager`` (``WORKBENCH_TEST_COMPILE=1``).
+runs ``aot_eager`` (``TRAIN_TEST_COMPILE=1``).
 """
 import json
 import os
@@ -154,11 +154,11 @@ def test_find_batch_size_on_the_cpu_keeps_the_configured_batch_and_says_why(kit,
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("WORKBENCH_TEST_COMPILE"), reason="opt-in: WORKBENCH_TEST_COMPILE=1 (minutes)")
+@pytest.mark.skipif(not os.environ.get("TRAIN_TEST_COMPILE"), reason="opt-in: TRAIN_TEST_COMPILE=1 (minutes)")
 def test_aot_autograd_compiled_blocks_match_eager(kit, data, runs, tmp_path, monkeypatch):
     """AOTAutograd (what inductor builds on) traces forward and backward of the blocks; CPU, so no inductor C++."""
     monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
-    backend = os.environ.get("WORKBENCH_TEST_COMPILE_BACKEND", "aot_eager")
+    backend = os.environ.get("TRAIN_TEST_COMPILE_BACKEND", "aot_eager")
     main(_cfg(kit, data, tmp_path / "aot", **{**FAST, "compile_backend": backend}))
     a, b = _lora(runs["root"] / "eager"), _lora(tmp_path / "aot")
     for key in a:
