@@ -100,6 +100,21 @@ class TrainConfig(BaseModel):
     allow_tf32: bool = False
     seed: int = 0  # one seed fixes data order, augmentations, noise and timesteps (so resume == uninterrupted)
 
+    # -- speed (workbench.train.speed; all off by default: the eager step stays the default until a GPU measurement
+    #    decides, docs/PERFORMANCE.md) ------------------------------------------------------------------------------
+    torch_compile: bool = False  # regional torch.compile: each repeated transformer block of the UNet, LoRA inside
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    #   reduce-overhead / max-autotune add CUDA graphs (CUDA only; the step's shapes are static); ignored on the CPU
+    compile_backend: Literal["inductor", "aot_eager", "eager"] = "inductor"  # aot_eager / eager: for debugging, tests
+    use_fused_adam: bool = False  # torch.optim.AdamW(fused=True): one kernel for the whole update (foreach if absent)
+    channels_last: bool = False  # NHWC layout for the UNet's convolutions and the step's latents
+    logging_steps: int = Field(1, ge=1)  # read the loss and grad norm back from the GPU every N steps (one host sync
+    #                                     per N steps; metrics.jsonl still gets every step's row, stop requests are
+    #                                     honoured at these steps)
+    find_batch_size: bool = False  # CUDA: split train_batch_size x gradient_accumulation_steps into the largest
+    #                                micro-batch whose measured peak fits memory_budget_gib (the effective batch stays)
+    memory_budget_gib: float | None = Field(None, gt=0)  # empty: 92% of the GPU's memory
+
     # -- checkpoints and output ---------------------------------------------------------------------------------
     # Where the run writes (checkpoints/, lora/, logs/, metrics.jsonl): a new or empty folder, or a run's own folder
     # together with resume_from_checkpoint to continue that run. Empty: workspace/runs/<run id>.
@@ -140,6 +155,8 @@ class TrainConfig(BaseModel):
         if ckpt is not None and ckpt != "latest" and not re.fullmatch(r"checkpoint-\d+", PurePath(ckpt).name):
             raise ValueError(f"resume_from_checkpoint {ckpt!r}: give 'latest' or a checkpoint-<step> folder of the "
                              "run's own checkpoints/ folder")
+        if self.use_fused_adam and self.use_8bit_adam:
+            raise ValueError("use_fused_adam and use_8bit_adam are two different optimizers: choose one")
         if self.resolution % 8:
             raise ValueError(f"resolution must be a multiple of 8 (the VAE downsamples by 8), got {self.resolution}")
         return self

@@ -6,7 +6,10 @@ SDXL-architecture UNet with random weights, 1024x1024, rank 16. A config that ma
 numbers ("measured"). Otherwise the nearest row is used and the difference is stated: more samples per step
 (batch x pixels) add activation memory at the rate measured between batch 1 and batch 2 and time in proportion (an upper
 bound: batch 2 measured no slower than batch 1 on an H100, the GPU is not saturated at batch 1). Some rows hold only an
-upper bound on memory ("at most"); the estimate says so.
+upper bound on memory ("at most"); the estimate says so. A step with gradient_accumulation_steps N runs N
+forward/backward passes: N x the time of a one-pass row (a row records its own count). Compiled rows
+(``torch_compile``, measured with fused AdamW and channels_last) match compiled configs; older rows without the
+field were eager.
 
 The table holds only for full-size SDXL. The model's UNet parameters are counted first (safetensors headers, or its
 config under ``accelerate.init_empty_weights``): a UNet that is not SDXL-sized (the demo and tiny models: 1-3 M
@@ -94,22 +97,43 @@ def _key(cfg: TrainConfig) -> dict[str, Any]:
     cached = cfg.cache_latents and not cfg.random_flip and not cfg.train_text_encoder
     return {"mixed_precision": cfg.mixed_precision, "gradient_checkpointing": cfg.gradient_checkpointing,
             "optimizer": "adamw8" if cfg.use_8bit_adam else "adamw", "cached": cached,
-            "batch": cfg.train_batch_size * (2 if cfg.with_prior_preservation else 1), "resolution": cfg.resolution}
+            "batch": cfg.train_batch_size * (2 if cfg.with_prior_preservation else 1), "resolution": cfg.resolution,
+            "compile": cfg.torch_compile, "gradient_accumulation_steps": cfg.gradient_accumulation_steps}
 
 
-_WEIGHTS = {"gradient_checkpointing": 8, "mixed_precision": 4, "cached": 2, "optimizer": 2, "batch": 1,
-            "resolution": 1}
+_WEIGHTS = {"gradient_checkpointing": 8, "mixed_precision": 4, "cached": 2, "optimizer": 2, "compile": 2, "batch": 1,
+            "resolution": 1, "gradient_accumulation_steps": 0.5}
+# What a row written before a field existed was measured with (the 2026-11-23 table: eager, one pass per step).
+_ROW_DEFAULTS = {"compile": False, "gradient_accumulation_steps": 1, "fused_adam": False, "channels_last": False}
+
+
+def _field(row: dict[str, Any], k: str) -> Any:
+    return row.get(k, _ROW_DEFAULTS.get(k))
 
 
 def _distance(key: dict[str, Any], row: dict[str, Any]) -> float:
-    return sum(w for k, w in _WEIGHTS.items() if key[k] != row[k])
+    return sum(w for k, w in _WEIGHTS.items() if key[k] != _field(row, k))
+
+
+def _measured_rows(table: dict[str, Any]) -> dict[str, dict]:
+    """Rows with a time (a bench row that failed or was skipped records why, and no figures)."""
+    return {name: row for name, row in table["rows"].items() if row.get("s_per_step") is not None}
 
 
 def _activation_per_sample_gib(rows: dict[str, dict]) -> float:
-    """Activation memory of one 1024x1024 sample without checkpointing: batch 2 measured minus the batch-1 bound."""
-    b2, b1 = rows.get("bf16-adamw-b2", {}), rows.get("bf16-adamw", {})
-    hi = b2.get("peak_GiB")
-    lo = b1.get("peak_GiB", b1.get("peak_GiB_max"))
+    """Activation memory of one 1024x1024 sample without checkpointing: the eager bf16 AdamW cached rows at batch 2
+    and batch 1 (the difference; the batch-1 figure may be an upper bound, which makes this a lower bound)."""
+    def peak(batch):
+        for row in rows.values():
+            fields = (row.get("mixed_precision"), row.get("gradient_checkpointing"), row.get("optimizer"),
+                      row.get("cached"), row.get("batch"), row.get("resolution"), _field(row, "compile"),
+                      _field(row, "gradient_accumulation_steps"))
+            if fields == ("bf16", False, "adamw", True, batch, 1024, False, 1):
+                if row.get("peak_GiB", row.get("peak_GiB_max")):
+                    return row.get("peak_GiB", row.get("peak_GiB_max"))
+        return None
+
+    hi, lo = peak(2), peak(1)
     return max(0.0, hi - lo) if hi and lo else 7.0
 
 
@@ -182,7 +206,8 @@ def _small_model(cfg: TrainConfig, params: int | None, table: dict[str, Any], gp
                                "model; measure it with bench/train_sdxl_lora.py (docs/PERFORMANCE.md)"])
     params = params or demo["unet_parameters"]
     row_work = demo["unet_parameters"] * demo["batch"] * demo["resolution"] ** 2
-    work = params * cfg.train_batch_size * (2 if cfg.with_prior_preservation else 1) * cfg.resolution ** 2
+    work = (params * cfg.train_batch_size * (2 if cfg.with_prior_preservation else 1) * cfg.resolution ** 2
+            * cfg.gradient_accumulation_steps)  # the CPU row: one forward/backward per step
     s = demo["s_per_step"] * work / row_work
     notes = [f"demo model: {size}; no GPU memory figure (it trains on CPU)",
              f"the CPU time comes from {demo.get('device', 'CPU cores')} with nothing else running; a busy machine is "
@@ -190,7 +215,7 @@ def _small_model(cfg: TrainConfig, params: int | None, table: dict[str, Any], gp
              "time left from its real step times"]
     if abs(work / row_work - 1) > 1e-6:
         notes.append(f"time scaled from the CPU row ({_millions(demo['unet_parameters'])} parameters, batch "
-                     f"{demo['batch']}, {demo['resolution']} px) by parameters x samples x pixels "
+                     f"{demo['batch']}, {demo['resolution']} px) by parameters x samples x pixels x passes "
                      f"({work / row_work:.2f}x)")
     return Estimate(s_per_step=round(s, 4), peak_gib=None, peak_is_bound=False, device=demo.get("device", "CPU"),
                     basis="tiny demo model: runs on CPU, no GPU needed", gpu=gpu, fits=True, notes=notes,
@@ -207,11 +232,15 @@ def estimate(cfg: TrainConfig, gpu_gib: float | None = None, gpu: Gpu | None = N
     if _is_demo(cfg) or (params is not None and abs(params / SDXL_UNET_PARAMETERS - 1) > SDXL_TOLERANCE):
         return _small_model(cfg, params, table, gpu, steps)
     key = _key(cfg)
-    rows = table["rows"]
+    rows = _measured_rows(table)
     name, row = min(rows.items(), key=lambda kv: (_distance(key, kv[1]), kv[0]))
     notes: list[str] = []
-    diffs = [k for k in _WEIGHTS if key[k] != row[k]]
-    s = row["s_per_step"]
+    diffs = [k for k in _WEIGHTS if key[k] != _field(row, k)]
+    # An optimizer step runs gradient_accumulation_steps forward/backward passes; the row's time covers its own count.
+    s = row["s_per_step"] * key["gradient_accumulation_steps"] / _field(row, "gradient_accumulation_steps")
+    if key["gradient_accumulation_steps"] != _field(row, "gradient_accumulation_steps"):
+        notes.append(f"{key['gradient_accumulation_steps']} forward/backward passes per step: the row's time per pass "
+                     f"x {key['gradient_accumulation_steps']}")
     peak = row.get("peak_GiB", row.get("peak_GiB_max"))
     bound = "peak_GiB" not in row
     work = (key["batch"] * key["resolution"] ** 2) / (row["batch"] * row["resolution"] ** 2)
@@ -229,6 +258,11 @@ def estimate(cfg: TrainConfig, gpu_gib: float | None = None, gpu: Gpu | None = N
         notes.append("train_text_encoder: both text encoders stay on the GPU (+~1.6 GiB)")
     basis = (f"measured: {name}" if not diffs and not notes else
              f"nearest measured row {name} (differs in {', '.join(diffs) or 'precision'})")
+    if key["compile"] and _field(row, "compile"):
+        missing = [flag for flag, field in (("use_fused_adam", "fused_adam"), ("channels_last", "channels_last"))
+                   if _field(row, field) and not getattr(cfg, flag)]
+        if missing:
+            notes.append(f"the compiled row was measured with {' and '.join(missing)} on as well")
     est = Estimate(s_per_step=round(s, 3), peak_gib=round(peak, 2), peak_is_bound=bound, basis=basis,
                    device=table.get("device", ""), gpu=gpu, notes=notes,
                    total_s=s * steps if steps else None)

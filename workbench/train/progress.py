@@ -37,10 +37,12 @@ class StepTimer:
         self.recent: list[float] = []
         self.last = time.monotonic()
 
-    def tick(self) -> float:
+    def tick(self, steps: int = 1) -> float:
+        """Seconds per step since the last tick, which covered ``steps`` steps (the script reads the GPU back every
+        ``logging_steps`` steps: only then is their time known)."""
         now = time.monotonic()
-        seconds, self.last = now - self.last, now
-        self.recent = (self.recent + [seconds])[-self.window:]
+        seconds, self.last = (now - self.last) / steps, now
+        self.recent = (self.recent + [seconds] * steps)[-self.window:]
         return seconds
 
     def pause(self) -> None:

@@ -38,6 +38,7 @@ from workbench.train.checkpoints import (  # noqa: F401 - list_checkpoints: also
     resolve_checkpoint, save_checkpoint)
 from workbench.train.config import ConfigError, TrainConfig
 from workbench.train.data import Example, class_image_paths, is_cacheable, load_example, resolve_examples
+from workbench.train import speed
 from workbench.train.validation import (  # noqa: F401 - is_demo, export_kohya: also imported from here
     LORA_FILE, export_kohya, generate_class_images, is_demo, nan_message, run_card, run_validation, write_rank_checksum)
 
@@ -164,6 +165,58 @@ def save_lora(out_dir: Path, adapted: dict[str, Any], unwrap: Callable, is_main:
     StableDiffusionXLPipeline.save_lora_weights(str(out_dir), is_main_process=is_main, **kwargs)
 
 
+def _norm_tensor(grad_norm, like):
+    """The grad norm clip_grad_norm_ returned, as a 0-d float tensor beside the loss (NaN where there is none)."""
+    import torch
+
+    if grad_norm is None:
+        return torch.full((), float("nan"), device=like.device)
+    return torch.as_tensor(grad_norm, device=like.device).detach().float().reshape(())
+
+
+BATCH_FILE = "batch_size.json"  # what find_batch_size chose: a resumed run keeps the same split (same data, noise)
+
+
+def find_batch_size(cfg: TrainConfig, unet, out: Path, device, weight_dtype, trained, reporter,
+                    resuming: bool) -> TrainConfig:
+    """--find_batch_size: on CUDA, the largest micro-batch that splits train_batch_size x gradient_accumulation_steps
+    exactly and whose measured peak (one forward + backward, peak reset before it, plus the optimizer state to come)
+    fits memory_budget_gib (default 92% of the GPU). A resumed run reuses the first run's choice. On the CPU it keeps
+    the configured batch and says why."""
+    import json
+
+    import torch
+
+    if device.type != "cuda":
+        reporter.log(f"find_batch_size needs CUDA (it measures torch.cuda.max_memory_allocated); keeping "
+                     f"train_batch_size {cfg.train_batch_size} on {device.type}")
+        return cfg
+    saved = out / BATCH_FILE
+    if resuming and saved.is_file():
+        chosen = json.loads(saved.read_text())
+        reporter.log(f"find_batch_size: keeping this run's micro-batch {chosen['train_batch_size']} x "
+                     f"{chosen['gradient_accumulation_steps']} accumulation")
+        return cfg.model_copy(update={k: chosen[k] for k in ("train_batch_size", "gradient_accumulation_steps")})
+    effective = cfg.train_batch_size * cfg.gradient_accumulation_steps
+    total = torch.cuda.get_device_properties(device).total_memory
+    budget = cfg.memory_budget_gib * 2**30 if cfg.memory_budget_gib else 0.92 * total
+    params = [p for mod in trained for p in mod.parameters() if p.requires_grad]
+    extra = speed.optimizer_state_bytes(params, cfg.use_8bit_adam)
+    per_sample = 2 if cfg.with_prior_preservation else 1  # class images ride along in the same forward pass
+    batch, accumulation, tried = speed.pick_batch_size(
+        effective, lambda b: speed.probe_peak(unet, b * per_sample, cfg.resolution, weight_dtype, device, extra),
+        budget, is_oom=speed.is_cuda_oom)
+    steps = ", ".join(f"{t['batch']}: " + (f"{t['peak_bytes'] / 2**30:.1f} GiB" if t["peak_bytes"] else "out of memory")
+                      for t in tried)
+    reporter.log(f"find_batch_size: micro-batch {batch} x {accumulation} accumulation (effective {effective}; budget "
+                 f"{budget / 2**30:.1f} GiB; tried {steps})")
+    chosen = {"train_batch_size": batch, "gradient_accumulation_steps": accumulation, "budget_bytes": int(budget),
+              "tried": tried}
+    if reporter.enabled:
+        write_json_atomic(saved, chosen)
+    return cfg.model_copy(update={"train_batch_size": batch, "gradient_accumulation_steps": accumulation})
+
+
 # -- the script ---------------------------------------------------------------------------------------------------
 
 def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> TrainResult:  # noqa: C901
@@ -261,7 +314,7 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
 
     def encode_images(pixels):
         with torch.no_grad():
-            dist = vae.encode(pixels.to(device, dtype=vae_dtype)).latent_dist
+            dist = vae.encode(speed.to_device(pixels, device).to(vae_dtype)).latent_dist
         return dist.mean.float(), dist.std.float()
 
     if cache:
@@ -283,6 +336,9 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             model.to("cpu")
         torch.cuda.empty_cache()
     m["parked"], m["device"] = parked, device
+    if cfg.find_batch_size:
+        cfg = find_batch_size(cfg, unet, out, device, weight_dtype, trained, reporter, resuming=ckpt is not None)
+        per_global = cfg.train_batch_size * world
     reporter.log(f"{len(examples)} training images ({data_info['source']}), {len(class_examples)} class images; "
                  f"latents {'cached' if cache else 'encoded each step'}, text embeddings "
                  f"{'cached' if cache_text else 'encoded each step'}")
@@ -300,11 +356,13 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             import bitsandbytes as bnb
         except ImportError:
             raise ConfigError("use_8bit_adam needs bitsandbytes: pip install bitsandbytes") from None
-        optimizer_cls = bnb.optim.AdamW8bit
-    else:
-        optimizer_cls = torch.optim.AdamW
-    optimizer = optimizer_cls(groups, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay,
-                              eps=cfg.adam_epsilon)
+        optimizer = bnb.optim.AdamW8bit(groups, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                        weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
+    else:  # fused: one kernel for the whole update (workbench.train.speed)
+        optimizer, note = speed.make_adamw(groups, cfg.use_fused_adam, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                           weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
+        if note:
+            reporter.log(note)
     batches_per_epoch = math.ceil(len(examples) / per_global)
     updates_per_epoch = math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps)
     max_steps = cfg.max_train_steps or cfg.num_train_epochs * updates_per_epoch
@@ -320,6 +378,17 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
         adapted.update(text_encoder=te1, text_encoder_2=te2)
     adapted["unet"] = unet
     unwrap = accelerator.unwrap_model
+    # The fast path (workbench.train.speed): after the LoRA is injected, so its layers are inside the compiled blocks.
+    if cfg.channels_last:
+        speed.to_channels_last(unwrap(unet))
+    compiled = cfg.torch_compile
+    cuda_graphs = compiled and speed.uses_cuda_graphs(cfg.compile_mode, device.type)
+    if compiled:
+        blocks = speed.compile_unet(unwrap(unet), backend=cfg.compile_backend, mode=cfg.compile_mode)
+        reporter.log(f"torch.compile ({cfg.compile_backend}, mode {cfg.compile_mode}) of {blocks} transformer blocks; "
+                     "the first steps compile")
+        if cfg.compile_mode in speed.CUDA_GRAPH_MODES and not cuda_graphs:
+            reporter.log(f"compile_mode {cfg.compile_mode}: CUDA graphs need a CUDA device; none on {device.type}")
 
     # Checkpoints hold only the LoRA tensors (exact peft state, plus the diffusers file), not the frozen base model.
     ckpt_parts = dict(optimizer=optimizer, lr_scheduler=lr_scheduler,
@@ -363,7 +432,8 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
         idx = order[within * per_global + rank * cfg.train_batch_size:][:cfg.train_batch_size]
         if cache:
             rows = [latent_cache[(kind, i)] for i in idx]
-            mean, std = torch.stack([r[0] for r in rows]).to(device), torch.stack([r[1] for r in rows]).to(device)
+            mean = speed.to_device(torch.stack([r[0] for r in rows]), device)
+            std = speed.to_device(torch.stack([r[1] for r in rows]), device)
             latents = mean + std * torch.randn_like(std)
             sizes = [(r[2], r[3]) for r in rows]
         else:
@@ -373,7 +443,10 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             sizes = [(x[1], x[2]) for x in loaded]
         return latents, [exs[i].caption for i in idx], sizes, epoch
 
+    pending: list[dict] = []  # steps whose loss and grad norm are still on the device (read back at logging steps)
     while step < max_steps:
+        if cuda_graphs:  # a new iteration: outputs of the previous step's graphs may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
         # Everything random in this step comes from (seed, step, rank): resume replays it exactly.
         torch.manual_seed(step_seed(cfg.seed, step, rank))
         np.random.seed(step_seed(cfg.seed, step, rank) % 2**32)
@@ -392,9 +465,11 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
                                       device=device).long()
             noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+            if cfg.channels_last:
+                noisy = noisy.contiguous(memory_format=torch.channels_last)
             # SDXL micro-conditioning: original size, crop top-left, target size.
-            time_ids = torch.tensor([[*o, *c, cfg.resolution, cfg.resolution] for o, c in sizes], device=device,
-                                    dtype=weight_dtype)
+            time_ids = speed.to_device(torch.tensor([[*o, *c, cfg.resolution, cfg.resolution] for o, c in sizes],
+                                                    dtype=weight_dtype), device)
             if cache_text:
                 emb = torch.stack([text_cache[c][0] for c in captions]).to(device)
                 pooled = torch.stack([text_cache[c][1] for c in captions]).to(device)
@@ -426,37 +501,57 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
                     loss = loss + cfg.prior_loss_weight * prior_loss
             accelerator.backward(loss / cfg.gradient_accumulation_steps)
             losses.append(loss.detach())
-        step_loss = accelerator.gather(torch.stack(losses).mean()[None]).mean().item()
-        if not math.isfinite(step_loss):
-            msg = nan_message(cfg, vae_ref, step + 1, step_loss)
-            reporter.finish("failed", msg)
-            raise TrainingDiverged(msg)
-        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        # No host sync here: the loss and the grad norm stay on the device until a logging step reads them back.
+        step_loss_t = accelerator.gather(torch.stack(losses).mean()[None]).mean()
+        grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         lr_scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        last_loss = step_loss
+        pending.append({"step": step, "epoch": epoch, "lr": lr_scheduler.get_last_lr()[0], "loss": step_loss_t,
+                        "grad_norm": grad_norm})
+        host_stop = sigterm["seen"] or bool(should_stop and should_stop(step))
+        checkpoint_due = step % cfg.checkpointing_steps == 0
+        validate_due = bool(cfg.validation_epochs) and step % (cfg.validation_epochs * updates_per_epoch) == 0
+        # Every process reads back at the same steps (a collective follows); a stop seen by one process alone waits
+        # for the next logging step, except in a single process, where it is honoured at once.
+        if not (step % cfg.logging_steps == 0 or step == max_steps or checkpoint_due or validate_due
+                or (world == 1 and host_stop)):
+            continue
 
-        # 7. Progress, stop requests, checkpoints, validation. -----------------------------------------------------
-        seconds = timer.tick()
+        # 7. Progress, stop requests, checkpoints, validation (at logging steps). -----------------------------------
+        seconds = timer.tick(len(pending))
+        values = torch.stack([torch.stack([r["loss"].detach().float(), _norm_tensor(r["grad_norm"], r["loss"])])
+                              for r in pending]).tolist()  # the one host sync for these steps
         gpu_mem = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-        row = {"step": step, "epoch": epoch, "loss": step_loss, "lr": lr_scheduler.get_last_lr()[0],
-               "s_per_step": seconds, "eta_s": timer.eta(max_steps - step), "gpu_mem_gb": gpu_mem}
-        stop_here = reporter.step(row, max_steps) or sigterm["seen"] or bool(should_stop and should_stop(step))
-        stop_here = bool(accelerator.reduce(torch.tensor([float(stop_here)], device=device), "max").item())
-        if is_main and cfg.report_to != "none":
-            accelerator.log({"loss": step_loss, "lr": row["lr"]}, step=step)
-        checkpoint_now = step % cfg.checkpointing_steps == 0 or (stop_here and step < max_steps)
+        stop_here = host_stop
+        for r, (loss_value, norm) in zip(pending, values):
+            if not math.isfinite(loss_value):
+                msg = nan_message(cfg, vae_ref, r["step"], loss_value)
+                reporter.finish("failed", msg)
+                raise TrainingDiverged(msg)
+            row = {"step": r["step"], "epoch": r["epoch"], "loss": loss_value, "lr": r["lr"],
+                   "grad_norm": norm if math.isfinite(norm) else None, "s_per_step": seconds,
+                   "eta_s": timer.eta(max_steps - r["step"]), "gpu_mem_gb": gpu_mem}
+            stop_here = reporter.step(row, max_steps) or stop_here
+            if is_main and cfg.report_to != "none":
+                accelerator.log({"loss": loss_value, "lr": r["lr"]}, step=r["step"])
+            last_loss = step_loss = loss_value
+        pending = []
+        if world > 1:  # every process stops at the same step
+            stop_here = bool(accelerator.reduce(torch.tensor([float(stop_here)], device=device), "max").item())
+        checkpoint_now = checkpoint_due or (stop_here and step < max_steps)
         if checkpoint_now:
             last_ckpt = save_checkpoint(accelerator, out, step, step_loss, cfg, **ckpt_parts)
             timer.pause()
-            samples = run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype,
-                                     accelerator, reporter)
+            with speed.eager_while(compiled):
+                samples = run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype,
+                                         accelerator, reporter)
             reporter.checkpoint(last_ckpt, step, step_loss, samples)
-        elif cfg.validation_epochs and step % (cfg.validation_epochs * updates_per_epoch) == 0:
-            run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype, accelerator,
-                           reporter)
+        elif validate_due:
+            with speed.eager_while(compiled):
+                run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype, accelerator,
+                               reporter)
             timer.pause()
         if stop_here and step < max_steps:
             status = "stopped"
@@ -470,7 +565,10 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
                          final_loss=last_loss, checkpoint=str(last_ckpt) if last_ckpt else None,
                          resumed_from_step=resumed_from,
                          extra={"optimizer": type(optimizer.optimizer if hasattr(optimizer, "optimizer") else
-                                                   optimizer).__name__, "processes": world})
+                                                   optimizer).__name__, "processes": world,
+                                "train_batch_size": cfg.train_batch_size,
+                                "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+                                "compiled_blocks": speed.compiled_regions(unwrap(unet))})
     if status == "done":
         lora_dir = out / "lora"
         tmp = out / ".lora.tmp"
@@ -481,8 +579,9 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
             if cfg.export_kohya:
                 export_kohya(tmp, cfg.alpha)
         if step % cfg.checkpointing_steps:  # the last step was not validated yet
-            run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype, accelerator,
-                           reporter)
+            with speed.eager_while(compiled):
+                run_validation(cfg, m, unwrap(unet), adapted, unwrap, out, step, device, weight_dtype, accelerator,
+                               reporter)
         result.lora_dir = str(lora_dir)
         result.seconds = time.monotonic() - started
         if is_main:
