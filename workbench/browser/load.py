@@ -36,7 +36,6 @@ SETTLED = ("!document.querySelector('[data-testid=\"stStatusWidget\"]')"
            " && !document.querySelector('[data-stale=\"true\"]')")
 CRASH = "[data-testid='stException']"
 DISCONNECTED = "[data-testid='stConnectionStatus']"
-ERROR_BOX = "[data-testid='stAlertContentError']"
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,12 @@ class LoadPlan:
     marketers: int = 5
     analysts: int = 1
     images: int = 60  # pending images seeded for the approvers
-    seconds: float = 120.0  # how long people keep starting actions; the last ones then finish
+    seconds: float = 120.0  # how long each person keeps starting actions after signing in; the last one finishes
     generations_per_marketer: int = 2  # each a one-image job (64 px, ``generation_steps`` steps)
     generation_steps: int = 2
     reject_share: float = 0.3  # the rest are approvals
     spread: bool = True  # approver i first steps i % 4 images into the queue (else all start on the first image)
+    ramp: float = 1.0  # seconds between one person's first page load and the next one's
     action_timeout: float = 120.0  # seconds one click may take to be answered on a loaded machine
     jobs_timeout: float = 240.0  # seconds the queued jobs get to end after the people stop
     seed: int = 0
@@ -84,6 +84,7 @@ class Observed:
     evaluations: list[tuple[str, int]] = field(default_factory=list)  # (analyst, evaluation id)
     errors: list[str] = field(default_factory=list)  # exceptions, error boxes, page errors, dropped websockets
     load: list[float] = field(default_factory=list)  # 1-minute load average, every 5 s
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by process kind (``cpu_seconds``)
     closing: bool = False
 
 
@@ -155,12 +156,37 @@ def _install_tiny_models() -> None:
 
 # -- the people -------------------------------------------------------------------------------------------------------
 
+# In the page, polled every 250 ms (cheaper than Playwright's text locators, which scan the whole page on every
+# animation frame: with 26 pages on 2 cores that scan was a large share of the machine): the first of ``patterns``
+# (regular expressions) that an up-to-date element matching ``selector`` shows, skipping texts that contain one of
+# ``exclude``; an exception shown anywhere answers at once (index -1).
+FIND = """([selector, patterns, exclude]) => {
+  const crash = document.querySelector("[data-testid='stException']");
+  if (crash) return {index: -1, text: crash.innerText};
+  const shown = [...document.querySelectorAll(selector)].filter(e => !e.closest("[data-stale='true']"))
+    .map(e => e.innerText).filter(t => !exclude.some(x => t.includes(x)));
+  for (let i = 0; i < patterns.length; i++) {
+    const re = new RegExp(patterns[i]);
+    const t = shown.find(s => re.test(s));
+    if (t !== undefined) return {index: i, text: t};
+  }
+  return false;
+}"""
+ALERT = "[data-testid='stAlertContainer']"
+MARKDOWN = "[data-testid='stMarkdown']"
+
+
+class NoAnswer(Exception):
+    """A page action got no answer within the plan's ``action_timeout``."""
+
+
 class _Person:
     """One signed-in user in a browser context: times each action and collects what went wrong on their page."""
 
     def __init__(self, page, role: str, user: str, seen: Observed, plan: LoadPlan):
         self.page, self.role, self.user, self.seen, self.plan = page, role, user, seen, plan
         self.timeout_ms = plan.action_timeout * 1000
+        self.until = 0.0  # when this person stops starting actions (set by ``sign_in``)
         page.set_default_timeout(self.timeout_ms)
         page.on("pageerror", lambda exc: seen.errors.append(f"{user}: page error: {exc}"))
         page.on("websocket", self._watch_socket)
@@ -174,106 +200,118 @@ class _Person:
         self.seen.actions.append(Action(self.role, self.user, kind, time.monotonic() - start, outcome, detail))
 
     async def settled(self) -> None:
-        await self.page.wait_for_function(SETTLED, polling=100, timeout=self.timeout_ms)
+        await self.page.wait_for_function(SETTLED, polling=250, timeout=self.timeout_ms)
+
+    async def answer(self, selector: str, patterns: list[str], exclude: list[str] = ()) -> tuple[int, str]:
+        """(index of the pattern seen, the element's text); (-1, its text) for an exception on the page."""
+        found = await self.page.wait_for_function(FIND, arg=[selector, patterns, list(exclude)], polling=250,
+                                                  timeout=self.timeout_ms)
+        value = await found.json_value()
+        return value["index"], value["text"]
 
     async def check_page(self, kind: str) -> bool:
-        """After an action: an exception, an unexpected error box or a lost connection on the page is an error."""
-        page = self.page
+        """After an action: an exception or a connection status (reconnecting, offline) on the page is an error."""
         for selector, what in ((CRASH, "an exception"), (DISCONNECTED, "a connection status")):
-            found = page.locator(selector)
+            found = self.page.locator(selector)
             if await found.count():
                 text = (await found.first.inner_text()).strip()[:500]
                 self.seen.errors.append(f"{self.user}: {kind}: the page shows {what}: {text}")
                 return False
         return True
 
-    async def step(self, kind: str, act, answer=None, grace: float = 0.3) -> str:
-        """Do ``act()``, wait for ``answer`` (a locator) or, without one, a short grace for the rerun to start, then
-        for the page to settle; record the time. Returns the outcome."""
+    async def step(self, kind: str, act, selector: str | None = None, patterns: list[str] = (),
+                   exclude: list[str] = (), grace: float = 0.3) -> tuple[str, str]:
+        """Do ``act()``; wait for one of ``patterns`` in ``selector`` (or, without them, a short grace for the rerun
+        to start) and for the page to settle; record the time. Returns (outcome, the answer's text); the outcome is
+        ``ok``, ``error`` (an exception, a lost connection) or ``timeout`` (also listed as an error)."""
         start = time.monotonic()
+        text = ""
         try:
             await act()
-            if answer is not None:
-                await answer.first.wait_for(state="visible", timeout=self.timeout_ms)
+            if selector:
+                index, text = await self.answer(selector, list(patterns), list(exclude))
+                if index < 0:
+                    self.seen.errors.append(f"{self.user}: {kind}: the page shows an exception: {text[:500]}")
             else:
                 await asyncio.sleep(grace)
             await self.settled()
         except Exception as exc:  # noqa: BLE001 - playwright's TimeoutError and its errors on a closed page
             self.record(kind, start, "timeout", str(exc).splitlines()[0][:300])
             self.seen.errors.append(f"{self.user}: {kind}: no answer within {self.plan.action_timeout:.0f} s")
-            return "timeout"
-        ok = await self.check_page(kind)
+            return "timeout", ""
+        ok = await self.check_page(kind) and not (selector and index < 0)
         self.record(kind, start, "ok" if ok else "error")
-        return "ok" if ok else "error"
+        return ("ok" if ok else "error"), text
 
     async def sign_in(self, url: str, path: str) -> bool:
         page = self.page
-        if await self.step("open_page", lambda: page.goto(f"{url}/{path}"),
-                           page.get_by_role("textbox", name="Username")) != "ok":
+        opened, _ = await self.step("open_page", lambda: page.goto(f"{url}/{path}"), "[data-testid='stTextInput']",
+                                    ["Username"])
+        if opened != "ok":
             return False
         await page.get_by_role("textbox", name="Username").fill(self.user)
         await page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        return await self.step("sign_in", page.get_by_role("button", name="Sign in", exact=True).click,
-                               page.get_by_text("Signed in as")) == "ok"
+        signed, _ = await self.step("sign_in", page.get_by_role("button", name="Sign in", exact=True).click,
+                                    "[data-testid='stSidebar']", ["Signed in as"])
+        # Everyone gets the same time to work, however slow their sign-in was on a busy machine.
+        self.until = time.monotonic() + self.plan.seconds
+        return signed == "ok"
 
-    async def tab(self, name: str) -> str:
-        return await self.step("open_tab", self.page.get_by_role("tab", name=name).click)
+    async def tab(self, name: str) -> bool:
+        return (await self.step("open_tab", self.page.get_by_role("tab", name=name).click))[0] == "ok"
 
-    async def number(self, kind: str, label: str, value: int) -> str:
+    async def number(self, kind: str, label: str, value: int) -> bool:
         box = self.page.get_by_label(label, exact=True).filter(visible=True).first
 
         async def act():
             await box.fill(str(value))
             await box.press("Enter")
-        return await self.step(kind, act)
+        return (await self.step(kind, act))[0] == "ok"
 
 
-async def _approver(person: _Person, url: str, index: int, deadline: float) -> None:
+async def _approver(person: _Person, url: str, index: int) -> None:
+    """Decides the image the queue shows (approve, or reject with a reason), as fast as the page answers, for the
+    plan's time or until the queue is empty. A conflict (someone decided it first) is an answer, not an error."""
     page, seen, plan = person.page, person.seen, person.plan
     rng = random.Random(plan.seed * 1000 + index)
     if not await person.sign_in(url, "Review"):
         return
-    pending = page.locator("[data-testid='stMarkdown']").filter(has_text=re.compile(r"^Image \d+ · pending"))
-    empty = page.get_by_text("Nothing to review with these filters")
     if plan.spread:
         for _ in range(index % 4):
-            if await person.step("next", page.get_by_role("button", name="Next").click) != "ok":
+            if (await person.step("next", page.get_by_role("button", name="Next").click))[0] != "ok":
                 return
     reasons = 0
-    while time.monotonic() < deadline:
-        await pending.or_(empty).first.wait_for(timeout=person.timeout_ms)
-        if await empty.count():
-            return  # nothing left to decide
-        gid = int(re.match(r"Image (\d+)", await pending.first.inner_text()).group(1))
+    while time.monotonic() < person.until:
+        where, text = await person.answer(f"{MARKDOWN}, {ALERT}",
+                                          [r"^Image \d+ · pending", "Nothing to review with these filters"])
+        if where != 0:
+            if where < 0:
+                seen.errors.append(f"{person.user}: the review page shows an exception: {text[:500]}")
+            return  # nothing left to decide (or broken)
+        gid = int(re.match(r"Image (\d+)", text).group(1))
         reject = rng.random() < plan.reject_share
         if reject:
             reasons += 1
             await page.get_by_label(re.compile(r"^Comment")).filter(visible=True).first.fill(
                 f"load test: reason {reasons} from {person.user}")
         status = "rejected" if reject else "approved"
-        ack = page.get_by_text(re.compile(rf"^Image {gid} {status}\.$"))
-        conflict = page.get_by_text(re.compile(rf"image {gid} changed while you looked at it"))
-        refused = page.locator(ERROR_BOX).filter(has_text=re.compile(r"say why you reject", re.I))
         button = page.get_by_role("button", name="Reject" if reject else "Approve").filter(visible=True).first
         start = time.monotonic()
         try:
             await button.click()
-            await ack.or_(conflict).or_(refused).or_(page.locator(CRASH)).first.wait_for(timeout=person.timeout_ms)
+            where, text = await person.answer(ALERT, [rf"^Image {gid} {status}\.$",
+                                                      rf"image {gid} changed while you looked at it",
+                                                      r"ay why you reject"])
             await person.settled()
         except Exception as exc:  # noqa: BLE001 - no answer in time (or the page went away)
             person.record(status, start, "timeout", str(exc).splitlines()[0][:300])
             seen.unanswered.append((gid, person.user, status))
             seen.errors.append(f"{person.user}: {status} image {gid}: no answer within {plan.action_timeout:.0f} s")
             return
-        if await ack.count():
+        outcome = {0: "ok", 1: "conflict"}.get(where, "error")
+        if outcome == "ok":
             seen.decisions.append((gid, person.user, status))
-            outcome = "ok"
-        elif await conflict.count():
-            outcome = "conflict"
-        else:
-            outcome = "error"
-            text = await page.locator(f"{ERROR_BOX}, {CRASH}").first.inner_text() if await page.locator(
-                f"{ERROR_BOX}, {CRASH}").count() else "?"
+        elif outcome == "error":
             seen.errors.append(f"{person.user}: {status} image {gid}: {text.strip()[:500]}")
         if not await person.check_page(status):
             outcome = "error"
@@ -282,53 +320,39 @@ async def _approver(person: _Person, url: str, index: int, deadline: float) -> N
             return
 
 
-async def _marketer(person: _Person, url: str, index: int, deadline: float) -> None:
+async def _marketer(person: _Person, url: str, index: int) -> None:
+    """Queues ``generations_per_marketer`` one-image jobs from the saved prompt batch (a new first seed each), then
+    switches between the Generate tabs while they run."""
     page, seen, plan = person.page, person.seen, person.plan
     if not await person.sign_in(url, "Generate"):
         return
-    if await person.tab("Prompt batch") != "ok" or \
-            await person.number("set_steps", "Steps", plan.generation_steps) != "ok":
+    if not await person.tab("Prompt batch") or not await person.number("set_steps", "Steps", plan.generation_steps):
         return
-    jobs = page.get_by_text(re.compile(r"— job \d+, (queued|running|done|failed|stopped)"))
-    mine: set[int] = set()
+    mine: list[int] = []
     for k in range(plan.generations_per_marketer):
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= person.until:
             return
-        if await person.number("set_seed", "First seed", 1000 * (index + 1) + k) != "ok":
+        if not await person.number("set_seed", "First seed", 1000 * (index + 1) + k):  # new images each time
             return
-        start = time.monotonic()
-        try:
-            await page.get_by_role("button", name=re.compile(r"^Queue \d+ images?$")).click()
-            new = None
-            while new is None:  # the job panel names the job just queued
-                if time.monotonic() - start > plan.action_timeout:
-                    raise TimeoutError("no new job in the job panel")
-                texts = await jobs.all_inner_texts()
-                ids = {int(m.group(1)) for t in texts for m in [re.search(r"job (\d+),", t)] if m}
-                new = next(iter(ids - mine), None)
-                if new is None:
-                    await asyncio.sleep(0.2)
-            await person.settled()
-        except Exception as exc:  # noqa: BLE001
-            person.record("queue", start, "timeout", str(exc).splitlines()[0][:300])
-            seen.errors.append(f"{person.user}: queue: no job shown within {plan.action_timeout:.0f} s")
+        queue = page.get_by_role("button", name=re.compile(r"^Queue \d+ image"))
+        queued, text = await person.step("queue", queue.click, MARKDOWN, [r"— job \d+, (queued|running|done|failed)"],
+                                         exclude=[f"job {j}," for j in mine])
+        if queued != "ok":
             return
-        mine.add(new)
-        seen.jobs.append((person.user, new))
-        person.record("queue", start, "ok" if await person.check_page("queue") else "error", f"job {new}")
+        mine.append(int(re.search(r"job (\d+),", text).group(1)))
+        seen.jobs.append((person.user, mine[-1]))
         await asyncio.sleep(3)  # looks at the job panel before the next one
-    while time.monotonic() < deadline:  # then browses the page while the jobs run
+    while time.monotonic() < person.until:
         for name in ("One prompt", "Prompt batch"):
-            if await person.tab(name) != "ok":
+            if not await person.tab(name):
                 return
             await asyncio.sleep(3)
 
 
-async def _analyst(person: _Person, url: str, index: int, deadline: float) -> None:
+async def _analyst(person: _Person, url: str, index: int) -> None:
+    """Starts one evaluation of the seeded batch (default metrics, no reference set), then reads the tabs."""
     page, seen = person.page, person.seen
-    if not await person.sign_in(url, "Evaluate"):
-        return
-    if await person.tab("New evaluation") != "ok":
+    if not await person.sign_in(url, "Evaluate") or not await person.tab("New evaluation"):
         return
     await page.get_by_label("Name", exact=True).filter(visible=True).first.fill(f"load test {person.user}")
     pick = page.get_by_role("combobox", name="Image sets (generation batches)", exact=True).first
@@ -337,37 +361,41 @@ async def _analyst(person: _Person, url: str, index: int, deadline: float) -> No
         await pick.click()
         await page.get_by_role("option").filter(has_text=BATCH).first.click()
         await page.keyboard.press("Escape")
-    if await person.step("choose_set", choose) != "ok":
+    if (await person.step("choose_set", choose))[0] != "ok":
         return
-    queued = page.get_by_text(re.compile(r"^Evaluation \d+ queued\.$"))
-    if await person.step("evaluate", page.get_by_role("button", name="Evaluate", exact=True).click, queued) != "ok":
+    started, text = await person.step("evaluate", page.get_by_role("button", name="Evaluate", exact=True).click,
+                                      ALERT, [r"^Evaluation \d+ queued\.$"])
+    if started != "ok":
         return
-    seen.evaluations.append((person.user, int(re.search(r"\d+", await queued.first.inner_text()).group())))
-    while time.monotonic() < deadline:  # reads the results while the evaluation runs
+    seen.evaluations.append((person.user, int(re.search(r"\d+", text).group())))
+    while time.monotonic() < person.until:  # reads the results while the evaluation runs
         for name in ("Compare", "Metric cards", "New evaluation"):
-            if await person.tab(name) != "ok":
+            if not await person.tab(name):
                 return
             await asyncio.sleep(3)
 
 
 async def drive(url: str, plan: LoadPlan, seeded: Seeded, chromium: str | None = None) -> Observed:
-    """Everyone at once (sign-ins staggered by a quarter second) until ``plan.seconds`` have passed; each person
-    finishes the action under way. One headless Chromium, one context (own cookies, own Streamlit session) each."""
+    """Everyone at once (page loads staggered by ``plan.ramp`` seconds), each for ``plan.seconds`` after signing in
+    (then finishing the action under way). One headless Chromium, one context (own cookies, own Streamlit session)
+    each."""
     from playwright.async_api import async_playwright
 
     seen = Observed()
     people = ([("approver", u, _approver) for u in seeded.approvers] + [("marketer", u, _marketer)
               for u in seeded.marketers] + [("analyst", u, _analyst) for u in seeded.analysts])
+    rng = random.Random(plan.seed)
+    rng.shuffle(people)  # the roles arrive mixed, not approvers first
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium or find_chromium(), args=CHROMIUM_ARGS)
-        deadline = time.monotonic() + plan.seconds
 
         async def one(i: int, role: str, user: str, run) -> None:
-            await asyncio.sleep(0.25 * i)
+            await asyncio.sleep(plan.ramp * i)
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
             person = _Person(await context.new_page(), role, user, seen, plan)
+            index = sorted(u for r, u, _ in people if r == role).index(user)
             try:
-                await run(person, url, sum(r == role for r, _, _ in people[:i]), deadline)
+                await run(person, url, index)
             except Exception as exc:  # noqa: BLE001 - a person's script broke: say so, keep the others going
                 seen.errors.append(f"{user}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
 
@@ -379,11 +407,31 @@ async def drive(url: str, plan: LoadPlan, seeded: Seeded, chromium: str | None =
         sampler = asyncio.create_task(sample_load())
         try:
             await asyncio.gather(*(one(i, role, user, run) for i, (role, user, run) in enumerate(people)))
+            seen.cpu = cpu_seconds()
         finally:
             seen.closing = True
             sampler.cancel()
             await browser.close()
     return seen
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process's descendants, by kind: the Streamlit server, the job worker and its
+    jobs, Chromium, Playwright's driver; and this process itself (the people's scripts)."""
+    import psutil
+
+    me = psutil.Process()
+    used = collections.Counter({"driver (this process)": sum(me.cpu_times()[:2])})
+    for proc in me.children(recursive=True):
+        try:
+            line = " ".join(proc.cmdline())
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        kind = ("chromium" if "chrom" in line else "streamlit server" if "streamlit" in line else
+                "job worker and jobs" if "workbench" in line else "playwright" if "playwright" in line else "other")
+        used[kind] += t.user + t.system + t.children_user + t.children_system
+    return {k: round(v, 1) for k, v in used.items()}
 
 
 # -- what the database says -------------------------------------------------------------------------------------------
@@ -496,7 +544,8 @@ def run_load(plan: LoadPlan, workspace: Path, log: Path, chromium: str | None = 
                     "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")},
         "seconds": {"seeding": round(seeding, 1), "people": round(driven, 1),
                     "total": round(time.monotonic() - started, 1)},
-        "page_time_s": {"by_role": by_role, "by_action": by_action},
+        "cpu_s": seen.cpu,
+        "page_time_s": {"by_role": by_role, "by_action": by_action},  # answered actions (ok or conflict)
         "actions": dict(collections.Counter(f"{a.kind}:{a.outcome}" for a in seen.actions)),
         **checks,
         "errors": seen.errors,
