@@ -1,8 +1,9 @@
 """Load on the served app (issue #23 item 5): 20 approvers deciding at once, 5 marketers queueing small generations
-and 1 analyst starting an evaluation, each a signed-in user in headless Chromium, for a bounded time on loopback.
+and 1 analyst starting an evaluation, each a signed-in user in headless Chromium, for a bounded time on loopback
+(``--seconds`` of work per person after their sign-in).
 
     python bench/load_served.py [--seconds 120] [--approvers 20 --marketers 5 --analysts 1 --images 60]
-                                [--keep DIR] [--out report.json]
+                                [--ramp 1] [--action-timeout 120] [--keep DIR] [--out report.json]
 
 Seeds a fresh workspace (users, pending placeholder images, the tiny model kit, a one-prompt batch), serves it with
 `streamlit run Home.py` on a free port (headless, no file watcher) and drives it with workbench.browser.load; then
@@ -31,6 +32,8 @@ def main() -> int:
     parser.add_argument("--analysts", type=int, default=1)
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--generations", type=int, default=2, help="jobs each marketer queues")
+    parser.add_argument("--ramp", type=float, default=1.0, help="seconds between two people's first page loads")
+    parser.add_argument("--action-timeout", type=float, default=120, help="seconds one click may wait for its answer")
     parser.add_argument("--keep", type=Path, help="build the workspace here and keep it (default: a temp dir)")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
@@ -49,7 +52,8 @@ def main() -> int:
     if not find_chromium():
         parser.error("Chromium is not installed: apt-get install chromium")
     plan = LoadPlan(approvers=args.approvers, marketers=args.marketers, analysts=args.analysts, images=args.images,
-                    seconds=args.seconds, generations_per_marketer=args.generations)
+                    seconds=args.seconds, generations_per_marketer=args.generations, ramp=args.ramp,
+                    action_timeout=args.action_timeout)
     try:
         report = run_load(plan, workspace, log=tmp / "streamlit.log")
     finally:

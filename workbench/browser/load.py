@@ -44,7 +44,7 @@ class LoadPlan:
     marketers: int = 5
     analysts: int = 1
     images: int = 60  # pending images seeded for the approvers
-    seconds: float = 120.0  # how long each person keeps starting actions after signing in; the last one finishes
+    seconds: float = 120.0  # how long people keep starting actions once all have arrived (``drive``)
     generations_per_marketer: int = 2  # each a one-image job (64 px, ``generation_steps`` steps)
     generation_steps: int = 2
     reject_share: float = 0.3  # the rest are approvals
@@ -85,6 +85,7 @@ class Observed:
     errors: list[str] = field(default_factory=list)  # exceptions, error boxes, page errors, dropped websockets
     load: list[float] = field(default_factory=list)  # 1-minute load average, every 5 s
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by process kind (``cpu_seconds``)
+    warm_up: float = 0.0  # seconds the server took to show its first page (not counted in the page times)
     closing: bool = False
 
 
@@ -186,7 +187,7 @@ class _Person:
     def __init__(self, page, role: str, user: str, seen: Observed, plan: LoadPlan):
         self.page, self.role, self.user, self.seen, self.plan = page, role, user, seen, plan
         self.timeout_ms = plan.action_timeout * 1000
-        self.until = 0.0  # when this person stops starting actions (set by ``sign_in``)
+        self.until = 0.0  # when this person stops starting actions (``drive`` and ``sign_in`` set it)
         page.set_default_timeout(self.timeout_ms)
         page.on("pageerror", lambda exc: seen.errors.append(f"{user}: page error: {exc}"))
         page.on("websocket", self._watch_socket)
@@ -253,8 +254,9 @@ class _Person:
         await page.get_by_role("textbox", name="Password").fill(PASSWORD)
         signed, _ = await self.step("sign_in", page.get_by_role("button", name="Sign in", exact=True).click,
                                     "[data-testid='stSidebar']", ["Signed in as"])
-        # Everyone gets the same time to work, however slow their sign-in was on a busy machine.
-        self.until = time.monotonic() + self.plan.seconds
+        # Everyone works until the last one has arrived plus the plan's time, and at least the plan's time however
+        # slow their sign-in was on a busy machine.
+        self.until = max(self.until, time.monotonic() + self.plan.seconds)
         return signed == "ok"
 
     async def tab(self, name: str) -> bool:
@@ -376,9 +378,10 @@ async def _analyst(person: _Person, url: str, index: int) -> None:
 
 
 async def drive(url: str, plan: LoadPlan, seeded: Seeded, chromium: str | None = None) -> Observed:
-    """Everyone at once (page loads staggered by ``plan.ramp`` seconds), each for ``plan.seconds`` after signing in
-    (then finishing the action under way). One headless Chromium, one context (own cookies, own Streamlit session)
-    each."""
+    """Everyone at once: first page loads staggered by ``plan.ramp`` seconds (a page load costs Chromium ~3 CPU
+    seconds here: 26 at once starve everything else on 2 cores), then each person works until the last one has
+    arrived plus ``plan.seconds``, and at least ``plan.seconds`` after their own sign-in; the action under way is
+    finished. One headless Chromium, one context (own cookies, own Streamlit session) each."""
     from playwright.async_api import async_playwright
 
     seen = Observed()
@@ -388,11 +391,22 @@ async def drive(url: str, plan: LoadPlan, seeded: Seeded, chromium: str | None =
     rng.shuffle(people)  # the roles arrive mixed, not approvers first
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium or find_chromium(), args=CHROMIUM_ARGS)
+        # A server that has run a while has its page modules imported: one page load first, not counted (the first
+        # script run imports them, ~9 CPU seconds here).
+        started = time.monotonic()
+        warm = await browser.new_context()
+        page = await warm.new_page()
+        await page.goto(f"{url}/Review")
+        await page.get_by_role("textbox", name="Username").wait_for(timeout=plan.action_timeout * 1000)
+        await warm.close()
+        seen.warm_up = time.monotonic() - started
+        common_end = time.monotonic() + plan.ramp * len(people) + plan.seconds
 
         async def one(i: int, role: str, user: str, run) -> None:
             await asyncio.sleep(plan.ramp * i)
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
             person = _Person(await context.new_page(), role, user, seen, plan)
+            person.until = common_end
             index = sorted(u for r, u, _ in people if r == role).index(user)
             try:
                 await run(person, url, index)
@@ -542,7 +556,8 @@ def run_load(plan: LoadPlan, workspace: Path, log: Path, chromium: str | None = 
                     "load_during_mean": round(sum(seen.load) / len(seen.load), 2) if seen.load else None,
                     "load_during_max": round(max(seen.load), 2) if seen.load else None,
                     "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")},
-        "seconds": {"seeding": round(seeding, 1), "people": round(driven, 1),
+        "seconds": {"seeding": round(seeding, 1), "first_page_warm_up": round(seen.warm_up, 1),
+                    "people": round(driven, 1),
                     "total": round(time.monotonic() - started, 1)},
         "cpu_s": seen.cpu,
         "page_time_s": {"by_role": by_role, "by_action": by_action},  # answered actions (ok or conflict)
