@@ -2,7 +2,7 @@
 marketers queueing small generations, an analyst starting an evaluation, each signed in in a browser context of
 its own in one headless Chromium, for a bounded time. Then the database is checked against what the pages said:
 every decision a page acknowledged is recorded exactly once, no image is decided twice, every queued generation is
-a job that ended, and no page showed an exception, an unexpected error box or lost its websocket.
+a job that ended, and no page showed an exception or a refusal, nor lost its connection to the server.
 
     plan = LoadPlan(approvers=20, marketers=5, analysts=1, images=60, seconds=120)
     report = run_load(plan, workspace, log=workspace / "streamlit.log")   # seeds, serves, drives, checks
