@@ -13,6 +13,7 @@ from workbench.browser.load import LoadPlan, Observed, Seeded, check_database, r
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # ~25 s idle; 100-120 s on this machine at a load average of 20
 def test_three_approvers_on_one_queue_lose_and_double_no_decision(workspace, tmp_path):
     pytest.importorskip("playwright.async_api", reason="pip install playwright (requirements-test.txt)")
     if not find_chromium():
