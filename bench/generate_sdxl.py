@@ -30,11 +30,11 @@ import gc
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import torch
+from gpu_info import driver_version
 
 from workbench.generate import speed
 from workbench.models.sdxl_arch import LORA_TARGETS, bench_tokenizer, build_parts, build_vae, module_bytes
@@ -239,7 +239,7 @@ def run(rows: list[str], batches: list[int], size: int, steps: int, guidance: fl
                  "compile_mode": compile_mode or "default", "model": "tiny SDXL kit" if smoke else "SDXL base 1.0 "
                  "architecture", "rows": {}}
     if device.startswith("cuda"):
-        res["driver"] = _driver()
+        res["driver"] = driver_version()
     for name in rows:
         row = {**DEFAULTS, **ROWS[name]}
         if smoke and row["dtype"] == "fp16":
@@ -289,13 +289,6 @@ def run(rows: list[str], batches: list[int], size: int, steps: int, guidance: fl
         write(res, out)
     return res
 
-
-def _driver() -> str:
-    try:
-        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def _derive(res: dict) -> None:

@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import torch
+from gpu_info import driver_version
 
 from workbench.train import speed
 
@@ -336,7 +337,7 @@ def run(rows: list[str], device: str, smoke: bool, backend: str, peak: float | N
                                                           "architecture, random weights"),
                  "device": torch.cuda.get_device_name(0) if cuda else
                  f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
-                 "driver": _driver() if cuda else None, "torch": torch.__version__,
+                 "driver": driver_version() if cuda else None, "torch": torch.__version__,
                  "date": datetime.date.today().isoformat(), "peak_tflops": peak, "peak_source": peak_source,
                  "compile_backend": backend, "model": "tiny SDXL kit (64 px)" if smoke else "SDXL base 1.0 "
                  "architecture", "rows": {}}
@@ -365,13 +366,6 @@ def run(rows: list[str], device: str, smoke: bool, backend: str, peak: float | N
         write(res, out)
     return res
 
-
-def _driver() -> str:
-    try:
-        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def markdown(res: dict) -> str:
