@@ -4,8 +4,10 @@ Chromium as the role that uses it, shot once its images have loaded.
     python scripts/screenshots.py                          # builds ./demo-workspace first if it is missing (~1 min)
     python scripts/screenshots.py --workspace /tmp/ws --out /tmp/shots
 
-Needs Playwright (requirements-test.txt) and Debian's Chromium (`apt-get install chromium`). It generates one
-image on the Generate page (the demo LoRA on a colour-free prompt), so the workspace gains one pending image.
+Needs Playwright (requirements-test.txt) and Debian's Chromium (`apt-get install chromium`). It generates four
+images on the Generate page (the demo LoRA on a colour-free prompt) and one product scene, so the workspace gains
+pending images. Each PNG is written at 1400 px wide and, when over 400 KB, re-encoded with a 256-colour palette
+(Pillow): the guide's pictures stay small in the repository.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from workbench.browser import (CHROMIUM_ARGS, ROOT, find_chromium, login, logout
 from workbench.demo import DEMO_PASSWORD
 
 WIDTH, HEIGHT, TALLEST = 1400, 1000, 2200
+MAX_BYTES = 400_000
 
 
 def build_demo(workspace: Path) -> None:
@@ -32,14 +35,36 @@ def build_demo(workspace: Path) -> None:
     subprocess.run([sys.executable, "-m", "workbench.cli", "demo"], env=env, check=True)
 
 
+def shrink(path: Path, limit: int = MAX_BYTES) -> None:
+    """Re-encode a screenshot over ``limit`` bytes with a 256-colour palette (no dithering: flat UI colours stay
+    flat), keeping whichever file is smaller."""
+    from PIL import Image
+
+    if path.stat().st_size <= limit:
+        return
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    tmp = path.with_suffix(".tmp.png")
+    small.save(tmp, optimize=True)
+    if tmp.stat().st_size < path.stat().st_size:
+        tmp.replace(path)
+    else:
+        tmp.unlink()
+
+
 def take(page, url: str, out: Path) -> list[Path]:
     shots: list[Path] = []
 
-    def shot(name: str) -> None:
+    def shot(name: str, window_only: bool = False) -> None:
         path = out / f"{name}.png"
-        screenshot(page, path, max_height=TALLEST)
+        if window_only:  # what the window shows where the page was scrolled to
+            page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
+            page.screenshot(path=str(path))
+        else:
+            screenshot(page, path, max_height=TALLEST)
+        shrink(path)
         shots.append(path)
-        print(f"  {path}", flush=True)
+        print(f"  {path} ({path.stat().st_size // 1000} KB)", flush=True)
 
     page.goto(url)
     settle(page)
@@ -53,6 +78,10 @@ def take(page, url: str, out: Path) -> list[Path]:
     tab(page, "Runs")
     see(page, "LoRA registered", timeout=30_000)
     shot("training")
+    page.get_by_role("heading", name="Compare loss curves").scroll_into_view_if_needed()
+    page.locator("[data-testid='stVegaLiteChart']").last.wait_for()
+    page.wait_for_timeout(1000)  # the chart draws
+    shot("training_compare", window_only=True)  # the loss curves of the runs picked, overlaid
 
     nav(page, "Prompts")
     see(page, "Tokens")
@@ -68,6 +97,14 @@ def take(page, url: str, out: Path) -> list[Path]:
     see(page, "image(s) saved with their provenance", timeout=300_000)
     shot("generate")
 
+    tab(page, "Product scene")
+    see(page, "Product (SKU)")
+    select(page, "Scene preset", "Studio")
+    page.get_by_role("button", name="Generate scenes").click()
+    settle(page, timeout=300_000)
+    see(page, "Your results")
+    shot("scene")
+
     logout(page)
     nav(page, "Evaluate")
     login(page, "ari", DEMO_PASSWORD)  # analyst
@@ -77,6 +114,11 @@ def take(page, url: str, out: Path) -> list[Path]:
     nav(page, "Review")
     login(page, "ana", DEMO_PASSWORD)  # approver
     shot("review")
+    select(page, "Batch", "demo-aurelo-products")  # images made for a product: its reference photo beside them
+    shot("review_products")
+    tab(page, "Bulk")
+    see(page, "Apply to the selected images")
+    shot("review_bulk")
 
     nav(page, "Home", heading="Brand Workbench")
     shot("home")
