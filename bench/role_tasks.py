@@ -35,6 +35,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -185,7 +186,7 @@ def marketer(u: User, version: str) -> dict:
     colour = page.get_by_role("combobox", name="Color", exact=True).first
     for _ in range(EXTRA_COLOURS):  # the first colours not picked yet
         colour.click()
-        option = page.get_by_role("option").first
+        option = page.get_by_role("option").filter(has_not_text=re.compile(r"^\s*Select all")).first
         option.wait_for(timeout=10_000)
         name = option.inner_text()
         option.click()
@@ -197,6 +198,7 @@ def marketer(u: User, version: str) -> dict:
     m = re.search(r"([\d,]+) prompts? from", page.locator("[data-testid='stMarkdown']").filter(
         has_text=re.compile(r"prompts? from")).first.inner_text())
     n_prompts = int(m.group(1).replace(",", "")) if m else 0
+    assert n_prompts == 1 + EXTRA_COLOURS, f"the batch has {n_prompts} prompts, not {1 + EXTRA_COLOURS}"
     u.type(page.get_by_label("Batch name", exact=True), "role bench batch", "Batch name")
     u.click(page.get_by_role("button", name="Save to prompt library"), "Save to prompt library")
     see(page, re.compile(r"Saved as batch \d+"))
@@ -224,22 +226,23 @@ def marketer(u: User, version: str) -> dict:
 def analyst(u: User, version: str) -> dict:
     """Training: the loss curves of the two runs, compared."""
     page = u.page
-    if version == "before":  # no overlay: open one run's curves, then the other's
+    if version == "before":  # no overlay: read one run's curves, then open the other run and read its curves
         u.click(page.get_by_role("tab", name="Runs"), "the Runs tab")
-        box = page.get_by_role("combobox", name="Open run", exact=True).first
-        first = box.input_value() if box.evaluate("e => e.tagName") == "INPUT" else box.inner_text()
-        page.get_by_text("training loss").first.wait_for(timeout=60_000)
-        box.click()
-        other = page.get_by_role("option").filter(has_not_text=first).first if first else page.get_by_role(
-            "option").nth(1)
-        other.wait_for(timeout=10_000)
-        label = other.inner_text()
-        other.click()
-        u._count(2, f"choose Open run: {label}")
-        settle(page, timeout=LONG)
-        see(page, re.compile(r"run \d+\*\*|run \d+ —"))
+        opened = page.locator("[data-testid='stSelectbox']").filter(has_text="Open run").first
+        first = re.search(r"run \d+: .*", opened.inner_text()).group(0).strip()
         page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=60_000)
-        return {"runs_compared": [first, label], "how": "one run's curves, then the other's"}
+        box = page.get_by_role("combobox", name="Open run", exact=True).first
+        box.click()
+        option = page.get_by_role("option").filter(has_not_text=first).first
+        option.wait_for(timeout=10_000)
+        second = option.inner_text().strip()
+        option.click()
+        u._count(2, f"choose Open run: {second}")
+        settle(page, timeout=LONG)
+        other_id = re.match(r"run (\d+)", second).group(1)
+        see(page, re.compile(rf"run {other_id}\b.* — "))
+        page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=60_000)
+        return {"runs_compared": [first, second], "how": "one run's curves, then the other's"}
     u.click(page.get_by_role("tab", name="Runs"), "the Runs tab")
     see(page, "Compare loss curves")
     picker = page.locator("[data-testid='stMultiSelect']").filter(has_text="Runs to overlay").first
@@ -349,18 +352,56 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def table(paths: list[Path]) -> str:
+    """The before/after markdown table from the --json files of several invocations (medians over all their runs)."""
+    runs: dict[str, list[dict]] = {"before": [], "after": []}
+    loads = []
+    for path in paths:
+        data = json.loads(path.read_text())
+        for r in data["runs"]:
+            runs[data["version"]].append(r["results"])
+            loads += [r["load_before"].split()[0], r["load_after"].split()[0]]
+
+    def cell(version: str, role: str, part: str | None = None) -> str:
+        ok = [r[role] for r in runs[version] if role in r and "error" not in r[role]]
+        if part:
+            ok = [r[part] for r in ok]
+        if not ok:
+            return "— | —"
+        clicks = statistics.median(x["actions"] for x in ok)
+        secs = statistics.median(x["seconds"] for x in ok)
+        return f"{clicks:g} | {secs:.1f} s (n={len(ok)})"
+
+    rows = ["| role | task | before: clicks | before: seconds | after: clicks | after: seconds |",
+            "|---|---|---|---|---|---|",
+            f"| marketer | {TASKS['marketer'][3]} | {cell('before', 'marketer')} | {cell('after', 'marketer')} |",
+            f"| analyst | {TASKS['analyst'][3]} | {cell('before', 'analyst')} | {cell('after', 'analyst')} |"]
+    for part, words in (("one_at_a_time", "review 10 images one at a time (A key)"),
+                        ("bulk", "review 10 images in bulk (tick 10, apply)")):
+        rows.append(f"| approver | {words} | {cell('before', 'approver', part)} | {cell('after', 'approver', part)} |")
+    rows.append(f"\n1-minute load average at the start and end of the runs: {', '.join(loads)}")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1])
     ap.add_argument("--version", choices=["before", "after"], default="after")
-    ap.add_argument("--workspace", type=Path, required=True)
+    ap.add_argument("--workspace", type=Path)
     ap.add_argument("--roles", default="marketer,analyst,approver")
     ap.add_argument("--repeat", type=int, default=2, help="0: only prepare the workspace and its snapshot")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--table", type=Path, nargs="+", help="print the before/after table of these --json files, only")
     args = ap.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the server and its worker stop too
     chromium = find_chromium()
     if not chromium:
         sys.exit("Chromium is not installed: apt-get install chromium")
+    if args.workspace is None:
+        ap.error("--workspace is needed")
     code, workspace = args.code.resolve(), args.workspace.resolve()
     roles = args.roles.split(",")
     snap = prepare(code, workspace)
