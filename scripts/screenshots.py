@@ -53,10 +53,16 @@ def shrink(path: Path, limit: int = MAX_BYTES) -> None:
         tmp.unlink()
 
 
-def take(page, url: str, out: Path) -> list[Path]:
+NAMES = ("datasets", "training", "training_compare", "prompts", "generate", "scene", "evaluate", "review",
+         "review_products", "review_bulk", "home")
+
+
+def take(page, url: str, out: Path, only: set[str] | frozenset[str] = frozenset(NAMES)) -> list[Path]:
     shots: list[Path] = []
 
     def shot(name: str, window_only: bool = False) -> None:
+        if name not in only:
+            return
         path = out / f"{name}.png"
         if window_only:  # what the window shows where the page was scrolled to
             page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
@@ -90,21 +96,23 @@ def take(page, url: str, out: Path) -> list[Path]:
 
     nav(page, "Generate")
     see(page, "demo model")
-    select(page, "Trained LoRAs", "LoRA")
-    page.get_by_label("Prompt", exact=True).fill("a photo of a hoodie by aurelo, on a white background")
-    page.get_by_label("Images", exact=True).fill("2")
-    page.get_by_role("button", name="Generate", exact=True).click()
-    settle(page, timeout=LONG)
-    see(page, "image(s) saved with their provenance", timeout=LONG)
-    shot("generate")
+    if "generate" in only:
+        select(page, "Trained LoRAs", "LoRA")
+        page.get_by_label("Prompt", exact=True).fill("a photo of a hoodie by aurelo, on a white background")
+        page.get_by_label("Images", exact=True).fill("2")
+        page.get_by_role("button", name="Generate", exact=True).click()
+        settle(page, timeout=LONG)
+        see(page, "image(s) saved with their provenance", timeout=LONG)
+        shot("generate")
 
-    tab(page, "Product scene")
-    see(page, "Product (SKU)")
-    select(page, "Scene preset", "Studio")
-    page.get_by_role("button", name="Generate scenes").click()
-    settle(page, timeout=LONG)
-    see(page, "Your results")
-    shot("scene")
+    if "scene" in only:
+        tab(page, "Product scene")
+        scene_preset = page.get_by_role("combobox", name="Scene preset", exact=True)
+        scene_preset.wait_for()  # the SKU's photo and its cut-out are shown above it
+        select(page, "Scene preset", "Studio")
+        page.get_by_role("button", name="Generate scenes").click()
+        settle(page, timeout=LONG)  # the scene, with its fidelity verdict, under the form
+        shot("scene")
 
     logout(page)
     nav(page, "Evaluate")
@@ -117,8 +125,10 @@ def take(page, url: str, out: Path) -> list[Path]:
     shot("review")
     select(page, "Batch", "demo-aurelo-products")  # images made for a product: its reference photo beside them
     shot("review_products")
-    tab(page, "Bulk")
+    select(page, "Batch", "(any)")
+    tab(page, "Bulk")  # every pending image, with the products in each, in one form
     see(page, "Apply to the selected images")
+    settle(page)
     shot("review_bulk")
 
     nav(page, "Home", heading="Brand Workbench")
@@ -130,7 +140,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workspace", type=Path, default=ROOT / "demo-workspace")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    ap.add_argument("--only", default=",".join(NAMES), help=f"comma-separated, of: {', '.join(NAMES)}")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if only - set(NAMES):
+        ap.error(f"unknown: {', '.join(sorted(only - set(NAMES)))}")
     from playwright.sync_api import sync_playwright
 
     chromium = find_chromium()
@@ -146,7 +160,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             page.set_default_timeout(60_000)
             try:
-                shots = take(page, url, args.out)
+                shots = take(page, url, args.out, only)
             finally:
                 browser.close()
     print(f"{len(shots)} screenshots in {time.monotonic() - started:.0f} s")
