@@ -228,10 +228,9 @@ def analyst(u: User, version: str) -> dict:
     page = u.page
     if version == "before":  # no overlay: read one run's curves, then open the other run and read its curves
         u.click(page.get_by_role("tab", name="Runs"), "the Runs tab")
-        opened = page.locator("[data-testid='stSelectbox']").filter(has_text="Open run").first
-        first = re.search(r"run \d+: .*", opened.inner_text()).group(0).strip()
-        page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=60_000)
         box = page.get_by_role("combobox", name="Open run", exact=True).first
+        first = box.input_value().strip()  # the newest run, open with its curves
+        page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=60_000)
         box.click()
         option = page.get_by_role("option").filter(has_not_text=first).first
         option.wait_for(timeout=10_000)
