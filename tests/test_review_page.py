@@ -31,6 +31,11 @@ def _keys(at: AppTest, kind: str) -> set[str]:
     return {w.key for w in getattr(at, kind) if w.key}
 
 
+def _can_decide(at: AppTest) -> bool:
+    """Whether the page shows the decision buttons (keyed by the image they decide)."""
+    return any(k.startswith("review_approve_") for k in _keys(at, "button"))
+
+
 def test_first_run_asks_for_an_admin_then_signs_them_in(workspace):
     at = _page()
     assert not at.exception and "Create the first admin" in [s.value for s in at.subheader]
@@ -86,13 +91,13 @@ def test_oidc_identity_is_mapped_to_a_role(workspace):
     at.run()
     assert not at.exception, at.exception
     assert at.session_state[StateKeys.USER] == "zoe@northwind.example"
-    assert get_user("zoe@northwind.example").role == "approver" and "review_approve" in _keys(at, "button")
+    assert get_user("zoe@northwind.example").role == "approver" and _can_decide(at)
 
     stranger = _page(run=False)
     stranger.secrets["auth"] = dict(at.secrets["auth"])
     stranger.user = {"is_logged_in": True, "email": "eve@elsewhere.example", "email_verified": True}
     stranger.run()
-    assert "no role in this workspace" in page_text(stranger) and "review_approve" not in _keys(stranger, "button")
+    assert "no role in this workspace" in page_text(stranger) and not _can_decide(stranger)
 
 
 # The role x page matrix: which controls each role gets (the library refuses the rest anyway: test_review_auth).
@@ -112,7 +117,7 @@ def test_each_role_sees_exactly_its_controls(workspace):
         assert not at.exception, (role, at.exception)
         want = EXPECTED[role]
         assert [t.label for t in at.tabs] == want["tabs"], role
-        assert ("review_approve" in _keys(at, "button")) is want["decide"], role
+        assert _can_decide(at) is want["decide"], role
         assert ("My submissions" in [s.value for s in at.subheader]) is want["submissions"], role
 
 
@@ -123,12 +128,12 @@ def test_approver_decides_with_tags_and_moves_on(workspace):
     at = _page("ana")
     assert "Image 1 of 2" in page_text(at) and "nwo_style navy tee, studio" in [c.value for c in at.code]
     at.text_input(key=f"review_tags_{first}").input("hero, homepage")
-    at.button(key="review_approve").click().run()
+    _decision_button(at, "approve").click().run()
     assert not at.exception and f"Image {first} approved." in page_text(at)
     (d,) = history("ana", first)
     assert (d.decision, d.tags, d.reviewer) == ("approved", ("hero", "homepage"), "ana")
     assert "Image 1 of 1" in page_text(at) and "nwo_style olive tee, street" in [c.value for c in at.code]
-    at.button(key="review_request_changes").click().run()  # no comment
+    _decision_button(at, "request_changes").click().run()  # no comment
     assert "Say what should change" in page_text(at) and get_item("ana", second).review_status == "pending"
 
 
@@ -138,7 +143,7 @@ def test_a_second_approver_is_told_the_current_decision(workspace):
     at = _page("ana")
     auth.add_user(auth.system_actor("t"), "bea", "approver")
     decide("bea", gen, "reject", comment="colour is off")  # while ana looks at it
-    at.button(key="review_approve").click().run()
+    _decision_button(at, "approve").click().run()
     assert f"image {gen} changed while you looked at it: it is now rejected by bea" in page_text(at)
     assert [d.decision for d in history("ana", gen)] == ["rejected"]
 
@@ -149,7 +154,7 @@ def test_request_changes_with_a_new_prompt_from_the_page(workspace):
     at = _page("ana")
     at.text_area(key=f"review_comment_{gen}").input("logo too small")
     at.text_area(key=f"review_new_prompt_{gen}").input("nwo_style navy tee, large logo, studio")
-    at.button(key="review_request_changes").click().run()
+    _decision_button(at, "request_changes").click().run()
     assert not at.exception and "Prompt version 2 saved." in page_text(at)
     (d,) = history("ana", gen)
     assert d.decision == "changes_requested" and d.prompt_version_id is not None
@@ -163,10 +168,10 @@ def test_held_images_and_bulk_mode(workspace):
     assert "Image 1 of 2" in page_text(at)  # c is held back
     at.selectbox(key="review_f_gate").set_value("held").run()
     assert "OCR read 'NORTH', expected 'NORTHWIND'" in page_text(at)
-    at.button(key="review_approve").click().run()
+    _decision_button(at, "approve").click().run()
     assert "held back by its gates" in page_text(at)
     at.checkbox(key=f"review_override_{c}").check().run()
-    at.button(key="review_approve").click().run()
+    _decision_button(at, "approve").click().run()
     assert get_item("ana", c).review_status == "approved"
 
     at.selectbox(key="review_f_gate").set_value(None).run()
@@ -203,18 +208,18 @@ def test_marketer_sees_their_submissions_and_feedback(workspace):
     assert f"Image {mine}** · ✏️ changes requested" in text and f"Image {other}" not in text
     assert f"> {feedback}" in text  # the whole feedback, not cut off
     assert len(at.get("image")) == 1  # a thumbnail of the image
-    assert "review_approve" not in _keys(at, "button") and not at.tabs
+    assert not _can_decide(at) and not at.tabs
 
 
 def test_a_reject_needs_a_reason_and_can_be_undone_right_after(workspace):
     make_users()
     gen = make_generation()
     at = _page("ana")
-    at.button(key="review_reject").click().run()
+    _decision_button(at, "reject").click().run()
     assert "Say why you reject the image" in page_text(at) and get_item("ana", gen).review_status == "pending"
     assert "review_undo" not in _keys(at, "button")
     at.text_area(key=f"review_comment_{gen}").input("the logo is cut off")
-    at.button(key="review_reject").click().run()
+    _decision_button(at, "reject").click().run()
     assert f"Image {gen} rejected." in page_text(at) and get_item("ana", gen).review_status == "rejected"
     at.button(key="review_undo").click().run()
     assert not at.exception, at.exception
@@ -334,3 +339,32 @@ def test_an_image_held_by_the_fidelity_gate_shows_the_reason_and_the_products_re
     assert f"fidelity: {reason}" in page_text(at)
     assert "reference: **AUR-1001** Aurelo Red Jacket · 🔴 fidelity failed" in page_text(at)
     assert len(at.get("image")) >= 2  # the generated image and the product's reference thumbnail
+
+
+def _decision_button(at: AppTest, action: str):
+    """The page's Approve / Reject / Request changes button (one set, for the image shown)."""
+    return next(b for b in at.button if b.key and b.key.startswith(f"review_{action}_"))
+
+
+def test_a_click_meant_for_an_image_no_longer_shown_decides_nothing(workspace):
+    """Found by the served-app load test: a click sent by a browser still showing image A, arriving after the server
+    moved the page on to image B (A was decided by someone else meanwhile), approved B — an image its approver never
+    saw. The decision buttons belong to the image they were drawn with, so such a click decides nothing."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    make_users()
+    a, b = make_generation(), make_generation()
+    at = _page("ana")
+    assert "Image 1 of 2" in page_text(at) and not at.exception
+    stale = _decision_button(at, "approve").id  # the button the approver's (lagging) browser still shows, for A
+    auth.add_user(auth.system_actor("test"), "bo", "approver", password=PASSWORD)
+    decide("bo", a, "reject", comment="off-brand")  # another approver decides A meanwhile
+    at.run()  # any rerun of this session (a flash, a refresh): the page now shows B
+    assert "Image 1 of 1" in page_text(at)
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())
+    click = states.widgets.add()
+    click.id, click.trigger_value = stale, True  # the stale click arrives
+    at._run(states)
+    assert get_item("ana", b).review_status == "pending", "a click meant for image A approved image B"
+    assert get_item("ana", a).review_status == "rejected"

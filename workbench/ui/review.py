@@ -208,8 +208,10 @@ def decision_controls(user: UserInfo, item: QueueItem) -> None:
     cols = st.columns(2)
     for slot, (action, label, key) in zip([*cols, st.container()], BUTTONS):
         # The callback gets the decision count shown now, not the one a rerun reads after the click: that is
-        # what makes a decision made meanwhile by someone else a conflict instead of an overwrite.
-        slot.button(label, key=f"review_{action}", shortcut=key, width="stretch", on_click=_apply,
+        # what makes a decision made meanwhile by someone else a conflict instead of an overwrite. The key names the
+        # image: a click from a browser still showing another image (the page moved on meanwhile) matches no button
+        # and decides nothing, instead of deciding the image the server shows now, unseen.
+        slot.button(label, key=f"review_{action}_{gid}", shortcut=key, width="stretch", on_click=_apply,
                     args=(user.username, gid, item.review_seq, item.prompt, action))
 
 
