@@ -273,3 +273,24 @@ def test_twenty_processes_deciding_one_image_have_exactly_one_winner(users):
     assert [kind for kind, _ in outcomes if kind == "error"] == []
     assert len(won) == 1 and all(who == won[0] for kind, who in outcomes if kind == "lost")
     assert _review_rows(gen) == [(1, won[0])] and _audit_count(gen) == 1
+
+
+
+def test_an_image_decided_while_the_pending_queue_is_read_is_not_listed_as_pending(workspace):
+    """Found by the served-app load bench (two images decided twice): the queue read an image as pending, another
+    approver decided it, then the queue read the decisions (each SELECT its own snapshot). The image was listed as
+    pending but carried the other decision's number, so an approver who took it for undecided decided it a second
+    time without a conflict. An image's status now comes from the same decisions as its number."""
+    from workbench.db import session_scope
+    from workbench.generate.tables import Generation
+    from workbench.review import queue
+
+    make_users()
+    gid = make_generation()
+    with session_scope() as s:
+        stale = s.get(Generation, gid)  # read as pending ...
+        s.expunge(stale)
+    decide("ana", gid, "approve", expected_seq=0)  # ... then decided by someone else
+    with session_scope() as s:
+        item = queue._items(s, [stale])[0]
+    assert (item.review_status, item.review_seq) == ("approved", 1)

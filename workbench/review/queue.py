@@ -331,7 +331,10 @@ def _items(s: Session, gens: list) -> list[QueueItem]:
             scheduler=g.scheduler, seed=g.seed, steps=g.steps, guidance=g.guidance, width=g.width, height=g.height,
             image_path=g.image_path, clip_score=g.clip_score, attempt=g.attempt, demo_model=g.demo_model,
             created_by=g.created_by, created_at=g.created_at, replaces_id=g.replaces_id,
-            review_status=g.review_status, review_seq=rows[-1].seq if rows else 0, gate=gate, last_decision=last))
+            # The status from the same decision rows as the number: the generation row may have been read before
+            # a decision that the decision rows, read after it, include (each SELECT sees its own snapshot).
+            review_status=(last.decision if last else "pending") if rows else g.review_status,
+            review_seq=rows[-1].seq if rows else 0, gate=gate, last_decision=last))
     return items
 
 
@@ -357,6 +360,8 @@ def list_queue(actor: Actor, flt: QueueFilter | None = None) -> list[QueueItem]:
         if created_by:
             q = q.where(Generation.created_by == created_by)
         items = _items(s, list(s.scalars(q)))
+    if flt.status:  # an image decided between the two reads above is not what the filter asked for any more
+        items = [i for i in items if i.review_status == flt.status]
     if flt.gate is None:
         items = [i for i in items if not i.gate.held]
     elif flt.gate != "all":
