@@ -235,3 +235,22 @@ def redis_queue(workspace, redis_server, monkeypatch):
     reload_settings()
     yield redis_server.url
     redis_server.flush()
+
+
+# -- The browser (Playwright + Debian's Chromium): one per test process -------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through Playwright's sync API, shared by every browser test of this process (tests/e2e/,
+    the served-app fault test): Playwright allows one sync instance per thread, so a second session fixture beside
+    this one fails with "using Playwright Sync API inside the asyncio loop". Skips without Chromium or Playwright."""
+    from workbench.browser import CHROMIUM_ARGS, find_chromium
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-test.txt)")
+    executable = find_chromium()
+    if not executable:
+        pytest.skip("Chromium is not installed: apt-get install chromium (.ci/run installs it)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -12,7 +12,6 @@ import time
 import psutil
 import pytest
 
-from e2e.conftest import browser  # noqa: F401 - the fixture: Debian's Chromium through Playwright, or a skip
 from helpers.faults import fault_rng
 from workbench import jobs
 from workbench.browser import see, serve, settle
@@ -37,7 +36,7 @@ def _wait(predicate, what: str, timeout: float = 240):
 
 @pytest.mark.timeout(900)
 def test_the_served_app_killed_while_its_job_runs_the_job_goes_on_and_the_restarted_app_shows_it(
-        browser, workspace, tmp_path):  # noqa: F811
+        browser, workspace, tmp_path):
     rng, seed = fault_rng("served app")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)

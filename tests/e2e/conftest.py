@@ -11,24 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.browser import CHROMIUM_ARGS, ROOT, find_chromium, serve
-
-
-def _chromium() -> str:
-    found = find_chromium()
-    if not found:
-        pytest.skip("Chromium is not installed: apt-get install chromium (.ci/run installs it)")
-    return found
-
-
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-test.txt)")
-    executable = _chromium()
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+from workbench.browser import ROOT, serve
 
 
 @pytest.fixture
