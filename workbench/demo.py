@@ -293,6 +293,10 @@ def _training(state: dict, steps: int) -> int:
                         queue=False, num_processes=1)
     run_inline(run_id)
     info = runs.get_run(run_id)
+    if info.status == "stopped":  # the demo job was asked to stop while it trained: it ends stopped, not failed
+        from workbench.jobs import JobStopped
+
+        raise JobStopped()
     if info.status != "done":
         raise RuntimeError(f"the demo training run {run_id} ended {info.status}: {info.message}")
     return run_id
@@ -325,6 +329,10 @@ def _generation(state: dict) -> int:
     from workbench.jobs import get_job
 
     job = get_job(job_id)
+    if job.status == "stopped":  # as for training: a stop of the demo job reached its generation
+        from workbench.jobs import JobStopped
+
+        raise JobStopped()
     if job.status != "done":
         raise RuntimeError(f"the demo generation job {job_id} ended {job.status}: {job.message}")
     return job_id
