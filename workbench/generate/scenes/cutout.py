@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from workbench.auth import Actor, require
-from workbench.db import session_scope, utcnow
+from workbench.db import session_scope, utcnow, write_lock
 from workbench.generate.pipeline import GenerationError
 from workbench.settings import Settings, get_settings
 
@@ -134,6 +134,9 @@ def save_cutout(actor: Actor, item_id: int, alpha: np.ndarray, source: str, thre
     data = _png(np.asarray(alpha, dtype=np.float32))
     path = mask_file(item_id, settings)
     with session_scope(settings) as s:
+        # One writer at a time: two pages (or a page and a job) storing the first cut-out of one photo both found no
+        # row and both inserted it (UNIQUE constraint failed: item_masks.item_id, seen in the browser journey).
+        write_lock(s, "item_masks")
         if s.get(Item, int(item_id)) is None:
             raise GenerationError(f"item {item_id} does not exist")
         write_bytes_atomic(path, data)
