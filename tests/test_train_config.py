@@ -177,6 +177,28 @@ def test_cli_train_estimate_only_queues_nothing(tmp_path):
     assert result.exit_code == 2 and "dataset 3: there is no workspace dataset" in result.output
 
 
+def test_cli_train_takes_a_workspace_dataset_by_its_name(tmp_path, monkeypatch):
+    """`workbench train --dataset "ss26 shirts"`: the name the Datasets page shows, recorded as the dataset's id (what
+    the run, the delete guard and the lineage read); a name that is no dataset says which ones there are."""
+    from helpers.data import image_bytes, write
+    from workbench.data.importer import import_dataset
+    from workbench.models import tiny
+
+    kit = tiny.make_tiny_kit(tmp_path / "kit")
+    for i in range(2):
+        write(tmp_path / "src" / f"shirt{i}.png", image_bytes(color=(40 * i, 90, 200)))
+    ds = import_dataset(as_role("admin"), tmp_path / "src", name="ss26 shirts", workers=1).dataset_id
+    monkeypatch.setattr(runs, "enqueue", _fake_enqueue())
+    base = ["train", "--config", str(CONFIGS / "tiny_cpu_demo.yaml"), "--pretrained_model_name_or_path",
+            str(kit["sdxl"]), "--detach"]
+    result = CliRunner().invoke(app, base + ["--dataset", "ss26 shirts"])
+    assert result.exit_code == 0, result.output
+    (run,) = runs.list_runs()
+    assert runs.get_run(run.run_id).config["dataset"] == str(ds)
+    result = CliRunner().invoke(app, base + ["--dataset", "aw27 coats"])
+    assert result.exit_code == 2 and "no dataset 'aw27 coats' (datasets: ss26 shirts)" in result.output
+
+
 def test_cli_runs_commands_name_a_missing_run():
     for args in (["runs", "show", "42"], ["runs", "stop", "42"], ["runs", "resume", "42"]):
         result = CliRunner().invoke(app, args)

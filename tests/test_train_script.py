@@ -202,6 +202,28 @@ def test_dreambooth_with_prior_preservation_generates_class_images_and_trains(ki
     assert card["method"] == "dreambooth_lora" and card["trigger"] == "a photo of TOK shirt"
 
 
+def test_prior_preservation_with_fewer_class_images_than_photos_cycles_the_class_images(kit, catalog, tmp_path,
+                                                                                         capsys):
+    """Five product photos, one class image already there, batch 1: each step pairs a photo with that class image
+    (the class images' own epochs), instead of asking for a class batch past the end of the class images."""
+    data, classes = tmp_path / "instance", tmp_path / "classes"
+    data.mkdir()
+    classes.mkdir()
+    names = sorted(os.listdir(catalog["train"] / "images"))
+    for name in names[:5]:
+        (data / name).write_bytes((catalog["train"] / "images" / name).read_bytes())
+    (classes / "class-00000.png").write_bytes((catalog["train"] / "images" / names[10]).read_bytes())
+    cfg = _cfg(kit, None, tmp_path / "db", dataset=None, instance_data_dir=str(data),
+               instance_prompt="a photo of TOK shirt", class_prompt="a photo of a shirt", with_prior_preservation=True,
+               class_data_dir=str(classes), num_class_images=1, train_batch_size=1, max_train_steps=3,
+               checkpointing_steps=10)
+    result = main(cfg)
+    assert result.status == "done" and result.step == 3 and result.final_loss is not None
+    assert [p.name for p in classes.iterdir()] == ["class-00000.png"]  # enough class images: none generated
+    log = capsys.readouterr().out
+    assert "5 training images" in log and "1 class images" in log
+
+
 def test_8bit_adam_is_used_when_asked(kit, catalog, tmp_path):
     result = main(_cfg(kit, catalog["train"], tmp_path / "run", use_8bit_adam=True, max_train_steps=2))
     assert result.extra["optimizer"] == "AdamW8bit"

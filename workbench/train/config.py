@@ -42,7 +42,7 @@ class TrainConfig(BaseModel):
     variant: str | None = None
 
     # -- data ---------------------------------------------------------------------------------------------------
-    # A workspace dataset id (preprocessed into an imagefolder for the run) or a folder: an imagefolder with
+    # A workspace dataset id or name (preprocessed into an imagefolder for the run) or a folder: an imagefolder with
     # metadata.jsonl (file_name + caption column), or images with same-named .txt captions (kohya style).
     dataset: str | None = None
     dataset_name: str | None = None  # a Hugging Face dataset (hub id or saved folder) with image_column/caption_column

@@ -132,8 +132,17 @@ def resolve_examples(cfg: TrainConfig) -> tuple[list[Example], dict[str, Any]]:
     elif Path(source).is_dir():
         examples, digest = _from_folder(Path(source), cfg)
         folder = str(Path(source).resolve())
+    elif cfg.dataset:  # a workspace dataset by the name the Datasets page shows
+        from workbench.data.store import DatasetError, get_dataset
+
+        try:
+            dataset_id = get_dataset(source).id
+        except DatasetError as exc:
+            raise ConfigError(f"dataset {source!r} is neither a workspace dataset (id or name) nor an existing "
+                              f"folder: {exc}") from None
+        examples, digest, folder = _from_workspace_dataset(dataset_id, cfg)
     else:
-        raise ConfigError(f"dataset {source!r} is neither a workspace dataset id nor an existing folder")
+        raise ConfigError(f"{source!r} is not an existing folder")
     if not examples:
         raise ConfigError(f"dataset {source!r} holds no images ({', '.join(sorted(IMAGE_EXTS))})")
     if cfg.instance_prompt:

@@ -148,17 +148,33 @@ def preflight(cfg: TrainConfig) -> list[str]:
         return problems
     if not source:
         return problems + ["no training data: pick a dataset (a workspace dataset id or a folder)"]
-    if source.isdigit():
-        from workbench.data.tables import Dataset
+    if source.isdigit() or (cfg.dataset and not Path(source).is_dir()):
+        from workbench.data.store import DatasetError, get_dataset
 
-        with session_scope() as s:
-            ds = s.get(Dataset, int(source))
-            if ds is None:
+        try:
+            get_dataset(source)
+        except DatasetError as exc:
+            if source.isdigit() and "no dataset" in str(exc):
                 problems.append(f"dataset {source}: there is no workspace dataset with this id (see `workbench data "
                                 "list`)")
+            else:
+                problems.append(f"dataset: {exc}; or give an existing folder")
     elif not Path(source).is_dir():
         problems.append(f"dataset {source!r}: the folder does not exist")
     return problems
+
+
+def with_dataset_id(cfg: TrainConfig) -> TrainConfig:
+    """``dataset`` given by the name the Datasets page shows becomes that dataset's id (what the job, the delete guard
+    and the run's lineage read). A folder of that name wins; an id or a folder is kept as it is."""
+    if not cfg.dataset or cfg.dataset.isdigit() or Path(cfg.dataset).is_dir():
+        return cfg
+    from workbench.data.store import DatasetError, get_dataset
+
+    try:
+        return cfg.model_copy(update={"dataset": str(get_dataset(cfg.dataset).id)})
+    except DatasetError as exc:
+        raise RunError(f"dataset: {exc}; or give an existing folder") from None
 
 
 def start(actor: Actor, cfg: TrainConfig, sweep_id: str | None = None, title: str | None = None,
@@ -171,6 +187,7 @@ def start(actor: Actor, cfg: TrainConfig, sweep_id: str | None = None, title: st
     problems = preflight(cfg)
     if problems:
         raise RunError("; ".join(problems))
+    cfg = with_dataset_id(cfg)
     folder, continues = output_target(cfg)
     if continues is not None:
         return _continue(continues, cfg, who, num_processes, queue)

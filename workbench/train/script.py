@@ -427,7 +427,8 @@ def main(cfg: TrainConfig, should_stop: Callable[[int], bool] | None = None) -> 
                  f"{cfg.gradient_accumulation_steps} accumulation x {world} processes, {cfg.method}")
 
     def get_batch(b: int, kind: str, exs: list[Example]):
-        epoch, within = divmod(b, batches_per_epoch)
+        # Class images count their own epochs: fewer of them than photos cycle, more are drawn from in turn.
+        epoch, within = divmod(b, math.ceil(len(exs) / per_global))
         order = epoch_order(len(exs), per_global, cfg.seed + (0 if kind == "i" else 7919), epoch)
         idx = order[within * per_global + rank * cfg.train_batch_size:][:cfg.train_batch_size]
         if cache:
