@@ -69,6 +69,9 @@ def hostile(workspace, tmp_path, monkeypatch):
     with db.session_scope() as s:
         s.add(Lora(name=SHORT, path=str(tmp_path / "lora"), method="text_to_image_lora", base_model="tiny", rank=4,
                    lora_alpha=4.0, trigger=SHORT))
+    from workbench.products import create_product
+
+    create_product(as_role("marketer"), "EVIL-1", name=SHORT)
     templates = workspace / "prompt_templates" / "products"
     templates.mkdir(parents=True)
     (templates / "evil.yaml").write_text(json.dumps({
@@ -88,6 +91,7 @@ def _run(page: str, user: str, **state) -> AppTest:
 def test_every_page_shows_hostile_user_text_literally(hostile):
     walked = {
         "Datasets": _run("1_Datasets.py", "mia"),
+        "Datasets, a product open": _run("1_Datasets.py", "mia", datasets_products_open="EVIL-1"),
         "Training runs": _run("2_Training.py", "mia"),
         "Prompts": _run("3_Prompts.py", "mia", prompts_template="evil"),
         "Generate": _run("4_Generate.py", "mia", generate_lora_pick=[1]),

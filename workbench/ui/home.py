@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.auth import UserInfo
+from workbench.ui.common import code_span
 
 K_DEMO_JOB = "home_demo_job"
 
@@ -140,7 +141,7 @@ def home_view() -> None:
             "**This workspace is empty.** Start by importing your product photos with their captions on the "
             "**Datasets** page, then train a LoRA, build prompts and generate — or walk the whole product first "
             "with a demo workspace (**Create demo workspace**, or `workbench demo` in a new workspace)."
-            + (f" Everything you create is stored in `{ws}`." if is_admin else "")
+            + (f" Everything you create is stored in {code_span(ws)}." if is_admin else "")
         )
     elif hint := next_step(user, counts):
         message, target = hint
@@ -154,7 +155,7 @@ def home_view() -> None:
     left, right = st.columns(2)
     left.markdown(f"**PyTorch** {report.torch_version}  \n**Device** {report.device}")
     if is_admin:
-        left.markdown(f"**Workspace** `{report.workspace}`  \n**Database** {report.database}")
+        left.markdown(f"**Workspace** {code_span(report.workspace)}  \n**Database** {report.database}")
     right.markdown("**OCR backends**  \n" + "  \n".join(f"{name}: {state}"
                                                          for name, state in report.ocr_backends.items()))
 

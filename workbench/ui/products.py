@@ -74,7 +74,7 @@ def grid(rows: list[products.ProductInfo]) -> None:
 def product_detail(p: products.ProductInfo) -> None:
     with st.container(border=True):
         top, close = st.columns([5, 1])
-        top.subheader(f"{p.sku} · {p.name}" if p.name else p.sku, anchor=False)
+        top.subheader(plain(f"{p.sku} · {p.name}" if p.name else p.sku), anchor=False)
         if close.button("Close", key="datasets_products_close"):
             st.session_state[K_OPEN] = None
             st.rerun()

@@ -356,7 +356,8 @@ def _picker(user: str, src: LogoSource, frame) -> list[tuple[float, float]] | No
     st.session_state[state_key] = picks
     quad = picks.quad
     st.caption(f"{w}x{h} · " + (f"corners {_fmt(quad)}" if quad else f"{len(picks.points)} of 4 corners"))
-    if quad and frame is not None and b3.button(f"Save as {frame.sku}'s logo region", key="generate_logo_save_region",
+    if quad and frame is not None and b3.button(plain(f"Save as {frame.sku}'s logo region"),
+                                                key="generate_logo_save_region",
                                                 help="Recorded with the product's photo (normalised), used when no "
                                                      "corners are given: on the photo and on its scenes."):
         try:
@@ -388,7 +389,7 @@ def render_logo_tab(user) -> None:
         except LogoError as exc:
             st.error(plain(exc))
             return
-        if brand and st.button(f"Save as {brand}'s logo", key="generate_logo_save_brand",
+        if brand and st.button(plain(f"Save as {brand}'s logo"), key="generate_logo_save_brand",
                                help="Admins: stored beside the brand profile, used by every logo placement."):
             try:
                 save_brand_logo(username, brand, svg_text)
