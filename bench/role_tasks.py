@@ -41,12 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from workbench.browser import CHROMIUM_ARGS, find_chromium, free_port, settle, stop_worker  # noqa: E402
+from workbench.browser import CHROMIUM_ARGS, find_chromium, serve, settle, stop_worker  # noqa: E402
 
 PASSWORD = "aurelo-demo"  # workbench.demo.DEMO_PASSWORD (not imported: --code may be another checkout)
 LONG = 3_600_000  # ms: a batch job on a heavily loaded 2-core machine
@@ -54,41 +52,7 @@ EXTRA_COLOURS = 2  # the marketer's batch: the brand's t-shirt template, its def
 REVIEW_N = 10
 
 
-# -- serving one version's app ---------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def serve(code: Path, workspace: Path, log: Path) -> Iterator[str]:
-    """``streamlit run Home.py`` of the checkout ``code`` (its own package first on the path) on a free port."""
-    port = free_port()
-    env = dict(os.environ, WORKBENCH_WORKSPACE=str(workspace), PYTHONPATH=str(code), HF_HUB_OFFLINE="1")
-    env.pop("WORKBENCH_JOBS_PRELOAD", None)
-    env.pop("WORKBENCH_AUTO_WORKER", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(code / "Home.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}") from None
-                    time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            stop_worker(workspace)
-
+# -- one version's CLI ---------------------------------------------------------------------------------------------
 
 def cli(code: Path, workspace: Path, user: str, *args: str) -> str:
     """``workbench ARGS`` of the checkout ``code`` as ``user`` (WORKBENCH_CLI_USER: today's CLI acts as a named
@@ -316,7 +280,8 @@ def run_once(code: Path, version: str, workspace: Path, roles: list[str], chromi
     from playwright.sync_api import sync_playwright
 
     results = {}
-    with tempfile.TemporaryDirectory() as tmp, serve(code, workspace, Path(tmp) / "streamlit.log") as url:
+    with tempfile.TemporaryDirectory() as tmp, serve(workspace, Path(tmp) / "streamlit.log", start_timeout=120,
+                                                         code=code) as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
@@ -392,6 +357,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--table", type=Path, nargs="+", help="print the before/after table of these --json files, only")
     args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the served app too: nothing is downloaded while it is timed
     if args.table:
         print(table(args.table))
         return

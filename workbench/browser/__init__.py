@@ -52,22 +52,26 @@ def stop_worker(workspace: Path) -> None:
 
 
 @contextlib.contextmanager
-def serve(workspace: Path, log: Path, start_timeout: float = 60, as_configured: bool = False) -> Iterator[str]:
+def serve(workspace: Path, log: Path, start_timeout: float = 60, as_configured: bool = False,
+          code: Path = ROOT) -> Iterator[str]:
     """`streamlit run Home.py` on a free localhost port over ``workspace``; yields its URL. On exit the server and
     the workspace's job worker are stopped. Raises RuntimeError with the log's tail when it does not start.
     ``as_configured``: started as a user starts it, with .streamlit/config.toml's address, file watcher and usage
-    statistics settings rather than the flags that pin them here."""
+    statistics settings rather than the flags that pin them here. ``code``: the checkout whose app is served (its
+    own ``workbench`` package first on the path; bench/role_tasks.py serves an older version beside this one)."""
     port = free_port()
     env = dict(os.environ, WORKBENCH_WORKSPACE=str(workspace))
+    if Path(code).resolve() != ROOT:
+        env["PYTHONPATH"] = str(code)
     env.pop("WORKBENCH_JOBS_PRELOAD", None)  # the app's own default: model jobs forked from a preloaded server
     env.pop("WORKBENCH_AUTO_WORKER", None)  # the app's own default: queueing a job starts a consumer
     with Path(log).open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", str(Path(code) / "Home.py"), "--server.headless", "true",
              "--server.port", str(port)] + ([] if as_configured else [
                  "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                  "--server.fileWatcherType", "none"]),
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + start_timeout
