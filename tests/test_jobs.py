@@ -216,3 +216,33 @@ def test_a_job_run_in_the_callers_process_records_its_host(workspace):
     assert run_inline(job_id) == 0
     job = jobs.get_job(job_id)
     assert job.status == "done" and job.host == jobs.HOST and job.pid == os.getpid()
+
+
+def test_progress_while_the_database_is_away_logs_the_outage_once_and_its_end(monkeypatch, capsys):
+    """A PostgreSQL restart during a training run: each progress write fails for a while. The job's log says so once
+    (not a line every half second), says when progress is recorded again, and nothing reported in between is lost."""
+    from sqlalchemy.exc import OperationalError
+
+    from workbench.jobs import runner
+
+    job_id = jobs.enqueue("selftest", {"steps": 10}, title="outage", queue=False)
+    ctx = runner.JobContext(jobs.get_job(job_id))
+    real = runner.session_scope
+    away = {"on": True}
+
+    def session_scope(*args, **kwargs):
+        if away["on"]:
+            raise OperationalError("UPDATE jobs", {}, Exception("server closed the connection unexpectedly"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "session_scope", session_scope)
+    for step in range(1, 6):
+        ctx.progress(step, 10, force=True, loss=1.0 / step)
+    away["on"] = False
+    ctx.progress(6, 10, force=True)
+    ctx.progress(7, 10, force=True)
+    log = capsys.readouterr().out
+    assert log.count("not recorded yet: the database is unreachable") == 1, log
+    assert log.count("recorded again") == 1 and "after 5 unrecorded updates" in log, log
+    job = jobs.get_job(job_id)
+    assert (job.progress_step, job.progress_total) == (7, 10) and job.metrics["loss"] == pytest.approx(0.2)

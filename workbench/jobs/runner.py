@@ -46,6 +46,7 @@ class JobContext:
         self._stop = threading.Event()
         self._children: list[subprocess.Popen] = []
         self.unsaved: dict[str, Any] = {}  # progress not written yet (the database was unreachable)
+        self._unrecorded = 0  # progress updates that failed in a row (the log says so once per outage)
 
     # -- log ---------------------------------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -78,9 +79,14 @@ class JobContext:
         except DBAPIError as exc:
             if not database_unreachable(exc):
                 raise
-            self.log(f"progress {step}/{total or '?'} not recorded yet: the database is unreachable "
-                     f"({type(exc.orig or exc).__name__}); the job goes on")
+            if not self._unrecorded:
+                self.log(f"progress {step}/{total or '?'} not recorded yet: the database is unreachable "
+                         f"({type(exc.orig or exc).__name__}); the job goes on")
+            self._unrecorded += 1
             return
+        if self._unrecorded:
+            self.log(f"progress {step}/{total or '?'} recorded again after {self._unrecorded} unrecorded updates")
+            self._unrecorded = 0
         self.unsaved = {}
 
     # -- stopping ----------------------------------------------------------------------------------------------
