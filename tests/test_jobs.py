@@ -246,3 +246,27 @@ def test_progress_while_the_database_is_away_logs_the_outage_once_and_its_end(mo
     assert log.count("recorded again") == 1 and "after 5 unrecorded updates" in log, log
     job = jobs.get_job(job_id)
     assert (job.progress_step, job.progress_total) == (7, 10) and job.metrics["loss"] == pytest.approx(0.2)
+
+
+def test_a_killed_jobs_process_ends_the_jobs_it_ran_inside_it_too():
+    """The demo job runs its training run and its generation job inside its own process (``run_inline``): when that
+    process is killed, the supervisor that records the demo job's end fails those too, at once, instead of leaving
+    the training run 'running' until a reconcile finds it."""
+    from workbench.db import Job, session_scope
+    from workbench.jobs.store import HOST
+    from workbench.jobs.supervisor import _finish_if_unfinished
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    demo = jobs.enqueue("selftest", {"steps": 9}, title="demo", queue=False)
+    inner = jobs.enqueue("selftest", {"steps": 120}, title="training inside the demo", queue=False)
+    other = jobs.enqueue("selftest", {"steps": 3}, title="another process's job", queue=False)
+    with session_scope() as s:
+        for job_id, pid in ((demo, dead.pid), (inner, dead.pid), (other, os.getpid())):
+            row = s.get(Job, job_id)
+            row.status, row.pid, row.host = "running", pid, HOST
+    _finish_if_unfinished(demo, -signal.SIGKILL)
+    assert jobs.get_job(demo).status == "failed"
+    ended = jobs.get_job(inner)
+    assert ended.status == "failed" and f"process {dead.pid} is gone" in ended.message
+    assert jobs.get_job(other).status == "running"  # a live process's job is left alone

@@ -279,9 +279,16 @@ def _reconcile_every(seconds: float, settings: Settings) -> None:
 # -- supervising (runs inside the consumer) -----------------------------------------------------------------------
 
 def _finish_if_unfinished(job_id: int, returncode: int) -> None:
+    """Record the end of job ``job_id`` whose process exited with ``returncode``, unless it wrote its own outcome;
+    jobs that ran inside that same process (``run_inline``: the demo's training run and generation) end with it."""
+    inside: list[int] = []
+
     def write() -> None:
         with session_scope() as s:
             job = s.get(Job, job_id)
+            if job is not None and job.pid:
+                inside[:] = s.scalars(select(Job.id).where(Job.status == "running", Job.host == HOST,
+                                                           Job.pid == job.pid, Job.id != job_id))
             if job is None or job.status not in ("queued", "running"):
                 return  # the job process wrote its own outcome
             job.finished_at = utcnow()
@@ -293,6 +300,8 @@ def _finish_if_unfinished(job_id: int, returncode: int) -> None:
                 job.error = log_tail(job) or "(the log is empty)"
 
     retry_database(write, f"recording how job {job_id}'s process ended")
+    if inside:
+        reconcile(job_ids=inside)
 
 
 def _signal_group(pid: int, sig: int) -> None:
