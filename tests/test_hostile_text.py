@@ -1,5 +1,5 @@
 """Markdown injection: user text (dataset names and captions, prompts, negative prompts, batch, brand and LoRA names,
-run titles, review comments, template texts) is shown literally on every page, never as a link, an image (a beacon
+run titles, review comments, template texts, evaluation and image-set names, product names) is shown literally on every page, never as a link, an image (a beacon
 the reviewer's browser would fetch), HTML, an icon or LaTeX.
 
 One walk: seed hostile text into every field once, render each page as the role that sees it, then read every
@@ -69,6 +69,20 @@ def hostile(workspace, tmp_path, monkeypatch):
     with db.session_scope() as s:
         s.add(Lora(name=SHORT, path=str(tmp_path / "lora"), method="text_to_image_lora", base_model="tiny", rank=4,
                    lora_alpha=4.0, trigger=SHORT))
+    from workbench.evaluate.tables import Evaluation, EvaluationImage, EvaluationResult
+
+    with db.session_scope() as s:
+        e = Evaluation(name=SHORT, status="done", config={"image_sets": [{"label": SHORT}]},
+                       reference={"dataset": SHORT, "split": "val", "n": 1}, backbones={})
+        s.add(e)
+        s.flush()
+        s.add(EvaluationResult(evaluation_id=e.id, image_set=SHORT, metric="clip_cosine", status="ok", n=1,
+                               value=0.3, ci_low=0.28, ci_high=0.32, median=0.3, top5=0.3, step=None,
+                               detail={"fine_tuned": True, "params": {"rank": 4}}))
+        s.add(EvaluationImage(evaluation_id=e.id, image_set=SHORT, generation_id=gid, image_path="", prompt=EVIL,
+                              scores={"clip_cosine": 0.3},
+                              provenance={"seed": 1, "model": SHORT, "batch": SHORT,
+                                          "loras": [{"name": SHORT, "path": "/loras/x", "scale": 0.8}]}))
     from workbench.products import create_product
 
     create_product(as_role("marketer"), "EVIL-1", name=SHORT)
@@ -96,6 +110,7 @@ def test_every_page_shows_hostile_user_text_literally(hostile):
         "Prompts": _run("3_Prompts.py", "mia", prompts_template="evil"),
         "Generate": _run("4_Generate.py", "mia", generate_lora_pick=[1]),
         "Review": _run("6_Review.py", "ana", review_f_status=None),
+        "Evaluate": _run("5_Evaluate.py", "ari"),
     }
     bad = []
     for page, at in walked.items():
@@ -110,3 +125,5 @@ def test_every_page_shows_hostile_user_text_literally(hostile):
     assert "\\!\\[beacon\\]\\(http\\:\\/\\/evil\\.example\\/b\\.png\\)" in review  # negative prompt, comment, names
     assert "\\<script\\>" in review
     assert any(EVIL in c.value for c in walked["Review"].code)  # the prompt, in a code block, verbatim
+    for page in ("Evaluate", "Datasets, a product open"):  # the walk reached the evaluation and the product
+        assert any("evil\\.example" in t for _, t in _rendered(walked[page])), page
