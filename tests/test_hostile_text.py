@@ -1,6 +1,6 @@
 """Markdown injection: user text (dataset names and captions, prompts, negative prompts, batch, brand and LoRA names,
-run titles, review comments, template texts, evaluation and image-set names, product names) is shown literally on every page, never as a link, an image (a beacon
-the reviewer's browser would fetch), HTML, an icon or LaTeX.
+run titles, review comments, template texts, evaluation and image-set names, product names) is shown literally on
+every page, never as a link, an image (a beacon the reviewer's browser would fetch), HTML, an icon or LaTeX.
 
 One walk: seed hostile text into every field once, render each page as the role that sees it, then read every
 markdown-rendering element AppTest exposes (markdown, captions, alerts, toasts, headings; labels and help of widgets,
