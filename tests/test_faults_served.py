@@ -9,19 +9,13 @@ import re
 import signal
 import time
 
-import psutil
 import pytest
 
 from helpers.faults import fault_rng
 from workbench import jobs
-from workbench.browser import see, serve, settle
+from workbench.browser import see, serve, server_process, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _server(url: str) -> psutil.Process:
-    port = url.rsplit(":", 1)[1]
-    return next(p for p in psutil.Process().children() if "streamlit" in " ".join(p.cmdline()) and port in p.cmdline())
 
 
 def _wait(predicate, what: str, timeout: float = 240):
@@ -51,7 +45,7 @@ def test_the_served_app_killed_while_its_job_runs_the_job_goes_on_and_the_restar
             delay = round(rng.uniform(0.0, 3.0), 2)  # a random moment of the job's start-up to kill the app at
             print(f"[faults] killing the app {delay} s after job {job.id} started (seed {seed})")
             time.sleep(delay)
-            app = _server(first)
+            app = server_process(first)
             os.killpg(app.pid, signal.SIGKILL)  # the app's process group: the server and anything it ran itself
             app.wait(30)
             log_size = os.path.getsize(job.log_path)

@@ -46,3 +46,31 @@ def test_check_database_reports_a_lost_and_a_phantom_decision(workspace):
     assert d["lost"] == [(images[2], "ana", "approved")]  # the page said so, the database does not
     assert d["phantom"] == [(images[1], "ana", "rejected")]  # recorded, never acknowledged
     assert d["decided_twice"] == [] and d["audit_mismatch"] == [] and d["images_left_pending"] == 1
+
+
+def test_the_served_app_is_found_among_children_that_include_a_zombie():
+    """The served-app tests find their `streamlit run` child by its port; a child some earlier test left exited but
+    unreaped (a zombie, whose command line cannot be read) must not stop the search (it did, in a CI run:
+    'psutil.ZombieProcess' at the setup of both served-app tests)."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from workbench.browser import server_process
+
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "streamlit", "48123"])
+    try:
+        deadline = time.monotonic() + 30
+        while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert psutil.Process(zombie.pid).status() == psutil.STATUS_ZOMBIE
+        assert server_process("http://127.0.0.1:48123").pid == server.pid
+        with pytest.raises(LookupError, match="no streamlit process"):
+            server_process("http://127.0.0.1:48124")
+    finally:
+        server.kill()
+        server.wait()
+        zombie.wait()

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from workbench import db
-from workbench.browser import ROOT, login, logout, see, serve, settle
+from workbench.browser import ROOT, login, logout, see, serve, server_process, settle
 from workbench.settings import reload_settings
 
 pytestmark = pytest.mark.browser
@@ -32,9 +32,7 @@ def served(tmp_path_factory):
     log = tmp_path_factory.mktemp("served") / "streamlit.log"
     try:
         with serve(workspace, log=log, as_configured=True) as url:
-            port = url.rsplit(":", 1)[1]
-            proc = next(p for p in psutil.Process().children()
-                        if "streamlit" in " ".join(p.cmdline()) and port in p.cmdline())
+            proc = server_process(url)
             yield url, proc, workspace, log
             proc.terminate()  # serve() would give it 10 s: a server with closed tabs needs none of them
             try:

@@ -93,6 +93,23 @@ def serve(workspace: Path, log: Path, start_timeout: float = 60, as_configured: 
             stop_worker(workspace)
 
 
+def server_process(url: str):
+    """The ``streamlit run`` child of this process that ``serve`` started for ``url`` (a psutil.Process). Other
+    children that have exited but are not reaped yet (zombies, left by any earlier subprocess) or that vanish while
+    they are looked at are passed over."""
+    import psutil
+
+    port = url.rsplit(":", 1)[1]
+    for child in psutil.Process().children():
+        try:
+            cmdline = child.cmdline()
+        except psutil.Error:  # a zombie, or gone meanwhile: not the server
+            continue
+        if "streamlit" in " ".join(cmdline) and port in cmdline:
+            return child
+    raise LookupError(f"no streamlit process of this test serves {url}")
+
+
 # -- waiting for a page ---------------------------------------------------------------------------------------------
 
 def settle(page, timeout: float = 60_000) -> None:
