@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -188,6 +189,8 @@ def test_an_auto_started_worker_exits_after_its_idle_time(workspace, monkeypatch
         while jobs.pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not jobs.pid_alive(pid) and not jobs.worker_alive()
+        # and the process that started it (the app server) has reaped it: no zombie left behind per idle exit
+        assert not Path(f"/proc/{pid}").exists()
         row = _worker_row(jobs.HOST)
         assert (row.status, row.reason) == ("stopped", "idle for 1 s")
         assert jobs.get_job(waiting).status == "queued"  # still there for a GPU worker

@@ -400,9 +400,19 @@ def _lock_path(settings: Settings) -> Path:
     return settings.path("worker.lock")
 
 
+# Consumers this process started (``ensure_worker``): reaped once they exit (an auto-started one exits when idle), so
+# a long-running app server does not collect a zombie process per idle exit.
+_STARTED: list[subprocess.Popen] = []
+
+
+def _reap_started() -> None:
+    _STARTED[:] = [proc for proc in _STARTED if proc.poll() is None]
+
+
 def worker_alive(settings: Settings | None = None) -> bool:
     """True when a consumer holds this workspace's worker lock (only meaningful on the same machine)."""
     settings = settings or get_settings()
+    _reap_started()
     path = _lock_path(settings)
     if not path.exists():
         return False
@@ -427,8 +437,8 @@ def ensure_worker(settings: Settings | None = None) -> bool:
     if settings.worker_idle_exit_seconds > 0:
         cmd += ["--idle-exit", f"{settings.worker_idle_exit_seconds:g}"]
     with log.open("ab") as out:
-        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                         start_new_session=True)
+        _STARTED.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=True))
     return True
 
 
