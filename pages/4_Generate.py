@@ -9,7 +9,7 @@ from workbench.models.sources import availability
 from workbench.ui import generate as ui
 from workbench.ui import scene as ui_scene
 from workbench.ui.auth import require_login
-from workbench.ui.common import startup, tabs
+from workbench.ui.common import plain, startup, tabs
 from workbench.ui.state import init_session_state
 
 st.set_page_config(page_title="Generate · Brand Workbench", page_icon="🎨", layout="wide")
@@ -21,7 +21,7 @@ user = require_login("generate")
 spec = ui.controls(settings)
 model = availability(spec.model)
 if not model.ok:
-    st.info(f"**The model `{spec.model}` is not available here**: {model.reason}. {model.remedy}")
+    st.info(f"**The model “{plain(spec.model)}” is not available here**: {plain(model.reason)}. {plain(model.remedy)}")
     st.stop()
 if ui.is_demo(spec.model):
     st.warning("🧪 This is an offline demo model, not SDXL: its images are for trying the workbench, not for the "

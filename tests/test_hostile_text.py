@@ -109,6 +109,7 @@ def test_every_page_shows_hostile_user_text_literally(hostile):
         "Training runs": _run("2_Training.py", "mia"),
         "Prompts": _run("3_Prompts.py", "mia", prompts_template="evil"),
         "Generate": _run("4_Generate.py", "mia", generate_lora_pick=[1]),
+        "Generate, a model typed": _run("4_Generate.py", "mia", generate_model=SHORT),
         "Review": _run("6_Review.py", "ana", review_f_status=None),
         "Evaluate": _run("5_Evaluate.py", "ari"),
     }
