@@ -7,8 +7,9 @@ one floor down, in ``workbench.auth``, so that a role check does not load this w
     decide("ana", items[0].generation_id, "approve", expected_seq=items[0].review_seq)
     export_approved("ana", brand="northwind")
 
-Modules: tables (migrations 0007, 0020), queue (listing, gates, policies, checks, audit trail, export preview),
-decisions (decide, bulk, undo), feedback (request changes -> prompt version + regeneration),
+Modules: tables (migrations 0007, 0020, 0024), queue (listing, gates, policies, checks, audit trail, export
+preview), decisions (decide, bulk, undo), presence (which image each approver has open, to steer them apart),
+feedback (request changes -> prompt version + regeneration),
 export (zip + CSV/JSON), cli (``workbench users`` and ``workbench review``).
 """
 from workbench.review.decisions import (DECISIONS, UNDO_SECONDS, BulkResult, DecisionConflict, bulk_decide, decide,

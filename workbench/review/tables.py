@@ -68,3 +68,15 @@ class ReviewPolicyRow(Base):
     reject_reason: Mapped[str] = mapped_column(String(8), default="required")  # required | optional (migration 0020)
     updated_by: Mapped[str] = mapped_column(String(100), default="")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ReviewPresenceRow(Base):
+    """Which image each approver has open on the Review page, and since when (migration 0024): one row per user,
+    replaced as they move on. Soft and short-lived (``workbench.review.presence``): it steers approvers apart, the
+    decision's ``seq`` still settles any race. No foreign key: an image may be purged while someone looks at it."""
+
+    __tablename__ = "review_presence"
+
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    generation_id: Mapped[int] = mapped_column(Integer, index=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from workbench.auth import ROLES, AuthError, UserInfo, add_user, list_users, set_active, set_role
+from workbench.review import presence
 from workbench.review import (DECISIONS, UNDO_SECONDS, QueueFilter, QueueItem, ReviewError, audit_options,
                               audit_trail, bulk_decide, decide, export_approved, export_preview, filter_options,
                               get_policy, history, list_queue, request_changes, undo_decision)
@@ -24,6 +25,8 @@ from workbench.ui.common import code_span, plain
 POS = "review_pos"  # index of the image shown (page-private state, not a widget)
 FLASH = "review_flash"  # (kind, message) shown once after a rerun
 UNDO = "review_last_decisions"  # {"items": [(image id, decision number)], "at": time.time(), "what": …}
+SHOWN = "review_shown"  # (image id, time.monotonic() of the presence written for it): the image this session shows
+PRESENCE_REFRESH = 30  # seconds between two presence writes for the same image (each rerun would be one otherwise)
 ANY = "(any)"
 STATUS_LABELS = {"pending": "pending", "approved": "approved", "rejected": "rejected",
                  "changes_requested": "changes requested", None: "all"}
@@ -241,20 +244,41 @@ def _apply(username: str, gid: int, seen: int, prompt: str, action: str) -> None
     flash("success", msg)
 
 
+def free_position(items: list[QueueItem], pos: int, busy: dict[int, list[str]]) -> int:
+    """Where an approver lands: ``pos`` unless someone else has that image open, then the first image from there on
+    (wrapping round) that nobody else has open; ``pos`` when every image is open somewhere."""
+    order = [*range(pos, len(items)), *range(pos)]
+    return next((j for j in order if items[j].generation_id not in busy), pos)
+
+
 def single_view(user: UserInfo, items: list[QueueItem]) -> None:
     from workbench.generate.video import video_for
     from workbench.products.links import products_of_generation
 
     pos = min(st.session_state.get(POS, 0), len(items) - 1)
+    # Approvers working one queue are steered apart: each lands on an image no other approver has open.
+    deciding = user.can("decide")
+    busy = presence.others_viewing(user, [i.generation_id for i in items]) if deciding else {}
+    shown, written = st.session_state.get(SHOWN, (None, 0.0))
+    if items[pos].generation_id != shown:  # landing on a new image (the first, or the last one was decided)
+        pos = free_position(items, pos, busy)
     nav1, nav2, nav3 = st.columns([1, 4, 1])
     if nav1.button("◀ Previous", key="review_prev", shortcut="K", disabled=pos == 0):
-        pos -= 1
+        pos -= 1  # stepping is the approver's choice: an image someone else has open is shown, with a warning
     if nav3.button("Next ▶", key="review_next", shortcut="J", disabled=pos >= len(items) - 1):
         pos += 1
     st.session_state[POS] = pos
     item = items[pos]
+    if deciding and (item.generation_id != shown or time.monotonic() - written > PRESENCE_REFRESH):
+        presence.touch(user, item.generation_id)
+        written = time.monotonic()
+    st.session_state[SHOWN] = (item.generation_id, written)
     products = products_of_generation(item.generation_id)  # read once: the reference photos and the product list
     nav2.caption(f"Image {pos + 1} of {len(items)} · shortcuts: A approve, X reject, E request changes, J/K next/prev")
+    if item.generation_id in busy:
+        names = ", ".join(plain(n) for n in busy[item.generation_id])
+        nav2.warning(f"👀 {names} also {'has' if len(busy[item.generation_id]) == 1 else 'have'} this image open: "
+                     "if you both decide it, the first decision counts and the other is shown it.")
     left, right = st.columns([3, 2])
     with left:
         if Path(item.image_path).is_file():
