@@ -139,10 +139,10 @@ def long_caption(tmp: Path) -> None:
 
 
 def catastrophic_regex(tmp: Path) -> None:
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(ValueError, match="took too long"):
         captions.find_replace(hd.EVIL_REGEX_SUBJECT, hd.EVIL_REGEX, "x", regex=True, timeout=0.3)
-    assert time.process_time() - started < 5
+    assert time.thread_time() - started < 5
 
 
 def caption_edit_too_long(tmp: Path) -> None:
@@ -159,10 +159,12 @@ def caption_edit_too_long(tmp: Path) -> None:
 
 def yaml_refused(text: str, match: str) -> Callable[[Path], None]:
     def run(tmp: Path) -> None:
-        started = time.process_time()
+        started = time.thread_time()
         with pytest.raises(PromptError, match=match):
             read_yaml(text, "hostile.yaml")
-        assert time.process_time() - started < 1.0
+        # Bounded, not instant: refusing 5,000 open brackets costs ~0.3 s of PyYAML's scanning here (it looks up to
+        # 1,024 characters ahead for a key), whatever the size; an alias bomb's expansion would not stop at all.
+        assert time.thread_time() - started < 3.0
     return run
 
 

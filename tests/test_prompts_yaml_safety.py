@@ -16,10 +16,10 @@ ALIAS_BOMBS = ["aliases-depth-7", "aliases-depth-9"]
 @pytest.mark.parametrize("bomb", ALIAS_BOMBS)
 @pytest.mark.parametrize("parse", [parse_template, parse_brand])
 def test_alias_bombs_are_refused_in_under_a_second_by_the_validate_call(parse, bomb):
-    start = time.process_time()
+    start = time.thread_time()
     with pytest.raises(PromptError) as err:
         parse(YAML_BOMBS[bomb], "editor", default_name="x")  # what the Prompts page's Validate button calls
-    assert time.process_time() - start < 1
+    assert time.thread_time() - start < 1
     (problem,) = err.value.problems
     assert problem.line == 1 and "anchors and aliases (&name / *name) are not allowed in templates" in problem.message
 
@@ -41,9 +41,9 @@ def test_oversized_and_deeply_nested_yaml_is_refused(bomb):
 def test_prompts_check_refuses_bombs_quickly(tmp_path, bomb):
     path = tmp_path / f"{bomb}.yaml"
     path.write_text(YAML_BOMBS[bomb])
-    start = time.process_time()
+    start = time.thread_time()
     result = CliRunner().invoke(app, ["check", str(path)])
-    assert time.process_time() - start < 1
+    assert time.thread_time() - start < 1
     assert result.exit_code == 1
     assert f"{path}" in result.output and ("not allowed" in result.output or "bytes" in result.output)
 
@@ -52,7 +52,7 @@ def test_prompts_check_refuses_bombs_quickly(tmp_path, bomb):
 def test_training_configs_refuse_bombs(tmp_path, bomb):
     path = tmp_path / "run.yaml"
     path.write_text(YAML_BOMBS[bomb])
-    start = time.process_time()
+    start = time.thread_time()
     with pytest.raises(ConfigError, match="not allowed in training configs|262,144 bytes"):
         load_config(path)
-    assert time.process_time() - start < 1
+    assert time.thread_time() - start < 1
