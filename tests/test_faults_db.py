@@ -1,7 +1,8 @@
 """Faults (issue #23 item 4): the PostgreSQL server restarted while a job runs. A private server for the test (never
 the shared one of .ci/run, which other tests use at the same time): a worker, a job reporting progress, ``pg_ctl
 restart -m fast`` at a seeded random step (every connection is cut; the server is away for a moment). The job must
-end in a true state, the worker must go on taking jobs."""
+end in a true state, the worker must go on taking jobs. And a server that accepts connections and never answers:
+a connection start must give up in bounded time, not hang."""
 import time
 
 import pytest
@@ -66,3 +67,74 @@ def test_a_job_ends_true_when_postgres_restarts_mid_job_and_the_worker_goes_on(p
         assert jobs.wait_for(after, timeout=90).status == "done", (tmp_path / "worker.log").read_text()[-3000:]
     finally:
         next(worker, None)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that accepts connections and never answers: a hung PostgreSQL, or a half-open network path."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_a_postgresql_server_that_never_answers_fails_the_connection_in_bounded_time(silent_server, monkeypatch):
+    """libpq waits for ever on a server that accepts and never answers; a worker stuck there would neither fail its
+    job nor hand it on. The connection start now gives up (here after 2 s instead of the default 10) with an error
+    that retry_database treats as 'database unreachable'."""
+    import threading
+
+    pytest.importorskip("psycopg")
+    from sqlalchemy import text
+
+    from workbench.jobs.store import database_unreachable
+    from workbench.settings import Settings
+
+    monkeypatch.setattr(db, "PG_NETWORK_LIMITS", {**getattr(db, "PG_NETWORK_LIMITS", {}), "connect_timeout": 2},
+                        raising=False)
+    settings = Settings(database_url=f"postgresql+psycopg://workbench@127.0.0.1:{silent_server}/workbench")
+    engine = db.get_engine(settings)
+    outcome: dict = {}
+
+    def connect():
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    try:
+        assert not thread.is_alive(), "still connecting after 30 s to a server that never answers"
+        assert time.monotonic() - started < 15
+        assert database_unreachable(outcome["error"]), repr(outcome.get("error"))
+    finally:
+        db.dispose_engines()
+
+
+def test_network_limits_apply_to_postgresql_only_and_the_url_wins():
+    assert db._network_limits("sqlite:////tmp/w.db") == {}
+    limits = db._network_limits("postgresql+psycopg://u@h/w")
+    assert limits["connect_timeout"] == 10 and limits["keepalives"] == 1
+    assert "connect_timeout" not in db._network_limits("postgresql+psycopg://u@h/w?connect_timeout=3")

@@ -140,6 +140,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+# libpq's own defaults wait for ever on a server that accepts the connection and never answers (a hung server, a
+# half-open path through a firewall), and notice a dead peer on an idle connection only after the kernel's two hours.
+# A worker stuck there would neither fail its job nor hand it on; with these it gets an error that
+# ``jobs.store.retry_database`` waits out like a restart. A URL's own query parameters (``?connect_timeout=5``) win.
+PG_NETWORK_LIMITS = {
+    "connect_timeout": 10,  # seconds for the whole connection start (TCP, TLS, authentication)
+    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,  # dead idle peer: ~60 s
+    "tcp_user_timeout": 60_000,  # ms that sent data may stay unacknowledged before the connection is dropped
+}
+
+
+def _network_limits(url: str) -> dict[str, Any]:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    return {key: value for key, value in PG_NETWORK_LIMITS.items() if key not in parsed.query}
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
     settings = settings or get_settings()
     url = settings.db_url
@@ -151,7 +171,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
                 engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = create_engine(url, pool_pre_ping=True, connect_args=_network_limits(url))
             _engines[url] = engine
     return engine
 
