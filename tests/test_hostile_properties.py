@@ -25,8 +25,7 @@ from workbench.prompts.yamlio import PromptError, read_yaml
 # Each example may use this much CPU time and allocate at most this much while it runs (generous: the point is that
 # nothing grows with the input's nesting, as an alias bomb's expansion does). CPU time, not wall time: a loaded
 # machine slows a test down without the reader doing more work. This thread's CPU time, not the process's: a test
-# process can hold other tests' threads (a worker, a page) whose CPU time would count too (a fresh-clone CI run failed
-# a 0.3-s YAML refusal as 1.1 s of process time).
+# process may hold other threads whose CPU time is not the reader's.
 SECONDS = 3.0
 PEAK_BYTES = 64 * 2**20
 PROPERTY = settings(max_examples=100, deadline=None, derandomize=True, database=None,
