@@ -7,7 +7,7 @@ Run: streamlit run Home.py  (then open Review)
 import streamlit as st
 
 from workbench.review import list_queue
-from workbench.ui import review as ui
+from workbench.ui import audit as ui_audit, review as ui
 from workbench.ui.auth import require_login
 from workbench.ui.common import startup, tabs as ui_tabs
 from workbench.ui.state import init_session_state
@@ -47,7 +47,7 @@ if "Export" in panes:
     with panes["Export"]:
         ui.export_view(user)
 with panes["Audit"]:
-    ui.audit_view(user)
+    ui_audit.audit_view(user)
 if "Users" in panes:
     with panes["Users"]:
         ui.users_view(user)
