@@ -42,17 +42,19 @@ def others_viewing(actor: Actor, generation_ids: Iterable[int],
                    now: dt.datetime | None = None) -> dict[int, list[str]]:
     """The images among ``generation_ids`` that other approvers had open within the last ``PRESENCE_SECONDS``,
     each with their names (sorted)."""
-    ids = list(generation_ids)
+    ids = set(generation_ids)
     if not ids:
         return {}
     since = (now or utcnow()) - dt.timedelta(seconds=PRESENCE_SECONDS)
     with session_scope() as s:
         who = require(actor, "view_queue", s)
+        # One row per user: read every fresh one and match the queue here (a long queue would otherwise be a bound
+        # parameter per image on every page run).
         rows = s.execute(select(ReviewPresenceRow.generation_id, ReviewPresenceRow.username)
-                         .where(ReviewPresenceRow.generation_id.in_(ids), ReviewPresenceRow.seen_at >= since,
-                                ReviewPresenceRow.username != who.username)
-                         .order_by(ReviewPresenceRow.username))
-        out: dict[int, list[str]] = {}
-        for gid, name in rows:
+                         .where(ReviewPresenceRow.seen_at >= since, ReviewPresenceRow.username != who.username)
+                         .order_by(ReviewPresenceRow.username)).all()
+    out: dict[int, list[str]] = {}
+    for gid, name in rows:
+        if gid in ids:
             out.setdefault(gid, []).append(name)
-        return out
+    return out
